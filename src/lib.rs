@@ -1,0 +1,4 @@
+//! haier-sync: keeps a shop's Haier catalog, prices, stock and orders in step with Haier's
+//! open platform (openplat) and its 易理货 (YLH) order cloud.
+
+pub mod config;
