@@ -1,5 +1,11 @@
 //! Loading and validating `jobs.toml`: figment layering, secrets, job definitions.
 
+mod load;
+mod model;
+mod schedule;
 pub mod secret;
 
+pub use load::{load, locate, ConfigError, DEFAULT_CONFIG_PATH};
+pub use model::*;
+pub use schedule::Schedule;
 pub use secret::Secret;

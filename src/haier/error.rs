@@ -1,0 +1,152 @@
+//! The client's one error type, and the one place that decides what is worth retrying.
+
+use super::types::System;
+use std::time::Duration;
+
+/// Everything a Haier call can fail with. Callers branch on the variant or ask
+/// [`HaierError::is_retryable`]; nobody re-parses status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum HaierError {
+    /// Credentials refused at login (HTTP 400/401 from a token endpoint). Not retried.
+    #[error("{system} login refused: {message}")]
+    AuthRefused { system: System, message: String },
+
+    /// A business call answered 401 even after a fresh login.
+    #[error("{system} {operation}: unauthorized after re-login")]
+    Unauthorized {
+        system: System,
+        operation: &'static str,
+    },
+
+    /// HTTP 429. Retried after `retry_after` without using up an attempt.
+    #[error("{system} {operation}: rate limited (retry after {retry_after:?})")]
+    RateLimited {
+        system: System,
+        operation: &'static str,
+        retry_after: Duration,
+    },
+
+    /// Any other non-2xx HTTP status. 408 and 5xx are retried; other 4xx are not.
+    #[error("{system} {operation}: HTTP {status}: {body}")]
+    Http {
+        system: System,
+        operation: &'static str,
+        status: u16,
+        body: String,
+    },
+
+    /// The request timed out.
+    #[error("{system} {operation}: timed out after {after:?}")]
+    Timeout {
+        system: System,
+        operation: &'static str,
+        after: Duration,
+    },
+
+    /// The connection could not be made or broke.
+    #[error("{system} {operation}: connection failed: {message}")]
+    Connect {
+        system: System,
+        operation: &'static str,
+        message: String,
+    },
+
+    /// `success:false` in the envelope. Never retried.
+    #[error("{system} {operation}: Haier refused: {code}: {message}")]
+    Business {
+        system: System,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+
+    /// `DUPLICATE_SOID`: Haier already has an order with this `soId`.
+    #[error("order {so_id} was already received by Haier (DUPLICATE_SOID)")]
+    DuplicateSoId { so_id: String },
+
+    /// The reply could not be decoded into the expected shape.
+    #[error("{system} {operation}: unexpected reply: {message}")]
+    Decode {
+        system: System,
+        operation: &'static str,
+        message: String,
+    },
+
+    /// The circuit breaker for the system is open: calls fail fast until the cool-down ends.
+    #[error(
+        "{system} circuit breaker is open after repeated failures; next probe in {retry_in:?}"
+    )]
+    BreakerOpen { system: System, retry_in: Duration },
+
+    /// The caller gave something the call cannot take (e.g. more than 20 product codes).
+    #[error("invalid request to {operation}: {message}")]
+    InvalidRequest {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl HaierError {
+    /// True when the same call may succeed if repeated later: timeouts, connection errors,
+    /// 408, 429, 5xx and an open breaker. Business refusals, 400s and bad replies are final.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HaierError::RateLimited { .. }
+            | HaierError::Timeout { .. }
+            | HaierError::Connect { .. }
+            | HaierError::BreakerOpen { .. } => true,
+            HaierError::Http { status, .. } => *status == 408 || *status >= 500,
+            HaierError::AuthRefused { .. }
+            | HaierError::Unauthorized { .. }
+            | HaierError::Business { .. }
+            | HaierError::DuplicateSoId { .. }
+            | HaierError::Decode { .. }
+            | HaierError::InvalidRequest { .. } => false,
+        }
+    }
+
+    /// True when the whole run cannot go on (credentials refused, breaker open): a job stops and
+    /// logs `failed` rather than counting every remaining item as a failure.
+    pub fn is_fatal_for_run(&self) -> bool {
+        matches!(
+            self,
+            HaierError::AuthRefused { .. }
+                | HaierError::Unauthorized { .. }
+                | HaierError::BreakerOpen { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classification_follows_the_table() {
+        let http = |status| HaierError::Http {
+            system: System::Openplat,
+            operation: "x",
+            status,
+            body: String::new(),
+        };
+        assert!(http(500).is_retryable());
+        assert!(http(503).is_retryable());
+        assert!(http(408).is_retryable());
+        assert!(!http(400).is_retryable());
+        assert!(!http(404).is_retryable());
+        let business = HaierError::Business {
+            system: System::Openplat,
+            operation: "x",
+            code: "PASSWORD_ERROR".into(),
+            message: "密码错误".into(),
+        };
+        assert!(!business.is_retryable());
+        assert!(!HaierError::DuplicateSoId { so_id: "1".into() }.is_retryable());
+        assert!(HaierError::Timeout {
+            system: System::Ylh,
+            operation: "x",
+            after: Duration::from_secs(1)
+        }
+        .is_retryable());
+    }
+}
