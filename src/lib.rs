@@ -2,4 +2,6 @@
 //! open platform (openplat) and its 易理货 (YLH) order cloud.
 
 pub mod config;
+pub mod db;
 pub mod haier;
+pub mod sync;

@@ -79,8 +79,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         text: text.clone(),
     };
-    let document =
-        toml_edit::ImDocument::parse(text.clone()).map_err(|e| loader.syntax_error(&e))?;
+    let document = toml_edit::ImDocument::parse(text.clone()).map_err(|e| loader.syntax_error(&e))?;
     let loader = LoaderWithDoc {
         base: loader,
         document,
@@ -102,10 +101,7 @@ struct Loader {
 
 impl Loader {
     fn line_of_offset(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
     }
 
     fn syntax_error(&self, error: &toml_edit::TomlError) -> ConfigError {
@@ -178,11 +174,8 @@ impl LoaderWithDoc {
         let message = match &error.kind {
             figment::error::Kind::UnknownField(field, expected) => {
                 path.push(field.clone());
-                let expected: Vec<&str> = expected.iter().copied().collect();
-                format!(
-                    "unknown key `{field}`; expected one of: {}",
-                    expected.join(", ")
-                )
+                let expected: Vec<&str> = expected.to_vec();
+                format!("unknown key `{field}`; expected one of: {}", expected.join(", "))
             }
             figment::error::Kind::MissingField(field) => {
                 path.push(field.to_string());
@@ -237,9 +230,7 @@ impl LoaderWithDoc {
     }
 
     fn resolve_database(&self, raw: RawDatabase) -> Result<DatabaseConfig, ConfigError> {
-        let text = raw
-            .url
-            .unwrap_or_else(|| "sqlite://haier-sync.db".to_owned());
+        let text = raw.url.unwrap_or_else(|| "sqlite://haier-sync.db".to_owned());
         let url = parse_database_url(&text).map_err(|m| self.error(&["database", "url"], m))?;
         let default_pool = match url {
             DatabaseUrl::Sqlite(_) => 4,
@@ -249,10 +240,7 @@ impl LoaderWithDoc {
         if max_connections == 0 {
             return Err(self.error(&["database", "max_connections"], "must be at least 1"));
         }
-        Ok(DatabaseConfig {
-            url,
-            max_connections,
-        })
+        Ok(DatabaseConfig { url, max_connections })
     }
 
     fn required<T>(&self, value: Option<T>, path: &[&str]) -> Result<T, ConfigError> {
@@ -330,27 +318,19 @@ impl LoaderWithDoc {
         match secret {
             Some(s) if !s.is_empty() => Ok(s),
             Some(_) => Err(self.error(&[section, key], "must not be empty")),
-            None => Err(self.error(
-                &[section, key],
-                format!("this key is required (or `{key}_file`)"),
-            )),
+            None => Err(self.error(&[section, key], format!("this key is required (or `{key}_file`)"))),
         }
     }
 
     fn url(&self, text: &str, path: &[&str]) -> Result<Url, ConfigError> {
-        let url = Url::parse(text)
-            .map_err(|e| self.error(path, format!("`{text}` is not a URL: {e}")))?;
+        let url = Url::parse(text).map_err(|e| self.error(path, format!("`{text}` is not a URL: {e}")))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(self.error(path, format!("`{text}` must be an http:// or https:// URL")));
         }
         Ok(url)
     }
 
-    fn rate_limit(
-        &self,
-        raw: Option<RawRateLimit>,
-        section: &str,
-    ) -> Result<RateLimit, ConfigError> {
+    fn rate_limit(&self, raw: Option<RawRateLimit>, section: &str) -> Result<RateLimit, ConfigError> {
         let raw = raw.unwrap_or_default();
         let per_second = raw.per_second.unwrap_or(50);
         if per_second == 0 {
@@ -382,21 +362,14 @@ impl LoaderWithDoc {
         Ok(policy)
     }
 
-    fn breaker(
-        &self,
-        raw: Option<RawBreaker>,
-        section: &str,
-    ) -> Result<BreakerPolicy, ConfigError> {
+    fn breaker(&self, raw: Option<RawBreaker>, section: &str) -> Result<BreakerPolicy, ConfigError> {
         let raw = raw.unwrap_or_default();
         let policy = BreakerPolicy {
             failure_threshold: raw.failure_threshold.unwrap_or(10),
             cool_down_ms: raw.cool_down_ms.unwrap_or(30_000),
         };
         if policy.failure_threshold == 0 {
-            return Err(self.error(
-                &[section, "breaker", "failure_threshold"],
-                "must be at least 1",
-            ));
+            return Err(self.error(&[section, "breaker", "failure_threshold"], "must be at least 1"));
         }
         Ok(policy)
     }
@@ -527,9 +500,7 @@ impl LoaderWithDoc {
                 if !["", "-dev", "-pre"].contains(&suffix.as_str()) {
                     return Err(self.error(
                         &[s, "path_suffix"],
-                        format!(
-                            "unknown path suffix `{suffix}`; expected \"-dev\", \"-pre\" or \"\""
-                        ),
+                        format!("unknown path suffix `{suffix}`; expected \"-dev\", \"-pre\" or \"\""),
                     ));
                 }
                 (self.url(base, &[s, "base_url"])?, suffix)
@@ -553,9 +524,7 @@ impl LoaderWithDoc {
             password: self.required_secret(s, "password", raw.password, raw.password_file)?,
             source_system: self.required_text(raw.source_system, &[s, "source_system"])?,
             shop_name: self.required_text(raw.shop_name, &[s, "shop_name"])?,
-            seller_code: raw
-                .seller_code
-                .unwrap_or_else(|| haier.customer_code.clone()),
+            seller_code: raw.seller_code.unwrap_or_else(|| haier.customer_code.clone()),
             timeout_ms,
             rate_limit: self.rate_limit(raw.rate_limit, s)?,
             retry: self.retry(raw.retry, s)?,
@@ -586,9 +555,7 @@ impl LoaderWithDoc {
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
             return Err(self.error(
                 &["log", "level"],
-                format!(
-                    "`{level}` is not a log level or filter (try info, debug, haier_sync=debug)"
-                ),
+                format!("`{level}` is not a log level or filter (try info, debug, haier_sync=debug)"),
             ));
         }
         let format = match raw.format.as_deref().unwrap_or("text") {
@@ -620,10 +587,7 @@ impl LoaderWithDoc {
     fn county_codes(&self, codes: Vec<String>, path: &[&str]) -> Result<Vec<String>, ConfigError> {
         for code in &codes {
             if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.error(
-                    path,
-                    format!("`{code}` is not a 6-digit county code like 110101"),
-                ));
+                return Err(self.error(path, format!("`{code}` is not a 6-digit county code like 110101")));
             }
         }
         Ok(codes)
@@ -691,9 +655,7 @@ impl LoaderWithDoc {
             }
             (None, JobKind::OrderOutbox) => None,
             (None, _) => return Err(self.error(&path("schedule"), "this key is required")),
-            (Some(text), _) => {
-                Some(Schedule::parse(text).map_err(|m| self.error(&path("schedule"), m))?)
-            }
+            (Some(text), _) => Some(Schedule::parse(text).map_err(|m| self.error(&path("schedule"), m))?),
         };
         let timezone = match raw.timezone.as_deref() {
             Some(text) => self.timezone(text, &path("timezone"))?,

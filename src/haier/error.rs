@@ -13,10 +13,7 @@ pub enum HaierError {
 
     /// A business call answered 401 even after a fresh login.
     #[error("{system} {operation}: unauthorized after re-login")]
-    Unauthorized {
-        system: System,
-        operation: &'static str,
-    },
+    Unauthorized { system: System, operation: &'static str },
 
     /// HTTP 429. Retried after `retry_after` without using up an attempt.
     #[error("{system} {operation}: rate limited (retry after {retry_after:?})")]
@@ -73,9 +70,7 @@ pub enum HaierError {
     },
 
     /// The circuit breaker for the system is open: calls fail fast until the cool-down ends.
-    #[error(
-        "{system} circuit breaker is open after repeated failures; next probe in {retry_in:?}"
-    )]
+    #[error("{system} circuit breaker is open after repeated failures; next probe in {retry_in:?}")]
     BreakerOpen { system: System, retry_in: Duration },
 
     /// The caller gave something the call cannot take (e.g. more than 20 product codes).
@@ -110,9 +105,7 @@ impl HaierError {
     pub fn is_fatal_for_run(&self) -> bool {
         matches!(
             self,
-            HaierError::AuthRefused { .. }
-                | HaierError::Unauthorized { .. }
-                | HaierError::BreakerOpen { .. }
+            HaierError::AuthRefused { .. } | HaierError::Unauthorized { .. } | HaierError::BreakerOpen { .. }
         )
     }
 }

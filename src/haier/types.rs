@@ -66,10 +66,7 @@ impl StockLevel {
             .iter()
             .fold(None, |best: Option<&Warehouse>, w| match best {
                 None => Some(w),
-                Some(b)
-                    if w.stock > b.stock
-                        || (w.stock == b.stock && w.grade == "0" && b.grade != "0") =>
-                {
+                Some(b) if w.stock > b.stock || (w.stock == b.stock && w.grade == "0" && b.grade != "0") => {
                     Some(w)
                 }
                 Some(b) => Some(b),
@@ -201,12 +198,7 @@ mod tests {
         let level = StockLevel {
             product_code: "P".into(),
             county_code: "110101".into(),
-            warehouses: vec![
-                wh("A", 5, "1"),
-                wh("B", 9, "1"),
-                wh("C", 9, "0"),
-                wh("D", 2, "0"),
-            ],
+            warehouses: vec![wh("A", 5, "1"), wh("B", 9, "1"), wh("C", 9, "0"), wh("D", 2, "0")],
         };
         assert_eq!(level.total(), 25);
         assert_eq!(level.shown_warehouse().unwrap().sec_code, "C");

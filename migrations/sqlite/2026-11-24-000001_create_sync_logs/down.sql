@@ -1,0 +1,2 @@
+DROP TABLE haier_sync_instances;
+DROP TABLE haier_sync_logs;

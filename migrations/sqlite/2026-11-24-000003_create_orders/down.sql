@@ -1,0 +1,2 @@
+DROP TABLE haier_order_events;
+DROP TABLE haier_order_outbox;

@@ -1,0 +1,216 @@
+//! The database: one connection enum over SQLite and PostgreSQL, the pool, embedded migrations,
+//! the schema, and one file of queries per table. Queries are synchronous diesel code run off the
+//! async threads through [`Db::run`].
+
+pub mod instances;
+mod migrations;
+pub mod schema;
+pub mod sync_logs;
+pub mod testing;
+
+use crate::config::{DatabaseConfig, DatabaseUrl};
+use anyhow::Context as _;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use std::time::Duration;
+
+pub use migrations::run_migrations;
+
+/// A connection to whichever backend the config names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// How long a SQLite connection waits for a lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// Opens connections for the pool, keeping the real error (diesel's multi-connection URL parser
+/// hides it), and sets up every SQLite connection.
+#[derive(Clone)]
+pub struct ConnectionOpener {
+    url: DatabaseUrl,
+}
+
+impl ConnectionOpener {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    pub fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url.expose()).map(DbConnection::Pg),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // busy_timeout first: switching to WAL needs a lock, and a fresh file is contended
+                // while the pool opens several connections at once.
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                );
+                conn.batch_execute(&pragmas)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionOpener {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.open().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionOpener>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionOpener>;
+
+/// The shared handle to the database: a pool and the backend it talks to. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens the pool (and checks one connection works).
+    pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Db> {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Self::connect_blocking(&config))
+            .await
+            .context("Failed to join the database connect task")?
+    }
+
+    /// Opens the pool from synchronous code.
+    pub fn connect_blocking(config: &DatabaseConfig) -> anyhow::Result<Db> {
+        let backend = match config.url {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        };
+        let opener = ConnectionOpener::new(config.url.clone());
+        // Open one connection by hand first so that a bad URL reports diesel's own message.
+        opener
+            .open()
+            .map_err(|e| anyhow::anyhow!("Failed to connect to the {backend} database: {e}"))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(opener)
+            .with_context(|| format!("Failed to open the {backend} connection pool"))?;
+        Ok(Db {
+            pool,
+            backend,
+            url: config.url.clone(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL this pool was opened with (for opening a dedicated connection, e.g. LISTEN).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A pooled connection, for synchronous code that is already off the async threads.
+    pub fn get(&self) -> anyhow::Result<PooledConnection> {
+        self.pool
+            .get()
+            .context("Failed to get a database connection from the pool")
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .context("Failed to get a database connection from the pool")?;
+            f(&mut conn)
+        })
+        .await
+        .context("Failed to join a database task")?
+    }
+
+    /// Applies pending migrations; returns the names of those applied.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        self.run(run_migrations).await
+    }
+}
+
+/// Runs one statement per backend: `db_run!(conn, |c| ...)` expands the body once for
+/// `PgConnection` and once for `SqliteConnection`, for statements (upserts, `RETURNING` models)
+/// that diesel cannot express through the connection enum.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// This process's name in `instance` columns: `host:pid`.
+pub fn instance_name() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The current time as stored in the database: UTC, without a zone, to the microsecond (both
+/// backends keep microseconds, so a value read back equals the value written).
+pub fn now_utc() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}

@@ -1,0 +1,173 @@
+//! The tables, written to be portable across SQLite and PostgreSQL: timestamps are UTC
+//! `Timestamp`, JSON and decimals are `Text`.
+
+diesel::table! {
+    haier_sync_logs (id) {
+        id -> BigInt,
+        job_name -> Text,
+        sync_type -> Text,
+        status -> Text,
+        message -> Nullable<Text>,
+        total_count -> BigInt,
+        success_count -> BigInt,
+        failed_count -> BigInt,
+        started_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        scheduled_for -> Nullable<Timestamp>,
+        trigger -> Text,
+        instance -> Text,
+    }
+}
+
+diesel::table! {
+    haier_sync_instances (instance) {
+        instance -> Text,
+        hostname -> Text,
+        pid -> BigInt,
+        version -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        stopped_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    haier_categories (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_brands (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_products (product_code) {
+        product_code -> Text,
+        model -> Text,
+        category -> Nullable<Text>,
+        brand -> Nullable<Text>,
+        image_url -> Nullable<Text>,
+        leaflet_urls -> Text,
+        is_sales -> Bool,
+        no_sales_reason -> Nullable<Text>,
+        local_category -> Nullable<Text>,
+        local_brand -> Nullable<Text>,
+        content_hash -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        updated_at -> Timestamp,
+        delisted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    haier_prices (product_code) {
+        product_code -> Text,
+        supply_price -> Nullable<Text>,
+        invoice_price -> Nullable<Text>,
+        rebate_rate -> Nullable<Text>,
+        rebate_money -> Nullable<Text>,
+        stock_rebate_policy -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        is_sales -> Bool,
+        content_hash -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_price_changes (id) {
+        id -> BigInt,
+        product_code -> Text,
+        old_supply_price -> Nullable<Text>,
+        new_supply_price -> Nullable<Text>,
+        old_invoice_price -> Nullable<Text>,
+        new_invoice_price -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_stocks (product_code, county_code) {
+        product_code -> Text,
+        county_code -> Text,
+        stock -> BigInt,
+        warehouses -> Text,
+        sec_code -> Nullable<Text>,
+        warehouse_grade -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_logistics (order_code) {
+        order_code -> Text,
+        so_id -> Text,
+        state_code -> Nullable<Text>,
+        state_description -> Nullable<Text>,
+        state_time -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        express_no -> Nullable<Text>,
+        delivered -> Bool,
+        raw -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_order_outbox (id) {
+        id -> BigInt,
+        so_id -> Text,
+        online_no -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        haier_order_no -> Nullable<Text>,
+        pushed_at -> Nullable<Timestamp>,
+        confirmed_at -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    haier_order_events (id) {
+        id -> BigInt,
+        so_id -> Nullable<Text>,
+        method -> Nullable<Text>,
+        platform_order_no -> Nullable<Text>,
+        state -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        raw -> Text,
+        fingerprint -> Nullable<Text>,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    haier_sync_logs,
+    haier_sync_instances,
+    haier_categories,
+    haier_brands,
+    haier_products,
+    haier_prices,
+    haier_price_changes,
+    haier_stocks,
+    haier_logistics,
+    haier_order_outbox,
+    haier_order_events,
+);

@@ -1,0 +1,223 @@
+//! Queries on `haier_sync_logs`: one row per job run, opened as `running` and closed with counts.
+
+use super::schema::haier_sync_logs::{self, dsl};
+use super::DbConnection;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+
+/// One row of `haier_sync_logs`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = haier_sync_logs)]
+pub struct SyncLog {
+    pub id: i64,
+    pub job_name: String,
+    pub sync_type: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub total_count: i64,
+    pub success_count: i64,
+    pub failed_count: i64,
+    pub started_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub scheduled_for: Option<NaiveDateTime>,
+    pub trigger: String,
+    pub instance: String,
+}
+
+impl SyncLog {
+    /// Run time, from start to end (or `None` while running).
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.completed_at.map(|end| end - self.started_at)
+    }
+}
+
+/// The fields of a new row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = haier_sync_logs)]
+pub struct NewSyncLog<'a> {
+    pub job_name: &'a str,
+    pub sync_type: &'a str,
+    pub status: &'a str,
+    pub message: Option<&'a str>,
+    pub total_count: i64,
+    pub success_count: i64,
+    pub failed_count: i64,
+    pub started_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub scheduled_for: Option<NaiveDateTime>,
+    pub trigger: &'a str,
+    pub instance: &'a str,
+}
+
+/// Inserts a row and returns its id, or `None` when a row for the same job and fire time already
+/// exists (another instance took this tick: the unique index makes each scheduled run happen once).
+pub fn insert(conn: &mut DbConnection, row: &NewSyncLog<'_>) -> QueryResult<Option<i64>> {
+    match diesel::insert_into(haier_sync_logs::table)
+        .values(row)
+        .returning(dsl::id)
+        .get_result::<i64>(conn)
+    {
+        Ok(id) => Ok(Some(id)),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Closes a `running` row with its final status and counts. A row that is no longer `running`
+/// (closed by recovery, say) is left as it is; returns whether the row was updated.
+pub fn close(
+    conn: &mut DbConnection,
+    id: i64,
+    status: &str,
+    counts: (i64, i64, i64),
+    message: Option<&str>,
+    completed_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let (total, success, failed) = counts;
+    let updated = diesel::update(
+        dsl::haier_sync_logs
+            .filter(dsl::id.eq(id))
+            .filter(dsl::status.eq("running")),
+    )
+    .set((
+        dsl::status.eq(status),
+        dsl::total_count.eq(total),
+        dsl::success_count.eq(success),
+        dsl::failed_count.eq(failed),
+        dsl::message.eq(message),
+        dsl::completed_at.eq(Some(completed_at)),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Records the counts so far on a `running` row, so `status` and `logs` show progress.
+pub fn update_progress(conn: &mut DbConnection, id: i64, counts: (i64, i64, i64)) -> QueryResult<()> {
+    let (total, success, failed) = counts;
+    diesel::update(
+        dsl::haier_sync_logs
+            .filter(dsl::id.eq(id))
+            .filter(dsl::status.eq("running")),
+    )
+    .set((
+        dsl::total_count.eq(total),
+        dsl::success_count.eq(success),
+        dsl::failed_count.eq(failed),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::id.eq(id))
+        .select(SyncLog::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What `haier-sync logs` filters on.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub job_name: Option<String>,
+    pub sync_type: Option<String>,
+    pub status: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub limit: i64,
+}
+
+/// Rows matching `filter`, newest first.
+pub fn list(conn: &mut DbConnection, filter: &LogFilter) -> QueryResult<Vec<SyncLog>> {
+    let mut query = dsl::haier_sync_logs.select(SyncLog::as_select()).into_boxed();
+    if let Some(job) = &filter.job_name {
+        query = query.filter(dsl::job_name.eq(job.clone()));
+    }
+    if let Some(sync_type) = &filter.sync_type {
+        query = query.filter(dsl::sync_type.eq(sync_type.clone()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(dsl::status.eq(status.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(dsl::started_at.ge(since));
+    }
+    query
+        .order((dsl::started_at.desc(), dsl::id.desc()))
+        .limit(filter.limit.max(1))
+        .load(conn)
+}
+
+/// The newest row of a job, skipped ticks left out.
+pub fn latest_run(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::status.ne("skipped"))
+        .order((dsl::started_at.desc(), dsl::id.desc()))
+        .select(SyncLog::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The newest `success` row of a job.
+pub fn latest_success(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::status.eq("success"))
+        .order((dsl::started_at.desc(), dsl::id.desc()))
+        .select(SyncLog::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The newest fire time recorded for a job (any instance, any outcome), for catch-up.
+pub fn latest_fire_time(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<NaiveDateTime>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::scheduled_for.is_not_null())
+        .select(dsl::scheduled_for)
+        .order(dsl::scheduled_for.desc())
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Whether a job has a `running` row (any instance).
+pub fn running_rows(conn: &mut DbConnection, job_name: &str) -> QueryResult<Vec<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::status.eq("running"))
+        .select(SyncLog::as_select())
+        .load(conn)
+}
+
+/// Closes the `running` rows of the given instances as `interrupted` (they crashed or were
+/// killed). Returns how many rows were closed.
+pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message: &str) -> QueryResult<usize> {
+    if instances.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        dsl::haier_sync_logs
+            .filter(dsl::status.eq("running"))
+            .filter(dsl::instance.eq_any(instances.to_vec())),
+    )
+    .set((
+        dsl::status.eq("interrupted"),
+        dsl::message.eq(message),
+        dsl::completed_at.eq(Some(super::now_utc())),
+    ))
+    .execute(conn)
+}
+
+/// The instances that own `running` rows.
+pub fn instances_with_running_rows(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    dsl::haier_sync_logs
+        .filter(dsl::status.eq("running"))
+        .select(dsl::instance)
+        .distinct()
+        .load(conn)
+}

@@ -1,0 +1,156 @@
+//! A fresh, migrated database per test, on the backend `HAIER_SYNC_TEST_BACKEND` names
+//! (`sqlite`, the default, or `postgres`). PostgreSQL tests each get their own database on the
+//! server `HAIER_SYNC_TEST_PG_URL` points at (default `postgres://postgres@127.0.0.1:5432/test`),
+//! so they run in parallel. Used by the tests and benchmarks; not part of the daemon.
+
+use super::{Backend, ConnectionOpener, Db};
+use crate::config::{DatabaseConfig, DatabaseUrl, Secret};
+use diesel::{Connection, RunQueryDsl};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The backend the test suite runs on.
+pub fn test_backend() -> Backend {
+    match std::env::var("HAIER_SYNC_TEST_BACKEND").as_deref() {
+        Ok("postgres") | Ok("postgresql") | Ok("pg") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("HAIER_SYNC_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+/// A migrated database that is removed when dropped.
+pub struct TestDb {
+    pub db: Db,
+    pub config: DatabaseConfig,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            if let Ok(mut conn) = diesel::pg::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// A fresh database on the suite's backend, migrated.
+    pub async fn new() -> TestDb {
+        tokio::task::spawn_blocking(Self::new_blocking)
+            .await
+            .expect("test database setup panicked")
+    }
+
+    /// The same, from synchronous code.
+    pub fn new_blocking() -> TestDb {
+        let (config, guard) = match test_backend() {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("create a temporary directory");
+                let path = dir.path().join("haier-sync-test.db");
+                let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+                (
+                    DatabaseConfig {
+                        url,
+                        max_connections: 4,
+                    },
+                    Guard::Sqlite(dir),
+                )
+            }
+            Backend::Postgres => {
+                let admin_url = pg_admin_url();
+                let name = format!(
+                    "haier_sync_t_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    rand::random::<u32>()
+                );
+                let mut admin = diesel::pg::PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is not reachable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("create a test database");
+                let url = replace_database(&admin_url, &name);
+                (
+                    DatabaseConfig {
+                        url: DatabaseUrl::Postgres(Secret::new(url)),
+                        max_connections: 6,
+                    },
+                    Guard::Postgres { admin_url, name },
+                )
+            }
+        };
+        let db = Db::connect_blocking(&config).expect("connect to the test database");
+        let mut conn = ConnectionOpener::new(config.url.clone())
+            .open()
+            .expect("open a test connection");
+        super::run_migrations(&mut conn).expect("migrate the test database");
+        TestDb {
+            db,
+            config,
+            _guard: guard,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// The URL as `jobs.toml` would write it.
+    pub fn url_text(&self) -> String {
+        match &self.config.url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => url.expose().to_owned(),
+        }
+    }
+}
+
+/// `postgres://user@host:port/old?x` → `postgres://user@host:port/new?x`.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_name_is_replaced_in_a_url() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u:p@h/test?sslmode=disable", "y"),
+            "postgres://u:p@h/y?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "z"), "postgres://h/z");
+    }
+}

@@ -1,0 +1,474 @@
+//! The run recorder: opens a `haier_sync_logs` row as `running` and closes it with counts and a
+//! status. Every job writes its row through this.
+
+use crate::db::{self, sync_logs, Db};
+use anyhow::Context as _;
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use std::fmt;
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A cron tick.
+    Schedule,
+    /// `run-job`, the demo, or an operator.
+    Manual,
+    /// A fire time missed while the daemon was down.
+    CatchUp,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::CatchUp => "catch_up",
+        }
+    }
+}
+
+/// How a run ended (or that it is still going).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Nothing failed.
+    Success,
+    /// Some items failed, others went through.
+    Partial,
+    /// The run could not do its work (auth refused, breaker open, database gone, every item failed).
+    Failed,
+    /// Stopped by shutdown, timeout or a crash; the counts are those reached.
+    Interrupted,
+    /// A tick that came while the previous run still went.
+    Skipped,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Success,
+            RunStatus::Partial,
+            RunStatus::Failed,
+            RunStatus::Interrupted,
+            RunStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// The exit code `run-job` uses: 0 success, 3 partial, 1 anything else.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Success | RunStatus::Skipped => 0,
+            RunStatus::Partial => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Items seen, done and failed in one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    pub total: i64,
+    pub success: i64,
+    pub failed: i64,
+}
+
+impl RunCounts {
+    /// `success` when nothing failed, `partial` when some items failed and some went through,
+    /// `failed` when every item failed.
+    pub fn status(&self) -> RunStatus {
+        match (self.success, self.failed) {
+            (_, 0) => RunStatus::Success,
+            (0, _) => RunStatus::Failed,
+            _ => RunStatus::Partial,
+        }
+    }
+
+    fn tuple(&self) -> (i64, i64, i64) {
+        (self.total, self.success, self.failed)
+    }
+}
+
+/// What a new run row says about itself.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub job_name: String,
+    /// `products`, `prices`, `stock`, `logistics`, `order` or `manual`.
+    pub sync_type: String,
+    pub trigger: Trigger,
+    /// The cron fire time, for scheduled and catch-up runs.
+    pub scheduled_for: Option<NaiveDateTime>,
+}
+
+/// The longest `message` written to a log row.
+const MAX_MESSAGE_CHARS: usize = 4_000;
+
+/// An open `running` row.
+#[derive(Debug)]
+pub struct RunRecorder {
+    db: Db,
+    id: i64,
+    spec: RunSpec,
+}
+
+impl RunRecorder {
+    /// Opens a `running` row. Returns `None` when a row for the same job and fire time exists
+    /// already: another instance took this tick, and this one must not run it.
+    pub async fn start(db: &Db, spec: RunSpec) -> anyhow::Result<Option<RunRecorder>> {
+        let instance = db::instance_name();
+        let row_spec = spec.clone();
+        let id = db
+            .run(move |conn| {
+                let now = db::now_utc();
+                Ok(sync_logs::insert(
+                    conn,
+                    &sync_logs::NewSyncLog {
+                        job_name: &row_spec.job_name,
+                        sync_type: &row_spec.sync_type,
+                        status: RunStatus::Running.as_str(),
+                        message: None,
+                        total_count: 0,
+                        success_count: 0,
+                        failed_count: 0,
+                        started_at: now,
+                        completed_at: None,
+                        created_at: now,
+                        scheduled_for: row_spec.scheduled_for,
+                        trigger: row_spec.trigger.as_str(),
+                        instance: &instance,
+                    },
+                )?)
+            })
+            .await
+            .with_context(|| format!("Failed to open the sync-log row of job {}", spec.job_name))?;
+        Ok(id.map(|id| RunRecorder {
+            db: db.clone(),
+            id,
+            spec,
+        }))
+    }
+
+    /// Writes a finished `skipped` row for a tick dropped because the previous run still goes.
+    /// Returns false when the tick's row exists already.
+    pub async fn record_skipped(db: &Db, spec: RunSpec, message: &str) -> anyhow::Result<bool> {
+        let instance = db::instance_name();
+        let message = message.to_owned();
+        db.run(move |conn| {
+            let now = db::now_utc();
+            Ok(sync_logs::insert(
+                conn,
+                &sync_logs::NewSyncLog {
+                    job_name: &spec.job_name,
+                    sync_type: &spec.sync_type,
+                    status: RunStatus::Skipped.as_str(),
+                    message: Some(&message),
+                    total_count: 0,
+                    success_count: 0,
+                    failed_count: 0,
+                    started_at: now,
+                    completed_at: Some(now),
+                    created_at: now,
+                    scheduled_for: spec.scheduled_for,
+                    trigger: spec.trigger.as_str(),
+                    instance: &instance,
+                },
+            )?
+            .is_some())
+        })
+        .await
+        .context("Failed to write a skipped sync-log row")
+    }
+
+    /// The row's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// Records the counts so far.
+    pub async fn progress(&self, counts: RunCounts) -> anyhow::Result<()> {
+        let id = self.id;
+        self.db
+            .run(move |conn| Ok(sync_logs::update_progress(conn, id, counts.tuple())?))
+            .await
+            .context("Failed to record run progress")
+    }
+
+    /// Closes the row. Returns false when the row was no longer `running` (closed by recovery).
+    pub async fn finish(
+        self,
+        status: RunStatus,
+        counts: RunCounts,
+        message: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let id = self.id;
+        let message = message.map(|m| truncate_message(&m));
+        self.db
+            .run(move |conn| {
+                Ok(sync_logs::close(
+                    conn,
+                    id,
+                    status.as_str(),
+                    counts.tuple(),
+                    message.as_deref(),
+                    db::now_utc(),
+                )?)
+            })
+            .await
+            .with_context(|| format!("Failed to close the sync-log row of job {}", self.spec.job_name))
+    }
+}
+
+fn truncate_message(message: &str) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let mut out: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    out.push_str(" …");
+    out
+}
+
+/// Builds a log message that names failed items without growing without bound:
+/// `failed: A (reason), B (reason) … and 12 more`.
+#[derive(Debug, Default, Clone)]
+pub struct FailureList {
+    shown: Vec<String>,
+    more: usize,
+}
+
+/// How many failed items a log message names.
+const MAX_NAMED_FAILURES: usize = 50;
+
+impl FailureList {
+    pub fn push(&mut self, item: impl fmt::Display, reason: impl fmt::Display) {
+        if self.shown.len() < MAX_NAMED_FAILURES {
+            self.shown.push(format!("{item} ({reason})"));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shown.len() + self.more
+    }
+
+    /// `None` when nothing failed.
+    pub fn message(&self) -> Option<String> {
+        if self.shown.is_empty() {
+            return None;
+        }
+        let mut text = format!("failed: {}", self.shown.join(", "));
+        if self.more > 0 {
+            text.push_str(&format!(" … and {} more", self.more));
+        }
+        Some(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::TestDb;
+
+    fn spec(job: &str, scheduled_for: Option<NaiveDateTime>) -> RunSpec {
+        RunSpec {
+            job_name: job.into(),
+            sync_type: "stock".into(),
+            trigger: if scheduled_for.is_some() {
+                Trigger::Schedule
+            } else {
+                Trigger::Manual
+            },
+            scheduled_for,
+        }
+    }
+
+    #[test]
+    fn status_follows_the_counts() {
+        assert_eq!(
+            RunCounts {
+                total: 3,
+                success: 3,
+                failed: 0
+            }
+            .status(),
+            RunStatus::Success
+        );
+        assert_eq!(
+            RunCounts {
+                total: 0,
+                success: 0,
+                failed: 0
+            }
+            .status(),
+            RunStatus::Success
+        );
+        assert_eq!(
+            RunCounts {
+                total: 3,
+                success: 2,
+                failed: 1
+            }
+            .status(),
+            RunStatus::Partial
+        );
+        assert_eq!(
+            RunCounts {
+                total: 3,
+                success: 0,
+                failed: 3
+            }
+            .status(),
+            RunStatus::Failed
+        );
+    }
+
+    #[test]
+    fn failure_list_names_a_bounded_number_of_items() {
+        let mut list = FailureList::default();
+        assert_eq!(list.message(), None);
+        for i in 0..53 {
+            list.push(format!("P{i}"), "boom");
+        }
+        let message = list.message().unwrap();
+        assert!(message.starts_with("failed: P0 (boom), P1 (boom)"));
+        assert!(message.ends_with("… and 3 more"));
+        assert_eq!(list.len(), 53);
+    }
+
+    #[tokio::test]
+    async fn recorder_opens_and_closes_a_row_with_counts() {
+        let test = TestDb::new().await;
+        let run = RunRecorder::start(&test.db, spec("stock", None))
+            .await
+            .unwrap()
+            .unwrap();
+        let id = run.id();
+        run.progress(RunCounts {
+            total: 10,
+            success: 4,
+            failed: 0,
+        })
+        .await
+        .unwrap();
+        let row = test
+            .db
+            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.status.as_str(), row.success_count), ("running", 4));
+        assert_eq!(row.trigger, "manual");
+        assert!(row.instance.ends_with(&format!(":{}", std::process::id())));
+
+        let counts = RunCounts {
+            total: 10,
+            success: 9,
+            failed: 1,
+        };
+        assert!(run
+            .finish(counts.status(), counts, Some("failed: P9 (refused)".into()))
+            .await
+            .unwrap());
+        let row = test
+            .db
+            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "partial");
+        assert_eq!((row.total_count, row.success_count, row.failed_count), (10, 9, 1));
+        assert_eq!(row.message.as_deref(), Some("failed: P9 (refused)"));
+        assert!(row.completed_at.unwrap() >= row.started_at);
+    }
+
+    #[tokio::test]
+    async fn a_fire_time_is_taken_once() {
+        let test = TestDb::new().await;
+        let tick = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+            .unwrap()
+            .and_hms_opt(2, 0, 0)
+            .unwrap();
+        let first = RunRecorder::start(&test.db, spec("stock", Some(tick)))
+            .await
+            .unwrap();
+        assert!(first.is_some());
+        assert!(RunRecorder::start(&test.db, spec("stock", Some(tick)))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            !RunRecorder::record_skipped(&test.db, spec("stock", Some(tick)), "busy")
+                .await
+                .unwrap()
+        );
+        // Another job may use the same fire time.
+        assert!(RunRecorder::start(&test.db, spec("prices", Some(tick)))
+            .await
+            .unwrap()
+            .is_some());
+        let latest = test
+            .db
+            .run(|c| Ok(sync_logs::latest_fire_time(c, "stock")?))
+            .await
+            .unwrap();
+        assert_eq!(latest, Some(tick));
+    }
+
+    #[tokio::test]
+    async fn a_closed_row_is_not_reopened_by_a_late_finish() {
+        let test = TestDb::new().await;
+        let run = RunRecorder::start(&test.db, spec("stock", None))
+            .await
+            .unwrap()
+            .unwrap();
+        let id = run.id();
+        let instance = db::instance_name();
+        let closed = test
+            .db
+            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "daemon crashed")?))
+            .await
+            .unwrap();
+        assert_eq!(closed, 1);
+        assert!(!run
+            .finish(RunStatus::Success, RunCounts::default(), None)
+            .await
+            .unwrap());
+        let row = test
+            .db
+            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "interrupted");
+    }
+}
