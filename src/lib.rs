@@ -5,3 +5,4 @@ pub mod config;
 pub mod db;
 pub mod haier;
 pub mod sync;
+pub mod telemetry;

@@ -1,0 +1,61 @@
+//! Logging: human-readable (or JSON) lines to stdout for journald, and, when `[log] directory`
+//! is set, daily rolling files through a non-blocking writer that is flushed on exit.
+
+use crate::config::{LogConfig, LogFormat};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// Keeps the file writer alive; dropping it flushes what is buffered.
+pub struct LogGuard {
+    _file: Option<WorkerGuard>,
+}
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides `[log] level`.
+pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec)?,
+        _ => EnvFilter::try_new(&config.level)?,
+    };
+    let (file_writer, guard) = match &config.directory {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("Failed to create the log directory {}: {e}", dir.display()))?;
+            let appender = tracing_appender::rolling::daily(dir, "haier-sync.log");
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (Some(writer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let stdout = std::io::stdout;
+    let result = match (config.format, file_writer) {
+        (LogFormat::Text, None) => fmt().with_env_filter(filter).with_writer(stdout).try_init(),
+        (LogFormat::Text, Some(file)) => fmt()
+            .with_env_filter(filter)
+            .with_writer(stdout.and(file))
+            .with_ansi(false)
+            .try_init(),
+        (LogFormat::Json, None) => fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(stdout)
+            .try_init(),
+        (LogFormat::Json, Some(file)) => fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(stdout.and(file))
+            .try_init(),
+    };
+    // A second init (tests, the demo) keeps the first subscriber.
+    let _ = result;
+    Ok(LogGuard { _file: guard })
+}
+
+/// Logging for commands that run before (or without) a valid config: warnings only, to stderr.
+pub fn init_minimal() {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let _ = fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
