@@ -5,7 +5,7 @@
 use super::model::*;
 use super::{Schedule, Secret};
 use chrono_tz::Tz;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -66,8 +66,24 @@ pub fn locate(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Loads and validates the config at `path`, with environment overrides.
+/// Loads and validates the config at `path`, with overrides from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with_env(path, std::env::vars())
+}
+
+/// Loads and validates the config at `path`, with overrides from `vars` (name, value) instead of
+/// the process environment: only `HAIER_SYNC_<SECTION>__<KEY>` names count.
+pub fn load_with_env(
+    path: &Path,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let overrides: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(name, _)| {
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|rest| rest.contains("__"))
+        })
+        .collect();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         key: None,
@@ -83,13 +99,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let loader = LoaderWithDoc {
         base: loader,
         document,
+        overrides: overrides.clone(),
     };
 
-    let figment = Figment::new().merge(Toml::string(&text)).merge(
-        Env::prefixed(ENV_PREFIX)
-            .filter(|key| key.as_str().contains("__"))
-            .split("__"),
-    );
+    let mut figment = Figment::new().merge(Toml::string(&text));
+    for (name, value) in &overrides {
+        let key = name[ENV_PREFIX.len()..].to_lowercase().replace("__", ".");
+        let value: figment::value::Value = value
+            .parse()
+            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+        figment = figment.merge(Serialized::global(&key, value));
+    }
     let raw: RawConfig = figment.extract().map_err(|e| loader.figment_error(e))?;
     loader.resolve(raw)
 }
@@ -107,9 +127,25 @@ impl Loader {
     fn syntax_error(&self, error: &toml_edit::TomlError) -> ConfigError {
         let line = error.span().map(|span| self.line_of_offset(span.start));
         let key = line.and_then(|l| {
-            let text = self.text.lines().nth(l - 1)?.trim();
+            let lines: Vec<&str> = self.text.lines().collect();
+            let text = lines.get(l - 1)?.trim();
+            if text.starts_with('[') {
+                return Some(text.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+            }
             let key = text.split('=').next()?.trim();
-            (!key.is_empty()).then(|| key.trim_matches(|c| c == '[' || c == ']').to_owned())
+            if key.is_empty() {
+                return None;
+            }
+            // Qualify the key with the table it sits in.
+            let table = lines[..l - 1]
+                .iter()
+                .rev()
+                .map(|t| t.trim())
+                .find(|t| t.starts_with('['));
+            Some(match table {
+                Some(t) => format!("{}.{key}", t.trim_matches(|c| c == '[' || c == ']').trim()),
+                None => key.to_owned(),
+            })
         });
         ConfigError {
             file: self.path.clone(),
@@ -124,6 +160,7 @@ impl Loader {
 struct LoaderWithDoc {
     base: Loader,
     document: toml_edit::ImDocument<String>,
+    overrides: Vec<(String, String)>,
 }
 
 impl LoaderWithDoc {
@@ -151,7 +188,7 @@ impl LoaderWithDoc {
 
     fn env_var_for(&self, path: &[&str]) -> Option<String> {
         let name = format!("{ENV_PREFIX}{}", path.join("__").to_uppercase());
-        std::env::var_os(&name).map(|_| name)
+        self.overrides.iter().any(|(n, _)| *n == name).then_some(name)
     }
 
     fn error(&self, path: &[&str], message: impl Into<String>) -> ConfigError {
@@ -173,12 +210,16 @@ impl LoaderWithDoc {
         let mut path: Vec<String> = error.path.clone();
         let message = match &error.kind {
             figment::error::Kind::UnknownField(field, expected) => {
-                path.push(field.clone());
+                if path.last() != Some(field) {
+                    path.push(field.clone());
+                }
                 let expected: Vec<&str> = expected.to_vec();
                 format!("unknown key `{field}`; expected one of: {}", expected.join(", "))
             }
             figment::error::Kind::MissingField(field) => {
-                path.push(field.to_string());
+                if path.last().map(String::as_str) != Some(field.as_ref()) {
+                    path.push(field.to_string());
+                }
                 "this key is required".to_owned()
             }
             other => other.to_string(),

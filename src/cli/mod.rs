@@ -1,0 +1,150 @@
+//! The command line: one file per subcommand. `main.rs` only calls [`main`].
+
+pub mod check_config;
+pub mod logs;
+pub mod migrate;
+pub mod status;
+
+use crate::config::{self, Config, ConfigError};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "haier-sync",
+    version,
+    about = "Keeps a shop's Haier catalog, prices, stock and orders in step with Haier's open platform and YLH order cloud",
+    long_about = "haier-sync runs cron-scheduled syncs of Haier products, prices, stock and logistics, pushes \
+                  the orders a shop writes to its outbox table to Haier's YLH order cloud, and receives Haier's \
+                  signed order callbacks. Every run writes one row to the haier_sync_logs table.\n\n\
+                  The configuration file is taken from -c/--config, else $HAIER_SYNC_CONFIG, else ./jobs.toml. \
+                  Any key can be overridden by an environment variable HAIER_SYNC_<SECTION>__<KEY>, e.g. \
+                  HAIER_SYNC_DATABASE__URL."
+)]
+pub struct Cli {
+    /// Path to the configuration file (default: $HAIER_SYNC_CONFIG, else ./jobs.toml).
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration file; exit 0 when valid, 2 with file, key and line when not.
+    CheckConfig,
+    /// Create or update the database tables (also done at daemon start).
+    Migrate,
+    /// Show the sync log: one row per job run, newest first.
+    Logs(logs::LogsArgs),
+    /// Show each configured job with its last run, last success and next fire time.
+    Status(status::StatusArgs),
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    // Give detached blocking tasks (pool connections) no chance to hold up exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+async fn dispatch(cli: Cli) -> i32 {
+    let path = config::locate(cli.config.as_deref());
+    let result = match cli.command {
+        Command::CheckConfig => return check_config::run(&path),
+        Command::Migrate => with_config(&path, migrate::run).await,
+        Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
+        Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Loads the config (exit 2 with the problem when it is invalid), sets up logging, and runs `f`.
+async fn with_config<F, Fut>(path: &Path, f: F) -> anyhow::Result<i32>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<i32>>,
+{
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let _guard = crate::telemetry::init(&config.log)?;
+    f(config).await
+}
+
+/// Loads the config, printing the problem and returning exit code 2 when it is invalid.
+pub fn load_config(path: &Path) -> Result<Config, i32> {
+    config::load(path).map_err(|e: ConfigError| {
+        eprintln!("error: invalid configuration: {e}");
+        EXIT_USAGE
+    })
+}
+
+/// A UTC database time shown in the configured zone: `2026-11-24 10:00:05`.
+pub fn format_time(at: chrono::NaiveDateTime, zone: chrono_tz::Tz) -> String {
+    use chrono::TimeZone;
+    zone.from_utc_datetime(&at)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// A duration for people: `850ms`, `12.3s`, `4m05s`, `2h03m`.
+pub fn format_duration(duration: chrono::Duration) -> String {
+    let ms = duration.num_milliseconds().max(0);
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_duration(chrono::Duration::milliseconds(850)), "850ms");
+        assert_eq!(format_duration(chrono::Duration::milliseconds(12_340)), "12.3s");
+        assert_eq!(format_duration(chrono::Duration::seconds(245)), "4m05s");
+        assert_eq!(format_duration(chrono::Duration::minutes(123)), "2h03m");
+    }
+
+    #[test]
+    fn times_show_in_the_configured_zone() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+            .unwrap()
+            .and_hms_opt(2, 0, 5)
+            .unwrap();
+        assert_eq!(format_time(at, chrono_tz::Asia::Shanghai), "2026-11-24 10:00:05");
+    }
+
+    #[test]
+    fn config_flag_is_accepted_before_or_after_the_subcommand() {
+        let before = Cli::try_parse_from(["haier-sync", "-c", "a.toml", "status"]).unwrap();
+        let after = Cli::try_parse_from(["haier-sync", "status", "--config", "b.toml"]).unwrap();
+        assert_eq!(before.config.as_deref(), Some(Path::new("a.toml")));
+        assert_eq!(after.config.as_deref(), Some(Path::new("b.toml")));
+    }
+}

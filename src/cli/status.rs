@@ -1,0 +1,173 @@
+//! `haier-sync status`: each configured job with its last run, last success and next fire time,
+//! and whether a daemon is running against the database.
+
+use crate::config::{Config, JobConfig, JobKind};
+use crate::db::{instances, sync_logs, Db};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde::Serialize;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One job's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    pub kind: JobKind,
+    /// The cron schedule as written, or the poll interval of the order poller.
+    pub schedule: String,
+    pub timezone: String,
+    pub enabled: bool,
+    pub last_run_at: Option<NaiveDateTime>,
+    pub last_status: Option<String>,
+    pub last_success_at: Option<NaiveDateTime>,
+    /// In the job's time zone, RFC 3339.
+    pub next_fire_at: Option<String>,
+}
+
+/// A daemon whose heartbeat is fresh.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonStatus {
+    pub running: bool,
+    pub instances: Vec<instances::Instance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub daemon: DaemonStatus,
+    pub jobs: Vec<JobStatus>,
+}
+
+pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
+    let db = Db::connect(&config.database).await?;
+    db.migrate().await?;
+    let report = collect(&db, &config, Utc::now()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report, config.defaults.timezone));
+    }
+    Ok(0)
+}
+
+/// The next fire time of a scheduled job after `now`, in the job's zone.
+pub fn next_fire_time(job: &JobConfig, now: DateTime<Utc>) -> Option<DateTime<Tz>> {
+    use chrono::SubsecRound;
+    let schedule = job.schedule.as_ref()?;
+    schedule.next_after(&now.trunc_subsecs(0).with_timezone(&job.timezone))
+}
+
+/// Gathers the report from the database.
+pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Result<StatusReport> {
+    let names: Vec<String> = config.jobs.keys().cloned().collect();
+    let alive_since =
+        (now - chrono::Duration::milliseconds(3 * config.daemon.heartbeat_ms as i64)).naive_utc();
+    let (live, history) = db
+        .run(move |conn| {
+            let live = instances::live(conn, alive_since)?;
+            let mut history = Vec::new();
+            for name in &names {
+                history.push((
+                    sync_logs::latest_run(conn, name)?,
+                    sync_logs::latest_success(conn, name)?,
+                ));
+            }
+            Ok((live, history))
+        })
+        .await?;
+    let jobs = config
+        .jobs
+        .values()
+        .zip(history)
+        .map(|(job, (last, success))| JobStatus {
+            job: job.name.clone(),
+            kind: job.kind,
+            schedule: match &job.schedule {
+                Some(s) => s.as_written().to_owned(),
+                None => format!("every {} ms", job.poll_interval_ms),
+            },
+            timezone: job.timezone.name().to_owned(),
+            enabled: job.enabled,
+            last_run_at: last.as_ref().map(|r| r.started_at),
+            last_status: last.map(|r| r.status),
+            last_success_at: success.map(|r| r.started_at),
+            next_fire_at: if job.enabled {
+                next_fire_time(job, now).map(|t| t.to_rfc3339())
+            } else {
+                None
+            },
+        })
+        .collect();
+    Ok(StatusReport {
+        daemon: DaemonStatus {
+            running: !live.is_empty(),
+            instances: live,
+        },
+        jobs,
+    })
+}
+
+fn render(report: &StatusReport, zone: Tz) -> String {
+    let mut out = String::new();
+    if report.daemon.running {
+        let names: Vec<String> = report
+            .daemon
+            .instances
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} (up since {})",
+                    i.instance,
+                    super::format_time(i.started_at, zone)
+                )
+            })
+            .collect();
+        out.push_str(&format!("daemon: running — {}\n", names.join(", ")));
+    } else {
+        out.push_str("daemon: not running\n");
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header([
+        "job",
+        "kind",
+        "schedule",
+        "enabled",
+        "last run",
+        "last status",
+        "last success",
+        "next fire",
+    ]);
+    for job in &report.jobs {
+        let time = |t: Option<NaiveDateTime>| {
+            t.map(|t| super::format_time(t, zone))
+                .unwrap_or_else(|| "-".into())
+        };
+        let next = match (&job.next_fire_at, job.kind) {
+            (Some(t), _) => DateTime::parse_from_rfc3339(t)
+                .map(|t| format!("{} {}", t.format("%Y-%m-%d %H:%M:%S"), job.timezone))
+                .unwrap_or_else(|_| t.clone()),
+            (None, JobKind::OrderOutbox) if job.enabled => "continuous".into(),
+            (None, _) => "-".into(),
+        };
+        table.add_row([
+            job.job.clone(),
+            job.kind.to_string(),
+            job.schedule.clone(),
+            if job.enabled { "yes".into() } else { "no".into() },
+            time(job.last_run_at),
+            job.last_status.clone().unwrap_or_else(|| "-".into()),
+            time(job.last_success_at),
+            next,
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    out
+}
