@@ -2,3 +2,4 @@
 //! open platform (openplat) and its 易理货 (YLH) order cloud.
 
 pub mod config;
+pub mod simulator;
