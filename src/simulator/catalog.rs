@@ -156,6 +156,12 @@ impl Catalog {
         self.seed
     }
 
+    /// A number below `below` that depends only on the seed and `salt` (for data outside the
+    /// products, such as account balances).
+    pub(crate) fn seeded_number(&self, salt: u64, below: u64) -> u64 {
+        Draw::new(&[self.seed, salt]).below(below)
+    }
+
     /// The purchasable products, in catalog order (the order of the full listing).
     pub fn products_for_sale(&self) -> &[Product] {
         &self.products[..self.for_sale]

@@ -417,9 +417,7 @@ fn query_balance(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         &password,
         sim.creds.openplat.customer_password.expose(),
     )?;
-    let seed = sim.catalog.seed();
-    let fen = |salt: u64| 1_000_000 + (seed.wrapping_mul(6_364_136_223_846_793_005) ^ salt) % 50_000_000;
-    let yuan = |salt| Decimal::new(fen(salt) as i64, 2);
+    let yuan = |salt| Decimal::new(1_000_000 + sim.catalog.seeded_number(salt, 50_000_000) as i64, 2);
     Ok(reply::ok(json!([
         {
             "saleGroupCode": "HA01",

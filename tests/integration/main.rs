@@ -1,0 +1,3 @@
+//! The project's one integration test binary: each module below is one area.
+
+mod simulator;
