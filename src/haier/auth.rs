@@ -178,19 +178,17 @@ fn token_from_reply(
         other => return Err(inner.status_error(system, operation, other, &reply)),
     }
     let now_unix = chrono::Utc::now().timestamp();
-    let decoded =
-        wire::decode_token_reply(&reply.body, now_unix).map_err(|message| HaierError::Decode {
-            system,
-            operation,
-            message,
-        })?;
+    let decoded = wire::decode_token_reply(&reply.body, now_unix).map_err(|message| HaierError::Decode {
+        system,
+        operation,
+        message,
+    })?;
     inner.redactor.remember_token(&decoded.token);
-    let mut value =
-        HeaderValue::from_str(&header(&decoded.token)).map_err(|_| HaierError::Decode {
-            system,
-            operation,
-            message: "the issued token is not a valid header value".to_owned(),
-        })?;
+    let mut value = HeaderValue::from_str(&header(&decoded.token)).map_err(|_| HaierError::Decode {
+        system,
+        operation,
+        message: "the issued token is not a valid header value".to_owned(),
+    })?;
     value.set_sensitive(true);
     Ok(IssuedToken {
         header: value,
@@ -532,10 +530,7 @@ mod tests {
             "https://openplat.haier.net/gateway-test/oauth2/token"
         );
         let url = Url::parse("https://openplat.haier.net/gateway-test/oauth2/token").unwrap();
-        assert_eq!(
-            OpenplatAuth::new(&url, "id", &Secret::new("s")).urls.len(),
-            1
-        );
+        assert_eq!(OpenplatAuth::new(&url, "id", &Secret::new("s")).urls.len(), 1);
     }
 
     #[test]

@@ -249,10 +249,7 @@ mod tests {
         b.record(Admission::Probe, Outcome::Failed, t1);
         assert_eq!(b.state(), BreakerState::Open);
         assert!(b.admit(t1 + Duration::from_millis(999)).is_err());
-        assert_eq!(
-            b.admit(t1 + Duration::from_millis(1000)),
-            Ok(Admission::Probe)
-        );
+        assert_eq!(b.admit(t1 + Duration::from_millis(1000)), Ok(Admission::Probe));
     }
 
     #[test]

@@ -51,12 +51,7 @@ impl std::fmt::Debug for HaierClient {
             )
             .field(
                 "ylh",
-                &self
-                    .inner
-                    .ylh_params
-                    .push_url
-                    .origin()
-                    .ascii_serialization(),
+                &self.inner.ylh_params.push_url.origin().ascii_serialization(),
             )
             .finish_non_exhaustive()
     }
@@ -291,19 +286,10 @@ impl HaierClient {
         let order_root = format!("/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder");
         let ylh_params = YlhParams {
             source_system: ylh.source_system.clone(),
-            push_url: join(
-                &ylh.base_url,
-                &format!("{order_root}/receive-hmm-retail-order"),
-            )?,
-            cancel_url: join(
-                &ylh.base_url,
-                &format!("{order_root}/cancel-hmm-retail-order"),
-            )?,
+            push_url: join(&ylh.base_url, &format!("{order_root}/receive-hmm-retail-order"))?,
+            cancel_url: join(&ylh.base_url, &format!("{order_root}/cancel-hmm-retail-order"))?,
         };
-        let ylh_token_url = join(
-            &ylh.base_url,
-            &format!("/ylh-cloud-mgt-auth{suffix}/oauth/token"),
-        )?;
+        let ylh_token_url = join(&ylh.base_url, &format!("/ylh-cloud-mgt-auth{suffix}/oauth/token"))?;
         let redactor = Redactor::new([
             openplat.client_secret.expose(),
             openplat.password.expose(),
@@ -350,10 +336,7 @@ impl HaierClient {
     }
 
     /// Purchasable products: the given codes (1..=20), or the customer's whole listing (`None`).
-    pub async fn query_products(
-        &self,
-        codes: Option<&[String]>,
-    ) -> Result<Vec<Product>, HaierError> {
+    pub async fn query_products(&self, codes: Option<&[String]>) -> Result<Vec<Product>, HaierError> {
         let operation = Operation::Products;
         if let Some(codes) = codes {
             check_codes(operation, codes)?;
@@ -396,11 +379,7 @@ impl HaierClient {
     }
 
     /// Available stock of one product for one county (a 6-digit GB/T 2260 code).
-    pub async fn query_stock(
-        &self,
-        product_code: &str,
-        county_code: &str,
-    ) -> Result<StockLevel, HaierError> {
+    pub async fn query_stock(&self, product_code: &str, county_code: &str) -> Result<StockLevel, HaierError> {
         let operation = Operation::Stock;
         require(
             operation,
@@ -474,16 +453,8 @@ impl HaierClient {
     /// Pushes an order to YLH. A repeated `soId` is [`HaierError::DuplicateSoId`]: Haier has it.
     pub async fn push_order(&self, order: &Order) -> Result<(), HaierError> {
         let operation = Operation::OrderPush;
-        require(
-            operation,
-            !order.so_id.trim().is_empty(),
-            "the order has no soId",
-        )?;
-        require(
-            operation,
-            !order.item_list.is_empty(),
-            "the order has no items",
-        )?;
+        require(operation, !order.so_id.trim().is_empty(), "the order has no soId")?;
+        require(operation, !order.item_list.is_empty(), "the order has no items")?;
         let body = encode(operation, order)?;
         let result = self
             .inner
@@ -574,10 +545,7 @@ impl HaierClient {
             System::Openplat => match self.login(system).await {
                 Ok(()) => self.query_balance().await.map(|balances| {
                     let n = balances.len();
-                    format!(
-                        "token + balance: {n} account{}",
-                        if n == 1 { "" } else { "s" }
-                    )
+                    format!("token + balance: {n} account{}", if n == 1 { "" } else { "s" })
                 }),
                 Err(e) => Err(e),
             },
@@ -650,12 +618,7 @@ impl Inner {
         })
     }
 
-    fn transport_error(
-        &self,
-        operation: Operation,
-        timeout: Duration,
-        error: reqwest::Error,
-    ) -> HaierError {
+    fn transport_error(&self, operation: Operation, timeout: Duration, error: reqwest::Error) -> HaierError {
         let system = operation.system();
         if error.is_timeout() {
             return HaierError::Timeout {
@@ -723,7 +686,9 @@ impl Inner {
             span.record("status", status_label(&result));
             span.record("latency_ms", started.elapsed().as_millis() as u64);
             match &result {
-                Ok(token) => tracing::info!(%system, lifetime_s = token.lifetime.as_secs(), "logged in to Haier"),
+                Ok(token) => {
+                    tracing::info!(%system, lifetime_s = token.lifetime.as_secs(), "logged in to Haier")
+                }
                 Err(error) => {
                     self.stats.error(operation);
                     tracing::debug!(%system, %error, "Haier login failed");
@@ -821,9 +786,7 @@ impl Inner {
             .header(AUTHORIZATION, token.header().clone())
             .body(body.to_vec());
         tracing::trace!(attempt, "sending");
-        let reply = self
-            .send(operation, request, endpoint.timeout, body)
-            .await?;
+        let reply = self.send(operation, request, endpoint.timeout, body).await?;
         let op = operation.as_str();
         match reply.status.as_u16() {
             200..=299 => {}
@@ -839,10 +802,7 @@ impl Inner {
         let decode_error = |message: String| HaierError::Decode {
             system,
             operation: op,
-            message: format!(
-                "{message}; body: {}",
-                self.redactor.body(&reply.body, BODY_LIMIT)
-            ),
+            message: format!("{message}; body: {}", self.redactor.body(&reply.body, BODY_LIMIT)),
         };
         match wire::open_envelope(&reply.body).map_err(decode_error)? {
             Envelope::Data(data) => decode(data).map_err(decode_error),
@@ -873,10 +833,7 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert(RETRY_AFTER, "0.5".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(500)));
-        headers.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);

@@ -249,14 +249,8 @@ mod tests {
             operation: "stock",
             retry_after: Duration::from_secs(secs),
         };
-        assert_eq!(
-            budget.next(&limited(2)),
-            Step::Throttled(Duration::from_secs(2))
-        );
-        assert_eq!(
-            budget.next(&limited(3600)),
-            Step::Throttled(MAX_RETRY_AFTER)
-        );
+        assert_eq!(budget.next(&limited(2)), Step::Throttled(Duration::from_secs(2)));
+        assert_eq!(budget.next(&limited(3600)), Step::Throttled(MAX_RETRY_AFTER));
         for _ in 2..MAX_THROTTLE_WAITS {
             assert!(matches!(budget.next(&limited(1)), Step::Throttled(_)));
         }

@@ -231,9 +231,6 @@ mod tests {
         assert_eq!(snapshot["order_push"].retries, 1);
         assert_eq!(snapshot["token_ylh"], OperationStats::default());
         assert_eq!(Operation::TokenYlh.system(), System::Ylh);
-        assert_eq!(
-            Operation::token_of(System::Openplat).as_str(),
-            "token_openplat"
-        );
+        assert_eq!(Operation::token_of(System::Openplat).as_str(), "token_openplat");
     }
 }

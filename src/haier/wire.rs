@@ -108,16 +108,12 @@ pub(super) enum Envelope {
 /// Opens the envelope `{"success","code","errCode","errorMsg","data",…}`. A bare array (or any
 /// non-object) is the payload itself; an object with neither `success` nor `data` is too.
 pub(super) fn open_envelope(body: &[u8]) -> Result<Envelope, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the reply is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("the reply is not JSON: {e}"))?;
     let Value::Object(mut map) = value else {
         return Ok(Envelope::Data(value));
     };
     let success = map.get("success").and_then(to_bool);
-    let err_code = map
-        .get("errCode")
-        .and_then(to_text)
-        .filter(|c| !c.is_empty());
+    let err_code = map.get("errCode").and_then(to_text).filter(|c| !c.is_empty());
     let refused = match success {
         Some(success) => !success,
         None => err_code.is_some(),
@@ -127,9 +123,7 @@ pub(super) fn open_envelope(body: &[u8]) -> Result<Envelope, String> {
         if err_code.is_none() && code_field.as_deref() == Some("429") {
             return Ok(Envelope::Throttled);
         }
-        let code = err_code
-            .or(code_field)
-            .unwrap_or_else(|| "UNKNOWN".to_owned());
+        let code = err_code.or(code_field).unwrap_or_else(|| "UNKNOWN".to_owned());
         let message = ["errorMsg", "message", "msg", "error"]
             .iter()
             .find_map(|k| map.get(*k).and_then(to_text).filter(|m| !m.is_empty()))
@@ -170,11 +164,7 @@ pub(super) fn decode_token_reply(body: &[u8], now_unix_secs: i64) -> Result<Toke
     for map in [top, nested].into_iter().flatten() {
         let token = ["token", "access_token", "accessToken"]
             .iter()
-            .find_map(|k| {
-                map.get(*k)
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-            });
+            .find_map(|k| map.get(*k).and_then(Value::as_str).filter(|t| !t.is_empty()));
         if let Some(token) = token {
             return Ok(TokenReply {
                 token: token.to_owned(),
@@ -197,9 +187,7 @@ fn token_lifetime(map: &Map<String, Value>, now_unix_secs: i64) -> Option<Durati
     } else {
         expires_at
     };
-    Some(Duration::from_secs(
-        (expires_at - now_unix_secs).max(0) as u64
-    ))
+    Some(Duration::from_secs((expires_at - now_unix_secs).max(0) as u64))
 }
 
 /// The reason a token endpoint gave for refusing: `error_description`, `message`, `errorMsg`,
@@ -287,9 +275,7 @@ mod lenient {
         Ok(opt_string(d)?.unwrap_or_default())
     }
 
-    pub(super) fn opt_decimal<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Decimal>, D::Error> {
+    pub(super) fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
         let value = Option::<Value>::deserialize(d)?.unwrap_or(Value::Null);
         to_decimal(&value).map_err(D::Error::custom)
     }
@@ -305,9 +291,7 @@ mod lenient {
 
     /// A list; null is empty, a single object is a list of one, a comma-separated string of
     /// URLs is split.
-    pub(super) fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(
-        d: D,
-    ) -> Result<Vec<T>, D::Error> {
+    pub(super) fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
         let value = Option::<Value>::deserialize(d)?.unwrap_or(Value::Null);
         list_of(value).map_err(D::Error::custom)
     }
@@ -361,11 +345,7 @@ struct ProductWire {
     product_brand_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     product_image_url: Option<String>,
-    #[serde(
-        rename = "productLageUrls",
-        default,
-        deserialize_with = "lenient::strings"
-    )]
+    #[serde(rename = "productLageUrls", default, deserialize_with = "lenient::strings")]
     leaflet_urls: Vec<String>,
     #[serde(default, deserialize_with = "lenient::opt_flag")]
     is_sales: Option<bool>,
@@ -445,11 +425,7 @@ struct WarehouseWire {
 }
 
 /// The stock payload: a list of warehouses (empty or null: no stock).
-pub(super) fn stock_from(
-    product_code: &str,
-    county_code: &str,
-    data: Value,
-) -> Result<StockLevel, String> {
+pub(super) fn stock_from(product_code: &str, county_code: &str, data: Value) -> Result<StockLevel, String> {
     let warehouses = list_of::<WarehouseWire>(data)?
         .into_iter()
         .map(|w| Warehouse {
@@ -748,7 +724,8 @@ mod tests {
         let ok = json!({"success":true,"code":0,"errCode":null,"infoMsgs":[],"warningMsgs":[],
                         "errorMsg":null,"data":[1],"error":null,"extra":"ignored"});
         assert_eq!(data(ok), json!([1]));
-        let refused = json!({"success":false,"code":1,"errCode":"PASSWORD_ERROR","errorMsg":"密码错误","data":null});
+        let refused =
+            json!({"success":false,"code":1,"errCode":"PASSWORD_ERROR","errorMsg":"密码错误","data":null});
         assert_eq!(
             open_envelope(refused.to_string().as_bytes()).unwrap(),
             Envelope::Refused {
@@ -817,9 +794,7 @@ mod tests {
     #[test]
     fn auth_errors_give_the_most_specific_message() {
         assert_eq!(
-            auth_error_message(
-                br#"{"error":"invalid_grant","error_description":"Bad credentials"}"#
-            ),
+            auth_error_message(br#"{"error":"invalid_grant","error_description":"Bad credentials"}"#),
             "Bad credentials"
         );
         assert_eq!(
@@ -884,8 +859,7 @@ mod tests {
         assert_eq!(prices[3].supply_price, Some(dec("100.10")));
         assert_eq!(prices[3].stock_rebate_policy.as_deref(), Some("0.0325"));
         // Decimals never pass through a float: Haier's text and scale are kept.
-        let raw =
-            br#"[{"productCode":"E","supplyPrice":1999.00,"rebateRate":0.1,"rebateMoney":"0.30"}]"#;
+        let raw = br#"[{"productCode":"E","supplyPrice":1999.00,"rebateRate":0.1,"rebateMoney":"0.30"}]"#;
         let Envelope::Data(d) = open_envelope(raw).unwrap() else {
             panic!("expected data")
         };
@@ -908,10 +882,7 @@ mod tests {
         assert_eq!(level.total(), 42);
         assert_eq!(level.warehouses[1].grade, "1");
         assert_eq!(level.warehouses[2].stock, 0);
-        assert_eq!(
-            level.warehouses[0].timeliness.as_ref().unwrap()["isTranfer"],
-            "0"
-        );
+        assert_eq!(level.warehouses[0].timeliness.as_ref().unwrap()["isTranfer"], "0");
         assert_eq!(level.shown_warehouse().unwrap().sec_code, "WH1");
         let empty = stock_from("P", "110101", data(json!({"success":true,"data":[]}))).unwrap();
         assert_eq!(empty.total(), 0);
@@ -932,10 +903,7 @@ mod tests {
         assert_eq!(balances[1].balance, Some(dec("89.1")));
         assert_eq!(balances[1].payer_account_name, None);
         // A single object is a list of one.
-        assert_eq!(
-            balances_from(json!({"saleGroupCode":"X"})).unwrap().len(),
-            1
-        );
+        assert_eq!(balances_from(json!({"saleGroupCode":"X"})).unwrap().len(), 1);
     }
 
     #[test]

@@ -2,18 +2,14 @@
 //! token refresh, the retry table, 429 handling, the breaker, and secrets kept out of the logs.
 
 use haier_sync::config::{BreakerPolicy, HaierConfig, RateLimit, RetryPolicy, Secret, YlhConfig};
-use haier_sync::haier::{
-    BreakerState, CancelRequest, HaierClient, HaierError, Order, OrderItem, System,
-};
+use haier_sync::haier::{BreakerState, CancelRequest, HaierClient, HaierError, Order, OrderItem, System};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
-use wiremock::matchers::{
-    body_json, body_partial_json, body_string_contains, header, method, path,
-};
+use wiremock::matchers::{body_json, body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN_PATH: &str = "/oauth2/auth";
@@ -25,10 +21,8 @@ const STOCK_PATH: &str = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-ava
 const LOGISTICS_PATH: &str = "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth";
 const BALANCE_PATH: &str = "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code";
 const YLH_TOKEN_PATH: &str = "/ylh-cloud-mgt-auth-dev/oauth/token";
-const PUSH_PATH: &str =
-    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/receive-hmm-retail-order";
-const CANCEL_PATH: &str =
-    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/cancel-hmm-retail-order";
+const PUSH_PATH: &str = "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/receive-hmm-retail-order";
+const CANCEL_PATH: &str = "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/cancel-hmm-retail-order";
 
 const CLIENT_SECRET: &str = "s3cret-openplat-client";
 const PASSWORD: &str = "pw-products-prices";
@@ -138,8 +132,7 @@ impl Respond for Tokens {
             ResponseTemplate::new(200).set_body_json(json!({"access_token":format!("at-{n}"),
                 "token_type":"bearer","refresh_token":format!("rt-{n}"),"expires_in":43199,"scope":"all"}))
         } else {
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"token":format!("tok-{n}"),"expires_in":3600}))
+            ResponseTemplate::new(200).set_body_json(json!({"token":format!("tok-{n}"),"expires_in":3600}))
         }
     }
 }
@@ -295,10 +288,8 @@ async fn openplat_calls_send_a_raw_token_and_haiers_keys() {
         .await;
     Mock::given(method("POST"))
         .and(path(LOGISTICS_PATH))
-        .and(body_json(
-            json!({"orderCode":"SO.1","sellerCode":"8800633175",
-            "sellerPassword":SELLER_PASSWORD}),
-        ))
+        .and(body_json(json!({"orderCode":"SO.1","sellerCode":"8800633175",
+            "sellerPassword":SELLER_PASSWORD})))
         .respond_with(ok(
             json!({"getAllLogisticsInfoByOrderCode":[{"getStoreOutboundLogisticsInfoResultDto":[
             {"logisticsCompanyName":"日日顺","expNo":"E1","deliveryLogisticsDtos":[
@@ -312,9 +303,7 @@ async fn openplat_calls_send_a_raw_token_and_haiers_keys() {
         .and(body_json(
             json!({"customerCode":"8800633175","customerPassword":CUSTOMER_PASSWORD}),
         ))
-        .respond_with(ok(
-            json!([{"saleGroupCode":"SG","payerAccountBalance":"10.50"}]),
-        ))
+        .respond_with(ok(json!([{"saleGroupCode":"SG","payerAccountBalance":"10.50"}])))
         .expect(1)
         .mount(&server)
         .await;
@@ -375,10 +364,8 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
     Mock::given(method("POST"))
         .and(path(CANCEL_PATH))
         .and(header("authorization", "bearer at-1"))
-        .and(body_json(
-            json!({"soId":"SO-1","cancelTime":"1700000000000",
-            "cancelReason":"customer changed mind","sourceSystem":"HAIER-SYNC"}),
-        ))
+        .and(body_json(json!({"soId":"SO-1","cancelTime":"1700000000000",
+            "cancelReason":"customer changed mind","sourceSystem":"HAIER-SYNC"})))
         .respond_with(ok(json!(true)))
         .expect(1)
         .mount(&server)
@@ -509,9 +496,8 @@ async fn refused_credentials_are_reported_not_retried() {
     let server = MockServer::start().await;
     Mock::given(path(YLH_TOKEN_PATH))
         .respond_with(
-            ResponseTemplate::new(400).set_body_json(
-                json!({"error":"invalid_grant","error_description":"Bad credentials"}),
-            ),
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error":"invalid_grant","error_description":"Bad credentials"})),
         )
         .expect(1)
         .mount(&server)
@@ -564,9 +550,7 @@ async fn retries_stop_after_max_attempts_with_the_last_error() {
         .await;
     let client = client_for(&server);
     let error = client.query_stock("P", "110101").await.unwrap_err();
-    assert!(
-        matches!(error, HaierError::Http { status: 502, ref body, .. } if body == "bad gateway")
-    );
+    assert!(matches!(error, HaierError::Http { status: 502, ref body, .. } if body == "bad gateway"));
     assert_eq!(client.stats().operation("stock").errors, 1);
 }
 
@@ -580,18 +564,13 @@ async fn a_400_and_a_password_error_are_not_retried() {
         .mount(&server)
         .await;
     Mock::given(path(BALANCE_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refusal("PASSWORD_ERROR", "密码错误")),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(refusal("PASSWORD_ERROR", "密码错误")))
         .expect(1)
         .mount(&server)
         .await;
     let client = client_for(&server);
     let error = client.query_stock("P", "110101").await.unwrap_err();
-    assert!(
-        matches!(error, HaierError::Http { status: 400, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, HaierError::Http { status: 400, .. }), "{error:?}");
     assert!(!error.is_retryable());
     let error = client.query_balance().await.unwrap_err();
     match &error {
@@ -621,9 +600,7 @@ async fn a_repeated_so_id_is_its_own_error() {
     let server = MockServer::start().await;
     mount_ylh_token(&server).await;
     Mock::given(path(PUSH_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refusal("DUPLICATE_SOID", "订单号重复")),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(refusal("DUPLICATE_SOID", "订单号重复")))
         .expect(1)
         .mount(&server)
         .await;
@@ -642,10 +619,7 @@ async fn a_429_waits_for_retry_after_without_using_an_attempt() {
         .insert_header("Retry-After", "1")
         .set_body_json(json!({"success":false,"code":429,"errorMsg":"请求过于频繁"}));
     Mock::given(path(STOCK_PATH))
-        .respond_with(Sequence::new(
-            [throttled.clone(), throttled],
-            ok(stock_data()),
-        ))
+        .respond_with(Sequence::new([throttled.clone(), throttled], ok(stock_data())))
         .expect(3)
         .mount(&server)
         .await;
@@ -801,10 +775,7 @@ async fn the_breaker_opens_after_a_run_of_failures_and_recovers_after_the_cool_d
         match client.query_stock("P", "110101").await {
             Ok(_) => break,
             Err(HaierError::BreakerOpen { retry_in, .. }) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the breaker never let a probe through"
-                );
+                assert!(Instant::now() < deadline, "the breaker never let a probe through");
                 tokio::time::sleep(retry_in.min(Duration::from_millis(50))).await;
             }
             Err(other) => panic!("unexpected {other:?}"),
@@ -936,16 +907,13 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
         let echo = json!({"passWord":PASSWORD,"note":format!("seller {SELLER_PASSWORD}"),
                           "Authorization":"tok-1"});
         Mock::given(path(PRODUCTS_PATH))
-            .respond_with(ok(
-                json!([{"productCode":"P","productModel":"M","echo":echo}]),
-            ))
+            .respond_with(ok(json!([{"productCode":"P","productModel":"M","echo":echo}])))
             .mount(&server)
             .await;
         Mock::given(path(STOCK_PATH))
             .respond_with(Sequence::new(
-                [ResponseTemplate::new(500).set_body_string(format!(
-                    "error for tok-1 / {SELLER_PASSWORD} / {CLIENT_SECRET}"
-                ))],
+                [ResponseTemplate::new(500)
+                    .set_body_string(format!("error for tok-1 / {SELLER_PASSWORD} / {CLIENT_SECRET}"))],
                 ok(stock_data()),
             ))
             .mount(&server)
@@ -1016,9 +984,6 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
     ];
     for secret in secrets {
         assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
-        assert!(
-            !errors.contains(secret),
-            "{secret} is in an error:\n{errors}"
-        );
+        assert!(!errors.contains(secret), "{secret} is in an error:\n{errors}");
     }
 }
