@@ -825,6 +825,22 @@ impl Inner {
 mod tests {
     use super::*;
 
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Jobs spawn their calls: every operation's future must be `Send`.
+    #[allow(dead_code)]
+    fn every_operation_can_be_spawned(client: &HaierClient, order: &Order, cancel: &CancelRequest) {
+        assert_send(&client.query_products(None));
+        assert_send(&client.query_prices(&[]));
+        assert_send(&client.query_stock("P", "110101"));
+        assert_send(&client.query_logistics("SO"));
+        assert_send(&client.query_balance());
+        assert_send(&client.push_order(order));
+        assert_send(&client.cancel_order(cancel));
+        assert_send(&client.login(System::Ylh));
+        assert_send(&client.check_connection(System::Ylh));
+    }
+
     #[test]
     fn retry_after_takes_seconds_or_a_date() {
         let mut headers = HeaderMap::new();

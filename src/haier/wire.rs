@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
-// Requests
+// Requests (no `Debug`: they carry passwords; logs show them through the redactor only)
 // ---------------------------------------------------------------------------------------------
 
 /// `searchType` of the purchasable-products call.
@@ -23,7 +23,7 @@ pub(super) const STOCK_SOURCE: &str = "JSH-B";
 /// The `system-name` header YLH's token endpoint requires.
 pub(super) const YLH_SYSTEM_NAME: &str = "ylh-open-api";
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ProductsRequest<'a> {
     pub customer_code: &'a str,
@@ -36,7 +36,7 @@ pub(super) struct ProductsRequest<'a> {
     pub password: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PricesRequest<'a> {
     pub customer_code: &'a str,
@@ -47,7 +47,7 @@ pub(super) struct PricesRequest<'a> {
     pub password: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct StockRequest<'a> {
     pub sales_code: &'a str,
@@ -58,7 +58,7 @@ pub(super) struct StockRequest<'a> {
     pub seller_password: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LogisticsRequest<'a> {
     pub order_code: &'a str,
@@ -66,14 +66,14 @@ pub(super) struct LogisticsRequest<'a> {
     pub seller_password: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct BalanceRequest<'a> {
     pub customer_code: &'a str,
     pub customer_password: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CancelOrderRequest<'a> {
     pub so_id: &'a str,
@@ -83,7 +83,7 @@ pub(super) struct CancelOrderRequest<'a> {
     pub source_system: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(super) struct OpenplatTokenRequest<'a> {
     pub client_id: &'a str,
     pub client_secret: &'a str,
