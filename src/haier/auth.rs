@@ -230,28 +230,22 @@ impl OpenplatAuth {
         }
     }
 
-    /// The token URLs in the order they are tried.
-    pub(super) fn urls_in_order(&self) -> Vec<&Url> {
+    /// Indexes into `urls` in the order they are tried: the one that answered last, then the
+    /// other.
+    fn order(&self) -> impl Iterator<Item = usize> {
         let first = self.preferred.load(Ordering::Relaxed);
-        let mut order = vec![&self.urls[first]];
-        order.extend(
-            self.urls
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != first)
-                .map(|(_, u)| u),
-        );
-        order
+        let count = self.urls.len();
+        (0..count).map(move |i| (first + i) % count)
     }
 
     /// Requests a token from the preferred URL, then from the other one when the first does not
     /// answer with a token; remembers which one worked.
     pub(super) async fn fetch(&self, inner: &Inner) -> Result<IssuedToken, HaierError> {
         let mut errors = Vec::new();
-        for url in self.urls_in_order() {
+        for index in self.order() {
+            let url = &self.urls[index];
             match self.fetch_from(inner, url).await {
                 Ok(token) => {
-                    let index = self.urls.iter().position(|u| u == url).unwrap_or(0);
                     if self.preferred.swap(index, Ordering::Relaxed) != index {
                         tracing::info!(token_url = %url, "openplat token URL answers; using it from now on");
                     }
@@ -516,7 +510,7 @@ mod tests {
     fn the_openplat_token_url_falls_back_from_auth_to_token() {
         let url = Url::parse("https://openplat.haier.net/gateway-test/oauth2/auth").unwrap();
         let auth = OpenplatAuth::new(&url, "id", &Secret::new("s"));
-        let urls: Vec<_> = auth.urls_in_order().iter().map(|u| u.to_string()).collect();
+        let urls: Vec<_> = auth.order().map(|i| auth.urls[i].to_string()).collect();
         assert_eq!(
             urls,
             [
@@ -525,10 +519,7 @@ mod tests {
             ]
         );
         auth.preferred.store(1, Ordering::Relaxed);
-        assert_eq!(
-            auth.urls_in_order()[0].as_str(),
-            "https://openplat.haier.net/gateway-test/oauth2/token"
-        );
+        assert_eq!(auth.order().collect::<Vec<_>>(), [1, 0]);
         let url = Url::parse("https://openplat.haier.net/gateway-test/oauth2/token").unwrap();
         assert_eq!(OpenplatAuth::new(&url, "id", &Secret::new("s")).urls.len(), 1);
     }

@@ -141,11 +141,17 @@ fn config_error(message: impl Into<String>) -> HaierError {
     }
 }
 
+fn require_http(url: &Url) -> Result<(), HaierError> {
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(())
+    } else {
+        Err(config_error(format!("{url} is not an http(s) URL")))
+    }
+}
+
 /// `base` + `path`, keeping any path `base` has (e.g. a gateway prefix).
 fn join(base: &Url, path: &str) -> Result<Url, HaierError> {
-    if !matches!(base.scheme(), "http" | "https") {
-        return Err(config_error(format!("{base} is not an http(s) URL")));
-    }
+    require_http(base)?;
     let text = format!("{}{}", base.as_str().trim_end_matches('/'), path);
     Url::parse(&text).map_err(|e| config_error(format!("{text}: {e}")))
 }
@@ -281,7 +287,7 @@ impl HaierClient {
             logistics_url: join(base, "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth")?,
             balance_url: join(base, "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code")?,
         };
-        join(&openplat.token_url, "")?;
+        require_http(&openplat.token_url)?;
         let suffix = &ylh.path_suffix;
         let order_root = format!("/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder");
         let ylh_params = YlhParams {
@@ -741,10 +747,9 @@ impl Inner {
                         stop: &stop,
                     };
                     let (body, decode) = (&body, &decode);
-                    let (result, attempts) = run_with_retries(ctx, budget, move |attempt| {
-                        self.attempt(operation, url, body, decode, attempt)
-                    })
-                    .await;
+                    let (result, attempts) =
+                        run_with_retries(ctx, budget, move || self.attempt(operation, url, body, decode))
+                            .await;
                     permit.finish(outcome_of(&result));
                     (result, attempts)
                 }
@@ -774,7 +779,6 @@ impl Inner {
         url: &Url,
         body: &[u8],
         decode: &impl Fn(Value) -> Result<T, String>,
-        attempt: u32,
     ) -> Result<T, HaierError> {
         let system = operation.system();
         let endpoint = self.endpoint(system);
@@ -785,7 +789,6 @@ impl Inner {
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, token.header().clone())
             .body(body.to_vec());
-        tracing::trace!(attempt, "sending");
         let reply = self.send(operation, request, endpoint.timeout, body).await?;
         let op = operation.as_str();
         match reply.status.as_u16() {

@@ -126,21 +126,21 @@ pub(super) struct RetryContext<'a> {
     pub stop: &'a (dyn Fn() -> Option<HaierError> + Send + Sync),
 }
 
-/// Runs `attempt` until it succeeds or `budget` says to give up. The attempt number (1-based,
-/// every request counted) is passed in.
+/// Runs `attempt` until it succeeds or `budget` says to give up. Returns the outcome and the
+/// number of attempts made (every request counted, 401 and 429 repeats included).
 pub(super) async fn run_with_retries<T, F, Fut>(
     ctx: RetryContext<'_>,
     mut budget: Budget,
     mut attempt: F,
 ) -> (Result<T, HaierError>, u32)
 where
-    F: FnMut(u32) -> Fut,
+    F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, HaierError>>,
 {
     let mut number = 0;
     loop {
         number += 1;
-        let error = match attempt(number).await {
+        let error = match attempt().await {
             Ok(value) => return (Ok(value), number),
             Err(error) => error,
         };

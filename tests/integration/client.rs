@@ -881,15 +881,18 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-#[test]
-fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
+/// Runs `session` on one thread with every debug-level event (the simulator's own excepted)
+/// captured, and returns its output and the log text.
+fn with_debug_log<T>(session: impl std::future::Future<Output = T>) -> (T, String) {
     // tracing caches whether each log statement is enabled. With one registered subscriber it
     // asks the *calling thread's* default, so a statement first reached by a parallel test
     // (which has none) would stay off here. A second, idle dispatcher makes it ask them all.
     let _idle = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,haier_sync::simulator=off",
+        ))
         .with_ansi(false)
         .with_writer(captured.clone())
         .finish();
@@ -899,7 +902,14 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
         .enable_all()
         .build()
         .unwrap();
-    let errors = runtime.block_on(async {
+    let output = runtime.block_on(session);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (output, log)
+}
+
+#[test]
+fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
+    let (errors, log) = with_debug_log(async {
         let server = MockServer::start().await;
         mount_openplat_token(&server).await;
         mount_ylh_token(&server).await;
@@ -960,7 +970,6 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
         tracing::debug!(client = ?client, stats = ?client.stats(), "session over");
         errors
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         log.contains("haier request"),
         "debug bodies were not logged:\n{log}"
@@ -993,7 +1002,6 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
 // ---------------------------------------------------------------------------------------------
 
 mod against_the_simulator {
-    use super::Captured;
     use futures::StreamExt;
     use haier_sync::config::Config;
     use haier_sync::haier::{BreakerState, HaierClient, HaierError, Order, OrderItem, System};
@@ -1299,22 +1307,7 @@ mod against_the_simulator {
 
     #[test]
     fn a_debug_log_of_a_session_with_the_simulator_holds_no_secret_or_token() {
-        // See the wiremock twin of this test for why an idle dispatcher is kept.
-        let _idle = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,haier_sync::simulator=off",
-            ))
-            .with_ansi(false)
-            .with_writer(captured.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = runtime.block_on(async {
+        let (config, log) = super::with_debug_log(async {
             let sim = start_sim().await;
             let config = config_for(&sim, "");
             let client = HaierClient::new(&config.haier, &config.ylh).unwrap();
@@ -1334,7 +1327,6 @@ mod against_the_simulator {
             tracing::debug!(%check, "checked");
             config
         });
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(
             log.contains("haier request") && log.contains("haier reply"),
             "{log}"
