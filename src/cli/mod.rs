@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod logs;
 pub mod migrate;
+pub mod run_job;
 pub mod status;
 
 use crate::config::{self, Config, ConfigError};
@@ -43,6 +44,9 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Show each configured job with its last run, last success and next fire time.
     Status(status::StatusArgs),
+    /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
+    /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
+    RunJob(run_job::RunJobArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -68,6 +72,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
+        Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
     };
     match result {
         Ok(code) => code,
