@@ -3,3 +3,5 @@
 mod client;
 mod config;
 mod simulator;
+mod support_sync;
+mod sync;
