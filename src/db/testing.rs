@@ -18,7 +18,9 @@ pub fn test_backend() -> Backend {
     }
 }
 
-fn pg_admin_url() -> String {
+/// The PostgreSQL server the test databases are made on: `HAIER_SYNC_TEST_PG_URL`, else
+/// `postgres://postgres@127.0.0.1:5432/test`.
+pub fn pg_admin_url() -> String {
     std::env::var("HAIER_SYNC_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
 }
 
@@ -57,7 +59,19 @@ impl TestDb {
 
     /// The same, from synchronous code.
     pub fn new_blocking() -> TestDb {
-        let (config, guard) = match test_backend() {
+        Self::new_blocking_on(test_backend())
+    }
+
+    /// A fresh database on `backend`, migrated (benchmarks that run on both backends).
+    pub async fn new_on(backend: Backend) -> TestDb {
+        tokio::task::spawn_blocking(move || Self::new_blocking_on(backend))
+            .await
+            .expect("test database setup panicked")
+    }
+
+    /// The same, from synchronous code.
+    pub fn new_blocking_on(backend: Backend) -> TestDb {
+        let (config, guard) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("create a temporary directory");
                 let path = dir.path().join("haier-sync-test.db");
