@@ -4,6 +4,8 @@
 
 pub mod instances;
 mod migrations;
+pub mod order_events;
+pub mod outbox;
 pub mod schema;
 pub mod sync_logs;
 pub mod testing;

@@ -1,0 +1,6 @@
+//! Orders: the transactional outbox's validation and poller (each paid order reaches Haier
+//! exactly once), the signed callback receiver that records what Haier did with them, and the
+//! metrics endpoint served beside it. The outbox SQL lives in `crate::db::outbox` and
+//! `crate::db::order_events`; the HTTP calls in `crate::haier`.
+
+pub mod validate;
