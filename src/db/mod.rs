@@ -6,6 +6,7 @@ pub mod instances;
 mod migrations;
 pub mod order_events;
 pub mod outbox;
+pub mod run_stats;
 pub mod schema;
 pub mod sync_logs;
 pub mod testing;

@@ -3,4 +3,7 @@
 //! metrics endpoint served beside it. The outbox SQL lives in `crate::db::outbox` and
 //! `crate::db::order_events`; the HTTP calls in `crate::haier`.
 
+pub mod callback;
+pub mod metrics;
+pub mod notices;
 pub mod validate;

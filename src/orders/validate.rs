@@ -446,7 +446,10 @@ mod tests {
             .to_string()
             .replace("\"totalAmt\":5999.5", "\"totalAmt\":5999.50")
             .replace("\"retailPrice\":2000.0}", "\"retailPrice\":2000.00}");
-        assert!(payload.contains("5999.50") && payload.contains("2000.00"), "{payload}");
+        assert!(
+            payload.contains("5999.50") && payload.contains("2000.00"),
+            "{payload}"
+        );
         let valid = parse_order(&payload).unwrap();
         assert_eq!(valid.order.so_id, "SO-1");
         assert_eq!(valid.order.total_qty, 3);
@@ -486,14 +489,20 @@ mod tests {
         let mut order = sample();
         order["itemList"][1]["itemQty"] = json!(0);
         order["totalQty"] = json!(1);
-        assert_eq!(problems_of(order), ["itemList[1].itemQty must be at least 1 (got 0)"]);
+        assert_eq!(
+            problems_of(order),
+            ["itemList[1].itemQty must be at least 1 (got 0)"]
+        );
     }
 
     #[test]
     fn total_qty_must_be_the_sum_of_item_quantities() {
         let mut order = sample();
         order["totalQty"] = json!(4);
-        assert_eq!(problems_of(order), ["totalQty 4 does not equal the sum of itemQty 3"]);
+        assert_eq!(
+            problems_of(order),
+            ["totalQty 4 does not equal the sum of itemQty 3"]
+        );
     }
 
     #[test]
@@ -502,7 +511,10 @@ mod tests {
         order["itemList"] = json!([]);
         assert_eq!(problems_of(order), ["itemList is empty"]);
         let mut order = sample();
-        order["itemList"][0].as_object_mut().unwrap().remove("actualPrice");
+        order["itemList"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("actualPrice");
         assert_eq!(problems_of(order), ["itemList[0].actualPrice is missing"]);
     }
 
@@ -548,7 +560,11 @@ mod tests {
         let valid = parse_order(&order.to_string()).unwrap();
         assert_eq!(valid.order.delivery_install, "true");
         assert_eq!(valid.warnings.len(), 1);
-        assert!(valid.warnings[0].contains("deliveryInstall"), "{:?}", valid.warnings);
+        assert!(
+            valid.warnings[0].contains("deliveryInstall"),
+            "{:?}",
+            valid.warnings
+        );
         let mut order = sample();
         order["deliveryInstall"] = json!("maybe");
         assert_eq!(
@@ -565,7 +581,9 @@ mod tests {
             err.problems,
             ["itemList[1].productCode GA0SZC00B is not a Haier product for sale"]
         );
-        assert!(validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A", "GA0SZC00B"])).is_ok());
+        assert!(
+            validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A", "GA0SZC00B"])).is_ok()
+        );
     }
 
     #[test]
@@ -573,12 +591,18 @@ mod tests {
         let payload = sample().to_string();
         let all = for_sale(&["GA0SZC00A", "GA0SZC00B"]);
         let err = validate_outbox_row(&payload, "SO-2", "ON-1", &all).unwrap_err();
-        assert_eq!(err.to_string(), "so_id column SO-2 does not match payload soId SO-1");
+        assert_eq!(
+            err.to_string(),
+            "so_id column SO-2 does not match payload soId SO-1"
+        );
     }
 
     #[test]
     fn garbage_is_refused_with_a_reason() {
-        assert!(parse_order("{").unwrap_err().to_string().starts_with("payload is not valid JSON"));
+        assert!(parse_order("{")
+            .unwrap_err()
+            .to_string()
+            .starts_with("payload is not valid JSON"));
         assert_eq!(
             parse_order("[1]").unwrap_err().to_string(),
             "payload must be a JSON object, not an array"

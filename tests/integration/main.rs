@@ -1,3 +1,5 @@
 //! The integration tests: one binary, one module per area.
 
 mod config;
+mod orders_callback;
+mod support_orders;

@@ -1,0 +1,268 @@
+//! `haier-sync outbox …`: put orders into the outbox from a file, list them, send a dead one
+//! again, and ask Haier to cancel one. The poller and the callback receiver (in
+//! `crate::orders`) do the rest.
+
+use crate::config::Config;
+use crate::db::outbox::{self, OutboxRow, STATUSES};
+use crate::db::{self, Db};
+use crate::orders::validate;
+use anyhow::Context as _;
+use clap::Subcommand;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct OutboxArgs {
+    #[command(subcommand)]
+    pub command: OutboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Check orders from a JSON file (one order or an array, in YLH's push format) and insert the
+    /// valid ones into the outbox; the poller pushes them. Exit 0 when every order was inserted,
+    /// 1 when any was rejected (each rejection names the field).
+    Enqueue {
+        /// The JSON file; `-` reads standard input.
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+    },
+    /// List outbox orders, newest first.
+    List {
+        /// Only orders in this status: pending, sending, pushed, confirmed, refused, cancelled or dead.
+        #[arg(long, value_name = "S", value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+        status: Option<String>,
+        /// At most this many orders.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a `dead` order back to `pending`, with its attempts reset, so the poller checks and
+    /// pushes it again (after fixing what its last error names).
+    Retry {
+        /// The order's soId.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
+    },
+}
+
+pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
+    let db = Db::connect(&config.database).await?;
+    db.migrate().await?;
+    match args.command {
+        OutboxCommand::Enqueue { file } => {
+            let text = read_input(&file)?;
+            let results = enqueue_orders(&db, &text).await?;
+            for result in &results {
+                match result {
+                    Enqueued::Inserted { so_id, id, warnings } => {
+                        println!("inserted {so_id} (outbox id {id})");
+                        for warning in warnings {
+                            println!("  warning: {warning}");
+                        }
+                    }
+                    Enqueued::Rejected { order, reason } => println!("rejected {order}: {reason}"),
+                }
+            }
+            let inserted = results
+                .iter()
+                .filter(|r| matches!(r, Enqueued::Inserted { .. }))
+                .count();
+            println!("{inserted} of {} orders inserted", results.len());
+            Ok(if inserted == results.len() { 0 } else { 1 })
+        }
+        OutboxCommand::List { status, limit, json } => {
+            let rows = db
+                .run(move |conn| Ok(outbox::list_orders(conn, status.as_deref(), limit)?))
+                .await
+                .context("Failed to list the outbox")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", render_rows(&rows, config.defaults.timezone));
+            }
+            Ok(0)
+        }
+        OutboxCommand::Retry { so_id } => {
+            let (moved, row) = retry_order(&db, &so_id).await?;
+            match (moved, row) {
+                (true, _) => {
+                    println!("{so_id} is pending again; the poller will check and push it");
+                    Ok(0)
+                }
+                (false, None) => {
+                    eprintln!("error: no outbox order has soId {so_id}");
+                    Ok(1)
+                }
+                (false, Some(row)) => {
+                    eprintln!(
+                        "error: {so_id} is {}, not dead; only a dead order can be retried",
+                        row.status
+                    );
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+fn read_input(file: &PathBuf) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("Failed to read orders from standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("Failed to read orders from {}", file.display()))
+    }
+}
+
+/// What became of one order given to `enqueue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Enqueued {
+    Inserted {
+        so_id: String,
+        id: i64,
+        warnings: Vec<String>,
+    },
+    Rejected {
+        /// The soId, or `order #N` (1-based) when it has none.
+        order: String,
+        reason: String,
+    },
+}
+
+/// Checks each order in `text` (one JSON order or an array of them) like the poller does,
+/// products against `haier_products`, and inserts the valid ones with the minimal columns.
+pub async fn enqueue_orders(db: &Db, text: &str) -> anyhow::Result<Vec<Enqueued>> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).context("Failed to read the orders: the file is not valid JSON")?;
+    let orders = match value {
+        serde_json::Value::Array(orders) => orders,
+        one => vec![one],
+    };
+    db.run(move |conn| {
+        let mut results = Vec::with_capacity(orders.len());
+        let catalog_ready = outbox::has_products_for_sale(conn)?;
+        for (i, order) in orders.iter().enumerate() {
+            let label = order
+                .get("soId")
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| v.as_i64().map(|n| n.to_string()))
+                })
+                .unwrap_or_else(|| format!("order #{}", i + 1));
+            let valid = match validate::parse_order(&order.to_string()) {
+                Ok(valid) => valid,
+                Err(invalid) => {
+                    results.push(Enqueued::Rejected {
+                        order: label,
+                        reason: invalid.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if !catalog_ready {
+                results.push(Enqueued::Rejected {
+                    order: label,
+                    reason: "haier_products lists no product for sale yet: run the products job first".into(),
+                });
+                continue;
+            }
+            let codes: Vec<String> = validate::product_codes(&valid.order).map(str::to_owned).collect();
+            let for_sale = outbox::product_codes_for_sale(conn, &codes)?;
+            let problems = validate::check_products(&valid.order, &for_sale);
+            if !problems.is_empty() {
+                results.push(Enqueued::Rejected {
+                    order: label,
+                    reason: problems.join("; "),
+                });
+                continue;
+            }
+            let order = &valid.order;
+            match outbox::insert_order(conn, &order.so_id, &order.online_no, &valid.payload_json())? {
+                Some(id) => results.push(Enqueued::Inserted {
+                    so_id: order.so_id.clone(),
+                    id,
+                    warnings: valid.warnings.clone(),
+                }),
+                None => {
+                    let status = outbox::find_by_so_id(conn, &order.so_id)?
+                        .map(|row| row.status)
+                        .unwrap_or_else(|| "unknown".into());
+                    results.push(Enqueued::Rejected {
+                        order: label,
+                        reason: format!("soId {} is in the outbox already (status {status})", order.so_id),
+                    });
+                }
+            }
+        }
+        Ok(results)
+    })
+    .await
+    .context("Failed to insert the orders into the outbox")
+}
+
+/// Moves a dead order back to pending. Returns whether it moved, and the row as it is now.
+pub async fn retry_order(db: &Db, so_id: &str) -> anyhow::Result<(bool, Option<OutboxRow>)> {
+    let so_id = so_id.to_owned();
+    db.run(move |conn| {
+        let moved = outbox::retry_dead_order(conn, &so_id, db::now_utc())?;
+        Ok((moved, outbox::find_by_so_id(conn, &so_id)?))
+    })
+    .await
+    .context("Failed to retry the order")
+}
+
+/// The longest `last_error` shown in the table (the JSON output has it whole).
+const MAX_ERROR_CHARS: usize = 80;
+
+fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
+    if rows.is_empty() {
+        return "no orders\n".into();
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "so_id",
+        "online_no",
+        "status",
+        "attempts",
+        "next attempt",
+        "haier order no",
+        "updated",
+        "last error / notice",
+    ]);
+    for row in rows {
+        let next = if row.status == "pending" {
+            super::format_time(row.next_attempt_at, zone)
+        } else {
+            String::new()
+        };
+        let mut note = row.last_error.clone().unwrap_or_default();
+        if let Some(state) = &row.cancel_state {
+            note = format!("cancel {state}; {note}");
+        }
+        if row.out_of_stock_at.is_some() {
+            note = format!("out of stock; {note}");
+        }
+        if note.chars().count() > MAX_ERROR_CHARS {
+            note = note.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
+        }
+        table.add_row([
+            row.so_id.clone(),
+            row.online_no.clone(),
+            row.status.clone(),
+            row.attempts.to_string(),
+            next,
+            row.haier_order_no.clone().unwrap_or_default(),
+            super::format_time(row.updated_at, zone),
+            note,
+        ]);
+    }
+    format!("{table}\n")
+}
