@@ -6,5 +6,6 @@ pub mod config;
 pub mod db;
 pub mod haier;
 pub mod orders;
+pub mod simulator;
 pub mod sync;
 pub mod telemetry;

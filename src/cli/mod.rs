@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
+pub mod simulate;
 pub mod status;
 
 use crate::config::{self, Config, ConfigError};
@@ -44,6 +45,10 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Show each configured job with its last run, last success and next fire time.
     Status(status::StatusArgs),
+    /// Serve a stateful simulator of both Haier systems (openplat and YLH) for demos, tests and
+    /// benchmarks. With -c, it accepts exactly that file's credentials and listens on the host and
+    /// port of its [haier] base_url; without, it uses the shipped jobs.toml's demo values.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -69,6 +74,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
+        Command::Simulate(args) => run_simulator(args, cli.config.as_deref()).await,
     };
     match result {
         Ok(code) => code,
@@ -91,6 +97,36 @@ where
     };
     let _guard = crate::telemetry::init(&config.log)?;
     f(config).await
+}
+
+/// `simulate`: credentials and addresses from `-c FILE` when given, else the demo defaults.
+async fn run_simulator(args: simulate::SimulateArgs, config_flag: Option<&Path>) -> anyhow::Result<i32> {
+    use crate::simulator::SimCredentials;
+    let Some(path) = config_flag else {
+        crate::telemetry::init_minimal();
+        simulate::run(args, SimCredentials::default(), None, None).await?;
+        return Ok(0);
+    };
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let _guard = crate::telemetry::init(&config.log)?;
+    let listen = config
+        .haier
+        .base_url
+        .socket_addrs(|| Some(80))
+        .ok()
+        .and_then(|addrs| addrs.into_iter().next());
+    let callback_url = format!("http://{}/haier/callback", config.callback.listen);
+    simulate::run(
+        args,
+        SimCredentials::from_config(&config),
+        listen,
+        Some(callback_url),
+    )
+    .await?;
+    Ok(0)
 }
 
 /// Loads the config, printing the problem and returning exit code 2 when it is invalid.

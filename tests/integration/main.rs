@@ -2,4 +2,5 @@
 
 mod config;
 mod orders_callback;
+mod simulator;
 mod support_orders;
