@@ -8,6 +8,7 @@
 use super::metrics::{self, CallbackCounters};
 use super::notices::{self, NoticeKind, Outcome};
 use crate::config::CallbackConfig;
+use crate::db::order_events::{self, NewOrderEvent};
 use crate::db::{self, Db};
 use anyhow::Context as _;
 use axum::body::Body;
@@ -275,7 +276,7 @@ async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response 
             return reject(
                 &receiver,
                 Rejection::new("body_too_large", reason),
-                None,
+                (None, None),
                 &raw,
                 StatusCode::PAYLOAD_TOO_LARGE,
             )
@@ -287,11 +288,13 @@ async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response 
     let verified = match verify_callback(&fields, &receiver.config, Utc::now()) {
         Ok(v) => v,
         Err(rejection) => {
+            // Kept for the record only: nothing of an unverified callback is trusted.
             let platform_order_no = form_field(&fields, "Data").and_then(platform_order_no_of);
+            let method = form_field(&fields, "Method");
             return reject(
                 &receiver,
                 rejection,
-                platform_order_no.as_deref(),
+                (method, platform_order_no.as_deref()),
                 &raw,
                 StatusCode::OK,
             )
@@ -302,16 +305,15 @@ async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response 
     let Some(kind) = NoticeKind::from_method(&verified.method) else {
         let detail = format!("Method {} is not one this receiver handles", verified.method);
         let platform_order_no = platform_order_no_of(&verified.data);
-        store_unapplied(
-            &receiver,
-            Outcome::Ignored,
-            Some(&verified.method),
-            platform_order_no.as_deref(),
-            &detail,
-            &raw,
-            Some(&fingerprint),
-        )
-        .await;
+        let event = Unapplied {
+            outcome: Outcome::Ignored,
+            method: Some(&verified.method),
+            platform_order_no: platform_order_no.as_deref(),
+            detail: &detail,
+            raw: &raw,
+            fingerprint: Some(&fingerprint),
+        };
+        store_unapplied(&receiver, event).await;
         tracing::warn!(method = %verified.method, "callback with an unknown method ignored");
         return failure_reply(
             StatusCode::OK,
@@ -422,25 +424,25 @@ fn platform_order_no_of(data: &str) -> Option<String> {
         })
 }
 
-/// Stores a rejected callback and answers with the failure.
+/// Stores a rejected callback (with the method and order number it claims, for the record) and
+/// answers with the failure.
 async fn reject(
     receiver: &Receiver,
     rejection: Rejection,
-    platform_order_no: Option<&str>,
+    (method, platform_order_no): (Option<&str>, Option<&str>),
     raw: &str,
     http: StatusCode,
 ) -> Response {
     tracing::warn!(code = rejection.code, reason = %rejection.reason, "callback rejected");
-    store_unapplied(
-        receiver,
-        Outcome::Rejected,
-        None,
+    let event = Unapplied {
+        outcome: Outcome::Rejected,
+        method,
         platform_order_no,
-        &rejection.reason,
+        detail: &rejection.reason,
         raw,
-        None,
-    )
-    .await;
+        fingerprint: None,
+    };
+    store_unapplied(receiver, event).await;
     failure_reply(
         http,
         rejection.code,
@@ -459,16 +461,15 @@ async fn reject_verified(
     fingerprint: &str,
 ) -> Response {
     tracing::warn!(code = rejection.code, reason = %rejection.reason, method, "callback rejected");
-    store_unapplied(
-        receiver,
-        Outcome::Rejected,
-        Some(method),
+    let event = Unapplied {
+        outcome: Outcome::Rejected,
+        method: Some(method),
         platform_order_no,
-        &rejection.reason,
+        detail: &rejection.reason,
         raw,
-        Some(fingerprint),
-    )
-    .await;
+        fingerprint: Some(fingerprint),
+    };
+    store_unapplied(receiver, event).await;
     failure_reply(
         StatusCode::OK,
         rejection.code,
@@ -477,33 +478,42 @@ async fn reject_verified(
     )
 }
 
-async fn store_unapplied(
-    receiver: &Receiver,
+/// A callback that was not applied to an order, for its event row.
+struct Unapplied<'a> {
     outcome: Outcome,
-    method: Option<&str>,
-    platform_order_no: Option<&str>,
-    detail: &str,
-    raw: &str,
-    fingerprint: Option<&str>,
-) {
-    receiver.counters.count(outcome);
-    let method = method.map(str::to_owned);
-    let platform_order_no = platform_order_no.map(str::to_owned);
-    let detail = detail.to_owned();
-    let raw = raw.to_owned();
-    let fingerprint = fingerprint.map(str::to_owned);
+    method: Option<&'a str>,
+    platform_order_no: Option<&'a str>,
+    detail: &'a str,
+    raw: &'a str,
+    fingerprint: Option<&'a str>,
+}
+
+/// Stores a callback that was not applied; a database failure is logged and counted (the reply
+/// to Haier is a failure either way).
+async fn store_unapplied(receiver: &Receiver, event: Unapplied<'_>) {
+    receiver.counters.count(event.outcome);
+    let outcome = event.outcome;
+    let method = event.method.map(str::to_owned);
+    let platform_order_no = event.platform_order_no.map(str::to_owned);
+    let detail = event.detail.to_owned();
+    let raw = event.raw.to_owned();
+    let fingerprint = event.fingerprint.map(str::to_owned);
     let stored = receiver
         .db
         .run(move |conn| {
-            notices::record_unapplied(
+            order_events::insert_event(
                 conn,
-                outcome,
-                method.as_deref(),
-                platform_order_no.as_deref(),
-                &detail,
-                &raw,
-                fingerprint.as_deref(),
-                db::now_utc(),
+                &NewOrderEvent {
+                    so_id: None,
+                    method: method.as_deref(),
+                    platform_order_no: platform_order_no.as_deref(),
+                    state: None,
+                    outcome: outcome.as_str(),
+                    detail: Some(&detail),
+                    raw: &raw,
+                    fingerprint: fingerprint.as_deref(),
+                    received_at: db::now_utc(),
+                },
             )
             .context("Failed to store a callback that was not applied")
         })

@@ -400,34 +400,6 @@ fn execute(
     })
 }
 
-/// Stores a callback that was not applied (rejected before it reached an order).
-pub fn record_unapplied(
-    conn: &mut DbConnection,
-    outcome: Outcome,
-    method: Option<&str>,
-    platform_order_no: Option<&str>,
-    detail: &str,
-    raw: &str,
-    fingerprint: Option<&str>,
-    now: NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    order_events::insert_event(
-        conn,
-        &NewOrderEvent {
-            so_id: None,
-            method,
-            platform_order_no,
-            state: None,
-            outcome: outcome.as_str(),
-            detail: Some(detail),
-            raw,
-            fingerprint,
-            received_at: now,
-        },
-    )
-    .map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

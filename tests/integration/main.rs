@@ -2,5 +2,7 @@
 
 mod config;
 mod orders_callback;
+mod orders_cli;
+mod orders_outbox;
 mod simulator;
 mod support_orders;
