@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod client;
 mod config;
 mod orders_callback;
 mod orders_cli;
