@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod haier;
 pub mod orders;

@@ -6,6 +6,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod simulate;
 pub mod status;
+pub mod test_connection;
 
 use crate::config::{self, Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ pub enum Command {
     /// benchmarks. With -c, it accepts exactly that file's credentials and listens on the host and
     /// port of its [haier] base_url; without, it uses the shipped jobs.toml's demo values.
     Simulate(simulate::SimulateArgs),
+    /// Log in to both Haier systems and run one cheap call on each; one line per system with the
+    /// latency and the result. Exits 1 when either fails.
+    TestConnection,
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -75,6 +79,12 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
         Command::Simulate(args) => run_simulator(args, cli.config.as_deref()).await,
+        Command::TestConnection => {
+            with_config(&path, |c| async move {
+                Ok(if test_connection::run(&c).await? { 0 } else { 1 })
+            })
+            .await
+        }
     };
     match result {
         Ok(code) => code,
@@ -95,7 +105,7 @@ where
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let _guard = crate::telemetry::init(&config.log)?;
+    let _guard = crate::telemetry::init_for_command(&config.log)?;
     f(config).await
 }
 

@@ -9,8 +9,7 @@ use anyhow::Context;
 /// `openplat  OK        123 ms  token + balance: 2 accounts`. `Ok(false)` when either failed:
 /// the command then exits non-zero.
 pub async fn run(config: &Config) -> anyhow::Result<bool> {
-    let client = HaierClient::new(&config.haier, &config.ylh)
-        .context("Failed to build the Haier client")?;
+    let client = HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
     let (openplat, ylh) = tokio::join!(
         client.check_connection(System::Openplat),
         client.check_connection(System::Ylh)
