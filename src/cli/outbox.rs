@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow, STATUSES};
 use crate::db::{self, Db};
+use crate::haier::{CancelRequest, HaierClient, HaierError};
 use crate::orders::validate;
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -46,6 +47,16 @@ pub enum OutboxCommand {
         /// The order's soId.
         #[arg(value_name = "SO_ID")]
         so_id: String,
+    },
+    /// Ask Haier to cancel an order. Haier answers the request at once and the outcome later, in
+    /// its cancel callback. An order not pushed yet is cancelled here and never sent.
+    Cancel {
+        /// The order's soId.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
+        /// Why the order is cancelled (sent to Haier as `cancelReason`).
+        #[arg(long, value_name = "R")]
+        reason: String,
     },
 }
 
@@ -106,6 +117,110 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
                 }
             }
         }
+        OutboxCommand::Cancel { so_id, reason } => {
+            let client =
+                HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
+            let outcome = cancel_order(&db, &client, &so_id, &reason).await?;
+            match &outcome {
+                Cancelled::Requested => {
+                    println!(
+                        "Haier took the cancel request for {so_id}; the outcome comes in its cancel callback"
+                    )
+                }
+                Cancelled::Local => {
+                    println!("{so_id} was not pushed yet: cancelled here, it will not be sent")
+                }
+                other => eprintln!("error: {}", other.describe(&so_id)),
+            }
+            Ok(if matches!(outcome, Cancelled::Requested | Cancelled::Local) {
+                0
+            } else {
+                1
+            })
+        }
+    }
+}
+
+/// What `outbox cancel` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Haier took the request (`cancel_state = requested`); its callback brings the outcome.
+    Requested,
+    /// The order never reached Haier: cancelled in the outbox (`cancel_state = local`).
+    Local,
+    /// Haier declined the request (`data:false`).
+    Declined,
+    NotFound,
+    /// The order is being pushed right now, or is refused or cancelled already.
+    NotCancellable {
+        status: String,
+    },
+}
+
+impl Cancelled {
+    fn describe(&self, so_id: &str) -> String {
+        match self {
+            Cancelled::Requested | Cancelled::Local => format!("{so_id} cancelled"),
+            Cancelled::Declined => format!("Haier declined to cancel {so_id}"),
+            Cancelled::NotFound => format!("no outbox order has soId {so_id}"),
+            Cancelled::NotCancellable { status } if status == "sending" => {
+                format!("{so_id} is being pushed right now; try again in a moment")
+            }
+            Cancelled::NotCancellable { status } => {
+                format!("{so_id} is {status}: there is nothing to cancel")
+            }
+        }
+    }
+}
+
+/// Cancels an order: a `pending` one in the outbox only (it is never sent); a pushed, confirmed
+/// or dead one by asking Haier. A dead order Haier does not know (`ORDER_NOT_FOUND`) is
+/// cancelled in the outbox.
+pub async fn cancel_order(
+    db: &Db,
+    client: &HaierClient,
+    so_id: &str,
+    reason: &str,
+) -> anyhow::Result<Cancelled> {
+    let (id, why) = (so_id.to_owned(), reason.to_owned());
+    let (row, cancelled_here) = db
+        .run(move |conn| {
+            let cancelled = outbox::cancel_pending_order(conn, &id, &why, db::now_utc())?;
+            Ok((outbox::find_by_so_id(conn, &id)?, cancelled))
+        })
+        .await
+        .context("Failed to read the order to cancel")?;
+    let Some(row) = row else {
+        return Ok(Cancelled::NotFound);
+    };
+    if cancelled_here {
+        return Ok(Cancelled::Local);
+    }
+    if !matches!(row.status.as_str(), "pushed" | "confirmed" | "dead") {
+        return Ok(Cancelled::NotCancellable { status: row.status });
+    }
+    let request = CancelRequest {
+        so_id: so_id.to_owned(),
+        cancel_time_ms: chrono::Utc::now().timestamp_millis(),
+        reason: reason.to_owned(),
+    };
+    let (id, why) = (so_id.to_owned(), reason.to_owned());
+    match client.cancel_order(&request).await {
+        Ok(true) => {
+            db.run(move |conn| Ok(outbox::record_cancel_request(conn, &id, &why, db::now_utc())?))
+                .await
+                .context("Failed to record the cancel request")?;
+            Ok(Cancelled::Requested)
+        }
+        Ok(false) => Ok(Cancelled::Declined),
+        Err(HaierError::Business { code, .. }) if code == "ORDER_NOT_FOUND" && row.status == "dead" => {
+            let why = format!("{why} (Haier never received the order)");
+            db.run(move |conn| Ok(outbox::cancel_unknown_order(conn, &id, &why, db::now_utc())?))
+                .await
+                .context("Failed to record the cancellation")?;
+            Ok(Cancelled::Local)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to ask Haier to cancel order {so_id}"))),
     }
 }
 

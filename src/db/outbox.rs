@@ -378,15 +378,27 @@ pub fn lock_order_for_callback(conn: &mut DbConnection, platform_order_no: &str)
     }
 }
 
+/// A confirm or refusal that overtakes the push's own reply ends that push: count it.
+fn count_attempt_in_flight(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::update(
+        haier_order_outbox::table
+            .filter(dsl::id.eq(id))
+            .filter(dsl::status.eq("sending")),
+    )
+    .set(dsl::attempts.eq(dsl::attempts + 1))
+    .execute(conn)
+}
+
 /// Haier took the order: `confirmed` with its order number; the lease (if a push is still in
-/// flight) is released, and `pushed_at` set if the confirm overtook the push's own reply.
-/// Locking: two single-row `UPDATE`s, inside the callback's transaction.
+/// flight) is released and that push counted, and `pushed_at` set if the confirm overtook the
+/// push's own reply. Locking: single-row `UPDATE`s, inside the callback's transaction.
 pub fn set_confirmed(
     conn: &mut DbConnection,
     id: i64,
     haier_order_no: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    count_attempt_in_flight(conn, id)?;
     diesel::update(
         haier_order_outbox::table
             .filter(dsl::id.eq(id))
@@ -410,6 +422,7 @@ pub fn set_confirmed(
 /// Haier refused the order: `refused` with its reason. Locking: a single-row `UPDATE`, inside the
 /// callback's transaction.
 pub fn set_refused(conn: &mut DbConnection, id: i64, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+    count_attempt_in_flight(conn, id)?;
     diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
         .set((
             dsl::status.eq("refused"),

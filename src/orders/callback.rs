@@ -8,6 +8,7 @@
 use super::metrics::{self, CallbackCounters};
 use super::notices::{self, NoticeKind, Outcome};
 use crate::config::CallbackConfig;
+use crate::context::AppContext;
 use crate::db::order_events::{self, NewOrderEvent};
 use crate::db::{self, Db};
 use anyhow::Context as _;
@@ -210,6 +211,30 @@ pub fn build_router(receiver: Arc<Receiver>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(serve_metrics))
         .with_state(receiver)
+}
+
+/// The receiver's routes over the shared context (tests serve this themselves).
+pub fn router(ctx: AppContext) -> Router {
+    let client = ctx.client.clone();
+    let counters: metrics::ClientCounters = Arc::new(move || metrics::client_counters(&client.stats()));
+    build_router(Arc::new(Receiver {
+        db: ctx.db.clone(),
+        config: ctx.config.callback.clone(),
+        counters: Arc::default(),
+        metrics: metrics::MetricsSource {
+            client: Some(counters),
+        },
+    }))
+}
+
+/// Serves the receiver (callbacks, `/healthz`, `/metrics`) on `listener` until `cancel` fires,
+/// then lets requests in flight finish. The daemon binds `[callback] listen` and calls this.
+pub async fn serve(
+    ctx: AppContext,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_router(router(ctx), listener, cancel).await
 }
 
 /// Serves `router` on `listener` until `cancel` fires, then lets requests in flight finish.

@@ -46,6 +46,22 @@ pub struct OperationCounters {
     pub retries: u64,
 }
 
+/// The client's snapshot as the metrics show it.
+pub fn client_counters(stats: &crate::haier::ClientStats) -> Vec<OperationCounters> {
+    stats
+        .operations
+        .iter()
+        .map(|(name, op)| OperationCounters {
+            operation: name.clone(),
+            calls: op.calls,
+            requests: op.requests,
+            errors: op.errors,
+            throttled: op.throttled,
+            retries: op.retries,
+        })
+        .collect()
+}
+
 /// Reads the shared client's counters at scrape time.
 pub type ClientCounters = Arc<dyn Fn() -> Vec<OperationCounters> + Send + Sync>;
 

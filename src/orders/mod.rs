@@ -6,4 +6,8 @@
 pub mod callback;
 pub mod metrics;
 pub mod notices;
+pub mod poller;
 pub mod validate;
+
+pub use callback::{router, serve};
+pub use poller::{run_until_stopped, try_push_next_batch, PollOutcome};

@@ -183,7 +183,11 @@ async fn check_rows(
             let codes: Vec<String> = rows
                 .iter()
                 .filter_map(|row| validate::parse_order(&row.payload).ok())
-                .flat_map(|valid| validate::product_codes(&valid.order).map(str::to_owned).collect::<Vec<_>>())
+                .flat_map(|valid| {
+                    validate::product_codes(&valid.order)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
@@ -233,7 +237,10 @@ async fn check_rows(
 /// Whether the payload's only problems are products not (yet) known, with an empty catalog.
 fn only_product_problems(row: &OutboxRow, problems: &validate::InvalidOrder) -> bool {
     validate::parse_order(&row.payload).is_ok()
-        && problems.problems.iter().all(|p| p.ends_with("is not a Haier product for sale"))
+        && problems
+            .problems
+            .iter()
+            .all(|p| p.ends_with("is not a Haier product for sale"))
 }
 
 /// What became of one push.
@@ -265,7 +272,9 @@ async fn record_push_result(
         Err(e) if e.is_retryable() && attempt >= max_attempts => {
             Pushed::Dead(format!("gave up after {attempt} attempts: {e}"))
         }
-        Err(e) if e.is_retryable() => Pushed::Retry(format!("attempt {attempt} of {max_attempts} failed: {e}")),
+        Err(e) if e.is_retryable() => {
+            Pushed::Retry(format!("attempt {attempt} of {max_attempts} failed: {e}"))
+        }
         Err(e) => Pushed::Dead(format!("Haier refused the order: {e}")),
     };
     let note = match &result {
@@ -273,7 +282,11 @@ async fn record_push_result(
         _ => None,
     };
     let counted = !matches!(&result, Err(e) if e.is_fatal_for_run());
-    let wait = if counted { retry_delay(attempt) } else { UNAVAILABLE_WAIT };
+    let wait = if counted {
+        retry_delay(attempt)
+    } else {
+        UNAVAILABLE_WAIT
+    };
     let to_write = pushed.clone();
     let written = db
         .run(move |conn: &mut DbConnection| {
@@ -283,7 +296,9 @@ async fn record_push_result(
                 Pushed::Retry(reason) if counted => {
                     outbox::mark_for_retry(conn, id, &token, reason, after(now, wait), now)?
                 }
-                Pushed::Retry(reason) => outbox::defer_order(conn, id, &token, reason, after(now, wait), now)?,
+                Pushed::Retry(reason) => {
+                    outbox::defer_order(conn, id, &token, reason, after(now, wait), now)?
+                }
                 Pushed::Dead(reason) => outbox::mark_dead(conn, id, &token, reason, true, now)?,
                 Pushed::LeaseLost => false,
             })
@@ -353,7 +368,11 @@ impl Tally {
 /// Runs the poller until `cancel` fires: a poll, then — when it found nothing — a wait for a
 /// NOTIFY (PostgreSQL), the poll interval, or `cancel`. A batch in progress is finished before
 /// stopping (a daemon that cannot wait leaves leases that run out and are taken again).
-pub async fn run_until_stopped(ctx: AppContext, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_until_stopped(
+    ctx: AppContext,
+    job: JobConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     poll_until_stopped(&ctx.db, &ctx.client, &job, cancel).await
 }
 

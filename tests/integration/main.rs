@@ -5,5 +5,6 @@ mod config;
 mod orders_callback;
 mod orders_cli;
 mod orders_outbox;
+mod orders_poller;
 mod simulator;
 mod support_orders;

@@ -231,3 +231,161 @@ pub async fn start_receiver(db: &Db, config: CallbackConfig) -> ReceiverHandle {
         task,
     }
 }
+
+/// Everything an end-to-end order test needs: a fresh database, the simulator (sending its
+/// callbacks to the receiver), the shared context with a fast client, the receiver, and the
+/// `orders` job of the shipped jobs.toml with test-sized settings.
+pub struct OrdersEnv {
+    pub test: haier_sync::db::testing::TestDb,
+    pub sim: haier_sync::simulator::SimHandle,
+    pub ctx: haier_sync::context::AppContext,
+    pub receiver: ReceiverHandle,
+    pub job: haier_sync::config::JobConfig,
+    /// Codes the simulator sells, listed in `haier_products`.
+    pub codes: Vec<String>,
+}
+
+impl OrdersEnv {
+    pub async fn start(options: haier_sync::simulator::SimOptions) -> OrdersEnv {
+        Self::start_with(options, |_| {}).await
+    }
+
+    /// Starts everything; `adjust` may change the config (client timeouts, retries) first.
+    pub async fn start_with(
+        mut options: haier_sync::simulator::SimOptions,
+        adjust: impl FnOnce(&mut haier_sync::config::Config),
+    ) -> OrdersEnv {
+        use haier_sync::config::{BreakerPolicy, RateLimit, RetryPolicy};
+        use haier_sync::simulator::{SimCredentials, Simulator};
+        let test = haier_sync::db::testing::TestDb::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        options.callback_url = Some(format!("{base_url}/haier/callback"));
+        let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
+            .await
+            .unwrap();
+
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs.toml");
+        let env = [
+            ("HAIER_SYNC_HAIER__BASE_URL".to_owned(), sim.base_url()),
+            ("HAIER_SYNC_YLH__BASE_URL".to_owned(), sim.base_url()),
+            ("HAIER_SYNC_DATABASE__URL".to_owned(), test.url_text()),
+        ];
+        let mut config = haier_sync::config::load_with_env(&shipped, env).unwrap();
+        config.database = test.config.clone();
+        let fast = RateLimit {
+            per_second: 2_000,
+            burst: 200,
+        };
+        config.ylh.rate_limit = fast;
+        config.haier.rate_limit = fast;
+        config.ylh.timeout_ms = 1_000;
+        config.ylh.retry = RetryPolicy {
+            max_attempts: 3,
+            backoff_base_ms: 10,
+            backoff_cap_ms: 100,
+        };
+        config.ylh.breaker = BreakerPolicy {
+            failure_threshold: 1_000,
+            cool_down_ms: 100,
+        };
+        let mut job = config.jobs["orders"].clone();
+        job.batch_size = 100;
+        job.poll_interval_ms = 50;
+        config.jobs.insert("orders".into(), job);
+        adjust(&mut config);
+        let job = config.jobs["orders"].clone();
+        let client = haier_sync::haier::HaierClient::new(&config.haier, &config.ylh).unwrap();
+        let ctx = haier_sync::context::AppContext {
+            config: std::sync::Arc::new(config),
+            db: test.db.clone(),
+            client,
+        };
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(haier_sync::orders::callback::serve(
+            ctx.clone(),
+            listener,
+            cancel.clone(),
+        ));
+        let receiver = ReceiverHandle {
+            base_url,
+            cancel,
+            task,
+        };
+
+        let codes: Vec<String> = sim
+            .catalog()
+            .products_for_sale()
+            .iter()
+            .take(20)
+            .map(|p| p.code.clone())
+            .collect();
+        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+        seed_products(&test.db, &refs).await;
+        OrdersEnv {
+            test,
+            sim,
+            ctx,
+            receiver,
+            job,
+            codes,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.test.db
+    }
+
+    pub fn code(&self, i: usize) -> &str {
+        &self.codes[i % self.codes.len()]
+    }
+
+    /// Polls until a poll finds nothing due; returns the polls that did work.
+    pub async fn push_all_due(&self) -> Vec<haier_sync::sync::RunCounts> {
+        use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
+        let mut worked = Vec::new();
+        loop {
+            match try_push_next_batch(&self.ctx, &self.job).await.unwrap() {
+                PollOutcome::Idle => return worked,
+                PollOutcome::Worked { counts } => worked.push(counts),
+            }
+        }
+    }
+
+    /// Waits (up to `limit`) until `done` holds for the outbox rows; panics with the status
+    /// counts when it does not.
+    pub async fn wait_for_rows(&self, limit: std::time::Duration, done: impl Fn(&[OutboxRow]) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let rows = all_rows(self.db()).await;
+            if done(&rows) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "outbox not done after {limit:?}: {:?}",
+                    status_counts(self.db()).await
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The sync-log rows the order job wrote.
+    pub async fn order_logs(&self) -> Vec<haier_sync::db::sync_logs::SyncLog> {
+        use haier_sync::db::sync_logs::{self, LogFilter};
+        self.db()
+            .run(|conn| {
+                Ok(sync_logs::list(
+                    conn,
+                    &LogFilter {
+                        sync_type: Some("order".into()),
+                        limit: 1_000_000,
+                        ..LogFilter::default()
+                    },
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+}
