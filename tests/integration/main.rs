@@ -8,3 +8,5 @@ mod orders_outbox;
 mod orders_poller;
 mod simulator;
 mod support_orders;
+mod support_sync;
+mod sync;
