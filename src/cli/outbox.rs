@@ -381,3 +381,44 @@ fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
     }
     format!("{table}\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        outbox: OutboxArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<OutboxCommand, clap::Error> {
+        Cli::try_parse_from(std::iter::once("outbox").chain(args.iter().copied())).map(|c| c.outbox.command)
+    }
+
+    #[test]
+    fn every_subcommand_parses_and_bad_statuses_are_refused() {
+        assert!(matches!(
+            parse(&["enqueue", "orders.json"]).unwrap(),
+            OutboxCommand::Enqueue { .. }
+        ));
+        let OutboxCommand::List { status, limit, json } = parse(&["list", "--status", "dead"]).unwrap()
+        else {
+            panic!("list parses");
+        };
+        assert_eq!((status.as_deref(), limit, json), (Some("dead"), 50, false));
+        assert!(parse(&["list", "--status", "lost"]).is_err());
+        let OutboxCommand::Cancel { so_id, reason } =
+            parse(&["cancel", "SO-1", "--reason", "changed mind"]).unwrap()
+        else {
+            panic!("cancel parses");
+        };
+        assert_eq!((so_id.as_str(), reason.as_str()), ("SO-1", "changed mind"));
+        assert!(parse(&["cancel", "SO-1"]).is_err(), "a cancel needs a reason");
+        assert!(matches!(
+            parse(&["retry", "SO-1"]).unwrap(),
+            OutboxCommand::Retry { .. }
+        ));
+    }
+}
