@@ -113,20 +113,59 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
     )
     .await?;
 
-    let mut tally = Tally::new(rows.len());
-    let to_push = check_rows(db, &token, rows, &mut tally).await?;
+    let total = rows.len();
+    let (tally, error) = match push_claimed(db, client, job, &token, rows).await {
+        Ok(done) => done,
+        // Nothing more can be said about the batch: its rows stay `sending` until the lease
+        // runs out, then they are checked and pushed again.
+        Err(e) => (Tally::new(total), Some(e)),
+    };
+    let mut counts = tally.counts();
+    if error.is_some() {
+        counts.failed = counts.total - counts.success;
+    }
+    if let Some(run) = run {
+        let mut message = tally.failures.message();
+        if let Some(e) = &error {
+            let text = format!("results not recorded (those orders will be pushed again): {e:#}");
+            message = Some(match message {
+                Some(m) => format!("{text}; {m}"),
+                None => text,
+            });
+        }
+        run.finish(counts.status(), counts, message).await?;
+    }
+    tracing::info!(
+        job = %job.name,
+        claimed = counts.total,
+        pushed = counts.success,
+        failed = counts.failed,
+        "order outbox batch done"
+    );
+    match error {
+        Some(e) => Err(e.context("Failed to record the results of an order batch")),
+        None => Ok(PollOutcome::Worked { counts }),
+    }
+}
 
+/// Checks and pushes claimed rows, writing each result as it comes. Returns the tally and the
+/// first error met while writing results (the other results are written still).
+async fn push_claimed(
+    db: &Db,
+    client: &HaierClient,
+    job: &JobConfig,
+    token: &str,
+    rows: Vec<OutboxRow>,
+) -> anyhow::Result<(Tally, Option<anyhow::Error>)> {
+    let mut tally = Tally::new(rows.len());
+    let to_push = check_rows(db, token, rows, &mut tally).await?;
     let concurrency = job.concurrency.unwrap_or(job.batch_size as usize).max(1);
     let max_attempts = i64::from(job.max_attempts.max(1));
     let results: Vec<anyhow::Result<(String, Pushed)>> = futures::stream::iter(to_push)
-        .map(|(row, valid)| {
-            let token = token.clone();
-            async move {
-                let result = client.push_order(&valid.order).await;
-                let so_id = row.so_id.clone();
-                let pushed = record_push_result(db, &token, &row, result, max_attempts).await?;
-                Ok((so_id, pushed))
-            }
+        .map(|(row, valid)| async move {
+            let result = client.push_order(&valid.order).await;
+            let pushed = record_push_result(db, token, &row, result, max_attempts).await?;
+            Ok((row.so_id, pushed))
         })
         .buffer_unordered(concurrency)
         .collect()
@@ -143,30 +182,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
             }
         }
     }
-
-    let counts = tally.counts();
-    if let Some(run) = run {
-        let mut message = tally.failures.message();
-        if let Some(e) = &first_error {
-            let text = format!("results not recorded (the rows will be pushed again): {e:#}");
-            message = Some(match message {
-                Some(m) => format!("{text}; {m}"),
-                None => text,
-            });
-        }
-        run.finish(counts.status(), counts, message).await?;
-    }
-    tracing::info!(
-        job = %job.name,
-        claimed = counts.total,
-        pushed = counts.success,
-        failed = counts.failed,
-        "order outbox batch done"
-    );
-    match first_error {
-        Some(e) => Err(e.context("Failed to record the results of an order batch")),
-        None => Ok(PollOutcome::Worked { counts }),
-    }
+    Ok((tally, first_error))
 }
 
 /// Checks the claimed rows: invalid ones go `dead`, all of them wait when there is no product
