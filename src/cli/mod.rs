@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` only calls [`main`].
 
 pub mod check_config;
+pub mod demo;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
@@ -54,6 +55,13 @@ pub enum Command {
     /// Log in to both Haier systems and run one cheap call on each; one line per system with the
     /// latency and the result. Exits 1 when either fails.
     TestConnection,
+    /// Work with the order outbox: enqueue orders from a JSON file, list them, retry a dead one,
+    /// or cancel one at Haier.
+    Outbox(outbox::OutboxArgs),
+    /// Try everything on a fresh SQLite database against a bundled, in-process Haier simulator:
+    /// products, prices, stock for two counties, three orders with their confirm callbacks, then
+    /// logistics; prints the status table and the sync log. Needs no set-up and no network.
+    Demo(demo::DemoArgs),
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -89,6 +97,8 @@ async fn dispatch(cli: Cli) -> i32 {
             })
             .await
         }
+        Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
     };
     match result {

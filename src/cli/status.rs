@@ -113,7 +113,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     })
 }
 
-fn render(report: &StatusReport, zone: Tz) -> String {
+pub(crate) fn render(report: &StatusReport, zone: Tz) -> String {
     let mut out = String::new();
     if report.daemon.running {
         let names: Vec<String> = report
