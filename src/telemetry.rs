@@ -1,7 +1,8 @@
 //! Logging: human-readable (or JSON) lines to stdout for journald, and, when `[log] directory`
 //! is set, daily rolling files through a non-blocking writer that is flushed on exit.
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{JobKind, LogConfig, LogFormat};
+use crate::sync::Trigger;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -13,10 +14,11 @@ pub struct LogGuard {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `[log] level`.
 pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::try_new(&config.level)?,
+    let spec = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => spec,
+        _ => config.level.clone(),
     };
+    let filter = quiet_dependencies(EnvFilter::try_new(&spec)?, &spec);
     let (file_writer, guard) = match &config.directory {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -51,6 +53,34 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
     Ok(LogGuard { _file: guard })
 }
 
+/// Dependencies that log routine work at `info` and drown the daemon's own lines.
+const QUIET_DEPENDENCIES: &[&str] = &["tokio_cron_scheduler=warn"];
+
+/// Adds [`QUIET_DEPENDENCIES`] to a filter, unless the filter names that crate itself.
+fn quiet_dependencies(mut filter: EnvFilter, spec: &str) -> EnvFilter {
+    for directive in QUIET_DEPENDENCIES {
+        let target = directive.split('=').next().unwrap_or(directive);
+        if !spec.contains(target) {
+            if let Ok(d) = directive.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
+    filter
+}
+
+/// The span every job run carries: `job.name`, `job.kind`, `trigger`, and `run.id`, the id of
+/// its `haier_sync_logs` row, which `RunRecorder::start` records when it opens the row inside it.
+pub fn job_span(name: &str, kind: JobKind, trigger: Trigger) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        job.name = %name,
+        job.kind = %kind,
+        trigger = trigger.as_str(),
+        run.id = tracing::field::Empty
+    )
+}
+
 /// Logging for commands that run before (or without) a valid config: warnings only, to stderr.
 pub fn init_minimal() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
@@ -58,4 +88,22 @@ pub fn init_minimal() {
         .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cron_library_is_quiet_unless_named() {
+        let quiet = quiet_dependencies(EnvFilter::new("info"), "info").to_string();
+        assert!(quiet.contains("tokio_cron_scheduler=warn"), "{quiet}");
+        let named = quiet_dependencies(
+            EnvFilter::new("info,tokio_cron_scheduler=debug"),
+            "info,tokio_cron_scheduler=debug",
+        )
+        .to_string();
+        assert!(named.contains("tokio_cron_scheduler=debug"), "{named}");
+        assert!(!named.contains("tokio_cron_scheduler=warn"), "{named}");
+    }
 }

@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod logs;
 pub mod migrate;
+pub mod run;
 pub mod status;
 
 use crate::config::{self, Config, ConfigError};

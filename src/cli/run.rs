@@ -1,0 +1,114 @@
+//! `haier-sync run`: the daemon. Loads `jobs.toml`, migrates, and hands the jobs, the order
+//! poller and the callback receiver to [`crate::scheduler::Daemon`], until SIGTERM or SIGINT.
+//! SIGHUP (systemd's `ExecReload`) and, with `[daemon] watch_config`, edits of the file reload it.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::scheduler::{daemon::Signals, Daemon, JobRunner, Service};
+use anyhow::Context as _;
+use std::path::Path;
+use std::sync::Arc;
+use tracing::info;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// Do not watch the config file for changes (SIGHUP still reloads it). Overrides
+    /// `[daemon] watch_config`.
+    #[arg(long)]
+    pub no_watch: bool,
+
+    /// Do not start the receiver of Haier's order callbacks (`[callback] listen`), e.g. when
+    /// another daemon on this host receives them.
+    #[arg(long)]
+    pub no_callbacks: bool,
+}
+
+/// Runs the daemon until it is stopped; returns the exit code (0 after SIGTERM/SIGINT, 2 for an
+/// invalid config, 1 when a part of the daemon failed so that systemd restarts it).
+pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
+    // Listen first: a SIGTERM during start-up then stops the daemon gracefully once it runs.
+    let signals = Signals::listen()?;
+    let mut config = match super::load_config(config_path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    if args.no_watch {
+        config.daemon.watch_config = false;
+    }
+    let _log_guard = crate::telemetry::init(&config.log)?;
+    info!(
+        "haier-sync {} starting with {}",
+        env!("CARGO_PKG_VERSION"),
+        config.path.display()
+    );
+    let db = Db::connect(&config.database).await?;
+    let applied = db.migrate().await?;
+    if !applied.is_empty() {
+        info!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
+    }
+    let (runner, services) = wire(&config, &db, &args).await?;
+    let mut daemon = Daemon::new(config, db, runner);
+    for service in services {
+        daemon = daemon.with_service(service);
+    }
+    let report = daemon.start().await?.run_until(signals).await?;
+    Ok(report.exit_code())
+}
+
+/// Connects the daemon to the job code: the runner of the sync jobs and the order poller, and
+/// the callback receiver, all sharing one client and one pool.
+///
+/// LEAD: fill in when `AppContext`, `sync::run_job` and `orders` are on main — see the
+/// `SyncJobRunner` sketch below. Until then every run fails with a clear message.
+async fn wire(
+    config: &Config,
+    db: &Db,
+    args: &RunArgs,
+) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
+    let _ = (config, args);
+    Ok((Arc::new(UnwiredRunner { db: db.clone() }), Vec::new()))
+}
+
+/// Stands in for the real runner until the job code is wired: each run writes a `failed` row.
+struct UnwiredRunner {
+    db: Db,
+}
+
+#[async_trait::async_trait]
+impl JobRunner for UnwiredRunner {
+    async fn run(
+        &self,
+        job: crate::config::JobConfig,
+        trigger: crate::sync::Trigger,
+        scheduled_for: Option<chrono::NaiveDateTime>,
+        _cancel: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<crate::sync::RunStatus> {
+        use crate::sync::{RunCounts, RunRecorder, RunSpec, RunStatus};
+        let spec = RunSpec {
+            job_name: job.name.clone(),
+            sync_type: job.kind.sync_type().to_owned(),
+            trigger,
+            scheduled_for,
+        };
+        let Some(run) = RunRecorder::start(&self.db, spec).await? else {
+            return Ok(RunStatus::Skipped);
+        };
+        run.finish(
+            RunStatus::Failed,
+            RunCounts::default(),
+            Some("this build has no job code wired into `run`".into()),
+        )
+        .await
+        .context("Failed to close the run")?;
+        Ok(RunStatus::Failed)
+    }
+
+    async fn run_until_stopped(
+        &self,
+        _job: crate::config::JobConfig,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        cancel.cancelled().await;
+        Ok(())
+    }
+}
