@@ -2,4 +2,5 @@
 
 mod config;
 mod daemon;
+mod daemon_config;
 mod daemon_live;
