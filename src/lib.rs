@@ -3,8 +3,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod haier;
 pub mod scheduler;
+pub mod simulator;
 pub mod sync;
 pub mod telemetry;

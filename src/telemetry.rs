@@ -90,6 +90,31 @@ pub fn init_minimal() {
         .try_init();
 }
 
+/// Logging for one-shot commands (`status`, `logs`, `run-job`, …): their output goes to stdout,
+/// so log lines go to stderr, at `warn` unless `RUST_LOG` asks for more.
+pub fn init_for_command(config: &LogConfig) -> anyhow::Result<LogGuard> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        let _ = fmt()
+            .with_env_filter(EnvFilter::new("warn"))
+            .with_writer(std::io::stderr)
+            .try_init();
+        return Ok(LogGuard { _file: None });
+    }
+    let filter = EnvFilter::try_new(std::env::var("RUST_LOG").unwrap_or_default())?;
+    let _ = match config.format {
+        LogFormat::Text => fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        LogFormat::Json => fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    Ok(LogGuard { _file: None })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

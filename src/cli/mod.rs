@@ -4,7 +4,9 @@ pub mod check_config;
 pub mod logs;
 pub mod migrate;
 pub mod run;
+pub mod simulate;
 pub mod status;
+pub mod test_connection;
 
 use crate::config::{self, Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -44,6 +46,13 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Show each configured job with its last run, last success and next fire time.
     Status(status::StatusArgs),
+    /// Serve a stateful simulator of both Haier systems (openplat and YLH) for demos, tests and
+    /// benchmarks. With -c, it accepts exactly that file's credentials and listens on the host and
+    /// port of its [haier] base_url; without, it uses the shipped jobs.toml's demo values.
+    Simulate(simulate::SimulateArgs),
+    /// Log in to both Haier systems and run one cheap call on each; one line per system with the
+    /// latency and the result. Exits 1 when either fails.
+    TestConnection,
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -69,6 +78,13 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
+        Command::Simulate(args) => run_simulator(args, cli.config.as_deref()).await,
+        Command::TestConnection => {
+            with_config(&path, |c| async move {
+                Ok(if test_connection::run(&c).await? { 0 } else { 1 })
+            })
+            .await
+        }
     };
     match result {
         Ok(code) => code,
@@ -89,8 +105,38 @@ where
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let _guard = crate::telemetry::init(&config.log)?;
+    let _guard = crate::telemetry::init_for_command(&config.log)?;
     f(config).await
+}
+
+/// `simulate`: credentials and addresses from `-c FILE` when given, else the demo defaults.
+async fn run_simulator(args: simulate::SimulateArgs, config_flag: Option<&Path>) -> anyhow::Result<i32> {
+    use crate::simulator::SimCredentials;
+    let Some(path) = config_flag else {
+        crate::telemetry::init_minimal();
+        simulate::run(args, SimCredentials::default(), None, None).await?;
+        return Ok(0);
+    };
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let _guard = crate::telemetry::init(&config.log)?;
+    let listen = config
+        .haier
+        .base_url
+        .socket_addrs(|| Some(80))
+        .ok()
+        .and_then(|addrs| addrs.into_iter().next());
+    let callback_url = format!("http://{}/haier/callback", config.callback.listen);
+    simulate::run(
+        args,
+        SimCredentials::from_config(&config),
+        listen,
+        Some(callback_url),
+    )
+    .await?;
+    Ok(0)
 }
 
 /// Loads the config, printing the problem and returning exit code 2 when it is invalid.

@@ -2,7 +2,7 @@
 //! poller and the callback receiver to [`crate::scheduler::Daemon`], until SIGTERM or SIGINT.
 //! SIGHUP (systemd's `ExecReload`) and, with `[daemon] watch_config`, edits of the file reload it.
 
-use crate::config::Config;
+use crate::context::AppContext;
 use crate::db::Db;
 use crate::scheduler::{daemon::Signals, Daemon, JobRunner, Service};
 use anyhow::Context as _;
@@ -41,13 +41,10 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
         env!("CARGO_PKG_VERSION"),
         config.path.display()
     );
-    let db = Db::connect(&config.database).await?;
-    let applied = db.migrate().await?;
-    if !applied.is_empty() {
-        info!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
-    }
-    let (runner, services) = wire(&config, &db, &args).await?;
-    let mut daemon = Daemon::new(config, db, runner);
+    // One pool and one client for every job, the order poller and the callback receiver.
+    let ctx = AppContext::build(config.clone()).await?;
+    let (runner, services) = wire(&ctx, &args).await?;
+    let mut daemon = Daemon::new(config, ctx.db.clone(), runner);
     for service in services {
         daemon = daemon.with_service(service);
     }
@@ -60,13 +57,9 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
 ///
 /// LEAD: fill in when `AppContext`, `sync::run_job` and `orders` are on main — see the
 /// `SyncJobRunner` sketch below. Until then every run fails with a clear message.
-async fn wire(
-    config: &Config,
-    db: &Db,
-    args: &RunArgs,
-) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
-    let _ = (config, args);
-    Ok((Arc::new(UnwiredRunner { db: db.clone() }), Vec::new()))
+async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
+    let _ = args;
+    Ok((Arc::new(UnwiredRunner { db: ctx.db.clone() }), Vec::new()))
 }
 
 /// Stands in for the real runner until the job code is wired: each run writes a `failed` row.

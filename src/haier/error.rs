@@ -4,8 +4,9 @@ use super::types::System;
 use std::time::Duration;
 
 /// Everything a Haier call can fail with. Callers branch on the variant or ask
-/// [`HaierError::is_retryable`]; nobody re-parses status codes.
-#[derive(Debug, thiserror::Error)]
+/// [`HaierError::is_retryable`]; nobody re-parses status codes. Messages and bodies in it are
+/// masked: no secret or token ever shows in one.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HaierError {
     /// Credentials refused at login (HTTP 400/401 from a token endpoint). Not retried.
     #[error("{system} login refused: {message}")]
@@ -79,6 +80,11 @@ pub enum HaierError {
         operation: &'static str,
         message: String,
     },
+
+    /// The client cannot be built from the configuration (a URL that is not http(s), a zero
+    /// quota). Not retried.
+    #[error("invalid Haier client setup: {message}")]
+    Config { message: String },
 }
 
 impl HaierError {
@@ -96,7 +102,8 @@ impl HaierError {
             | HaierError::Business { .. }
             | HaierError::DuplicateSoId { .. }
             | HaierError::Decode { .. }
-            | HaierError::InvalidRequest { .. } => false,
+            | HaierError::InvalidRequest { .. }
+            | HaierError::Config { .. } => false,
         }
     }
 

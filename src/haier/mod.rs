@@ -1,8 +1,19 @@
 //! The Haier client: both logins, the shared rate limiter, retries and the circuit breaker, the
 //! wire types and their lenient decoding. It knows nothing about the database or jobs.
 
+mod auth;
+mod breaker;
+mod client;
 mod error;
+mod limiter;
+mod redact;
+mod retry;
+mod stats;
 mod types;
+mod wire;
 
+pub use breaker::BreakerState;
+pub use client::{ConnectionCheck, HaierClient, MAX_CODES_PER_CALL};
 pub use error::HaierError;
+pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;

@@ -1,6 +1,8 @@
 //! The integration tests: one binary, one module per area.
 
+mod client;
 mod config;
 mod daemon;
 mod daemon_config;
 mod daemon_live;
+mod simulator;

@@ -1,0 +1,250 @@
+//! Faults on demand: the per-system quota (429), added latency, injected 5xx replies and hung
+//! calls, and the knobs that `POST /_sim/faults` changes at run time. Token revocation is only a
+//! knob here; `auth.rs` applies it.
+//!
+//! The quota is a sliding-window log: a system admits at most `qps` requests in any one-second
+//! window (for a fractional `qps`, `floor(qps)` requests, at least 1, per `floor(qps)/qps`
+//! seconds). A burst of 300 requests inside one second with `qps` 100 thus gets exactly 200
+//! answered 429, wherever the burst falls. Token calls count toward their system's quota, as
+//! they do on a real gateway. A throttled request is not admitted, so it does not use quota.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The fault knobs. Every field defaults to "no fault".
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Requests per second admitted per system (openplat and YLH each); past it, 429.
+    pub qps: Option<f64>,
+    /// Added to every reply (token calls and 429s included).
+    pub latency_ms: u64,
+    /// Share (0..=1) of business calls answered 500, 502 or 503, some with a non-JSON body.
+    pub fail_rate: f64,
+    /// Share (0..=1) of business calls that never answer (until the simulator shuts down).
+    pub hang_rate: f64,
+    /// Every this many ms, every token issued so far goes bad.
+    pub revoke_tokens_every_ms: Option<u64>,
+}
+
+impl Faults {
+    /// Checks ranges: `qps` > 0, rates within 0..=1, a revocation period > 0.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(qps) = self.qps {
+            if !(qps.is_finite() && qps > 0.0) {
+                return Err(format!("qps must be a number above 0, not {qps}"));
+            }
+        }
+        for (name, rate) in [("fail_rate", self.fail_rate), ("hang_rate", self.hang_rate)] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be within 0 and 1, not {rate}"));
+            }
+        }
+        if self.fail_rate + self.hang_rate > 1.0 {
+            return Err("fail_rate + hang_rate must not exceed 1".into());
+        }
+        if self.revoke_tokens_every_ms == Some(0) {
+            return Err("revoke_tokens_every_ms must be above 0 (null turns it off)".into());
+        }
+        Ok(())
+    }
+
+    /// Applies a partial update as `POST /_sim/faults` takes it: only the keys present change,
+    /// and `null` turns `qps` or `revoke_tokens_every_ms` off. Nothing changes on an error.
+    pub fn apply_update(&mut self, update: &Map<String, Value>) -> Result<(), String> {
+        let mut next = *self;
+        for (key, value) in update {
+            let bad = || format!("`{key}` has a value of the wrong type: {value}");
+            match key.as_str() {
+                "qps" => next.qps = if value.is_null() { None } else { Some(value.as_f64().ok_or_else(bad)?) },
+                "latency_ms" => next.latency_ms = value.as_u64().ok_or_else(bad)?,
+                "fail_rate" => next.fail_rate = value.as_f64().ok_or_else(bad)?,
+                "hang_rate" => next.hang_rate = value.as_f64().ok_or_else(bad)?,
+                "revoke_tokens_every_ms" => {
+                    next.revoke_tokens_every_ms =
+                        if value.is_null() { None } else { Some(value.as_u64().ok_or_else(bad)?) }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms"
+                    ))
+                }
+            }
+        }
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Draws whether this business call fails or hangs.
+    pub(crate) fn roll(&self) -> Option<InjectedFault> {
+        if self.fail_rate <= 0.0 && self.hang_rate <= 0.0 {
+            return None;
+        }
+        let mut rng = rand::rng();
+        let x: f64 = rng.random();
+        if x < self.fail_rate {
+            let kind = match rng.random_range(0..4) {
+                0 => FailKind::JsonServerError,
+                1 => FailKind::HtmlBadGateway,
+                2 => FailKind::HtmlServiceUnavailable,
+                _ => FailKind::TextServiceUnavailable,
+            };
+            Some(InjectedFault::Fail(kind))
+        } else if x < self.fail_rate + self.hang_rate {
+            Some(InjectedFault::Hang)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InjectedFault {
+    Fail(FailKind),
+    Hang,
+}
+
+/// The shapes an injected failure takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailKind {
+    /// 500 with a JSON envelope.
+    JsonServerError,
+    /// 502 with nginx's HTML page.
+    HtmlBadGateway,
+    /// 503 with nginx's HTML page.
+    HtmlServiceUnavailable,
+    /// 503 with a plain-text body.
+    TextServiceUnavailable,
+}
+
+/// One system's sliding-window log of admitted requests.
+#[derive(Debug, Default)]
+pub(crate) struct QuotaWindow {
+    admitted: VecDeque<Instant>,
+}
+
+impl QuotaWindow {
+    /// Admits a request at `now`, or says how long until one would be admitted.
+    pub fn try_admit(&mut self, now: Instant, qps: f64) -> Result<(), Duration> {
+        let limit = qps.floor().max(1.0);
+        let window = Duration::from_secs_f64(limit / qps);
+        let limit = limit as usize;
+        while let Some(&oldest) = self.admitted.front() {
+            if now.duration_since(oldest) >= window {
+                self.admitted.pop_front();
+            } else {
+                break;
+            }
+        }
+        // The quota may have been lowered at run time: forget entries past the new limit.
+        while self.admitted.len() > limit {
+            self.admitted.pop_front();
+        }
+        if self.admitted.len() < limit {
+            self.admitted.push_back(now);
+            Ok(())
+        } else {
+            let oldest = self.admitted.front().copied().unwrap_or(now);
+            Err((oldest + window).saturating_duration_since(now))
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.admitted.clear();
+    }
+}
+
+/// `Retry-After` in whole seconds: the wait rounded up, at least 1.
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_burst_gets_exactly_the_quota_admitted_per_second() {
+        let mut window = QuotaWindow::default();
+        let start = Instant::now();
+        let admitted = (0..300)
+            .filter(|i| window.try_admit(start + Duration::from_millis(*i), 100.0).is_ok())
+            .count();
+        assert_eq!(admitted, 100);
+        let wait = window
+            .try_admit(start + Duration::from_millis(300), 100.0)
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_millis(700));
+        assert_eq!(retry_after_secs(wait), 1);
+        // A second after the first request, room again.
+        assert!(window
+            .try_admit(start + Duration::from_millis(1000), 100.0)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_fractional_quota_admits_one_request_per_period() {
+        let mut window = QuotaWindow::default();
+        let start = Instant::now();
+        assert!(window.try_admit(start, 0.5).is_ok());
+        let wait = window
+            .try_admit(start + Duration::from_millis(500), 0.5)
+            .unwrap_err();
+        assert_eq!(retry_after_secs(wait), 2);
+        assert!(window.try_admit(start + Duration::from_secs(2), 0.5).is_ok());
+    }
+
+    #[test]
+    fn partial_updates_change_only_the_keys_given() {
+        let mut faults = Faults {
+            qps: Some(50.0),
+            latency_ms: 10,
+            ..Faults::default()
+        };
+        let update = json!({"fail_rate": 0.25, "qps": null});
+        faults.apply_update(update.as_object().unwrap()).unwrap();
+        assert_eq!(
+            faults,
+            Faults {
+                qps: None,
+                latency_ms: 10,
+                fail_rate: 0.25,
+                ..Faults::default()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_updates_are_refused_and_change_nothing() {
+        let mut faults = Faults::default();
+        for bad in [
+            json!({"fail_rate": 2}),
+            json!({"qps": 0}),
+            json!({"nope": 1}),
+            json!({"latency_ms": "x"}),
+        ] {
+            assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+        assert_eq!(faults, Faults::default());
+    }
+
+    #[test]
+    fn rolls_follow_the_rates() {
+        let always_fail = Faults {
+            fail_rate: 1.0,
+            ..Faults::default()
+        };
+        assert!(matches!(always_fail.roll(), Some(InjectedFault::Fail(_))));
+        let always_hang = Faults {
+            hang_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(always_hang.roll(), Some(InjectedFault::Hang));
+        assert_eq!(Faults::default().roll(), None);
+    }
+}
