@@ -31,7 +31,12 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
     };
     let stdout = std::io::stdout;
     let result = match (config.format, file_writer) {
-        (LogFormat::Text, None) => fmt().with_env_filter(filter).with_writer(stdout).try_init(),
+        // Colours only on a terminal: journald and files keep the escape codes as text.
+        (LogFormat::Text, None) => fmt()
+            .with_env_filter(filter)
+            .with_writer(stdout)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
         (LogFormat::Text, Some(file)) => fmt()
             .with_env_filter(filter)
             .with_writer(stdout.and(file))

@@ -28,13 +28,10 @@ pub struct RunArgs {
 pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
     // Listen first: a SIGTERM during start-up then stops the daemon gracefully once it runs.
     let signals = Signals::listen()?;
-    let mut config = match super::load_config(config_path) {
+    let config = match super::load_config(config_path) {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    if args.no_watch {
-        config.daemon.watch_config = false;
-    }
     let _log_guard = crate::telemetry::init(&config.log)?;
     info!(
         "haier-sync {} starting with {}",
@@ -47,6 +44,9 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
     let mut daemon = Daemon::new(config, ctx.db.clone(), runner);
     for service in services {
         daemon = daemon.with_service(service);
+    }
+    if args.no_watch {
+        daemon = daemon.without_file_watch();
     }
     let report = daemon.start().await?.run_until(signals).await?;
     Ok(report.exit_code())

@@ -94,10 +94,12 @@ pub struct Daemon {
     runner: Arc<dyn JobRunner>,
     services: Vec<Service>,
     watch_interval: Duration,
+    watch_disabled: bool,
 }
 
 enum Command {
-    Reload(oneshot::Sender<ReloadOutcome>),
+    /// Reload, for the reason given.
+    Reload(&'static str, oneshot::Sender<ReloadOutcome>),
     Shutdown,
 }
 
@@ -117,7 +119,15 @@ impl Daemon {
             runner,
             services: Vec::new(),
             watch_interval: DEFAULT_WATCH_INTERVAL,
+            watch_disabled: false,
         }
+    }
+
+    /// Never watches `jobs.toml` for changes, whatever `[daemon] watch_config` says (SIGHUP still
+    /// reloads).
+    pub fn without_file_watch(mut self) -> Daemon {
+        self.watch_disabled = true;
+        self
     }
 
     pub fn with_service(mut self, service: Service) -> Daemon {
@@ -141,6 +151,7 @@ impl Daemon {
             runner,
             services,
             watch_interval,
+            watch_disabled,
         } = self;
         let instance = db::instance_name();
         register_instance(&db, &instance).await?;
@@ -190,6 +201,7 @@ impl Daemon {
             services_cancel,
             commands: rx,
             watch_interval,
+            watch_disabled,
             fingerprint,
         };
         Ok(DaemonHandle {
@@ -208,9 +220,13 @@ impl DaemonHandle {
 
     /// Re-reads `jobs.toml` and applies the difference (what SIGHUP does).
     pub async fn reload(&self) -> anyhow::Result<ReloadOutcome> {
+        self.reload_because("requested").await
+    }
+
+    async fn reload_because(&self, reason: &'static str) -> anyhow::Result<ReloadOutcome> {
         let (reply, outcome) = oneshot::channel();
         self.commands
-            .send(Command::Reload(reply))
+            .send(Command::Reload(reason, reply))
             .await
             .map_err(|_| anyhow::anyhow!("Failed to reload: the daemon has stopped"))?;
         outcome
@@ -237,9 +253,8 @@ impl DaemonHandle {
                 _ = signals.term.recv() => { info!("SIGTERM received"); break; }
                 _ = signals.int.recv() => { info!("SIGINT received"); break; }
                 _ = signals.hup.recv() => {
-                    info!("SIGHUP received: reloading the config");
                     // The loop logs the outcome.
-                    let _ = self.reload().await;
+                    let _ = self.reload_because("SIGHUP").await;
                 }
                 result = &mut self.task => {
                     return result.context("Failed to join the daemon loop")?;
@@ -281,6 +296,7 @@ struct Running {
     services_cancel: CancellationToken,
     commands: mpsc::Receiver<Command>,
     watch_interval: Duration,
+    watch_disabled: bool,
     fingerprint: Option<u64>,
 }
 
@@ -297,13 +313,13 @@ impl Running {
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(Command::Reload(reply)) => {
-                        let outcome = self.reload("reload requested").await;
+                    Some(Command::Reload(reason, reply)) => {
+                        let outcome = self.reload(reason).await;
                         let _ = reply.send(outcome);
                     }
                     Some(Command::Shutdown) | None => break,
                 },
-                _ = watch.tick(), if self.config.daemon.watch_config => {
+                _ = watch.tick(), if self.config.daemon.watch_config && !self.watch_disabled => {
                     let fingerprint = file_fingerprint(&self.config.path).await;
                     if fingerprint != self.fingerprint {
                         self.fingerprint = fingerprint;
@@ -373,7 +389,7 @@ impl Running {
         }
         let changes = diff_jobs(&self.config.jobs, &new.jobs);
         for change in &changes {
-            info!("Reload: {change}");
+            info!("Reload ({reason}): {change}");
             if let Err(e) = self.apply(change, &new).await {
                 error!(
                     "Reload: failed to apply the change of job {}: {e:#}",

@@ -638,3 +638,32 @@ async fn recovery_closes_rows_of_gone_processes_only() {
     );
     assert_eq!(rows(&test.db, "far_gone").await[0].status, "interrupted");
 }
+
+#[tokio::test]
+async fn a_stop_during_the_jitter_drops_the_tick_without_a_row() {
+    let test = TestDb::new().await;
+    let runner = FakeRunner::new(&test.db, false);
+    let scheduler = Scheduler::new(test.db.clone(), runner.clone(), 5_000);
+    // Up to an hour of jitter: the run waits (a zero draw has odds of one in 3.6 million).
+    scheduler.upsert_job(job(
+        &test,
+        "stock",
+        "kind = \"stock\"\nschedule = \"0 0 3 * * *\"\njitter_ms = 3600000",
+    ));
+    let FireOutcome::Started(run) = scheduler
+        .fire("stock", utc(2026, 11, 24, 3, 0, 0), Trigger::Schedule)
+        .await
+        .unwrap()
+    else {
+        panic!("the tick should be taken")
+    };
+    assert_eq!(
+        scheduler.running_jobs(),
+        ["stock"],
+        "the job counts as running while it waits"
+    );
+    scheduler.stop_taking_ticks();
+    assert_eq!(run.wait().await, []);
+    assert!(rows(&test.db, "stock").await.is_empty());
+    assert!(scheduler.wait_for_runs(Duration::from_secs(1)).await);
+}
