@@ -55,8 +55,40 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
 /// Connects the daemon to the job code: the runner of the sync jobs and the order poller, and
 /// the callback receiver, all sharing one client and one pool.
 ///
-/// LEAD: fill in when `AppContext`, `sync::run_job` and `orders` are on main — see the
-/// `SyncJobRunner` sketch below. Until then every run fails with a clear message.
+/// LEAD: when `sync::run_job` and `orders` are on main, replace the body with:
+/// ```ignore
+/// let runner: Arc<dyn JobRunner> = Arc::new(SyncJobRunner { ctx: ctx.clone() });
+/// let mut services = Vec::new();
+/// if !args.no_callbacks {
+///     let listen = ctx.config.callback.listen;
+///     let listener = tokio::net::TcpListener::bind(listen)
+///         .await
+///         .with_context(|| format!("Failed to listen for Haier's callbacks on {listen}"))?;
+///     let ctx = ctx.clone();
+///     services.push(Service::new(format!("the callback receiver on {listen}"), move |cancel| {
+///         crate::orders::callback::serve(ctx, listener, cancel)
+///     }));
+/// }
+/// Ok((runner, services))
+/// ```
+/// with
+/// ```ignore
+/// struct SyncJobRunner { ctx: AppContext }
+///
+/// #[async_trait::async_trait]
+/// impl JobRunner for SyncJobRunner {
+///     async fn run(&self, job: JobConfig, trigger: Trigger, scheduled_for: Option<NaiveDateTime>,
+///                  cancel: CancellationToken) -> anyhow::Result<RunStatus> {
+///         let request = crate::sync::RunRequest { job, trigger, scheduled_for, overrides: Default::default() };
+///         let outcome = crate::sync::run_job(&self.ctx, request, cancel, Arc::new(crate::sync::NoProgress)).await?;
+///         Ok(outcome.status)
+///     }
+///     async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+///         crate::orders::poller::run_until_stopped(self.ctx.clone(), job, cancel).await
+///     }
+/// }
+/// ```
+/// Until then every run writes a `failed` row that says so, and no callback receiver starts.
 async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
     let _ = args;
     Ok((Arc::new(UnwiredRunner { db: ctx.db.clone() }), Vec::new()))
