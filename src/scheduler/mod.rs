@@ -8,7 +8,7 @@ pub mod jobs;
 pub mod recovery;
 pub mod reload;
 
-pub use daemon::{Daemon, DaemonHandle, Service, ShutdownReport};
+pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, Service, ShutdownReport, Signals};
 pub use jobs::{FireOutcome, Scheduler};
 pub use recovery::{recover_orphaned_runs, RecoveryReport};
 pub use reload::{diff_jobs, JobChange};
