@@ -17,7 +17,7 @@ pub struct AppContext {
 
 impl AppContext {
     /// Connects to the database, applies pending migrations and builds the Haier client.
-    pub async fn build(config: Config) -> anyhow::Result<AppContext> {
+    pub async fn connect(config: Config) -> anyhow::Result<AppContext> {
         let db = Db::connect(&config.database).await?;
         db.migrate().await?;
         let client =

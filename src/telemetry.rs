@@ -1,8 +1,7 @@
 //! Logging: human-readable (or JSON) lines to stdout for journald, and, when `[log] directory`
 //! is set, daily rolling files through a non-blocking writer that is flushed on exit.
 
-use crate::config::{JobKind, LogConfig, LogFormat};
-use crate::sync::Trigger;
+use crate::config::{LogConfig, LogFormat};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -72,18 +71,6 @@ fn quiet_dependencies(mut filter: EnvFilter, spec: &str) -> EnvFilter {
         }
     }
     filter
-}
-
-/// The span every job run carries: `job.name`, `job.kind`, `trigger`, and `run.id`, the id of
-/// its `haier_sync_logs` row, which `RunRecorder::start` records when it opens the row inside it.
-pub fn job_span(name: &str, kind: JobKind, trigger: Trigger) -> tracing::Span {
-    tracing::info_span!(
-        "job",
-        job.name = %name,
-        job.kind = %kind,
-        trigger = trigger.as_str(),
-        run.id = tracing::field::Empty
-    )
 }
 
 /// Logging for commands that run before (or without) a valid config: warnings only, to stderr.

@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod logs;
 pub mod migrate;
 pub mod run;
+pub mod run_job;
 pub mod simulate;
 pub mod status;
 pub mod test_connection;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Log in to both Haier systems and run one cheap call on each; one line per system with the
     /// latency and the result. Exits 1 when either fails.
     TestConnection,
+    /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
+    /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
+    RunJob(run_job::RunJobArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -85,6 +89,7 @@ async fn dispatch(cli: Cli) -> i32 {
             })
             .await
         }
+        Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
     };
     match result {
         Ok(code) => code,

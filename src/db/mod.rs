@@ -3,8 +3,12 @@
 //! async threads through [`Db::run`].
 
 pub mod instances;
+pub mod logistics;
 mod migrations;
+pub mod prices;
+pub mod products;
 pub mod schema;
+pub mod stocks;
 pub mod sync_logs;
 pub mod testing;
 

@@ -630,11 +630,13 @@ pub(super) fn logistics_from(order_code: &str, data: Value) -> Result<Logistics,
     })
 }
 
-/// Orders events by their parsed `yyyy-MM-dd HH:mm:ss` time; unparsable times sort first.
-fn event_time_key(event: &LogisticsEvent) -> (Option<chrono::NaiveDateTime>, &str) {
+/// Orders events by their parsed `yyyy-MM-dd HH:mm:ss` time (unparsable times sort first); within
+/// the same second a `DELIVERED` state is the newest, since nothing follows a delivery.
+fn event_time_key(event: &LogisticsEvent) -> (Option<chrono::NaiveDateTime>, bool, &str) {
     let time = event.state_time.trim();
     (
         chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S").ok(),
+        event.state_code.trim().eq_ignore_ascii_case(DELIVERED),
         time,
     )
 }
@@ -941,6 +943,13 @@ mod tests {
 
         let l = logistics_from("SO2", Value::Null).unwrap();
         assert!(l.latest.is_none() && !l.delivered);
+
+        // Within one second, the delivery is the newest state, wherever it is listed.
+        let d = json!({"getStockDeliveryLogisticsRecordThirdparty":[{"logisticsNoList":[{"logisticsInfo":[
+                {"nodeName":"DELIVERED","context":"签收","stateTime":"2026-01-03 18:30:00"},
+                {"nodeName":"IN_TRANSIT","context":"运输中","stateTime":"2026-01-03 18:30:00"}]}]}]});
+        let l = logistics_from("SO3", d).unwrap();
+        assert_eq!(l.latest.unwrap().state_code, "DELIVERED");
     }
 
     #[test]

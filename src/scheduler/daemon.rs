@@ -584,7 +584,7 @@ impl Pollers {
 }
 
 async fn supervise_poller(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
-    let span = crate::telemetry::job_span(&job.name, job.kind, crate::sync::Trigger::Schedule);
+    let span = tracing::info_span!("poller", job = %job.name);
     poll_until_stopped(runner, job, cancel).instrument(span).await
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn, Instrument as _};
+use tracing::{debug, error, info, warn, Instrument as _};
 
 /// What became of one tick.
 #[derive(Debug)]
@@ -301,7 +301,13 @@ impl Scheduler {
         trigger: Trigger,
         jitter: bool,
     ) -> Option<RunStatus> {
-        let span = crate::telemetry::job_span(&job.name, job.kind, trigger);
+        // The runner's own span (`sync::run_job`'s) adds `job.name`, `job.kind` and `run.id`.
+        let span = tracing::info_span!(
+            "tick",
+            job = %job.name,
+            trigger = trigger.as_str(),
+            scheduled_for = %fire_time.format("%Y-%m-%dT%H:%M:%SZ")
+        );
         async {
             if jitter && job.jitter_ms > 0 {
                 let delay = rand::random_range(0..=job.jitter_ms);
@@ -342,7 +348,7 @@ impl Scheduler {
                     job.name
                 ),
             }
-            info!(scheduled_for = %fire_time, "Run starting");
+            debug!("Run starting");
             let cancel = self.inner.cancel_runs.child_token();
             match self
                 .inner
@@ -351,7 +357,7 @@ impl Scheduler {
                 .await
             {
                 Ok(status) => {
-                    info!(%status, "Run ended");
+                    debug!(%status, "Run ended");
                     Some(status)
                 }
                 Err(e) => {

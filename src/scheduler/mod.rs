@@ -7,11 +7,13 @@ pub mod daemon;
 pub mod jobs;
 pub mod recovery;
 pub mod reload;
+pub mod runner;
 
 pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, Service, ShutdownReport, Signals};
 pub use jobs::{FireOutcome, Scheduler};
 pub use recovery::{recover_orphaned_runs, RecoveryReport};
 pub use reload::{diff_jobs, JobChange};
+pub use runner::SyncJobRunner;
 
 use crate::config::{JobConfig, JobKind};
 use crate::db::{instances, Db};

@@ -163,10 +163,6 @@ impl RunRecorder {
             })
             .await
             .with_context(|| format!("Failed to open the sync-log row of job {}", spec.job_name))?;
-        if let Some(id) = id {
-            // The job's span (`telemetry::job_span`) shows the row id from here on.
-            tracing::Span::current().record("run.id", id);
-        }
         Ok(id.map(|id| RunRecorder {
             db: db.clone(),
             id,

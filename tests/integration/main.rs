@@ -5,4 +5,7 @@ mod config;
 mod daemon;
 mod daemon_config;
 mod daemon_live;
+mod daemon_sync;
 mod simulator;
+mod support_sync;
+mod sync;

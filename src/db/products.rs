@@ -1,0 +1,267 @@
+//! Queries on `haier_products`, `haier_categories` and `haier_brands`: what the products job
+//! writes and what the price and stock jobs read to know which products to cover.
+//!
+//! None of these functions opens a transaction; the products job wraps a page's statements in one.
+
+use super::schema::{haier_brands, haier_categories, haier_products};
+use super::DbConnection;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+/// One product row as the products job writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = haier_products)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct ProductRow {
+    pub product_code: String,
+    pub model: String,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub image_url: Option<String>,
+    /// JSON array of URLs.
+    pub leaflet_urls: String,
+    pub is_sales: bool,
+    pub no_sales_reason: Option<String>,
+    pub local_category: Option<String>,
+    pub local_brand: Option<String>,
+    pub content_hash: String,
+    /// Kept on update: only an insert sets it.
+    pub first_seen_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    /// Always `None`: a product in a listing is listed.
+    pub delisted_at: Option<NaiveDateTime>,
+}
+
+/// What the products job compares a listed product with.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = haier_products)]
+pub struct StoredProduct {
+    pub product_code: String,
+    pub content_hash: String,
+    pub local_category: Option<String>,
+    pub local_brand: Option<String>,
+    pub is_sales: bool,
+    pub delisted_at: Option<NaiveDateTime>,
+}
+
+/// A whole stored product, for tests and tools.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = haier_products)]
+pub struct Product {
+    pub product_code: String,
+    pub model: String,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub image_url: Option<String>,
+    pub leaflet_urls: String,
+    pub is_sales: bool,
+    pub no_sales_reason: Option<String>,
+    pub local_category: Option<String>,
+    pub local_brand: Option<String>,
+    pub content_hash: String,
+    pub first_seen_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub delisted_at: Option<NaiveDateTime>,
+}
+
+/// The stored state of those of `codes` that have a row.
+pub fn find_stored(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec<StoredProduct>> {
+    use haier_products::dsl;
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    dsl::haier_products
+        .filter(dsl::product_code.eq_any(codes))
+        .select(StoredProduct::as_select())
+        .load(conn)
+}
+
+/// Inserts the rows, or updates every column but `first_seen_at` of those that exist, in one
+/// statement.
+pub fn upsert_products(conn: &mut DbConnection, rows: &[ProductRow]) -> QueryResult<usize> {
+    use haier_products::dsl;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    crate::db_run!(conn, |c| diesel::insert_into(dsl::haier_products)
+        .values(rows)
+        .on_conflict(dsl::product_code)
+        .do_update()
+        .set((
+            dsl::model.eq(excluded(dsl::model)),
+            dsl::category.eq(excluded(dsl::category)),
+            dsl::brand.eq(excluded(dsl::brand)),
+            dsl::image_url.eq(excluded(dsl::image_url)),
+            dsl::leaflet_urls.eq(excluded(dsl::leaflet_urls)),
+            dsl::is_sales.eq(excluded(dsl::is_sales)),
+            dsl::no_sales_reason.eq(excluded(dsl::no_sales_reason)),
+            dsl::local_category.eq(excluded(dsl::local_category)),
+            dsl::local_brand.eq(excluded(dsl::local_brand)),
+            dsl::content_hash.eq(excluded(dsl::content_hash)),
+            dsl::last_seen_at.eq(excluded(dsl::last_seen_at)),
+            dsl::updated_at.eq(excluded(dsl::updated_at)),
+            dsl::delisted_at.eq(excluded(dsl::delisted_at)),
+        ))
+        .execute(c))
+}
+
+/// Up to `limit` codes of listed (not delisted) products after `after`, in code order: one page
+/// of a keyset walk. `for_sale_only` leaves out products Haier marks as not for sale.
+pub fn listed_codes_after(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+    for_sale_only: bool,
+) -> QueryResult<Vec<String>> {
+    use haier_products::dsl;
+    let mut query = dsl::haier_products
+        .filter(dsl::delisted_at.is_null())
+        .select(dsl::product_code)
+        .order(dsl::product_code.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(dsl::product_code.gt(after.to_owned()));
+    }
+    if for_sale_only {
+        query = query.filter(dsl::is_sales.eq(true));
+    }
+    query.load(conn)
+}
+
+/// How many listed (not delisted) products there are; `for_sale_only` as in
+/// [`listed_codes_after`].
+pub fn count_listed(conn: &mut DbConnection, for_sale_only: bool) -> QueryResult<i64> {
+    use haier_products::dsl;
+    let mut query = dsl::haier_products
+        .filter(dsl::delisted_at.is_null())
+        .count()
+        .into_boxed();
+    if for_sale_only {
+        query = query.filter(dsl::is_sales.eq(true));
+    }
+    query.get_result(conn)
+}
+
+/// How many product rows there are, delisted ones included.
+pub fn count_all(conn: &mut DbConnection) -> QueryResult<i64> {
+    haier_products::table.count().get_result(conn)
+}
+
+/// Those of `codes` whose stored product Haier marks as not for sale, or that are delisted.
+pub fn unsellable_among(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec<String>> {
+    use haier_products::dsl;
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    dsl::haier_products
+        .filter(dsl::product_code.eq_any(codes))
+        .filter(dsl::is_sales.eq(false).or(dsl::delisted_at.is_not_null()))
+        .select(dsl::product_code)
+        .load(conn)
+}
+
+/// Marks those of `codes` that are still listed as delisted at `at`. Returns how many changed.
+pub fn delist(conn: &mut DbConnection, codes: &[String], at: NaiveDateTime) -> QueryResult<usize> {
+    use haier_products::dsl;
+    if codes.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        dsl::haier_products
+            .filter(dsl::product_code.eq_any(codes))
+            .filter(dsl::delisted_at.is_null()),
+    )
+    .set((dsl::delisted_at.eq(Some(at)), dsl::updated_at.eq(at)))
+    .execute(conn)
+}
+
+/// One product by code.
+pub fn find(conn: &mut DbConnection, code: &str) -> QueryResult<Option<Product>> {
+    use haier_products::dsl;
+    dsl::haier_products
+        .filter(dsl::product_code.eq(code))
+        .select(Product::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every product, in code order (tests and small tools; the jobs page through codes instead).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Product>> {
+    use haier_products::dsl;
+    dsl::haier_products
+        .select(Product::as_select())
+        .order(dsl::product_code.asc())
+        .load(conn)
+}
+
+/// Every category name.
+pub fn category_names(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    use haier_categories::dsl;
+    dsl::haier_categories
+        .select(dsl::name)
+        .order(dsl::name.asc())
+        .load(conn)
+}
+
+/// Every brand name.
+pub fn brand_names(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    use haier_brands::dsl;
+    dsl::haier_brands
+        .select(dsl::name)
+        .order(dsl::name.asc())
+        .load(conn)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = haier_categories)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewCategory<'a> {
+    name: &'a str,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = haier_brands)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewBrand<'a> {
+    name: &'a str,
+    created_at: NaiveDateTime,
+}
+
+/// Adds the category names that are not there yet. Returns how many were added.
+pub fn insert_categories(conn: &mut DbConnection, names: &[String], at: NaiveDateTime) -> QueryResult<usize> {
+    use haier_categories::dsl;
+    let rows: Vec<NewCategory> = names
+        .iter()
+        .map(|name| NewCategory { name, created_at: at })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    crate::db_run!(conn, |c| diesel::insert_into(dsl::haier_categories)
+        .values(&rows)
+        .on_conflict(dsl::name)
+        .do_nothing()
+        .execute(c))
+}
+
+/// Adds the brand names that are not there yet. Returns how many were added.
+pub fn insert_brands(conn: &mut DbConnection, names: &[String], at: NaiveDateTime) -> QueryResult<usize> {
+    use haier_brands::dsl;
+    let rows: Vec<NewBrand> = names
+        .iter()
+        .map(|name| NewBrand { name, created_at: at })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    crate::db_run!(conn, |c| diesel::insert_into(dsl::haier_brands)
+        .values(&rows)
+        .on_conflict(dsl::name)
+        .do_nothing()
+        .execute(c))
+}
