@@ -6,6 +6,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod haier;
+pub mod orders;
 pub mod scheduler;
 pub mod simulator;
 pub mod sync;

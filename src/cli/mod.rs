@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod logs;
 pub mod migrate;
+pub mod outbox;
 pub mod run;
 pub mod run_job;
 pub mod simulate;

@@ -4,6 +4,7 @@
 
 use crate::context::AppContext;
 use crate::scheduler::{Daemon, JobRunner, Service, Signals, SyncJobRunner};
+use anyhow::Context as _;
 use std::path::Path;
 use std::sync::Arc;
 use tracing::info;
@@ -54,18 +55,18 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
 /// the callback receiver, all sharing one client and one pool.
 async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
     let runner: Arc<dyn JobRunner> = Arc::new(SyncJobRunner::new(ctx.clone()));
-    let services = Vec::new();
+    let mut services = Vec::new();
     if !args.no_callbacks {
-        // LEAD: once `orders` is on main (bind first, so that a taken port fails the start):
-        //     let listen = ctx.config.callback.listen;
-        //     let listener = tokio::net::TcpListener::bind(listen)
-        //         .await
-        //         .with_context(|| format!("Failed to listen for Haier's callbacks on {listen}"))?;
-        //     let ctx = ctx.clone();
-        //     services.push(Service::new(format!("the callback receiver on {listen}"), move |cancel| {
-        //         crate::orders::callback::serve(ctx, listener, cancel)
-        //     }));
-        tracing::warn!("this build has no callback receiver yet");
+        // Bound here, so that a taken port fails the start rather than the running daemon.
+        let listen = ctx.config.callback.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("Failed to listen for Haier's callbacks on {listen}"))?;
+        let ctx = ctx.clone();
+        services.push(Service::new(
+            format!("the callback receiver on {listen}"),
+            move |cancel| crate::orders::callback::serve(ctx, listener, cancel),
+        ));
     }
     Ok((runner, services))
 }

@@ -590,7 +590,7 @@ async fn supervise_poller(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: Ca
 
 async fn poll_until_stopped(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
     loop {
-        info!(job.name = %job.name, "Order poller starting (every {} ms)", job.poll_interval_ms);
+        debug!("Order poller starting (every {} ms)", job.poll_interval_ms);
         let result = runner.run_until_stopped(job.clone(), cancel.clone()).await;
         if cancel.is_cancelled() {
             if let Err(e) = result {

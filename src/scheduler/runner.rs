@@ -41,13 +41,6 @@ impl JobRunner for SyncJobRunner {
     }
 
     async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()> {
-        // LEAD: once `orders` is on main this is
-        //     crate::orders::poller::run_until_stopped(self.ctx.clone(), job, cancel).await
-        tracing::warn!(
-            job.name = %job.name,
-            "this build has no order-outbox poller yet; the job idles until the daemon stops"
-        );
-        cancel.cancelled().await;
-        Ok(())
+        crate::orders::poller::run_until_stopped(self.ctx.clone(), job, cancel).await
     }
 }
