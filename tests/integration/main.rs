@@ -2,6 +2,10 @@
 
 mod client;
 mod config;
+mod daemon;
+mod daemon_config;
+mod daemon_live;
+mod daemon_sync;
 mod orders_callback;
 mod orders_cli;
 mod orders_outbox;
