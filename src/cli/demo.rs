@@ -377,7 +377,16 @@ mod tests {
             Path::new("/tmp/x/haier-sync.db"),
             "127.0.0.1:6666".parse().unwrap(),
         );
-        assert!(!text.contains("18700") && !text.contains("18701"));
+        let settings: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        assert!(
+            settings
+                .iter()
+                .all(|l| !l.contains("18700") && !l.contains("18701")),
+            "{text}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jobs.toml");
         std::fs::write(&path, text).unwrap();

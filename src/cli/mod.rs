@@ -43,6 +43,10 @@ pub struct Cli {
 pub enum Command {
     /// Validate the configuration file; exit 0 when valid, 2 with file, key and line when not.
     CheckConfig,
+    /// Run the daemon: migrate, then run every enabled job on its schedule, the order-outbox
+    /// poller and the callback receiver until SIGTERM/SIGINT. SIGHUP (or editing the config file)
+    /// reloads the jobs.
+    Run(run::RunArgs),
     /// Create or update the database tables (also done at daemon start).
     Migrate,
     /// Show the sync log: one row per job run, newest first.
@@ -88,6 +92,7 @@ async fn dispatch(cli: Cli) -> i32 {
     let path = config::locate(cli.config.as_deref());
     let result = match cli.command {
         Command::CheckConfig => return check_config::run(&path),
+        Command::Run(args) => run::run(args, &path).await,
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
