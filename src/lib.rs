@@ -6,6 +6,8 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod haier;
+pub mod orders;
+pub mod scheduler;
 pub mod simulator;
 pub mod sync;
 pub mod telemetry;

@@ -13,10 +13,11 @@ pub struct LogGuard {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `[log] level`.
 pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::try_new(&config.level)?,
+    let spec = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => spec,
+        _ => config.level.clone(),
     };
+    let filter = quiet_dependencies(EnvFilter::try_new(&spec)?, &spec);
     let (file_writer, guard) = match &config.directory {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -29,7 +30,12 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
     };
     let stdout = std::io::stdout;
     let result = match (config.format, file_writer) {
-        (LogFormat::Text, None) => fmt().with_env_filter(filter).with_writer(stdout).try_init(),
+        // Colours only on a terminal: journald and files keep the escape codes as text.
+        (LogFormat::Text, None) => fmt()
+            .with_env_filter(filter)
+            .with_writer(stdout)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
         (LogFormat::Text, Some(file)) => fmt()
             .with_env_filter(filter)
             .with_writer(stdout.and(file))
@@ -49,6 +55,22 @@ pub fn init(config: &LogConfig) -> anyhow::Result<LogGuard> {
     // A second init (tests, the demo) keeps the first subscriber.
     let _ = result;
     Ok(LogGuard { _file: guard })
+}
+
+/// Dependencies that log routine work at `info` and drown the daemon's own lines.
+const QUIET_DEPENDENCIES: &[&str] = &["tokio_cron_scheduler=warn"];
+
+/// Adds [`QUIET_DEPENDENCIES`] to a filter, unless the filter names that crate itself.
+fn quiet_dependencies(mut filter: EnvFilter, spec: &str) -> EnvFilter {
+    for directive in QUIET_DEPENDENCIES {
+        let target = directive.split('=').next().unwrap_or(directive);
+        if !spec.contains(target) {
+            if let Ok(d) = directive.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
+    filter
 }
 
 /// Logging for commands that run before (or without) a valid config: warnings only, to stderr.
@@ -83,4 +105,22 @@ pub fn init_for_command(config: &LogConfig) -> anyhow::Result<LogGuard> {
             .try_init(),
     };
     Ok(LogGuard { _file: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cron_library_is_quiet_unless_named() {
+        let quiet = quiet_dependencies(EnvFilter::new("info"), "info").to_string();
+        assert!(quiet.contains("tokio_cron_scheduler=warn"), "{quiet}");
+        let named = quiet_dependencies(
+            EnvFilter::new("info,tokio_cron_scheduler=debug"),
+            "info,tokio_cron_scheduler=debug",
+        )
+        .to_string();
+        assert!(named.contains("tokio_cron_scheduler=debug"), "{named}");
+        assert!(!named.contains("tokio_cron_scheduler=warn"), "{named}");
+    }
 }

@@ -129,7 +129,7 @@ fn row_json(row: &SyncLog) -> serde_json::Value {
     value
 }
 
-fn render_table(rows: &[SyncLog], zone: Tz) -> Table {
+pub(crate) fn render_table(rows: &[SyncLog], zone: Tz) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
     table.set_header([

@@ -1,8 +1,11 @@
 //! The command line: one file per subcommand. `main.rs` only calls [`main`].
 
 pub mod check_config;
+pub mod demo;
 pub mod logs;
 pub mod migrate;
+pub mod outbox;
+pub mod run;
 pub mod run_job;
 pub mod simulate;
 pub mod status;
@@ -40,6 +43,10 @@ pub struct Cli {
 pub enum Command {
     /// Validate the configuration file; exit 0 when valid, 2 with file, key and line when not.
     CheckConfig,
+    /// Run the daemon: migrate, then run every enabled job on its schedule, the order-outbox
+    /// poller and the callback receiver until SIGTERM/SIGINT. SIGHUP (or editing the config file)
+    /// reloads the jobs.
+    Run(run::RunArgs),
     /// Create or update the database tables (also done at daemon start).
     Migrate,
     /// Show the sync log: one row per job run, newest first.
@@ -53,6 +60,13 @@ pub enum Command {
     /// Log in to both Haier systems and run one cheap call on each; one line per system with the
     /// latency and the result. Exits 1 when either fails.
     TestConnection,
+    /// Work with the order outbox: enqueue orders from a JSON file, list them, retry a dead one,
+    /// or cancel one at Haier.
+    Outbox(outbox::OutboxArgs),
+    /// Try everything on a fresh SQLite database against a bundled, in-process Haier simulator:
+    /// products, prices, stock for two counties, three orders with their confirm callbacks, then
+    /// logistics; prints the status table and the sync log. Needs no set-up and no network.
+    Demo(demo::DemoArgs),
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -78,6 +92,7 @@ async fn dispatch(cli: Cli) -> i32 {
     let path = config::locate(cli.config.as_deref());
     let result = match cli.command {
         Command::CheckConfig => return check_config::run(&path),
+        Command::Run(args) => run::run(args, &path).await,
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
@@ -88,6 +103,8 @@ async fn dispatch(cli: Cli) -> i32 {
             })
             .await
         }
+        Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
     };
     match result {

@@ -231,7 +231,7 @@ fn exit_code(statuses: impl Iterator<Item = RunStatus>) -> i32 {
     })
 }
 
-fn print_summary(label: &str, outcome: &RunOutcome, elapsed: Duration) {
+pub(crate) fn print_summary(label: &str, outcome: &RunOutcome, elapsed: Duration) {
     let counts = outcome.counts;
     let log = outcome
         .log_id
@@ -251,13 +251,13 @@ fn print_summary(label: &str, outcome: &RunOutcome, elapsed: Duration) {
 }
 
 /// The progress display of one run: a bar on a terminal, plain lines otherwise.
-struct Display {
-    progress: Arc<dyn Progress>,
+pub(crate) struct Display {
+    pub(crate) progress: Arc<dyn Progress>,
     bar: Option<ProgressBar>,
 }
 
 impl Display {
-    fn new(label: &str, interactive: bool) -> Self {
+    pub(crate) fn new(label: &str, interactive: bool) -> Self {
         if interactive {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -283,7 +283,7 @@ impl Display {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -1,7 +1,7 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
 //! and whether a daemon is running against the database.
 
-use crate::config::{Config, JobConfig, JobKind};
+use crate::config::{Config, JobKind};
 use crate::db::{instances, sync_logs, Db};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
@@ -56,13 +56,6 @@ pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The next fire time of a scheduled job after `now`, in the job's zone.
-pub fn next_fire_time(job: &JobConfig, now: DateTime<Utc>) -> Option<DateTime<Tz>> {
-    use chrono::SubsecRound;
-    let schedule = job.schedule.as_ref()?;
-    schedule.next_after(&now.trunc_subsecs(0).with_timezone(&job.timezone))
-}
-
 /// Gathers the report from the database.
 pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Result<StatusReport> {
     let names: Vec<String> = config.jobs.keys().cloned().collect();
@@ -98,7 +91,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             last_status: last.map(|r| r.status),
             last_success_at: success.map(|r| r.started_at),
             next_fire_at: if job.enabled {
-                next_fire_time(job, now).map(|t| t.to_rfc3339())
+                crate::scheduler::next_fire_time(job, now).map(|t| t.to_rfc3339())
             } else {
                 None
             },
@@ -113,7 +106,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     })
 }
 
-fn render(report: &StatusReport, zone: Tz) -> String {
+pub(crate) fn render(report: &StatusReport, zone: Tz) -> String {
     let mut out = String::new();
     if report.daemon.running {
         let names: Vec<String> = report

@@ -5,8 +5,11 @@
 pub mod instances;
 pub mod logistics;
 mod migrations;
+pub mod order_events;
+pub mod outbox;
 pub mod prices;
 pub mod products;
+pub mod run_stats;
 pub mod schema;
 pub mod stocks;
 pub mod sync_logs;

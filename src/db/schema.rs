@@ -140,6 +140,9 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        cancel_state -> Nullable<Text>,
+        cancel_detail -> Nullable<Text>,
+        out_of_stock_at -> Nullable<Timestamp>,
     }
 }
 

@@ -221,3 +221,29 @@ pub fn instances_with_running_rows(conn: &mut DbConnection) -> QueryResult<Vec<S
         .distinct()
         .load(conn)
 }
+
+/// The newest fire time of a job with a row that did not end `interrupted` (it succeeded, failed,
+/// was skipped, or still runs), for catch-up: a fire time whose only rows were interrupted by a
+/// crash or a shutdown counts as missed.
+pub fn latest_settled_fire_time(
+    conn: &mut DbConnection,
+    job_name: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::scheduled_for.is_not_null())
+        .filter(dsl::status.ne("interrupted"))
+        .select(dsl::scheduled_for)
+        .order(dsl::scheduled_for.desc())
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Whether a job has ever written a row (any trigger, any status).
+pub fn has_history(conn: &mut DbConnection, job_name: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        dsl::haier_sync_logs.filter(dsl::job_name.eq(job_name)),
+    ))
+    .get_result(conn)
+}

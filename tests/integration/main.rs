@@ -2,6 +2,15 @@
 
 mod client;
 mod config;
+mod daemon;
+mod daemon_config;
+mod daemon_live;
+mod daemon_sync;
+mod orders_callback;
+mod orders_cli;
+mod orders_outbox;
+mod orders_poller;
 mod simulator;
+mod support_orders;
 mod support_sync;
 mod sync;

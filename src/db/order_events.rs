@@ -1,0 +1,87 @@
+//! Queries on `haier_order_events`: every callback Haier sent, valid or not, with its outcome.
+
+use super::schema::haier_order_events::{self, dsl};
+use super::DbConnection;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+/// One row of `haier_order_events`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = haier_order_events)]
+pub struct OrderEvent {
+    pub id: i64,
+    /// The outbox order the callback was applied to (none when it was rejected or unmatched).
+    pub so_id: Option<String>,
+    pub method: Option<String>,
+    pub platform_order_no: Option<String>,
+    pub state: Option<String>,
+    /// `applied`, `duplicate`, `rejected`, `unknown_order` or `ignored`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    /// The form fields as received, as JSON.
+    pub raw: String,
+    pub fingerprint: Option<String>,
+    pub received_at: NaiveDateTime,
+}
+
+/// The fields of a new row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = haier_order_events)]
+pub struct NewOrderEvent<'a> {
+    pub so_id: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub platform_order_no: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub outcome: &'a str,
+    pub detail: Option<&'a str>,
+    pub raw: &'a str,
+    pub fingerprint: Option<&'a str>,
+    pub received_at: NaiveDateTime,
+}
+
+/// Stores one callback and returns its id. Locking: a plain insert (inside the callback's
+/// transaction when the callback was applied, so the event and the change commit together).
+pub fn insert_event(conn: &mut DbConnection, event: &NewOrderEvent<'_>) -> QueryResult<i64> {
+    diesel::insert_into(haier_order_events::table)
+        .values(event)
+        .returning(dsl::id)
+        .get_result(conn)
+}
+
+/// Whether a callback with this fingerprint (method and data) was applied before. Locking: a
+/// plain read; callers hold the order's row lock, so two copies of one callback cannot both miss.
+pub fn was_applied(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        haier_order_events::table
+            .filter(dsl::fingerprint.eq(fingerprint))
+            .filter(dsl::outcome.eq("applied")),
+    ))
+    .get_result(conn)
+}
+
+/// The callbacks stored for one order, oldest first. Locking: a plain read.
+pub fn list_for_order(conn: &mut DbConnection, so_id: &str) -> QueryResult<Vec<OrderEvent>> {
+    haier_order_events::table
+        .filter(dsl::so_id.eq(so_id))
+        .order(dsl::id.asc())
+        .select(OrderEvent::as_select())
+        .load(conn)
+}
+
+/// Every stored callback, oldest first. Locking: a plain read.
+pub fn list_all(conn: &mut DbConnection) -> QueryResult<Vec<OrderEvent>> {
+    haier_order_events::table
+        .order(dsl::id.asc())
+        .select(OrderEvent::as_select())
+        .load(conn)
+}
+
+/// The number of stored callbacks per outcome. Locking: a plain read.
+pub fn count_by_outcome(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    haier_order_events::table
+        .group_by(dsl::outcome)
+        .select((dsl::outcome, diesel::dsl::count_star()))
+        .order(dsl::outcome)
+        .load(conn)
+}

@@ -1,0 +1,567 @@
+//! What a verified Haier callback says (`Data`, read leniently) and what it does to an outbox
+//! order: confirm → `confirmed`/`refused`, cancel → `cancelled` or a partial/refused cancel
+//! recorded, oostock → the notice recorded. Each callback is applied in one transaction together
+//! with its `haier_order_events` row, so a replay (same method and data) is recognised and
+//! changes nothing. Signature, time stamp and app key are checked before, in `callback.rs`.
+
+use crate::db::order_events::{self, NewOrderEvent};
+use crate::db::outbox::{self, OrderMatch, OutboxRow};
+use crate::db::DbConnection;
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use md5::{Digest, Md5};
+use serde_json::{Map, Value};
+
+pub const METHOD_CONFIRM: &str = "hmm.scm_heorder.confirm";
+pub const METHOD_CANCEL: &str = "hmm.scm_heorder.cancel";
+pub const METHOD_OUT_OF_STOCK: &str = "hmm.scm_heorder.oostock";
+
+/// Which callback it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Confirm,
+    Cancel,
+    OutOfStock,
+}
+
+impl NoticeKind {
+    /// The kind a `Method` names (case-insensitively), or `None` for a method this receiver
+    /// does not handle.
+    pub fn from_method(method: &str) -> Option<Self> {
+        let method = method.trim();
+        [
+            (METHOD_CONFIRM, NoticeKind::Confirm),
+            (METHOD_CANCEL, NoticeKind::Cancel),
+            (METHOD_OUT_OF_STOCK, NoticeKind::OutOfStock),
+        ]
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(method))
+        .map(|(_, kind)| kind)
+    }
+}
+
+/// The content of a callback's `Data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// The integrator's order number: our `so_id` (or `online_no`).
+    pub platform_order_no: String,
+    /// `State`: confirm 1 taken / 0 refused; cancel 1 cancelled / 0 not / 2 partly.
+    pub state: Option<i64>,
+    /// Haier's order number (`ExtOrderNo`), when given.
+    pub ext_order_no: Option<String>,
+    pub fail_msg: Option<String>,
+    /// The cancel callback's `itemList`, as sent.
+    pub items: Option<Value>,
+}
+
+/// Reads `Data` leniently: a JSON object (or a JSON string holding one), keys in any case,
+/// numbers as numbers or text, empty text as absent. The error says what is wrong.
+pub fn parse_notice(kind: NoticeKind, data: &str) -> Result<Notice, String> {
+    let mut value: Value =
+        serde_json::from_str(data.trim()).map_err(|e| format!("Data is not valid JSON: {e}"))?;
+    if let Value::String(inner) = &value {
+        value = serde_json::from_str(inner.trim())
+            .map_err(|e| format!("Data holds a string that is not valid JSON: {e}"))?;
+    }
+    let Value::Object(fields) = value else {
+        return Err("Data must be a JSON object".into());
+    };
+    let platform_order_no =
+        text_field(&fields, "PlatformOrderNo").ok_or_else(|| "Data has no PlatformOrderNo".to_owned())?;
+    let state = match field(&fields, "State") {
+        None => None,
+        Some(v) => Some(integer_of(v).ok_or_else(|| format!("Data.State must be a whole number, not {v}"))?),
+    };
+    let notice = Notice {
+        kind,
+        platform_order_no,
+        state,
+        ext_order_no: text_field(&fields, "ExtOrderNo"),
+        fail_msg: text_field(&fields, "FailMsg"),
+        items: field(&fields, "itemList").map(|items| match items {
+            Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| items.clone()),
+            other => other.clone(),
+        }),
+    };
+    match (kind, notice.state) {
+        (NoticeKind::Confirm, Some(1)) if notice.ext_order_no.is_none() => {
+            Err("Data has State 1 but no ExtOrderNo".into())
+        }
+        (NoticeKind::Confirm, Some(0 | 1))
+        | (NoticeKind::Cancel, Some(0..=2))
+        | (NoticeKind::OutOfStock, _) => Ok(notice),
+        (_, None) => Err("Data has no State".into()),
+        (_, Some(other)) => Err(format!("Data.State {other} is not one this callback can carry")),
+    }
+}
+
+/// A field by name, ignoring case; `null` and blank text count as absent.
+fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    fields
+        .get(name)
+        .or_else(|| {
+            fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .filter(|v| match v {
+            Value::Null => false,
+            Value::String(s) => !s.trim().is_empty(),
+            _ => true,
+        })
+}
+
+fn text_field(fields: &Map<String, Value>, name: &str) -> Option<String> {
+    field(fields, name).and_then(|v| match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn integer_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// What a callback ended as, as stored in `haier_order_events.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It changed the order.
+    Applied,
+    /// It was applied before (a replay, or the order already says so): nothing changed.
+    Duplicate,
+    /// It failed a check (signature, time stamp, app key, body, data): nothing changed.
+    Rejected,
+    /// No order has its `PlatformOrderNo` (or several share it as `online_no`).
+    UnknownOrder,
+    /// Valid, but contradicts what the order says now (or an unknown method): nothing changed.
+    Ignored,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Applied,
+        Outcome::Duplicate,
+        Outcome::Rejected,
+        Outcome::UnknownOrder,
+        Outcome::Ignored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+            Outcome::UnknownOrder => "unknown_order",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// What to do to an order, decided from the notice and the order as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Confirm {
+        haier_order_no: String,
+    },
+    Refuse {
+        reason: String,
+    },
+    Cancel {
+        haier_order_no: Option<String>,
+        detail: String,
+    },
+    /// `partial` or `refused`: recorded, the status stays.
+    RecordCancelState {
+        state: &'static str,
+        detail: String,
+    },
+    RecordOutOfStock,
+    /// Nothing to do: the order says this already.
+    Duplicate(String),
+    /// Nothing to do: the notice contradicts the order.
+    Ignore(String),
+}
+
+/// Decides what a notice does to an order. Rules:
+/// - confirm State 1 sets `confirmed` with `ExtOrderNo` unless the order is `confirmed` already
+///   (same number: duplicate; another: ignored), `refused` or `cancelled` (ignored). A confirm
+///   for a `dead` or `pending` row is applied: Haier has the order, whatever the poller thought.
+/// - confirm State 0 sets `refused` with `FailMsg` unless the order is `refused` (duplicate),
+///   `confirmed` or `cancelled` (ignored).
+/// - cancel State 1 sets `cancelled` (`cancel_state = full`); State 2 records a partial cancel
+///   and State 0 a refused one, the status kept; nothing more after `cancelled`.
+/// - oostock records the notice once.
+pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
+    let status = row.status.as_str();
+    let cancel_detail = || {
+        notice
+            .items
+            .as_ref()
+            .map(|items| items.to_string())
+            .or_else(|| notice.fail_msg.clone())
+            .unwrap_or_default()
+    };
+    match (notice.kind, notice.state) {
+        (NoticeKind::Confirm, Some(1)) => {
+            let number = notice.ext_order_no.clone().unwrap_or_default();
+            match status {
+                "confirmed" if row.haier_order_no.as_deref() == Some(number.as_str()) => {
+                    Decision::Duplicate(format!("already confirmed as {number}"))
+                }
+                "confirmed" => Decision::Ignore(format!(
+                    "already confirmed as {}; this confirm says {number}",
+                    row.haier_order_no.as_deref().unwrap_or("?")
+                )),
+                "refused" | "cancelled" => {
+                    Decision::Ignore(format!("the order is {status}; confirm not applied"))
+                }
+                _ => Decision::Confirm {
+                    haier_order_no: number,
+                },
+            }
+        }
+        (NoticeKind::Confirm, _) => match status {
+            "refused" => Decision::Duplicate("already refused".into()),
+            "confirmed" | "cancelled" => {
+                Decision::Ignore(format!("the order is {status}; refusal not applied"))
+            }
+            _ => Decision::Refuse {
+                reason: format!(
+                    "refused by Haier: {}",
+                    notice.fail_msg.as_deref().unwrap_or("no reason given")
+                ),
+            },
+        },
+        (NoticeKind::Cancel, _) if status == "cancelled" => {
+            if notice.state == Some(1) {
+                Decision::Duplicate("already cancelled".into())
+            } else {
+                Decision::Ignore("the order is cancelled already".into())
+            }
+        }
+        (NoticeKind::Cancel, Some(1)) => Decision::Cancel {
+            haier_order_no: notice.ext_order_no.clone(),
+            detail: cancel_detail(),
+        },
+        (NoticeKind::Cancel, state) => {
+            let (cancel_state, detail) = if state == Some(2) {
+                ("partial", cancel_detail())
+            } else {
+                ("refused", notice.fail_msg.clone().unwrap_or_else(cancel_detail))
+            };
+            if row.cancel_state.as_deref() == Some(cancel_state)
+                && row.cancel_detail.as_deref() == Some(detail.as_str())
+            {
+                Decision::Duplicate(format!("cancel already recorded as {cancel_state}"))
+            } else {
+                Decision::RecordCancelState {
+                    state: cancel_state,
+                    detail,
+                }
+            }
+        }
+        (NoticeKind::OutOfStock, _) if row.out_of_stock_at.is_some() => {
+            Decision::Duplicate("out of stock already recorded".into())
+        }
+        (NoticeKind::OutOfStock, _) => Decision::RecordOutOfStock,
+    }
+}
+
+/// A callback's identity for replay detection: MD5 of its method and its data (re-encoded when
+/// it is JSON, so spacing and key order do not matter).
+pub fn fingerprint(method: &str, data: &str) -> String {
+    let canonical = serde_json::from_str::<Value>(data.trim())
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| data.to_owned());
+    let mut hasher = Md5::new();
+    hasher.update(method.trim().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// How a verified callback was handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub outcome: Outcome,
+    /// The order it concerned, when one was found.
+    pub so_id: Option<String>,
+    pub detail: String,
+}
+
+/// Applies a verified notice to its order and stores the event, in one transaction. `raw` is the
+/// callback's form fields as JSON.
+pub fn apply_notice(
+    conn: &mut DbConnection,
+    notice: &Notice,
+    method: &str,
+    raw: &str,
+    fingerprint: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Handled> {
+    conn.transaction(|conn| {
+        let handled = match outbox::lock_order_for_callback(conn, &notice.platform_order_no)? {
+            OrderMatch::NotFound => Handled {
+                outcome: Outcome::UnknownOrder,
+                so_id: None,
+                detail: format!(
+                    "no outbox order has soId or onlineNo {}",
+                    notice.platform_order_no
+                ),
+            },
+            OrderMatch::Ambiguous(n) => Handled {
+                outcome: Outcome::UnknownOrder,
+                so_id: None,
+                detail: format!(
+                    "{n} outbox orders share onlineNo {} and none has it as soId: cannot tell which is meant",
+                    notice.platform_order_no
+                ),
+            },
+            OrderMatch::Found(row) => {
+                let so_id = Some(row.so_id.clone());
+                if order_events::was_applied(conn, fingerprint)? {
+                    Handled {
+                        outcome: Outcome::Duplicate,
+                        so_id,
+                        detail: "the same callback was applied before".into(),
+                    }
+                } else {
+                    let (outcome, detail) = execute(conn, &row, decide(notice, &row), now)?;
+                    Handled {
+                        outcome,
+                        so_id,
+                        detail,
+                    }
+                }
+            }
+        };
+        let state = notice.state.map(|s| s.to_string());
+        order_events::insert_event(
+            conn,
+            &NewOrderEvent {
+                so_id: handled.so_id.as_deref(),
+                method: Some(method),
+                platform_order_no: Some(&notice.platform_order_no),
+                state: state.as_deref(),
+                outcome: handled.outcome.as_str(),
+                detail: Some(&handled.detail),
+                raw,
+                fingerprint: Some(fingerprint),
+                received_at: now,
+            },
+        )?;
+        Ok(handled)
+    })
+}
+
+/// Carries out a decision; returns the outcome and what to record about it.
+fn execute(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    decision: Decision,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<(Outcome, String)> {
+    Ok(match decision {
+        Decision::Confirm { haier_order_no } => {
+            outbox::set_confirmed(conn, row.id, &haier_order_no, now)?;
+            (
+                Outcome::Applied,
+                format!("{} → confirmed as {haier_order_no}", row.status),
+            )
+        }
+        Decision::Refuse { reason } => {
+            outbox::set_refused(conn, row.id, &reason, now)?;
+            (Outcome::Applied, format!("{} → refused: {reason}", row.status))
+        }
+        Decision::Cancel {
+            haier_order_no,
+            detail,
+        } => {
+            outbox::set_cancelled(conn, row.id, haier_order_no.as_deref(), &detail, now)?;
+            (Outcome::Applied, format!("{} → cancelled", row.status))
+        }
+        Decision::RecordCancelState { state, detail } => {
+            outbox::set_cancel_state(conn, row.id, state, &detail, now)?;
+            (Outcome::Applied, format!("cancel {state}: {detail}"))
+        }
+        Decision::RecordOutOfStock => {
+            outbox::set_out_of_stock(conn, row.id, now)?;
+            (Outcome::Applied, "out of stock recorded".into())
+        }
+        Decision::Duplicate(why) => (Outcome::Duplicate, why),
+        Decision::Ignore(why) => (Outcome::Ignored, why),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str) -> OutboxRow {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        OutboxRow {
+            id: 1,
+            so_id: "SO-1".into(),
+            online_no: "ON-1".into(),
+            payload: "{}".into(),
+            status: status.into(),
+            attempts: 1,
+            next_attempt_at: t,
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            haier_order_no: None,
+            pushed_at: None,
+            confirmed_at: None,
+            delivered_at: None,
+            created_at: t,
+            updated_at: t,
+            cancel_state: None,
+            cancel_detail: None,
+            out_of_stock_at: None,
+        }
+    }
+
+    fn confirm(data: &str) -> Notice {
+        parse_notice(NoticeKind::Confirm, data).unwrap()
+    }
+
+    #[test]
+    fn data_is_read_leniently() {
+        let n =
+            confirm(r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":1,"FailMsg":""}"#);
+        assert_eq!(n.platform_order_no, "SO-1");
+        assert_eq!(n.state, Some(1));
+        assert_eq!(n.ext_order_no.as_deref(), Some("SO.20261124.000001"));
+        assert_eq!(n.fail_msg, None);
+        // Keys in another case, State as text, Data encoded twice.
+        let twice =
+            serde_json::to_string(r#"{"extOrderNo":"X","platformOrderNo":"SO-1","state":"1"}"#).unwrap();
+        assert_eq!(confirm(&twice).ext_order_no.as_deref(), Some("X"));
+        let cancel = parse_notice(
+            NoticeKind::Cancel,
+            r#"{"PlatformOrderNo":"SO-1","State":"2","itemList":[{"productCode":"P","totalQty":2,"receiveQty":1,"returnQty":0,"rejectQty":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(cancel.state, Some(2));
+        assert!(cancel.items.unwrap().is_array());
+    }
+
+    #[test]
+    fn malformed_data_is_refused_with_the_reason() {
+        let err = |kind, data| parse_notice(kind, data).unwrap_err();
+        assert!(err(NoticeKind::Confirm, "{nope").starts_with("Data is not valid JSON"));
+        assert_eq!(err(NoticeKind::Confirm, "[1]"), "Data must be a JSON object");
+        assert_eq!(
+            err(NoticeKind::Confirm, r#"{"State":1}"#),
+            "Data has no PlatformOrderNo"
+        );
+        assert_eq!(
+            err(NoticeKind::Confirm, r#"{"PlatformOrderNo":"SO-1"}"#),
+            "Data has no State"
+        );
+        assert_eq!(
+            err(NoticeKind::Confirm, r#"{"PlatformOrderNo":"SO-1","State":1}"#),
+            "Data has State 1 but no ExtOrderNo"
+        );
+        assert_eq!(
+            err(NoticeKind::Confirm, r#"{"PlatformOrderNo":"SO-1","State":"yes"}"#),
+            "Data.State must be a whole number, not \"yes\""
+        );
+        assert_eq!(
+            err(NoticeKind::Confirm, r#"{"PlatformOrderNo":"SO-1","State":2}"#),
+            "Data.State 2 is not one this callback can carry"
+        );
+    }
+
+    #[test]
+    fn a_confirm_applies_once_and_never_over_a_cancel() {
+        let n = confirm(r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1}"#);
+        for status in ["pending", "sending", "pushed", "dead"] {
+            assert_eq!(
+                decide(&n, &row(status)),
+                Decision::Confirm {
+                    haier_order_no: "H1".into()
+                },
+                "from {status}"
+            );
+        }
+        let mut confirmed = row("confirmed");
+        confirmed.haier_order_no = Some("H1".into());
+        assert!(matches!(decide(&n, &confirmed), Decision::Duplicate(_)));
+        confirmed.haier_order_no = Some("H2".into());
+        assert!(matches!(decide(&n, &confirmed), Decision::Ignore(_)));
+        assert!(matches!(decide(&n, &row("cancelled")), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_fail_message() {
+        let n = confirm(r#"{"PlatformOrderNo":"SO-1","State":0,"FailMsg":"商品不可采"}"#);
+        assert_eq!(
+            decide(&n, &row("pushed")),
+            Decision::Refuse {
+                reason: "refused by Haier: 商品不可采".into()
+            }
+        );
+        assert!(matches!(decide(&n, &row("refused")), Decision::Duplicate(_)));
+        assert!(matches!(decide(&n, &row("confirmed")), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn cancels_full_partial_and_refused() {
+        let full = parse_notice(
+            NoticeKind::Cancel,
+            r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            decide(&full, &row("confirmed")),
+            Decision::Cancel { .. }
+        ));
+        assert!(matches!(decide(&full, &row("cancelled")), Decision::Duplicate(_)));
+        let partial = parse_notice(
+            NoticeKind::Cancel,
+            r#"{"PlatformOrderNo":"SO-1","State":2,"itemList":[{"productCode":"P","rejectQty":1}]}"#,
+        )
+        .unwrap();
+        let Decision::RecordCancelState { state, detail } = decide(&partial, &row("confirmed")) else {
+            panic!("a partial cancel is recorded");
+        };
+        assert_eq!(state, "partial");
+        let mut recorded = row("confirmed");
+        recorded.cancel_state = Some("partial".into());
+        recorded.cancel_detail = Some(detail);
+        assert!(matches!(decide(&partial, &recorded), Decision::Duplicate(_)));
+        let refused = parse_notice(
+            NoticeKind::Cancel,
+            r#"{"PlatformOrderNo":"SO-1","State":0,"FailMsg":"已签收"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            decide(&refused, &row("confirmed")),
+            Decision::RecordCancelState {
+                state: "refused",
+                detail: "已签收".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fingerprints_ignore_spacing_and_key_order() {
+        let a = fingerprint(METHOD_CONFIRM, r#"{"State":1,"PlatformOrderNo":"SO-1"}"#);
+        let b = fingerprint(METHOD_CONFIRM, r#"{ "PlatformOrderNo" : "SO-1", "State" : 1 }"#);
+        let c = fingerprint(METHOD_CANCEL, r#"{"State":1,"PlatformOrderNo":"SO-1"}"#);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,531 @@
+//! The outbox poller (`kind = "order_outbox"`): claims due rows with a lease, checks each, pushes
+//! the valid ones concurrently through the shared client, and writes each result as it comes,
+//! with no transaction open across an HTTP call. One `haier_sync_logs` row per poll that did
+//! work; an idle poll writes nothing. On PostgreSQL a LISTEN on `haier_order_outbox` (the
+//! insert trigger's NOTIFY) wakes it at once; the poll interval stays the fallback.
+//!
+//! What becomes of a claimed row:
+//! - invalid payload → `dead` with the field named; never sent;
+//! - no product catalog yet (`haier_products` empty) → `pending` again in a minute, no attempt counted;
+//! - pushed → `pushed`; `DUPLICATE_SOID` → `pushed` too (Haier has it), noted in `last_error`;
+//! - retryable failure → `pending`, `attempts + 1`, due after [`retry_delay`]; → `dead` once
+//!   `attempts` reaches `max_attempts`;
+//! - credentials refused or breaker open → `pending` again in 30 s, no attempt counted (not the
+//!   order's fault: it must not die of a configuration error);
+//! - any other failure → `dead`.
+//!
+//! A crash mid-push leaves the row `sending` under a lease that runs out; the next claim takes it
+//! again (counting the lost attempt) and a repeated push is answered `DUPLICATE_SOID`. So
+//! `lease_ms` should exceed the longest push the client can make (timeout × attempts + backoff);
+//! a lease that runs out early only costs a harmless duplicate push.
+
+use crate::config::JobConfig;
+use crate::context::AppContext;
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::{self, Backend, Db, DbConnection};
+use crate::haier::{HaierClient, HaierError};
+use crate::orders::validate::{self, ValidOrder};
+use crate::sync::{FailureList, RunCounts, RunRecorder, RunSpec, Trigger};
+use anyhow::Context as _;
+use chrono::NaiveDateTime;
+use futures::StreamExt as _;
+use rand::Rng as _;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The first retry waits up to this long (full jitter: a random time between 0 and the bound).
+const RETRY_BASE: Duration = Duration::from_secs(1);
+/// No retry waits longer than this.
+const RETRY_CAP: Duration = Duration::from_secs(300);
+/// How long an order waits when `haier_products` lists nothing for sale yet.
+const NO_CATALOG_WAIT: Duration = Duration::from_secs(60);
+/// How long an order waits when Haier cannot be called at all (credentials refused, breaker open).
+const UNAVAILABLE_WAIT: Duration = Duration::from_secs(30);
+/// The channel the outbox insert trigger notifies.
+pub const NOTIFY_CHANNEL: &str = "haier_order_outbox";
+/// How often the LISTEN thread looks for notifications (libpq's check is a non-blocking read).
+const LISTEN_POLL: Duration = Duration::from_millis(10);
+/// Longest wait before the LISTEN thread reconnects after losing its connection.
+const LISTEN_RECONNECT_CAP: Duration = Duration::from_secs(30);
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// No row was due.
+    Idle,
+    /// Rows were claimed; `counts` is what the sync log row says.
+    Worked { counts: RunCounts },
+}
+
+/// The wait before retry number `attempt` (1 for the first retry): a random duration up to
+/// `1 s × 2^(attempt-1)`, capped at 5 minutes ("full jitter", so many failed orders do not all
+/// come back at once).
+pub fn retry_delay(attempt: i64) -> Duration {
+    let exponent = (attempt.max(1) - 1).min(20) as u32;
+    let bound = RETRY_BASE.saturating_mul(1 << exponent).min(RETRY_CAP);
+    let ms = rand::rng().random_range(0..=bound.as_millis() as u64);
+    Duration::from_millis(ms)
+}
+
+fn after(now: NaiveDateTime, wait: Duration) -> NaiveDateTime {
+    now + chrono::Duration::milliseconds(wait.as_millis() as i64)
+}
+
+/// A lease token unique to one claim: `host:pid:random`.
+fn lease_token() -> String {
+    format!("{}:{:08x}", db::instance_name(), rand::rng().random::<u32>())
+}
+
+/// One poll: claims up to `batch_size` due rows, pushes them, writes the results and one sync
+/// log row. Tests and the demo call this directly to deliver all due orders without sleeping.
+pub async fn try_push_next_batch(ctx: &AppContext, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+    push_next_batch(&ctx.db, &ctx.client, job).await
+}
+
+/// [`try_push_next_batch`] with its parts spelled out.
+pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+    let token = lease_token();
+    let rows = {
+        let token = token.clone();
+        let lease = chrono::Duration::milliseconds(job.lease_ms.min(i64::MAX as u64) as i64);
+        let limit = i64::from(job.batch_size.max(1));
+        db.run(move |conn| {
+            let now = db::now_utc();
+            Ok(outbox::claim_due_orders(conn, &token, now, now + lease, limit)?)
+        })
+        .await
+        .context("Failed to claim due orders from the outbox")?
+    };
+    if rows.is_empty() {
+        return Ok(PollOutcome::Idle);
+    }
+    let run = RunRecorder::start(
+        db,
+        RunSpec {
+            job_name: job.name.clone(),
+            sync_type: job.kind.sync_type().to_owned(),
+            trigger: Trigger::Schedule,
+            scheduled_for: None,
+        },
+    )
+    .await?;
+
+    let total = rows.len();
+    let (tally, error) = match push_claimed(db, client, job, &token, rows).await {
+        Ok(done) => done,
+        // Nothing more can be said about the batch: its rows stay `sending` until the lease
+        // runs out, then they are checked and pushed again.
+        Err(e) => (Tally::new(total), Some(e)),
+    };
+    let mut counts = tally.counts();
+    if error.is_some() {
+        counts.failed = counts.total - counts.success;
+    }
+    if let Some(run) = run {
+        let mut message = tally.failures.message();
+        if let Some(e) = &error {
+            let text = format!("results not recorded (those orders will be pushed again): {e:#}");
+            message = Some(match message {
+                Some(m) => format!("{text}; {m}"),
+                None => text,
+            });
+        }
+        run.finish(counts.status(), counts, message).await?;
+    }
+    tracing::info!(
+        job = %job.name,
+        claimed = counts.total,
+        pushed = counts.success,
+        failed = counts.failed,
+        "order outbox batch done"
+    );
+    match error {
+        Some(e) => Err(e.context("Failed to record the results of an order batch")),
+        None => Ok(PollOutcome::Worked { counts }),
+    }
+}
+
+/// Checks and pushes claimed rows, writing each result as it comes. Returns the tally and the
+/// first error met while writing results (the other results are written still).
+async fn push_claimed(
+    db: &Db,
+    client: &HaierClient,
+    job: &JobConfig,
+    token: &str,
+    rows: Vec<OutboxRow>,
+) -> anyhow::Result<(Tally, Option<anyhow::Error>)> {
+    let mut tally = Tally::new(rows.len());
+    let to_push = check_rows(db, token, rows, &mut tally).await?;
+    let concurrency = job.concurrency.unwrap_or(job.batch_size as usize).max(1);
+    let max_attempts = i64::from(job.max_attempts.max(1));
+    let results: Vec<anyhow::Result<(String, Pushed)>> = futures::stream::iter(to_push)
+        .map(|(row, valid)| async move {
+            let result = client.push_order(&valid.order).await;
+            let pushed = record_push_result(db, token, &row, result, max_attempts).await?;
+            Ok((row.so_id, pushed))
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((so_id, pushed)) => tally.add(&so_id, pushed),
+            Err(e) => {
+                // The row stays `sending`; its lease runs out and it is pushed again
+                // (a duplicate push is answered DUPLICATE_SOID and taken as delivered).
+                tally.failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Ok((tally, first_error))
+}
+
+/// Checks the claimed rows: invalid ones go `dead`, all of them wait when there is no product
+/// catalog yet, the rest are returned to be pushed.
+async fn check_rows(
+    db: &Db,
+    token: &str,
+    rows: Vec<OutboxRow>,
+    tally: &mut Tally,
+) -> anyhow::Result<Vec<(OutboxRow, ValidOrder)>> {
+    let token = token.to_owned();
+    let (checked, invalid, deferred) = db
+        .run(move |conn| {
+            let codes: Vec<String> = rows
+                .iter()
+                .filter_map(|row| validate::parse_order(&row.payload).ok())
+                .flat_map(|valid| {
+                    validate::product_codes(&valid.order)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let catalog_ready = outbox::has_products_for_sale(conn)?;
+            let for_sale = outbox::product_codes_for_sale(conn, &codes)?;
+            let now = db::now_utc();
+            let mut checked = Vec::new();
+            let mut invalid = Vec::new();
+            let mut deferred = Vec::new();
+            for row in rows {
+                match validate::validate_outbox_row(&row.payload, &row.so_id, &row.online_no, &for_sale) {
+                    Ok(valid) => checked.push((row, valid)),
+                    Err(problems) if !catalog_ready && only_product_problems(&row, &problems) => {
+                        let reason = "haier_products lists no product for sale yet (run the products job): \
+                                      the order waits";
+                        outbox::defer_order(conn, row.id, &token, reason, after(now, NO_CATALOG_WAIT), now)?;
+                        deferred.push(row.so_id);
+                    }
+                    Err(problems) => {
+                        let reason = format!("invalid order, not sent: {problems}");
+                        outbox::mark_dead(conn, row.id, &token, &reason, false, now)?;
+                        invalid.push((row.so_id, problems.to_string()));
+                    }
+                }
+            }
+            Ok((checked, invalid, deferred))
+        })
+        .await
+        .context("Failed to check the claimed orders")?;
+    for (so_id, reason) in invalid {
+        tracing::warn!(so_id = %so_id, reason = %reason, "invalid order marked dead; it was not sent");
+        tally.failed += 1;
+        tally.failures.push(&so_id, format!("dead: {reason}"));
+    }
+    for so_id in deferred {
+        tally.failed += 1;
+        tally.failures.push(&so_id, "waiting for the product catalog");
+    }
+    for (row, valid) in &checked {
+        for warning in &valid.warnings {
+            tracing::warn!(so_id = %row.so_id, "{warning}");
+        }
+    }
+    Ok(checked)
+}
+
+/// Whether the payload's only problems are products not (yet) known, with an empty catalog.
+fn only_product_problems(row: &OutboxRow, problems: &validate::InvalidOrder) -> bool {
+    validate::parse_order(&row.payload).is_ok()
+        && problems
+            .problems
+            .iter()
+            .all(|p| p.ends_with("is not a Haier product for sale"))
+}
+
+/// What became of one push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pushed {
+    Delivered,
+    /// Back to `pending`, with the reason.
+    Retry(String),
+    Dead(String),
+    /// The lease was lost meanwhile (a callback or another poller moved the row on).
+    LeaseLost,
+}
+
+/// Writes one push result under the lease. Only the single-row update runs in the database;
+/// the HTTP call has finished before.
+async fn record_push_result(
+    db: &Db,
+    token: &str,
+    row: &OutboxRow,
+    result: Result<(), HaierError>,
+    max_attempts: i64,
+) -> anyhow::Result<Pushed> {
+    let attempt = row.attempts + 1;
+    let (id, so_id, token) = (row.id, row.so_id.clone(), token.to_owned());
+    let pushed = match &result {
+        Ok(()) => Pushed::Delivered,
+        Err(HaierError::DuplicateSoId { .. }) => Pushed::Delivered,
+        Err(e) if e.is_fatal_for_run() => Pushed::Retry(format!("not sent, will try again: {e}")),
+        Err(e) if e.is_retryable() && attempt >= max_attempts => {
+            Pushed::Dead(format!("gave up after {attempt} attempts: {e}"))
+        }
+        Err(e) if e.is_retryable() => {
+            Pushed::Retry(format!("attempt {attempt} of {max_attempts} failed: {e}"))
+        }
+        Err(e) => Pushed::Dead(format!("Haier refused the order: {e}")),
+    };
+    let note = match &result {
+        Err(e @ HaierError::DuplicateSoId { .. }) => Some(format!("{e}; taken as delivered")),
+        _ => None,
+    };
+    let counted = !matches!(&result, Err(e) if e.is_fatal_for_run());
+    let wait = if counted {
+        retry_delay(attempt)
+    } else {
+        UNAVAILABLE_WAIT
+    };
+    let to_write = pushed.clone();
+    let written = db
+        .run(move |conn: &mut DbConnection| {
+            let now = db::now_utc();
+            Ok(match &to_write {
+                Pushed::Delivered => outbox::mark_pushed(conn, id, &token, note.as_deref(), now)?,
+                Pushed::Retry(reason) if counted => {
+                    outbox::mark_for_retry(conn, id, &token, reason, after(now, wait), now)?
+                }
+                Pushed::Retry(reason) => {
+                    outbox::defer_order(conn, id, &token, reason, after(now, wait), now)?
+                }
+                Pushed::Dead(reason) => outbox::mark_dead(conn, id, &token, reason, true, now)?,
+                Pushed::LeaseLost => false,
+            })
+        })
+        .await
+        .with_context(|| format!("Failed to record the push result of order {so_id}"))?;
+    match (&pushed, written) {
+        (_, false) => {
+            tracing::info!(so_id = %so_id, result = ?pushed, "lease lost before the push result was written; left as it is");
+            Ok(Pushed::LeaseLost)
+        }
+        (Pushed::Dead(reason), true) => {
+            tracing::warn!(so_id = %so_id, reason = %reason, "order marked dead");
+            Ok(pushed)
+        }
+        (Pushed::Retry(reason), true) => {
+            tracing::info!(so_id = %so_id, reason = %reason, retry_in_ms = wait.as_millis() as u64, "order push will be retried");
+            Ok(pushed)
+        }
+        _ => Ok(pushed),
+    }
+}
+
+/// Counts for the sync log.
+struct Tally {
+    total: usize,
+    success: i64,
+    failed: i64,
+    failures: FailureList,
+}
+
+impl Tally {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            success: 0,
+            failed: 0,
+            failures: FailureList::default(),
+        }
+    }
+
+    fn add(&mut self, so_id: &str, pushed: Pushed) {
+        match pushed {
+            Pushed::Delivered => self.success += 1,
+            // Someone else (a callback, another poller) finished it.
+            Pushed::LeaseLost => self.success += 1,
+            Pushed::Retry(reason) => {
+                self.failed += 1;
+                self.failures.push(so_id, reason);
+            }
+            Pushed::Dead(reason) => {
+                self.failed += 1;
+                self.failures.push(so_id, format!("dead: {reason}"));
+            }
+        }
+    }
+
+    fn counts(&self) -> RunCounts {
+        RunCounts {
+            total: self.total as i64,
+            success: self.success,
+            failed: self.failed,
+        }
+    }
+}
+
+/// Runs the poller until `cancel` fires: a poll, then — when it found nothing — a wait for a
+/// NOTIFY (PostgreSQL), the poll interval, or `cancel`. A batch in progress is finished before
+/// stopping (a daemon that cannot wait leaves leases that run out and are taken again).
+pub async fn run_until_stopped(
+    ctx: AppContext,
+    job: JobConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    poll_until_stopped(&ctx.db, &ctx.client, &job, cancel).await
+}
+
+/// [`run_until_stopped`] with its parts spelled out.
+pub async fn poll_until_stopped(
+    db: &Db,
+    client: &HaierClient,
+    job: &JobConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener_stop = cancel.child_token();
+    let wake = listen_for_new_orders(db, listener_stop.clone());
+    let _stop_listener = listener_stop.drop_guard();
+    let interval = Duration::from_millis(job.poll_interval_ms.max(1));
+    tracing::info!(
+        job = %job.name,
+        poll_interval_ms = job.poll_interval_ms,
+        batch_size = job.batch_size,
+        notify = wake.is_some(),
+        "order outbox poller started"
+    );
+    while !cancel.is_cancelled() {
+        let idle = match push_next_batch(db, client, job).await {
+            Ok(PollOutcome::Worked { .. }) => false,
+            Ok(PollOutcome::Idle) => true,
+            Err(e) => {
+                tracing::error!(job = %job.name, error = %format!("{e:#}"), "order outbox poll failed");
+                true
+            }
+        };
+        if !idle {
+            continue;
+        }
+        match &wake {
+            Some(wake) => tokio::select! {
+                () = cancel.cancelled() => {}
+                () = wake.notified() => {}
+                () = tokio::time::sleep(interval) => {}
+            },
+            None => tokio::select! {
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep(interval) => {}
+            },
+        }
+    }
+    tracing::info!(job = %job.name, "order outbox poller stopped");
+    Ok(())
+}
+
+/// On PostgreSQL, starts a thread that LISTENs on the outbox channel and wakes the returned
+/// [`Notify`] on every insert, until `stop` fires; `None` on SQLite. The thread keeps its own
+/// connection (diesel has no async notifications: it checks for them every few milliseconds,
+/// which is a non-blocking read) and reconnects with backoff when the connection is lost.
+pub fn listen_for_new_orders(db: &Db, stop: CancellationToken) -> Option<Arc<Notify>> {
+    if db.backend() != Backend::Postgres {
+        return None;
+    }
+    let url = match db.url() {
+        crate::config::DatabaseUrl::Postgres(url) => url.clone(),
+        crate::config::DatabaseUrl::Sqlite(_) => return None,
+    };
+    let wake = Arc::new(Notify::new());
+    let notify = Arc::clone(&wake);
+    let spawned = std::thread::Builder::new()
+        .name("outbox-listen".into())
+        .spawn(move || listen_loop(url.expose(), &notify, &stop));
+    match spawned {
+        Ok(_) => Some(wake),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start the LISTEN thread; the poller polls instead");
+            None
+        }
+    }
+}
+
+fn listen_loop(url: &str, wake: &Notify, stop: &CancellationToken) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut backoff = Duration::from_millis(500);
+    while !stop.is_cancelled() {
+        let mut conn = match diesel::pg::PgConnection::establish(url) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox LISTEN connection failed");
+                sleep_unless_stopped(backoff, stop);
+                backoff = (backoff * 2).min(LISTEN_RECONNECT_CAP);
+                continue;
+            }
+        };
+        if let Err(e) = diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(&mut conn) {
+            tracing::warn!(error = %e, "outbox LISTEN failed");
+            sleep_unless_stopped(backoff, stop);
+            backoff = (backoff * 2).min(LISTEN_RECONNECT_CAP);
+            continue;
+        }
+        backoff = Duration::from_millis(500);
+        // Rows inserted while not listening are found by the next poll: wake it once now.
+        wake.notify_one();
+        'listening: while !stop.is_cancelled() {
+            let mut woke = false;
+            for notification in conn.notifications_iter() {
+                match notification {
+                    Ok(_) => woke = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox LISTEN connection lost; reconnecting");
+                        break 'listening;
+                    }
+                }
+            }
+            if woke {
+                wake.notify_one();
+            }
+            std::thread::sleep(LISTEN_POLL);
+        }
+    }
+}
+
+fn sleep_unless_stopped(wait: Duration, stop: &CancellationToken) {
+    let until = std::time::Instant::now() + wait;
+    while !stop.is_cancelled() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_five_minutes_with_jitter() {
+        for _ in 0..200 {
+            assert!(retry_delay(1) <= Duration::from_secs(1));
+            assert!(retry_delay(3) <= Duration::from_secs(4));
+            assert!(retry_delay(40) <= Duration::from_secs(300));
+        }
+        // Full jitter: the waits spread over the whole range.
+        let waits: Vec<Duration> = (0..200).map(|_| retry_delay(9)).collect();
+        assert!(waits.iter().any(|w| *w < Duration::from_secs(64)));
+        assert!(waits.iter().any(|w| *w > Duration::from_secs(192)));
+    }
+}

@@ -1,0 +1,611 @@
+//! Checks an outbox payload before anything is sent, and normalises what the contract lets a
+//! shop write loosely. Every problem names its field (`itemList[1].itemQty must be at least 1
+//! (got 0)`), so a `dead` row says what to fix. It reads no database: the caller passes the
+//! product codes that are for sale.
+//!
+//! Rules (the contract's required fields, the seed's "only Haier products"):
+//! - every required field is present and not blank; an optional field sent as `null` is absent;
+//! - `itemList` is not empty and every `itemQty` is 1 or more;
+//! - `totalQty` equals the sum of `itemQty`;
+//! - every product code is a Haier product for sale.
+//!
+//! Lenient where it loses nothing: an integer or amount written as a string (`"2"`, `"12.50"`)
+//! is taken, a `deliveryInstall` given as a JSON boolean becomes `"true"`/`"false"`, a number
+//! where text is expected (a mobile number) becomes text. Amounts are passed through exactly as
+//! written (the contract sets no rule for them). A `deliveryInstall` that contradicts the
+//! delivery/install times rule is sent as given, with a warning.
+
+use crate::haier::Order;
+use serde_json::{Map, Number, Value};
+use std::collections::HashSet;
+
+/// The required text fields at the top level, in the contract's order.
+const REQUIRED_TEXT: [&str; 11] = [
+    "sourceSystem",
+    "shopName",
+    "sellerCode",
+    "consigneeName",
+    "consigneeMobile",
+    "onlineNo",
+    "soId",
+    "province",
+    "city",
+    "area",
+    "detailAddress",
+];
+const OPTIONAL_TEXT: [&str; 4] = ["remark", "town", "distributionTime", "installTime"];
+const ITEM_AMOUNTS: [&str; 3] = ["retailPrice", "discountAmount", "actualPrice"];
+
+/// An order that passed every check, ready to push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidOrder {
+    pub order: Order,
+    /// Things sent as given that look wrong (the delivery/install times rule), for the log.
+    pub warnings: Vec<String>,
+}
+
+impl ValidOrder {
+    /// The normalised payload, as it is sent and as `outbox enqueue` stores it.
+    pub fn payload_json(&self) -> String {
+        // An `Order` holds only strings, integers, booleans and JSON numbers: it always encodes.
+        serde_json::to_string(&self.order).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// Why an order may not be sent: one problem per entry, each naming its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("; "))]
+pub struct InvalidOrder {
+    pub problems: Vec<String>,
+}
+
+impl InvalidOrder {
+    fn one(problem: impl Into<String>) -> Self {
+        Self {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+/// Checks one outbox row: the payload's fields, that it agrees with the row's `so_id` and
+/// `online_no` columns, and that its products are for sale (`for_sale` holds the codes
+/// `haier_products` lists as for sale).
+pub fn validate_outbox_row(
+    payload: &str,
+    so_id: &str,
+    online_no: &str,
+    for_sale: &HashSet<String>,
+) -> Result<ValidOrder, InvalidOrder> {
+    let valid = parse_order(payload)?;
+    let mut problems = check_columns(&valid.order, so_id, online_no);
+    problems.extend(check_products(&valid.order, for_sale));
+    if problems.is_empty() {
+        Ok(valid)
+    } else {
+        Err(InvalidOrder { problems })
+    }
+}
+
+/// The row's `so_id` and `online_no` columns must be the payload's `soId` and `onlineNo`: the
+/// callbacks are matched on the columns, Haier sees the payload.
+pub fn check_columns(order: &Order, so_id: &str, online_no: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if order.so_id != so_id {
+        problems.push(format!(
+            "so_id column {so_id} does not match payload soId {}",
+            order.so_id
+        ));
+    }
+    if order.online_no != online_no {
+        problems.push(format!(
+            "online_no column {online_no} does not match payload onlineNo {}",
+            order.online_no
+        ));
+    }
+    problems
+}
+
+/// Every item's product code must be one `haier_products` lists as for sale.
+pub fn check_products(order: &Order, for_sale: &HashSet<String>) -> Vec<String> {
+    order
+        .item_list
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| !for_sale.contains(&item.product_code))
+        .map(|(i, item)| {
+            format!(
+                "itemList[{i}].productCode {} is not a Haier product for sale",
+                item.product_code
+            )
+        })
+        .collect()
+}
+
+/// The product codes an order names (for looking them up before [`check_products`]).
+pub fn product_codes(order: &Order) -> impl Iterator<Item = &str> {
+    order.item_list.iter().map(|item| item.product_code.as_str())
+}
+
+/// Checks the fields of a payload and normalises it into an [`Order`].
+pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
+    let value: Value = serde_json::from_str(payload)
+        .map_err(|e| InvalidOrder::one(format!("payload is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(InvalidOrder::one(format!(
+            "payload must be a JSON object, not {}",
+            kind_of(&value)
+        )));
+    };
+    let mut check = Checker::default();
+    let mut out = Map::new();
+
+    for name in REQUIRED_TEXT {
+        if let Some(text) = check.required_text(&fields, name, name) {
+            out.insert(name.into(), Value::String(text));
+        }
+    }
+    let total_qty = check.required_integer(&fields, "totalQty", "totalQty");
+    if let Some(qty) = total_qty {
+        out.insert("totalQty".into(), qty.into());
+    }
+    if let Some(amount) = check.required_number(&fields, "totalAmt", "totalAmt") {
+        out.insert("totalAmt".into(), Value::Number(amount));
+    }
+    if let Some(ms) = check.required_integer(&fields, "createTime", "createTime") {
+        out.insert("createTime".into(), ms.into());
+    }
+    let delivery_install = check.delivery_install(&fields);
+    if let Some(flag) = &delivery_install {
+        out.insert("deliveryInstall".into(), Value::String(flag.clone()));
+    }
+    for name in OPTIONAL_TEXT {
+        if let Some(text) = check.optional_text(&fields, name, name) {
+            out.insert(name.into(), Value::String(text));
+        }
+    }
+    if let Some(flag) = check.optional_bool(&fields, "governmentOrder", "governmentOrder") {
+        out.insert("governmentOrder".into(), Value::Bool(flag));
+    }
+
+    let items = check.items(&fields);
+    if let (Some(total), Some((_, Some(sum)))) = (total_qty, &items) {
+        if total != *sum {
+            check.problem(format!(
+                "totalQty {total} does not equal the sum of itemQty {sum}"
+            ));
+        }
+    }
+    if let Some((items, _)) = items {
+        out.insert("itemList".into(), Value::Array(items));
+    }
+
+    if !check.problems.is_empty() {
+        return Err(InvalidOrder {
+            problems: check.problems,
+        });
+    }
+    let order: Order = serde_json::from_value(Value::Object(out))
+        .map_err(|e| InvalidOrder::one(format!("payload does not fit the push format: {e}")))?;
+    let mut warnings = Vec::new();
+    let both_equal = matches!(
+        (&order.distribution_time, &order.install_time),
+        (Some(d), Some(i)) if d == i
+    );
+    if (order.delivery_install == "true") != both_equal {
+        warnings.push(format!(
+            "deliveryInstall is \"{}\" but distributionTime ({}) and installTime ({}) say {}: sent as given",
+            order.delivery_install,
+            order.distribution_time.as_deref().unwrap_or("absent"),
+            order.install_time.as_deref().unwrap_or("absent"),
+            if both_equal { "\"true\"" } else { "\"false\"" },
+        ));
+    }
+    Ok(ValidOrder { order, warnings })
+}
+
+/// Collects problems while reading fields.
+#[derive(Default)]
+struct Checker {
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+
+    /// A field's value, with `null` counted as absent.
+    fn present<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+        fields.get(name).filter(|v| !v.is_null())
+    }
+
+    fn required_text(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<String> {
+        let Some(value) = Self::present(fields, name) else {
+            self.problem(format!("{path} is missing"));
+            return None;
+        };
+        match text_of(value) {
+            Some(text) if text.trim().is_empty() => {
+                self.problem(format!("{path} is empty"));
+                None
+            }
+            Some(text) => Some(text),
+            None => {
+                self.problem(format!("{path} must be text, not {}", kind_of(value)));
+                None
+            }
+        }
+    }
+
+    fn optional_text(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<String> {
+        let value = Self::present(fields, name)?;
+        match text_of(value) {
+            Some(text) => Some(text),
+            None => {
+                self.problem(format!("{path} must be text, not {}", kind_of(value)));
+                None
+            }
+        }
+    }
+
+    fn required_integer(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<i64> {
+        let Some(value) = Self::present(fields, name) else {
+            self.problem(format!("{path} is missing"));
+            return None;
+        };
+        let parsed = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.problem(format!("{path} must be a whole number (got {value})"));
+        }
+        parsed
+    }
+
+    fn required_number(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<Number> {
+        let Some(value) = Self::present(fields, name) else {
+            self.problem(format!("{path} is missing"));
+            return None;
+        };
+        let parsed = match value {
+            Value::Number(n) => Some(n.clone()),
+            // The number keeps the text as written (serde_json's arbitrary precision).
+            Value::String(s) => s.trim().parse::<Number>().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.problem(format!("{path} must be a number (got {value})"));
+        }
+        parsed
+    }
+
+    fn optional_bool(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<bool> {
+        let value = Self::present(fields, name)?;
+        let parsed = bool_of(value);
+        if parsed.is_none() {
+            self.problem(format!("{path} must be true or false (got {value})"));
+        }
+        parsed
+    }
+
+    fn delivery_install(&mut self, fields: &Map<String, Value>) -> Option<String> {
+        let Some(value) = Self::present(fields, "deliveryInstall") else {
+            self.problem("deliveryInstall is missing".into());
+            return None;
+        };
+        match value {
+            Value::Bool(b) => Some(b.to_string()),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some("true".into()),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some("false".into()),
+            other => {
+                self.problem(format!(
+                    "deliveryInstall must be \"true\" or \"false\" (got {other})"
+                ));
+                None
+            }
+        }
+    }
+
+    /// The normalised items and, when every quantity could be read, their sum.
+    fn items(&mut self, fields: &Map<String, Value>) -> Option<(Vec<Value>, Option<i64>)> {
+        let items = match Self::present(fields, "itemList") {
+            None => {
+                self.problem("itemList is missing".into());
+                return None;
+            }
+            Some(Value::Array(items)) if items.is_empty() => {
+                self.problem("itemList is empty".into());
+                return None;
+            }
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.problem(format!("itemList must be an array, not {}", kind_of(other)));
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut sum = Some(0_i64);
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(item) = item else {
+                self.problem(format!("itemList[{i}] must be an object, not {}", kind_of(item)));
+                sum = None;
+                continue;
+            };
+            let mut normalised = Map::new();
+            let code_path = format!("itemList[{i}].productCode");
+            if let Some(code) = self.required_text(item, "productCode", &code_path) {
+                normalised.insert("productCode".into(), Value::String(code.trim().to_owned()));
+            }
+            let qty_path = format!("itemList[{i}].itemQty");
+            match self.required_integer(item, "itemQty", &qty_path) {
+                Some(qty) if qty < 1 => {
+                    self.problem(format!("{qty_path} must be at least 1 (got {qty})"));
+                    sum = None;
+                }
+                Some(qty) => {
+                    sum = sum.and_then(|s| s.checked_add(qty));
+                    normalised.insert("itemQty".into(), qty.into());
+                }
+                None => sum = None,
+            }
+            for name in ITEM_AMOUNTS {
+                if let Some(amount) = self.required_number(item, name, &format!("itemList[{i}].{name}")) {
+                    normalised.insert(name.into(), Value::Number(amount));
+                }
+            }
+            if let Some(flag) = self.optional_bool(item, "isGift", &format!("itemList[{i}].isGift")) {
+                normalised.insert("isGift".into(), Value::Bool(flag));
+            }
+            out.push(Value::Object(normalised));
+        }
+        Some((out, sum))
+    }
+}
+
+/// Text, or a number taken as its text.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A boolean, also from `"true"`/`"false"`/`"1"`/`"0"` and 1/0.
+fn bool_of(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "sourceSystem": "HAIER-SYNC",
+            "shopName": "Demo Shop",
+            "sellerCode": "8800633175",
+            "consigneeName": "张三",
+            "consigneeMobile": "13800138000",
+            "onlineNo": "ON-1",
+            "soId": "SO-1",
+            "totalQty": 3,
+            "totalAmt": 5999.50,
+            "createTime": 1764000000000_i64,
+            "province": "北京市",
+            "city": "北京市",
+            "area": "东城区",
+            "detailAddress": "1号",
+            "deliveryInstall": "false",
+            "itemList": [
+                {"productCode": "GA0SZC00A", "itemQty": 1, "retailPrice": 1999.50, "discountAmount": 0, "actualPrice": 1999.50},
+                {"productCode": "GA0SZC00B", "itemQty": 2, "retailPrice": 2000.00, "discountAmount": 0, "actualPrice": 2000.00}
+            ]
+        })
+    }
+
+    fn problems_of(value: Value) -> Vec<String> {
+        parse_order(&value.to_string()).unwrap_err().problems
+    }
+
+    fn for_sale(codes: &[&str]) -> HashSet<String> {
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_complete_order_passes_with_amounts_as_written() {
+        // Written as text so that the amounts keep their trailing zeros.
+        let payload = sample()
+            .to_string()
+            .replace("\"totalAmt\":5999.5", "\"totalAmt\":5999.50")
+            .replace("\"retailPrice\":2000.0}", "\"retailPrice\":2000.00}");
+        assert!(
+            payload.contains("5999.50") && payload.contains("2000.00"),
+            "{payload}"
+        );
+        let valid = parse_order(&payload).unwrap();
+        assert_eq!(valid.order.so_id, "SO-1");
+        assert_eq!(valid.order.total_qty, 3);
+        assert!(valid.warnings.is_empty());
+        let sent = valid.payload_json();
+        // Amounts keep the shop's own text: 2000.00 stays 2000.00, not 2000.
+        assert!(sent.contains("\"retailPrice\":2000.00"), "{sent}");
+        assert!(sent.contains("\"totalAmt\":5999.50"), "{sent}");
+    }
+
+    #[test]
+    fn a_missing_or_null_required_field_is_named() {
+        let mut order = sample();
+        order.as_object_mut().unwrap().remove("consigneeName");
+        assert_eq!(problems_of(order), ["consigneeName is missing"]);
+        let mut order = sample();
+        order["province"] = Value::Null;
+        assert_eq!(problems_of(order), ["province is missing"]);
+        let mut order = sample();
+        order["city"] = json!("  ");
+        assert_eq!(problems_of(order), ["city is empty"]);
+    }
+
+    #[test]
+    fn a_null_optional_field_counts_as_absent() {
+        let mut order = sample();
+        order["remark"] = Value::Null;
+        order["governmentOrder"] = Value::Null;
+        order["itemList"][0]["isGift"] = Value::Null;
+        let valid = parse_order(&order.to_string()).unwrap();
+        assert_eq!(valid.order.remark, None);
+        assert!(!valid.payload_json().contains("remark"));
+    }
+
+    #[test]
+    fn item_quantities_must_be_at_least_one() {
+        let mut order = sample();
+        order["itemList"][1]["itemQty"] = json!(0);
+        order["totalQty"] = json!(1);
+        assert_eq!(
+            problems_of(order),
+            ["itemList[1].itemQty must be at least 1 (got 0)"]
+        );
+    }
+
+    #[test]
+    fn total_qty_must_be_the_sum_of_item_quantities() {
+        let mut order = sample();
+        order["totalQty"] = json!(4);
+        assert_eq!(
+            problems_of(order),
+            ["totalQty 4 does not equal the sum of itemQty 3"]
+        );
+    }
+
+    #[test]
+    fn an_empty_item_list_is_refused() {
+        let mut order = sample();
+        order["itemList"] = json!([]);
+        assert_eq!(problems_of(order), ["itemList is empty"]);
+        let mut order = sample();
+        order["itemList"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("actualPrice");
+        assert_eq!(problems_of(order), ["itemList[0].actualPrice is missing"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut order = sample();
+        order.as_object_mut().unwrap().remove("soId");
+        order["totalAmt"] = json!("lots");
+        order["itemList"][0]["itemQty"] = json!("x");
+        assert_eq!(
+            problems_of(order),
+            [
+                "soId is missing",
+                "totalAmt must be a number (got \"lots\")",
+                "itemList[0].itemQty must be a whole number (got \"x\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn loose_types_are_normalised() {
+        let mut order = sample();
+        order["deliveryInstall"] = json!(true);
+        order["distributionTime"] = json!("2026-11-25");
+        order["installTime"] = json!("2026-11-25");
+        order["consigneeMobile"] = json!(13800138000_i64);
+        order["totalQty"] = json!("3");
+        order["totalAmt"] = json!("5999.50");
+        order["governmentOrder"] = json!("false");
+        let valid = parse_order(&order.to_string()).unwrap();
+        assert_eq!(valid.order.delivery_install, "true");
+        assert_eq!(valid.order.consignee_mobile, "13800138000");
+        assert_eq!(valid.order.total_qty, 3);
+        assert_eq!(valid.order.total_amt.to_string(), "5999.50");
+        assert_eq!(valid.order.government_order, Some(false));
+        assert!(valid.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_contradictory_delivery_install_is_sent_with_a_warning() {
+        let mut order = sample();
+        order["deliveryInstall"] = json!("true");
+        let valid = parse_order(&order.to_string()).unwrap();
+        assert_eq!(valid.order.delivery_install, "true");
+        assert_eq!(valid.warnings.len(), 1);
+        assert!(
+            valid.warnings[0].contains("deliveryInstall"),
+            "{:?}",
+            valid.warnings
+        );
+        let mut order = sample();
+        order["deliveryInstall"] = json!("maybe");
+        assert_eq!(
+            problems_of(order),
+            ["deliveryInstall must be \"true\" or \"false\" (got \"maybe\")"]
+        );
+    }
+
+    #[test]
+    fn products_must_be_for_sale() {
+        let payload = sample().to_string();
+        let err = validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A"])).unwrap_err();
+        assert_eq!(
+            err.problems,
+            ["itemList[1].productCode GA0SZC00B is not a Haier product for sale"]
+        );
+        assert!(
+            validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A", "GA0SZC00B"])).is_ok()
+        );
+    }
+
+    #[test]
+    fn columns_must_match_the_payload() {
+        let payload = sample().to_string();
+        let all = for_sale(&["GA0SZC00A", "GA0SZC00B"]);
+        let err = validate_outbox_row(&payload, "SO-2", "ON-1", &all).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "so_id column SO-2 does not match payload soId SO-1"
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_reason() {
+        assert!(parse_order("{")
+            .unwrap_err()
+            .to_string()
+            .starts_with("payload is not valid JSON"));
+        assert_eq!(
+            parse_order("[1]").unwrap_err().to_string(),
+            "payload must be a JSON object, not an array"
+        );
+    }
+}

@@ -1,0 +1,678 @@
+//! The daemon's run loop: start-up (instance row, crash recovery, triggers, catch-up, the order
+//! pollers and services, READY to systemd), then heartbeat, systemd watchdog, config reload on
+//! SIGHUP or file change, and graceful shutdown on SIGTERM/SIGINT. Building the client and the
+//! services is the caller's (`cli/run.rs`).
+
+use super::jobs::{CronTriggers, Scheduler};
+use super::recovery::recover_orphaned_runs;
+use super::reload::{diff_jobs, sections_needing_restart, JobChange};
+use super::JobRunner;
+use crate::config::{self, Config, ConfigError, JobConfig, JobKind};
+use crate::db::{self, instances, sync_logs, Db};
+use anyhow::Context as _;
+use chrono::Utc;
+use futures::future::BoxFuture;
+use sd_notify::NotifyState;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn, Instrument as _};
+
+/// After the grace period, how long cancelled runs get to close their rows before the daemon
+/// closes what is left itself and exits.
+pub const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+/// How often `jobs.toml` is checked for changes when `[daemon] watch_config` is on.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a failed order poller waits before it is started again.
+const POLLER_RESTART_DELAY: Duration = Duration::from_secs(5);
+
+/// A long-running part of the daemon besides the jobs (the callback receiver): started once,
+/// stopped by its token at shutdown. Its end before shutdown is fatal: the daemon stops with a
+/// failure so that systemd restarts it.
+pub struct Service {
+    pub name: String,
+    start: Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>,
+}
+
+impl Service {
+    pub fn new<F, Fut>(name: impl Into<String>, start: F) -> Service
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Service {
+            name: name.into(),
+            start: Box::new(move |cancel| Box::pin(start(cancel))),
+        }
+    }
+}
+
+/// How a reload went.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    /// The file was valid; these changes were applied (none when nothing changed).
+    Applied(Vec<JobChange>),
+    /// The file was invalid; the running schedule is untouched.
+    Refused(ConfigError),
+}
+
+/// How shutdown went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every run ended by itself within `shutdown_grace_ms`.
+    pub ended_within_grace: bool,
+    /// The jobs whose runs were cancelled when the grace was over.
+    pub cancelled: Vec<String>,
+    /// `running` rows the daemon closed itself because their run did not close them in time.
+    pub rows_closed_by_daemon: usize,
+    /// The service whose unexpected end stopped the daemon, if any.
+    pub failed_service: Option<String>,
+}
+
+impl ShutdownReport {
+    /// The process exit code: 0 after a requested stop, 1 when a service failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed_service.is_some() {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// What the daemon is built from.
+pub struct Daemon {
+    config: Config,
+    db: Db,
+    runner: Arc<dyn JobRunner>,
+    services: Vec<Service>,
+    watch_interval: Duration,
+    watch_disabled: bool,
+}
+
+enum Command {
+    /// Reload, for the reason given.
+    Reload(&'static str, oneshot::Sender<ReloadOutcome>),
+    Shutdown,
+}
+
+/// A started daemon.
+pub struct DaemonHandle {
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<anyhow::Result<ShutdownReport>>,
+    scheduler: Scheduler,
+}
+
+impl Daemon {
+    /// `db` must be migrated already.
+    pub fn new(config: Config, db: Db, runner: Arc<dyn JobRunner>) -> Daemon {
+        Daemon {
+            config,
+            db,
+            runner,
+            services: Vec::new(),
+            watch_interval: DEFAULT_WATCH_INTERVAL,
+            watch_disabled: false,
+        }
+    }
+
+    /// Never watches `jobs.toml` for changes, whatever `[daemon] watch_config` says (SIGHUP still
+    /// reloads).
+    pub fn without_file_watch(mut self) -> Daemon {
+        self.watch_disabled = true;
+        self
+    }
+
+    pub fn with_service(mut self, service: Service) -> Daemon {
+        self.services.push(service);
+        self
+    }
+
+    /// How often `jobs.toml` is checked for changes (tests shorten it).
+    pub fn with_watch_interval(mut self, interval: Duration) -> Daemon {
+        self.watch_interval = interval;
+        self
+    }
+
+    /// Registers the instance, closes the rows of crashed instances, schedules every enabled job,
+    /// catches up missed ticks, starts the order pollers and services, tells systemd READY, and
+    /// runs the loop in a task.
+    pub async fn start(self) -> anyhow::Result<DaemonHandle> {
+        let Daemon {
+            config,
+            db,
+            runner,
+            services,
+            watch_interval,
+            watch_disabled,
+        } = self;
+        let instance = db::instance_name();
+        register_instance(&db, &instance).await?;
+        let now = Utc::now();
+        recover_orphaned_runs(&db, config.daemon.heartbeat_ms, now).await?;
+
+        let scheduler = Scheduler::new(db.clone(), runner.clone(), config.daemon.heartbeat_ms);
+        let mut triggers = CronTriggers::new(scheduler.clone()).await?;
+        let mut pollers = Pollers::new(runner);
+        for job in config.jobs.values() {
+            scheduler.upsert_job(job.clone());
+            triggers.set(job).await?;
+            pollers.set(job);
+        }
+        triggers.start().await?;
+        scheduler.catch_up(now).await?;
+
+        let services_cancel = CancellationToken::new();
+        let services = services
+            .into_iter()
+            .map(|s| {
+                let name = s.name;
+                info!("Starting {name}");
+                (name, tokio::spawn((s.start)(services_cancel.child_token())))
+            })
+            .collect();
+
+        let scheduled = triggers.names();
+        info!(
+            "Daemon {instance} started: {} scheduled job(s) ({}), {} order poller(s)",
+            scheduled.len(),
+            scheduled.join(", "),
+            pollers.running.len()
+        );
+        notify(&[NotifyState::Ready, NotifyState::Status("running")]);
+
+        let (tx, rx) = mpsc::channel(8);
+        let fingerprint = file_fingerprint(&config.path).await;
+        let running = Running {
+            config,
+            db,
+            instance,
+            scheduler: scheduler.clone(),
+            triggers,
+            pollers,
+            services,
+            services_cancel,
+            commands: rx,
+            watch_interval,
+            watch_disabled,
+            fingerprint,
+        };
+        Ok(DaemonHandle {
+            commands: tx,
+            task: tokio::spawn(running.run()),
+            scheduler,
+        })
+    }
+}
+
+impl DaemonHandle {
+    /// The scheduler, to fire ticks directly (tests, the demo).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Re-reads `jobs.toml` and applies the difference (what SIGHUP does).
+    pub async fn reload(&self) -> anyhow::Result<ReloadOutcome> {
+        self.reload_because("requested").await
+    }
+
+    async fn reload_because(&self, reason: &'static str) -> anyhow::Result<ReloadOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(Command::Reload(reason, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("Failed to reload: the daemon has stopped"))?;
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("Failed to reload: the daemon stopped meanwhile"))
+    }
+
+    /// Stops the daemon gracefully (what SIGTERM does) and waits for it.
+    pub async fn shutdown(self) -> anyhow::Result<ShutdownReport> {
+        // The loop may have stopped already (a failed service); its report says why.
+        let _ = self.commands.send(Command::Shutdown).await;
+        self.wait().await
+    }
+
+    /// Waits until the daemon stops by itself (a failed service).
+    pub async fn wait(self) -> anyhow::Result<ShutdownReport> {
+        self.task.await.context("Failed to join the daemon loop")?
+    }
+
+    /// Runs until SIGTERM or SIGINT (graceful stop) while SIGHUP reloads. Returns the report.
+    pub async fn run_until(mut self, mut signals: Signals) -> anyhow::Result<ShutdownReport> {
+        loop {
+            tokio::select! {
+                _ = signals.term.recv() => { info!("SIGTERM received"); break; }
+                _ = signals.int.recv() => { info!("SIGINT received"); break; }
+                _ = signals.hup.recv() => {
+                    // The loop logs the outcome.
+                    let _ = self.reload_because("SIGHUP").await;
+                }
+                result = &mut self.task => {
+                    return result.context("Failed to join the daemon loop")?;
+                }
+            }
+        }
+        self.shutdown().await
+    }
+}
+
+/// The signals the daemon obeys, listened to from the start so that none is lost while the
+/// daemon starts.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("Failed to listen for SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?,
+        })
+    }
+}
+
+/// The daemon while it runs.
+struct Running {
+    config: Config,
+    db: Db,
+    instance: String,
+    scheduler: Scheduler,
+    triggers: CronTriggers,
+    pollers: Pollers,
+    services: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
+    services_cancel: CancellationToken,
+    commands: mpsc::Receiver<Command>,
+    watch_interval: Duration,
+    watch_disabled: bool,
+    fingerprint: Option<u64>,
+}
+
+impl Running {
+    async fn run(mut self) -> anyhow::Result<ShutdownReport> {
+        let mut heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
+        let mut watch = interval(self.watch_interval);
+        let watchdog_period = watchdog_period();
+        let mut watchdog = interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+        if let Some(period) = watchdog_period {
+            info!("systemd watchdog on: pinging every {} ms", period.as_millis());
+        }
+        let mut failed_service = None;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Reload(reason, reply)) => {
+                        let outcome = self.reload(reason).await;
+                        let _ = reply.send(outcome);
+                    }
+                    Some(Command::Shutdown) | None => break,
+                },
+                _ = watch.tick(), if self.config.daemon.watch_config && !self.watch_disabled => {
+                    let fingerprint = file_fingerprint(&self.config.path).await;
+                    if fingerprint != self.fingerprint {
+                        self.fingerprint = fingerprint;
+                        self.reload("the file changed").await;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let before = self.config.daemon.heartbeat_ms;
+                    self.beat().await;
+                    if self.config.daemon.heartbeat_ms != before {
+                        heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
+                    }
+                }
+                _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
+                name = first_ended(&mut self.services) => {
+                    error!("{name} stopped unexpectedly; stopping the daemon so that it is restarted");
+                    failed_service = Some(name);
+                    break;
+                }
+            }
+        }
+        let mut report = self.shutdown().await?;
+        report.failed_service = failed_service;
+        Ok(report)
+    }
+
+    /// Records that this instance is alive, and re-makes triggers after a UTC offset change.
+    async fn beat(&mut self) {
+        let instance = self.instance.clone();
+        if let Err(e) = self
+            .db
+            .run(move |conn| Ok(instances::heartbeat(conn, &instance, db::now_utc())?))
+            .await
+        {
+            warn!("Failed to record the heartbeat: {e:#}");
+        }
+        if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
+            error!("Failed to follow a UTC offset change: {e:#}");
+        }
+    }
+
+    /// Validates the whole file, then applies only the difference; an invalid file changes nothing.
+    async fn reload(&mut self, reason: &str) -> ReloadOutcome {
+        let path = self.config.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigError {
+                    file: self.config.path.clone(),
+                    key: None,
+                    line: None,
+                    env_var: None,
+                    message: format!("the loader panicked: {e}"),
+                })
+            });
+        self.fingerprint = file_fingerprint(&self.config.path).await;
+        let new = match loaded {
+            Ok(new) => new,
+            Err(e) => {
+                error!("Reload ({reason}) refused, the running schedule is unchanged: {e}");
+                return ReloadOutcome::Refused(e);
+            }
+        };
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => notify(&[NotifyState::Reloading, now, NotifyState::Status("reloading")]),
+            Err(_) => notify(&[NotifyState::Reloading, NotifyState::Status("reloading")]),
+        }
+        let changes = diff_jobs(&self.config.jobs, &new.jobs);
+        for change in &changes {
+            info!("Reload ({reason}): {change}");
+            if let Err(e) = self.apply(change, &new).await {
+                error!(
+                    "Reload: failed to apply the change of job {}: {e:#}",
+                    change.name()
+                );
+            }
+        }
+        for section in sections_needing_restart(&self.config, &new) {
+            warn!("Reload: [{section}] changed; it takes effect after a restart");
+        }
+        let old_daemon = &self.config.daemon;
+        if old_daemon.shutdown_grace_ms != new.daemon.shutdown_grace_ms
+            || old_daemon.heartbeat_ms != new.daemon.heartbeat_ms
+            || old_daemon.watch_config != new.daemon.watch_config
+        {
+            info!(
+                "Reload: [daemon] now shutdown_grace_ms = {}, heartbeat_ms = {}, watch_config = {}",
+                new.daemon.shutdown_grace_ms, new.daemon.heartbeat_ms, new.daemon.watch_config
+            );
+            self.scheduler.set_heartbeat_ms(new.daemon.heartbeat_ms);
+        }
+        if changes.is_empty() {
+            info!("Reload ({reason}): no job changed");
+        }
+        // The sections that need a restart keep describing what runs.
+        self.config.jobs = new.jobs;
+        self.config.daemon = new.daemon;
+        self.config.defaults = new.defaults;
+        notify(&[NotifyState::Ready, NotifyState::Status("running")]);
+        ReloadOutcome::Applied(changes)
+    }
+
+    async fn apply(&mut self, change: &JobChange, new: &Config) -> anyhow::Result<()> {
+        match new.jobs.get(change.name()) {
+            None => {
+                self.scheduler.remove_job(change.name());
+                self.triggers.remove(change.name()).await?;
+                self.pollers.stop(change.name());
+            }
+            Some(job) => {
+                self.scheduler.upsert_job(job.clone());
+                self.triggers.set(job).await?;
+                self.pollers.set(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops taking ticks, lets runs end within the grace, then cancels them; closes what is
+    /// left; marks the instance stopped.
+    async fn shutdown(mut self) -> anyhow::Result<ShutdownReport> {
+        let grace = Duration::from_millis(self.config.daemon.shutdown_grace_ms);
+        let running = self.scheduler.running_jobs();
+        info!(
+            "Stopping: no new ticks; waiting up to {} ms for {} running job(s){}",
+            grace.as_millis(),
+            running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", running.join(", "))
+            }
+        );
+        notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+        self.scheduler.stop_taking_ticks();
+        if let Err(e) = self.triggers.shutdown().await {
+            warn!("{e:#}");
+        }
+        // The pollers and services finish what they hold and stop.
+        self.services_cancel.cancel();
+        self.pollers.stop_all();
+
+        let started = Instant::now();
+        let mut report = ShutdownReport {
+            ended_within_grace: self.scheduler.wait_for_runs(grace).await,
+            ..ShutdownReport::default()
+        };
+        if !report.ended_within_grace {
+            report.cancelled = self.scheduler.running_jobs();
+            warn!(
+                "Grace of {} ms is over; cancelling {}",
+                grace.as_millis(),
+                report.cancelled.join(", ")
+            );
+            self.scheduler.cancel_runs();
+            if !self.scheduler.wait_for_runs(CANCEL_WAIT).await {
+                warn!(
+                    "Runs still going {} s after cancelling; closing their rows",
+                    CANCEL_WAIT.as_secs()
+                );
+            }
+        }
+        let remaining = (grace + CANCEL_WAIT)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        let deadline = tokio::time::Instant::now() + remaining;
+        for (name, handle) in self.pollers.take_all().into_iter().chain(self.services) {
+            match tokio::time::timeout_at(deadline, handle).await {
+                Ok(Ok(Ok(()))) => debug!("{name} stopped"),
+                Ok(Ok(Err(e))) => warn!("{name} stopped with an error: {e:#}"),
+                Ok(Err(e)) => warn!("{name} panicked: {e}"),
+                Err(_) => warn!("{name} did not stop in time; leaving it"),
+            }
+        }
+
+        let instance = self.instance.clone();
+        report.rows_closed_by_daemon = self
+            .db
+            .run(move |conn| {
+                let closed = sync_logs::interrupt_rows_of(
+                    conn,
+                    std::slice::from_ref(&instance),
+                    "interrupted: the daemon stopped before the run closed its row",
+                )?;
+                instances::mark_stopped(conn, &instance, db::now_utc())?;
+                Ok(closed)
+            })
+            .await
+            .context("Failed to record the daemon's stop")?;
+        info!(
+            "Stopped after {} ms{}",
+            started.elapsed().as_millis(),
+            if report.cancelled.is_empty() {
+                String::new()
+            } else {
+                format!("; interrupted {}", report.cancelled.join(", "))
+            }
+        );
+        Ok(report)
+    }
+}
+
+/// The order-outbox pollers: one task per enabled `order_outbox` job, restarted when its
+/// settings change, supervised (restarted after an error) until stopped.
+struct Pollers {
+    runner: Arc<dyn JobRunner>,
+    running: HashMap<String, (CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Pollers {
+    fn new(runner: Arc<dyn JobRunner>) -> Pollers {
+        Pollers {
+            runner,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Starts (or restarts with new settings) the poller of `job`; stops it when the job is
+    /// disabled or not an `order_outbox` job.
+    fn set(&mut self, job: &JobConfig) {
+        let previous = self.running.remove(&job.name);
+        if let Some((cancel, _)) = &previous {
+            cancel.cancel();
+        }
+        if job.kind != JobKind::OrderOutbox || !job.enabled {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let runner = self.runner.clone();
+        let job = job.clone();
+        let name = job.name.clone();
+        let token = cancel.clone();
+        let handle = tokio::spawn(async move {
+            // One poller per job at a time: the new one starts when the old one has finished.
+            if let Some((_, old)) = previous {
+                let _ = old.await;
+            }
+            supervise_poller(runner, job, token).await;
+            Ok(())
+        });
+        self.running.insert(name, (cancel, handle));
+    }
+
+    fn stop(&mut self, name: &str) {
+        if let Some((cancel, _)) = self.running.get(name) {
+            cancel.cancel();
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for (cancel, _) in self.running.values() {
+            cancel.cancel();
+        }
+    }
+
+    fn take_all(&mut self) -> Vec<(String, JoinHandle<anyhow::Result<()>>)> {
+        self.running
+            .drain()
+            .map(|(name, (_, handle))| (format!("the order poller {name}"), handle))
+            .collect()
+    }
+}
+
+async fn supervise_poller(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
+    let span = tracing::info_span!("poller", job = %job.name);
+    poll_until_stopped(runner, job, cancel).instrument(span).await
+}
+
+async fn poll_until_stopped(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
+    loop {
+        debug!("Order poller starting (every {} ms)", job.poll_interval_ms);
+        let result = runner.run_until_stopped(job.clone(), cancel.clone()).await;
+        if cancel.is_cancelled() {
+            if let Err(e) = result {
+                warn!(job.name = %job.name, "Order poller stopped with an error: {e:#}");
+            }
+            return;
+        }
+        match result {
+            Ok(()) => warn!(job.name = %job.name, "Order poller ended by itself; starting it again"),
+            Err(e) => error!(
+                job.name = %job.name,
+                "Order poller failed: {e:#}; starting it again in {} s",
+                POLLER_RESTART_DELAY.as_secs()
+            ),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLLER_RESTART_DELAY) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// Resolves with the name of the first service that ended, and takes it out of the list;
+/// never when there are none.
+async fn first_ended(services: &mut Vec<(String, JoinHandle<anyhow::Result<()>>)>) -> String {
+    if services.is_empty() {
+        return std::future::pending().await;
+    }
+    let (result, index, _) = futures::future::select_all(services.iter_mut().map(|(_, h)| h)).await;
+    let (name, _) = services.remove(index);
+    match result {
+        Ok(Ok(())) => error!("{name} ended"),
+        Ok(Err(e)) => error!("{name} failed: {e:#}"),
+        Err(e) => error!("{name} panicked: {e}"),
+    }
+    name
+}
+
+async fn register_instance(db: &Db, instance: &str) -> anyhow::Result<()> {
+    let now = db::now_utc();
+    let row = instances::Instance {
+        instance: instance.to_owned(),
+        hostname: hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "unknown".to_owned()),
+        pid: i64::from(std::process::id()),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: now,
+        heartbeat_at: now,
+        stopped_at: None,
+    };
+    db.run(move |conn| Ok(instances::register(conn, &row)?))
+        .await
+        .context("Failed to register the daemon instance")
+}
+
+/// A hash of the config file's content, or `None` when it cannot be read.
+async fn file_fingerprint(path: &Path) -> Option<u64> {
+    let path: PathBuf = path.to_path_buf();
+    let bytes = tokio::fs::read(&path).await.ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// An interval that does not burst after a stall, and does not fire at once.
+fn interval(period: Duration) -> tokio::time::Interval {
+    let period = period.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+/// Half the systemd watchdog interval, when systemd set one for this process.
+fn watchdog_period() -> Option<Duration> {
+    let mut usec = 0;
+    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+}
+
+/// Tells systemd; does nothing when not run by systemd.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        warn!("Failed to notify systemd: {e}");
+    }
+}

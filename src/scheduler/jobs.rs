@@ -1,0 +1,624 @@
+//! Per-job firing: a tick becomes a run, a `skipped` row, a queued run, or nothing. Owns the
+//! overlap guard (in this process and across live instances), jitter, catch-up at start, and the
+//! task tracking that shutdown waits on; [`CronTriggers`] turns cron ticks into calls of
+//! [`Scheduler::on_tick`]. It does not do a job's work (that is the [`JobRunner`]).
+
+use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
+use crate::config::{CatchUp, JobConfig, Overlap, Schedule};
+use crate::db::{self, instances, sync_logs, Db};
+use crate::sync::{RunRecorder, RunSpec, RunStatus, Trigger};
+use anyhow::Context as _;
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn, Instrument as _};
+
+/// What became of one tick.
+#[derive(Debug)]
+pub enum FireOutcome {
+    /// A run started (after its jitter). The handle ends when it, and any run queued behind it,
+    /// has ended.
+    Started(RunHandle),
+    /// The previous run still goes; this tick runs as soon as it ends (`overlap = "queue"`).
+    Queued,
+    /// The previous run still goes (here or on another live instance): a `skipped` row was written.
+    Skipped,
+    /// Nothing happened, for the reason given (unknown or disabled job, tick already fired, a
+    /// stale trigger, the daemon stopping, nothing to catch up).
+    Ignored(&'static str),
+}
+
+/// A started run, to wait for in tests and at shutdown.
+#[derive(Debug)]
+pub struct RunHandle(JoinHandle<Vec<RunStatus>>);
+
+impl RunHandle {
+    /// Waits for the run (and the runs queued behind it) and returns their statuses; a run that
+    /// never started (the daemon stopped during its jitter) has none.
+    pub async fn wait(self) -> Vec<RunStatus> {
+        self.0.await.unwrap_or_default()
+    }
+}
+
+/// One job's state in this process.
+#[derive(Debug)]
+struct Slot {
+    /// `None` once the job left `jobs.toml`; the slot lives on only while its run goes.
+    config: Option<JobConfig>,
+    running: bool,
+    /// The tick waiting for the running one (`overlap = "queue"`; at most one).
+    queued: Option<(DateTime<Utc>, Trigger)>,
+    /// The newest fire time handled, so a late or repeated trigger does not fire a tick twice.
+    last_fired: Option<DateTime<Utc>>,
+}
+
+struct Inner {
+    db: Db,
+    runner: Arc<dyn JobRunner>,
+    instance: String,
+    slots: Mutex<BTreeMap<String, Slot>>,
+    tracker: TaskTracker,
+    /// Cancelled when the daemon stops taking ticks; ends jitter waits.
+    stop_ticks: CancellationToken,
+    /// Cancelled when the shutdown grace is over; the parent of every run's token.
+    cancel_runs: CancellationToken,
+    heartbeat_ms: AtomicU64,
+}
+
+/// The scheduler's core, shared by the cron triggers and the daemon loop. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+enum Decision {
+    Run(JobConfig),
+    Skip(JobConfig, &'static str),
+    Done(FireOutcome),
+}
+
+impl Scheduler {
+    /// A scheduler with no jobs. `heartbeat_ms` sets which other instances count as alive.
+    pub fn new(db: Db, runner: Arc<dyn JobRunner>, heartbeat_ms: u64) -> Scheduler {
+        Scheduler {
+            inner: Arc::new(Inner {
+                db,
+                runner,
+                instance: db::instance_name(),
+                slots: Mutex::new(BTreeMap::new()),
+                tracker: TaskTracker::new(),
+                stop_ticks: CancellationToken::new(),
+                cancel_runs: CancellationToken::new(),
+                heartbeat_ms: AtomicU64::new(heartbeat_ms),
+            }),
+        }
+    }
+
+    pub fn set_heartbeat_ms(&self, heartbeat_ms: u64) {
+        self.inner.heartbeat_ms.store(heartbeat_ms, Ordering::Relaxed);
+    }
+
+    fn slots(&self) -> MutexGuard<'_, BTreeMap<String, Slot>> {
+        // A panic while holding this lock leaves plain data behind, still consistent enough to use.
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a job or replaces its settings. A run that goes on keeps the settings it started with.
+    pub fn upsert_job(&self, job: JobConfig) {
+        let mut slots = self.slots();
+        let slot = slots.entry(job.name.clone()).or_insert_with(|| Slot {
+            config: None,
+            running: false,
+            queued: None,
+            last_fired: None,
+        });
+        slot.config = Some(job);
+    }
+
+    /// Removes a job; a run that goes on is left to end.
+    pub fn remove_job(&self, name: &str) {
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get_mut(name) {
+            slot.config = None;
+            slot.queued = None;
+            if !slot.running {
+                slots.remove(name);
+            }
+        }
+    }
+
+    /// The settings of a job this scheduler knows.
+    pub fn job(&self, name: &str) -> Option<JobConfig> {
+        self.slots().get(name).and_then(|s| s.config.clone())
+    }
+
+    /// The jobs with a run going now.
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.slots()
+            .iter()
+            .filter(|(_, s)| s.running)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A cron trigger of `name`, made for `schedule`, ran at `now`: fires the tick it stands for.
+    /// The fire time is computed from the schedule, not taken from the moment the trigger ran, so
+    /// that a late trigger names the right tick and every instance agrees on it.
+    pub async fn on_tick(&self, name: &str, schedule: &Schedule, now: DateTime<Utc>) -> FireOutcome {
+        let fire_time = {
+            let slots = self.slots();
+            let Some(job) = slots.get(name).and_then(|s| s.config.as_ref()) else {
+                return FireOutcome::Ignored("the job is no longer configured");
+            };
+            if job.schedule.as_ref() != Some(schedule) {
+                return FireOutcome::Ignored("the trigger belongs to an older schedule");
+            }
+            fire_time_at_or_before(job, now)
+        };
+        let Some(fire_time) = fire_time else {
+            return FireOutcome::Ignored("the schedule has no fire time before now");
+        };
+        match self.fire(name, fire_time, Trigger::Schedule).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                error!(job.name = name, "Failed to fire the tick of {fire_time}: {e:#}");
+                FireOutcome::Ignored("firing failed")
+            }
+        }
+    }
+
+    /// Fires the tick `fire_time` of job `name`: starts a run, queues it behind the running one,
+    /// or writes a `skipped` row, following the job's `overlap`.
+    pub async fn fire(
+        &self,
+        name: &str,
+        fire_time: DateTime<Utc>,
+        trigger: Trigger,
+    ) -> anyhow::Result<FireOutcome> {
+        let decision = {
+            let mut slots = self.slots();
+            self.decide(&mut slots, name, fire_time, trigger)
+        };
+        match decision {
+            Decision::Done(outcome) => Ok(outcome),
+            Decision::Skip(job, reason) => {
+                self.write_skipped(&job, fire_time, trigger, reason).await?;
+                Ok(FireOutcome::Skipped)
+            }
+            Decision::Run(job) => Ok(FireOutcome::Started(self.spawn_runs(job, fire_time, trigger))),
+        }
+    }
+
+    fn decide(
+        &self,
+        slots: &mut BTreeMap<String, Slot>,
+        name: &str,
+        fire_time: DateTime<Utc>,
+        trigger: Trigger,
+    ) -> Decision {
+        if self.inner.stop_ticks.is_cancelled() {
+            return Decision::Done(FireOutcome::Ignored("the daemon is stopping"));
+        }
+        let Some(slot) = slots.get_mut(name) else {
+            return Decision::Done(FireOutcome::Ignored("unknown job"));
+        };
+        let Some(job) = slot.config.clone() else {
+            return Decision::Done(FireOutcome::Ignored("the job is no longer configured"));
+        };
+        if !job.enabled {
+            return Decision::Done(FireOutcome::Ignored("the job is disabled"));
+        }
+        if slot.last_fired.is_some_and(|last| last >= fire_time) {
+            return Decision::Done(FireOutcome::Ignored("this tick was fired already"));
+        }
+        slot.last_fired = Some(fire_time);
+        if !slot.running {
+            slot.running = true;
+            return Decision::Run(job);
+        }
+        match job.overlap {
+            Overlap::Skip => Decision::Skip(job, "the previous run is still going"),
+            Overlap::Queue if slot.queued.is_none() => {
+                slot.queued = Some((fire_time, trigger));
+                info!(
+                    job.name = name,
+                    "Tick {fire_time} queued: the previous run is still going"
+                );
+                Decision::Done(FireOutcome::Queued)
+            }
+            Overlap::Queue => {
+                Decision::Skip(job, "the previous run is still going and another tick is queued")
+            }
+        }
+    }
+
+    async fn write_skipped(
+        &self,
+        job: &JobConfig,
+        fire_time: DateTime<Utc>,
+        trigger: Trigger,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let written =
+            RunRecorder::record_skipped(&self.inner.db, run_spec(job, fire_time, trigger), reason).await?;
+        if written {
+            info!(job.name = %job.name, job.kind = %job.kind, "Tick {fire_time} skipped: {reason}");
+        }
+        Ok(())
+    }
+
+    /// Runs the tick, then each tick queued behind it, on the tracked task set.
+    fn spawn_runs(&self, job: JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunHandle {
+        let this = self.clone();
+        let handle = self.inner.tracker.spawn(async move {
+            let mut statuses = Vec::new();
+            let mut next = Some((job, fire_time, trigger, true));
+            while let Some((job, fire_time, trigger, jitter)) = next {
+                if let Some(status) = this.execute(&job, fire_time, trigger, jitter).await {
+                    statuses.push(status);
+                }
+                next = this.finish_run(&job.name);
+            }
+            statuses
+        });
+        RunHandle(handle)
+    }
+
+    /// Marks a run ended; returns the queued tick to run next, if any.
+    fn finish_run(&self, name: &str) -> Option<(JobConfig, DateTime<Utc>, Trigger, bool)> {
+        let mut slots = self.slots();
+        let slot = slots.get_mut(name)?;
+        let queued = slot.queued.take();
+        match (&slot.config, queued) {
+            (Some(job), Some((fire_time, trigger)))
+                if job.enabled && !self.inner.stop_ticks.is_cancelled() =>
+            {
+                return Some((job.clone(), fire_time, trigger, false));
+            }
+            _ => {}
+        }
+        slot.running = false;
+        if slot.config.is_none() {
+            slots.remove(name);
+        }
+        None
+    }
+
+    /// One run: jitter, the cross-instance overlap check, then the runner, inside the job's span.
+    async fn execute(
+        &self,
+        job: &JobConfig,
+        fire_time: DateTime<Utc>,
+        trigger: Trigger,
+        jitter: bool,
+    ) -> Option<RunStatus> {
+        // The runner's own span (`sync::run_job`'s) adds `job.name`, `job.kind` and `run.id`.
+        let span = tracing::info_span!(
+            "tick",
+            job = %job.name,
+            trigger = trigger.as_str(),
+            scheduled_for = %fire_time.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        async {
+            if jitter && job.jitter_ms > 0 {
+                let delay = rand::random_range(0..=job.jitter_ms);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                    _ = self.inner.stop_ticks.cancelled() => {
+                        info!("Tick {fire_time} dropped: the daemon stopped during its {delay} ms jitter");
+                        return None;
+                    }
+                }
+            }
+            match self.running_elsewhere(&job.name).await {
+                Ok(Some(instance)) => {
+                    let reason = format!("the previous run is still going on {instance}");
+                    return match RunRecorder::record_skipped(
+                        &self.inner.db,
+                        run_spec(job, fire_time, trigger),
+                        &reason,
+                    )
+                    .await
+                    {
+                        Ok(written) => {
+                            if written {
+                                info!("Tick {fire_time} skipped: {reason}");
+                            }
+                            Some(RunStatus::Skipped)
+                        }
+                        Err(e) => {
+                            error!("Failed to record the skipped tick {fire_time}: {e:#}");
+                            Some(RunStatus::Failed)
+                        }
+                    };
+                }
+                Ok(None) => {}
+                // The fire time's unique row still keeps the tick from running twice.
+                Err(e) => warn!(
+                    "Failed to check other instances for a running {}: {e:#}",
+                    job.name
+                ),
+            }
+            debug!("Run starting");
+            let cancel = self.inner.cancel_runs.child_token();
+            match self
+                .inner
+                .runner
+                .run(job.clone(), trigger, Some(fire_time.naive_utc()), cancel)
+                .await
+            {
+                Ok(status) => {
+                    debug!(%status, "Run ended");
+                    Some(status)
+                }
+                Err(e) => {
+                    error!("Run failed: {e:#}");
+                    Some(RunStatus::Failed)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Another live instance with a `running` row of this job, if any.
+    async fn running_elsewhere(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let name = name.to_owned();
+        let me = self.inner.instance.clone();
+        let since = alive_since(Utc::now(), self.inner.heartbeat_ms.load(Ordering::Relaxed));
+        self.inner
+            .db
+            .run(move |conn| {
+                let rows = sync_logs::running_rows(conn, &name)?;
+                if rows.iter().all(|r| r.instance == me) {
+                    return Ok(None);
+                }
+                let live = instances::live(conn, since)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| r.instance)
+                    .find(|i| *i != me && live.iter().any(|l| l.instance == *i)))
+            })
+            .await
+    }
+
+    /// At start: each enabled job with `catch_up = "once"` whose last fire time passed while no
+    /// daemon ran it (no row, or only `interrupted` rows, for that tick or a later one) runs once
+    /// with `trigger = catch_up`. A job that has never run does not catch up, so that a first
+    /// start does not run everything at once.
+    pub async fn catch_up(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, FireOutcome)>> {
+        let candidates: Vec<(JobConfig, DateTime<Utc>)> = self
+            .slots()
+            .values()
+            .filter_map(|s| s.config.clone())
+            .filter(|j| j.enabled && j.catch_up == CatchUp::Once && is_scheduled(j))
+            .filter_map(|j| fire_time_at_or_before(&j, now).map(|t| (j, t)))
+            .collect();
+        let mut outcomes = Vec::new();
+        for (job, fire_time) in candidates {
+            let name = job.name.clone();
+            let (has_history, settled) = self
+                .inner
+                .db
+                .run(move |conn| {
+                    Ok((
+                        sync_logs::has_history(conn, &name)?,
+                        sync_logs::latest_settled_fire_time(conn, &name)?,
+                    ))
+                })
+                .await
+                .with_context(|| format!("Failed to read the history of job {}", job.name))?;
+            let missed = has_history && settled.is_none_or(|t| t < fire_time.naive_utc());
+            let outcome = if missed {
+                info!(
+                    job.name = %job.name,
+                    "Catching up once: the tick of {fire_time} was missed while the daemon was down"
+                );
+                self.fire(&job.name, fire_time, Trigger::CatchUp).await?
+            } else if has_history {
+                FireOutcome::Ignored("the last tick was not missed")
+            } else {
+                FireOutcome::Ignored("the job has never run")
+            };
+            outcomes.push((job.name, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether the daemon has stopped taking ticks.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stop_ticks.is_cancelled()
+    }
+
+    /// Stops taking ticks: new fires are ignored, jitter waits end, queued ticks are dropped.
+    pub fn stop_taking_ticks(&self) {
+        self.inner.stop_ticks.cancel();
+        self.inner.tracker.close();
+    }
+
+    /// Waits until every run has ended, or `limit` passes; returns whether they all ended.
+    pub async fn wait_for_runs(&self, limit: Duration) -> bool {
+        self.inner.tracker.close();
+        tokio::time::timeout(limit, self.inner.tracker.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Cancels every run: each stops and closes its row as `interrupted`.
+    pub fn cancel_runs(&self) {
+        self.inner.cancel_runs.cancel();
+    }
+}
+
+fn run_spec(job: &JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
+    RunSpec {
+        job_name: job.name.clone(),
+        sync_type: job.kind.sync_type().to_owned(),
+        trigger,
+        scheduled_for: Some(fire_time.naive_utc()),
+    }
+}
+
+/// One cron trigger registered with tokio-cron-scheduler.
+struct Registered {
+    job: tokio_cron_scheduler::Job,
+    schedule: Schedule,
+    timezone: Tz,
+    /// The zone's UTC offset when the trigger was made: the library keeps it fixed.
+    offset_seconds: i32,
+}
+
+/// The cron triggers: one tokio-cron-scheduler job per enabled scheduled job, each calling
+/// [`Scheduler::on_tick`]. Works around the library's gaps: it cannot update a job in place (so
+/// a change removes and re-adds), and it fixes a zone's UTC offset when a job is made (so
+/// [`CronTriggers::follow_offset_changes`] re-makes triggers after a daylight-saving change).
+pub struct CronTriggers {
+    cron: tokio_cron_scheduler::JobScheduler,
+    scheduler: Scheduler,
+    registered: HashMap<String, Registered>,
+}
+
+impl CronTriggers {
+    pub async fn new(scheduler: Scheduler) -> anyhow::Result<CronTriggers> {
+        let cron = tokio_cron_scheduler::JobScheduler::new()
+            .await
+            .context("Failed to create the cron scheduler")?;
+        Ok(CronTriggers {
+            cron,
+            scheduler,
+            registered: HashMap::new(),
+        })
+    }
+
+    /// Starts ticking.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        self.cron
+            .start()
+            .await
+            .context("Failed to start the cron scheduler")
+    }
+
+    /// The jobs with a trigger, by name.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.registered.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Makes (or re-makes) the trigger of `job`; removes it when the job is disabled or has no
+    /// schedule.
+    pub async fn set(&mut self, job: &JobConfig) -> anyhow::Result<()> {
+        self.remove(&job.name).await?;
+        let Some(schedule) = job.schedule.clone().filter(|_| job.enabled && is_scheduled(job)) else {
+            return Ok(());
+        };
+        let scheduler = self.scheduler.clone();
+        let name = job.name.clone();
+        let trigger_schedule = schedule.clone();
+        let cron_job = tokio_cron_scheduler::Job::new_async_tz(
+            schedule.normalized(),
+            job.timezone,
+            move |_id, _cron| {
+                let scheduler = scheduler.clone();
+                let name = name.clone();
+                let schedule = trigger_schedule.clone();
+                Box::pin(async move {
+                    scheduler.on_tick(&name, &schedule, Utc::now()).await;
+                })
+            },
+        )
+        .with_context(|| format!("Failed to make the cron trigger of job {} ({schedule})", job.name))?;
+        self.cron
+            .add(cron_job.clone())
+            .await
+            .with_context(|| format!("Failed to add the cron trigger of job {}", job.name))?;
+        self.registered.insert(
+            job.name.clone(),
+            Registered {
+                job: cron_job,
+                schedule,
+                timezone: job.timezone,
+                offset_seconds: utc_offset_seconds(job.timezone, Utc::now()),
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes the trigger of `name`, if it has one.
+    pub async fn remove(&mut self, name: &str) -> anyhow::Result<()> {
+        if let Some(old) = self.registered.remove(name) {
+            self.cron
+                .remove(&old.job.guid())
+                .await
+                .with_context(|| format!("Failed to remove the cron trigger of job {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Re-makes the triggers whose zone has changed its UTC offset since they were made (the
+    /// library would otherwise fire an hour off after a daylight-saving change). Returns the jobs
+    /// re-made.
+    pub async fn follow_offset_changes(&mut self, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+        let stale: Vec<String> = self
+            .registered
+            .iter()
+            .filter(|(_, r)| utc_offset_seconds(r.timezone, now) != r.offset_seconds)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            if let Some(job) = self.scheduler.job(name) {
+                info!(
+                    job.name = %name,
+                    "The UTC offset of {} changed; re-making the trigger of `{}`",
+                    job.timezone,
+                    self.registered.get(name).map(|r| r.schedule.to_string()).unwrap_or_default()
+                );
+                self.set(&job).await?;
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Stops ticking. Does not wait for runs: the [`Scheduler`] tracks those.
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        self.cron
+            .shutdown()
+            .await
+            .context("Failed to stop the cron scheduler")
+    }
+}
+
+fn utc_offset_seconds(zone: Tz, at: DateTime<Utc>) -> i32 {
+    zone.offset_from_utc_datetime(&at.naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn offsets_change_with_daylight_saving() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let winter = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
+        let summer = Utc.with_ymd_and_hms(2026, 7, 10, 12, 0, 0).unwrap();
+        assert_eq!(utc_offset_seconds(berlin, winter), 3600);
+        assert_eq!(utc_offset_seconds(berlin, summer), 7200);
+        let shanghai = chrono_tz::Asia::Shanghai;
+        assert_eq!(
+            utc_offset_seconds(shanghai, winter),
+            utc_offset_seconds(shanghai, summer)
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The daemon's scheduling: `jobs.toml` → cron triggers, with the overlap guard, jitter, catch-up,
+//! reload, crash recovery and graceful shutdown that tokio-cron-scheduler does not give. The cron
+//! library is only a trigger: what ran and when lives in `haier_sync_logs`. The jobs' own work is
+//! behind [`JobRunner`]; it does not live here.
+
+pub mod daemon;
+pub mod jobs;
+pub mod recovery;
+pub mod reload;
+pub mod runner;
+
+pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, Service, ShutdownReport, Signals};
+pub use jobs::{FireOutcome, Scheduler};
+pub use recovery::{recover_orphaned_runs, RecoveryReport};
+pub use reload::{diff_jobs, JobChange};
+pub use runner::SyncJobRunner;
+
+use crate::config::{JobConfig, JobKind};
+use crate::db::{instances, Db};
+use crate::sync::{RunStatus, Trigger};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+/// Runs jobs for the scheduler. The real one calls `crate::sync::run_job` and the order poller;
+/// tests use a fake that writes rows through [`crate::sync::RunRecorder`].
+#[async_trait::async_trait]
+pub trait JobRunner: Send + Sync + 'static {
+    /// Runs one sync job now. It opens and closes its own `haier_sync_logs` row (through
+    /// `RunRecorder` or `sync::run_job`), honours `job.timeout_ms`, and on `cancel` stops and
+    /// closes its row as `interrupted` with the counts reached. Returns `Skipped` without a row
+    /// when the fire time was already taken by another instance.
+    async fn run(
+        &self,
+        job: JobConfig,
+        trigger: Trigger,
+        scheduled_for: Option<NaiveDateTime>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<RunStatus>;
+
+    /// Runs a continuous job (the `order_outbox` poller) until `cancel` fires.
+    async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()>;
+}
+
+/// Whether a job is driven by cron ticks (the sync kinds) rather than running continuously.
+pub fn is_scheduled(job: &JobConfig) -> bool {
+    job.kind != JobKind::OrderOutbox && job.schedule.is_some()
+}
+
+/// The next fire time of a scheduled job strictly after `after`, in the job's zone. `None` for
+/// the order poller (it runs continuously) and for a schedule that never fires again.
+pub fn next_fire_time(job: &JobConfig, after: DateTime<Utc>) -> Option<DateTime<Tz>> {
+    let schedule = job.schedule.as_ref()?;
+    schedule.next_after(&after.trunc_subsecs(0).with_timezone(&job.timezone))
+}
+
+/// The last fire time of a scheduled job at or before `at`, in UTC and whole seconds: the
+/// `scheduled_for` every instance writes for that tick, whenever its trigger happened to run.
+pub fn fire_time_at_or_before(job: &JobConfig, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let schedule = job.schedule.as_ref()?;
+    schedule
+        .previous_at_or_before(&at.trunc_subsecs(0).with_timezone(&job.timezone))
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// How many heartbeat intervals may pass before a daemon counts as gone.
+pub const LIVE_HEARTBEATS: u32 = 3;
+
+/// The daemons running against this database: not stopped, and with a heartbeat fresher than
+/// [`LIVE_HEARTBEATS`] × `heartbeat_ms`. Works across hosts and instances (unlike a pid file).
+pub async fn daemon_running(db: &Db, heartbeat_ms: u64) -> anyhow::Result<Vec<instances::Instance>> {
+    let alive_since = alive_since(Utc::now(), heartbeat_ms);
+    db.run(move |conn| Ok(instances::live(conn, alive_since)?))
+        .await
+        .map_err(|e| e.context("Failed to read the daemon heartbeats"))
+}
+
+/// The oldest heartbeat that still counts as alive at `now`.
+pub(crate) fn alive_since(now: DateTime<Utc>, heartbeat_ms: u64) -> NaiveDateTime {
+    before(now, heartbeat_ms.saturating_mul(u64::from(LIVE_HEARTBEATS)))
+}
+
+/// `now` minus `ms` milliseconds, as a database time; the earliest representable time when the
+/// window reaches further back than that.
+pub(crate) fn before(now: DateTime<Utc>, ms: u64) -> NaiveDateTime {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::Duration::try_milliseconds)
+        .and_then(|window| now.naive_utc().checked_sub_signed(window))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Schedule;
+    use chrono::TimeZone;
+
+    pub(crate) fn job(name: &str, schedule: &str) -> JobConfig {
+        JobConfig {
+            name: name.into(),
+            kind: JobKind::Stock,
+            schedule: Some(Schedule::parse(schedule).unwrap()),
+            timezone: chrono_tz::Asia::Shanghai,
+            enabled: true,
+            timeout_ms: None,
+            overlap: crate::config::Overlap::Skip,
+            jitter_ms: 0,
+            catch_up: crate::config::CatchUp::Once,
+            product_codes: vec![],
+            county_codes: vec!["110101".into()],
+            concurrency: None,
+            poll_interval_ms: 1000,
+            batch_size: 50,
+            max_attempts: 10,
+            lease_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn fire_times_follow_the_jobs_zone() {
+        // 02:00 in Shanghai is 18:00 UTC the day before.
+        let daily = job("products", "0 0 2 * * *");
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 17, 59, 59).unwrap();
+        assert_eq!(
+            next_fire_time(&daily, now).unwrap(),
+            chrono_tz::Asia::Shanghai
+                .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+                .unwrap()
+        );
+        assert_eq!(
+            fire_time_at_or_before(&daily, now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 18, 0, 0).unwrap()
+        );
+        let at_fire =
+            Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap() + chrono::Duration::milliseconds(400);
+        assert_eq!(
+            fire_time_at_or_before(&daily, at_fire).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap(),
+            "a trigger that runs late still names its own tick"
+        );
+    }
+
+    #[test]
+    fn the_order_poller_has_no_fire_times() {
+        let mut poller = job("orders", "* * * * * *");
+        poller.kind = JobKind::OrderOutbox;
+        poller.schedule = None;
+        assert!(!is_scheduled(&poller));
+        assert!(next_fire_time(&poller, Utc::now()).is_none());
+    }
+}

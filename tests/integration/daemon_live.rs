@@ -1,0 +1,447 @@
+//! The whole daemon: real cron ticks every 2 s and a schedule edited on disk, reload that applies
+//! only the difference, graceful shutdown (finish within the grace, else interrupt), restart
+//! after `kill -9`, the heartbeat, and the real signals. Checked as rows in `haier_sync_logs`.
+
+use crate::daemon::support::*;
+use haier_sync::db::testing::TestDb;
+use haier_sync::db::{instances, sync_logs};
+use haier_sync::scheduler::daemon::{ReloadOutcome, Signals, CANCEL_WAIT};
+use haier_sync::scheduler::{self, Daemon, FireOutcome, JobChange};
+use haier_sync::sync::{RunStatus, Trigger};
+use std::time::{Duration, Instant};
+
+fn second(row: &sync_logs::SyncLog) -> u32 {
+    use chrono::Timelike;
+    row.scheduled_for.unwrap().second()
+}
+
+/// Consecutive fire times `step` seconds apart, one row each, all scheduled and `success` (the
+/// newest may still be `running`).
+fn assert_one_row_per_tick(rows: &[sync_logs::SyncLog], step: i64) {
+    for pair in rows.windows(2) {
+        let gap = pair[1].scheduled_for.unwrap() - pair[0].scheduled_for.unwrap();
+        assert_eq!(gap.num_seconds(), step, "rows: {rows:#?}");
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let newest = i + 1 == rows.len();
+        assert_eq!(row.trigger, "schedule", "{row:?}");
+        assert!(
+            row.status == "success" || (newest && row.status == "running"),
+            "{row:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_every_two_seconds_write_a_row_each_and_an_edited_schedule_applies_without_restart() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon_table = "[daemon]\nwatch_config = true\nheartbeat_ms = 500\n";
+    let every = |cron: &str| {
+        config_text(
+            &test,
+            &format!("{daemon_table}\n[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n"),
+        )
+    };
+    let (path, config) = write_config(dir.path(), &every("*/2 * * * * *"));
+    let runner = FakeRunner::new(&test.db, false);
+    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+        .with_watch_interval(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+
+    let rows = wait_for_rows(&test.db, "tick", "three ticks of */2", |r| r.len() >= 3).await;
+    assert!(rows.iter().all(|r| second(r) % 2 == 0), "{rows:#?}");
+    assert_one_row_per_tick(&rows, 2);
+
+    // Edit the file: every 3 s. The first tick on an odd multiple of 3 proves the new schedule.
+    std::fs::write(&path, every("*/3 * * * * *")).unwrap();
+    let rows = wait_for_rows(&test.db, "tick", "two ticks of */3", |rows| {
+        rows.iter()
+            .position(|r| second(r) % 3 == 0 && second(r) % 2 == 1)
+            .is_some_and(|i| rows.len() >= i + 2)
+    })
+    .await;
+    let switch = rows
+        .iter()
+        .position(|r| second(r) % 3 == 0 && second(r) % 2 == 1)
+        .unwrap();
+    assert!(rows[switch..].iter().all(|r| second(r) % 3 == 0), "{rows:#?}");
+    assert_one_row_per_tick(&rows[switch..], 3);
+
+    // An invalid cron is refused: the */3 schedule keeps running.
+    let broken = every("*/3 * * *");
+    std::fs::write(&path, &broken).unwrap();
+    let seen = rows.len();
+    let rows = wait_for_rows(&test.db, "tick", "two more ticks of */3", |r| r.len() >= seen + 2).await;
+    assert_one_row_per_tick(&rows[switch..], 3);
+    match handle.reload().await.unwrap() {
+        ReloadOutcome::Refused(e) => {
+            assert_eq!(e.key.as_deref(), Some("jobs.tick.schedule"));
+            let line = broken.lines().position(|l| l.contains("*/3 * * *")).unwrap() + 1;
+            assert_eq!(e.line, Some(line));
+            assert!(
+                e.to_string()
+                    .contains(&format!("jobs.toml:{line}: jobs.tick.schedule:")),
+                "{e}"
+            );
+        }
+        other => panic!("an invalid file must be refused: {other:?}"),
+    }
+    assert_eq!(
+        handle
+            .scheduler()
+            .job("tick")
+            .unwrap()
+            .schedule
+            .unwrap()
+            .as_written(),
+        "*/3 * * * * *"
+    );
+
+    let report = handle.shutdown().await.unwrap();
+    assert_eq!(report.exit_code(), 0);
+    assert!(report.ended_within_grace);
+    assert_eq!(runner.max_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daily =
+        |name: &str, at: &str| format!("[jobs.{name}]\nkind = \"stock\"\nschedule = \"0 0 {at} * * *\"\n");
+    let orders =
+        |interval: u32| format!("[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = {interval}\n");
+    let before = format!(
+        "[daemon]\nwatch_config = false\n\n{}\n{}\n{}\n{}",
+        daily("busy", "1"),
+        daily("retimed", "2"),
+        daily("same", "3"),
+        orders(1000)
+    );
+    let (path, config) = write_config(dir.path(), &config_text(&test, &before));
+    let runner = FakeRunner::new(&test.db, true);
+    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+        .start()
+        .await
+        .unwrap();
+    runner.wait_pollers_started(1).await;
+
+    let tick = utc(2026, 11, 24, 1, 0, 0);
+    let FireOutcome::Started(busy) = handle
+        .scheduler()
+        .fire("busy", tick, Trigger::Schedule)
+        .await
+        .unwrap()
+    else {
+        panic!("busy should start")
+    };
+    runner.wait_started(1).await;
+
+    // busy removed while it runs, retimed moved, fresh added, the poller's interval changed.
+    let after = format!(
+        "[daemon]\nwatch_config = false\n\n{}\n{}\n{}\n{}",
+        daily("retimed", "5"),
+        daily("same", "3"),
+        daily("fresh", "4"),
+        orders(250)
+    );
+    std::fs::write(&path, config_text(&test, &after)).unwrap();
+    let ReloadOutcome::Applied(changes) = handle.reload().await.unwrap() else {
+        panic!("the new file is valid")
+    };
+    let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "job busy: removed (a run that goes on is left to end)",
+            "job fresh: added",
+            "job orders: poll_interval_ms changed; the next run uses the new value",
+            "job retimed: re-timed from `0 0 2 * * * Asia/Shanghai` to `0 0 5 * * * Asia/Shanghai`",
+        ]
+    );
+    assert!(matches!(changes[0], JobChange::Removed { .. }));
+
+    // The removed job's run goes on and ends normally; the job takes no new ticks.
+    assert_eq!(handle.scheduler().running_jobs(), ["busy"]);
+    runner.release();
+    assert_eq!(busy.wait().await, [RunStatus::Success]);
+    let rows = rows(&test.db, "busy").await;
+    assert_eq!(
+        (rows.len(), rows[0].status.as_str(), rows[0].success_count),
+        (1, "success", 10)
+    );
+    let later = handle
+        .scheduler()
+        .fire("busy", tick + chrono::Duration::days(1), Trigger::Schedule)
+        .await
+        .unwrap();
+    assert!(matches!(later, FireOutcome::Ignored(_)), "{later:?}");
+    assert_eq!(
+        handle
+            .scheduler()
+            .job("retimed")
+            .unwrap()
+            .schedule
+            .unwrap()
+            .as_written(),
+        "0 0 5 * * *"
+    );
+    assert!(handle.scheduler().job("fresh").is_some());
+
+    // The poller was restarted with its new interval.
+    runner.wait_pollers_started(2).await;
+    let intervals: Vec<u64> = runner
+        .pollers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|j| j.poll_interval_ms)
+        .collect();
+    assert_eq!(intervals, [1000, 250]);
+
+    // Reloading the same file changes nothing.
+    let ReloadOutcome::Applied(changes) = handle.reload().await.unwrap() else {
+        panic!("still valid")
+    };
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(handle.shutdown().await.unwrap().exit_code(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_job_finish_within_the_grace() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[daemon]\nshutdown_grace_ms = 10000\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\n";
+    let (_, config) = write_config(dir.path(), &config_text(&test, text));
+    let runner = FakeRunner::new(&test.db, true);
+    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+        .start()
+        .await
+        .unwrap();
+    let scheduler = handle.scheduler().clone();
+    let FireOutcome::Started(_run) = scheduler
+        .fire("stock", utc(2026, 11, 24, 3, 0, 0), Trigger::Schedule)
+        .await
+        .unwrap()
+    else {
+        panic!("the run should start")
+    };
+    runner.wait_started(1).await;
+
+    let stopping = tokio::spawn(handle.shutdown());
+    let deadline = Instant::now() + DEADLINE;
+    while !scheduler.is_stopping() {
+        assert!(Instant::now() < deadline, "shutdown did not begin");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // No new ticks once stopping.
+    let late = scheduler
+        .fire("stock", utc(2026, 11, 25, 3, 0, 0), Trigger::Schedule)
+        .await
+        .unwrap();
+    assert!(matches!(late, FireOutcome::Ignored(_)), "{late:?}");
+    runner.release();
+    let report = stopping.await.unwrap().unwrap();
+    assert!(report.ended_within_grace, "{report:?}");
+    assert!(report.cancelled.is_empty());
+    assert_eq!(report.exit_code(), 0);
+    let rows = rows(&test.db, "stock").await;
+    assert_eq!(
+        (rows.len(), rows[0].status.as_str(), rows[0].success_count),
+        (1, "success", 10)
+    );
+}
+
+#[tokio::test]
+async fn shutdown_mid_run_interrupts_it_after_the_grace_with_partial_counts() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[daemon]\nshutdown_grace_ms = 300\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\n";
+    let (_, config) = write_config(dir.path(), &config_text(&test, text));
+    let runner = FakeRunner::new(&test.db, true);
+    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(scheduler::daemon_running(&test.db, 5_000).await.unwrap().len(), 1);
+    let FireOutcome::Started(_run) = handle
+        .scheduler()
+        .fire("stock", utc(2026, 11, 24, 3, 0, 0), Trigger::Schedule)
+        .await
+        .unwrap()
+    else {
+        panic!("the run should start")
+    };
+    runner.wait_started(1).await;
+
+    let started = Instant::now();
+    let report = handle.shutdown().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "waited for the grace: {took:?}"
+    );
+    assert!(took < Duration::from_millis(300) + CANCEL_WAIT, "took {took:?}");
+    assert_eq!(report.exit_code(), 0);
+    assert!(!report.ended_within_grace);
+    assert_eq!(report.cancelled, ["stock"]);
+    assert_eq!(report.rows_closed_by_daemon, 0, "the run closed its own row");
+
+    let rows = rows(&test.db, "stock").await;
+    let row = &rows[0];
+    assert_eq!(row.status, "interrupted");
+    assert_eq!((row.total_count, row.success_count, row.failed_count), (10, 5, 0));
+    assert!(row.completed_at.is_some());
+    assert!(
+        scheduler::daemon_running(&test.db, 5_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "marked stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_after_kill_9_closes_the_orphan_row_and_catches_up() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[daemon]\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\ntimezone = \"UTC\"\n";
+    let (_, config) = write_config(dir.path(), &config_text(&test, text));
+    // The previous daemon on this host was killed mid-run a moment ago.
+    let now = chrono::Utc::now();
+    let tick = scheduler::fire_time_at_or_before(&config.jobs["stock"], now).unwrap();
+    let crashed = format!("{}:{DEAD_PID}", this_host());
+    instance_row(&test.db, &crashed, chrono::Duration::seconds(1)).await;
+    orphan_row(&test.db, "stock", &crashed, tick.naive_utc(), 7).await;
+
+    let runner = FakeRunner::new(&test.db, false);
+    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+        .start()
+        .await
+        .unwrap();
+    let rows = wait_for_rows(&test.db, "stock", "the catch-up run", |rows| {
+        rows.iter()
+            .any(|r| r.trigger == "catch_up" && r.status == "success")
+    })
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let orphan = rows.iter().find(|r| r.instance == crashed).unwrap();
+    assert_eq!(orphan.status, "interrupted");
+    assert_eq!(
+        (orphan.total_count, orphan.success_count),
+        (20, 7),
+        "partial counts kept"
+    );
+    let catch_up = rows.iter().find(|r| r.trigger == "catch_up").unwrap();
+    assert_eq!(catch_up.scheduled_for, Some(tick.naive_utc()));
+    assert_eq!(catch_up.instance, haier_sync::db::instance_name());
+    assert_eq!(handle.shutdown().await.unwrap().exit_code(), 0);
+}
+
+#[tokio::test]
+async fn the_heartbeat_shows_the_daemon_running_until_it_stops() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = write_config(
+        dir.path(),
+        &config_text(&test, "[daemon]\nheartbeat_ms = 100\nwatch_config = false\n"),
+    );
+    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
+        .start()
+        .await
+        .unwrap();
+    let me = haier_sync::db::instance_name();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let name = me.clone();
+        let row = test
+            .db
+            .run(move |c| Ok(instances::find(c, &name)?))
+            .await
+            .unwrap()
+            .expect("the instance is registered");
+        if row.heartbeat_at > row.started_at {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = scheduler::daemon_running(&test.db, 100).await.unwrap();
+    assert_eq!(
+        live.iter().map(|i| i.instance.as_str()).collect::<Vec<_>>(),
+        [me.as_str()]
+    );
+    handle.shutdown().await.unwrap();
+    assert!(scheduler::daemon_running(&test.db, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_service_stops_the_daemon_with_exit_code_1() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = write_config(
+        dir.path(),
+        &config_text(&test, "[daemon]\nwatch_config = false\n"),
+    );
+    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
+        .with_service(scheduler::Service::new(
+            "the callback receiver",
+            |_cancel| async { anyhow::bail!("address in use") },
+        ))
+        .start()
+        .await
+        .unwrap();
+    let report = tokio::time::timeout(DEADLINE, handle.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.failed_service.as_deref(), Some("the callback receiver"));
+    assert_eq!(report.exit_code(), 1);
+}
+
+/// The real signals: SIGHUP reloads, SIGTERM stops with exit code 0. (The handlers are installed
+/// before the signals are sent, so the test process itself is never stopped by them.)
+#[tokio::test]
+async fn sighup_reloads_and_sigterm_stops_the_daemon() {
+    let test = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = |at: &str| {
+        format!("[daemon]\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 {at} * * *\"\n")
+    };
+    let (path, config) = write_config(dir.path(), &config_text(&test, &job("3")));
+    let signals = Signals::listen().unwrap();
+    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
+        .start()
+        .await
+        .unwrap();
+    let scheduler = handle.scheduler().clone();
+    let running = tokio::spawn(handle.run_until(signals));
+
+    std::fs::write(&path, config_text(&test, &job("4"))).unwrap();
+    send_signal("HUP");
+    let deadline = Instant::now() + DEADLINE;
+    while scheduler.job("stock").unwrap().schedule.unwrap().as_written() != "0 0 4 * * *" {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    send_signal("TERM");
+    let report = tokio::time::timeout(DEADLINE, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.exit_code(), 0);
+    assert!(scheduler.is_stopping());
+}
+
+fn send_signal(name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(std::process::id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -1,0 +1,449 @@
+//! The outbox poller end to end, against the simulator with its callbacks going to the
+//! receiver: every order reaches Haier exactly once, invalid ones never do, failures are retried
+//! with backoff or end `dead`, a crashed poller's leases run out and are taken again.
+
+use super::support_orders::*;
+use haier_sync::cli::outbox::{cancel_order, retry_order, Cancelled};
+use haier_sync::orders::poller::{self, PollOutcome};
+use haier_sync::simulator::{Faults, SimOptions};
+use serde_json::json;
+use std::time::Duration;
+
+fn quick_callbacks() -> SimOptions {
+    SimOptions {
+        products: 100,
+        callback_delay_ms: 20,
+        callback_retry_base_ms: 100,
+        ..SimOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
+    let env = OrdersEnv::start(quick_callbacks()).await;
+    let codes = [env.code(0), env.code(1)];
+    let ids = insert_many_by_sql(env.db(), "SO", 1000, &codes).await;
+
+    let polls = env.push_all_due().await;
+    assert_eq!(polls.iter().map(|c| c.total).sum::<i64>(), 1000);
+    assert_eq!(polls.iter().map(|c| c.success).sum::<i64>(), 1000);
+    let stats = env.sim.stats();
+    assert_eq!(stats.orders.distinct_so_ids, 1000);
+    assert_eq!(stats.orders.duplicates_rejected, 0);
+
+    env.wait_for_rows(Duration::from_secs(60), |rows| {
+        rows.iter().all(|r| r.status == "confirmed")
+    })
+    .await;
+    for row in all_rows(env.db()).await {
+        let sim_order = env.sim.order(&row.so_id).expect("Haier has every order");
+        assert_eq!(row.haier_order_no, sim_order.ext_order_no, "{}", row.so_id);
+        assert!(row.haier_order_no.as_deref().unwrap().starts_with("SO."));
+        assert!(row.pushed_at.is_some() && row.confirmed_at.is_some());
+        assert_eq!(row.attempts, 1);
+    }
+    assert_eq!(all_rows(env.db()).await.len(), ids.len());
+
+    // One sync-log row per poll that did work, with its counts; an idle poll writes nothing.
+    let logs = env.order_logs().await;
+    assert_eq!(logs.len(), polls.len());
+    assert!(logs
+        .iter()
+        .all(|l| l.job_name == "orders" && l.status == "success" && l.completed_at.is_some()));
+    assert_eq!(logs.iter().map(|l| l.success_count).sum::<i64>(), 1000);
+    assert_eq!(
+        poller::try_push_next_batch(&env.ctx, &env.job).await.unwrap(),
+        PollOutcome::Idle
+    );
+    assert_eq!(env.order_logs().await.len(), polls.len());
+}
+
+#[tokio::test]
+async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them() {
+    let env = OrdersEnv::start(quick_callbacks()).await;
+    let code = env.code(0).to_owned();
+    let mut no_consignee = order_json("SO-NAME", &[&code]);
+    no_consignee.as_object_mut().unwrap().remove("consigneeName");
+    let mut bad_total = order_json("SO-TOTAL", &[&code, &code]);
+    bad_total["totalQty"] = json!(3);
+    let unknown = order_json("SO-PRODUCT", &["GD0XXXX"]);
+    let mut zero = order_json("SO-ZERO", &[&code, &code]);
+    zero["itemList"][1]["itemQty"] = json!(0);
+    zero["totalQty"] = json!(1);
+    let mut mismatch = order_json("SO-OTHER", &[&code]);
+    mismatch["soId"] = json!("SO-ELSEWHERE");
+    for (so_id, payload) in [
+        ("SO-NAME", &no_consignee),
+        ("SO-TOTAL", &bad_total),
+        ("SO-PRODUCT", &unknown),
+        ("SO-ZERO", &zero),
+        ("SO-OTHER", &mismatch),
+        ("SO-GOOD", &order_json("SO-GOOD", &[&code])),
+    ] {
+        let online_no = payload["onlineNo"].as_str().unwrap().to_owned();
+        insert_by_sql(env.db(), so_id, &online_no, payload).await;
+    }
+
+    let polls = env.push_all_due().await;
+    assert_eq!(polls.len(), 1);
+    assert_eq!((polls[0].total, polls[0].success, polls[0].failed), (6, 1, 5));
+    let expected = [
+        ("SO-NAME", "consigneeName is missing"),
+        ("SO-TOTAL", "totalQty 3 does not equal the sum of itemQty 2"),
+        (
+            "SO-PRODUCT",
+            "itemList[0].productCode GD0XXXX is not a Haier product for sale",
+        ),
+        ("SO-ZERO", "itemList[1].itemQty must be at least 1 (got 0)"),
+        (
+            "SO-OTHER",
+            "so_id column SO-OTHER does not match payload soId SO-ELSEWHERE",
+        ),
+    ];
+    for (so_id, field) in expected {
+        let row = row(env.db(), so_id).await;
+        assert_eq!(row.status, "dead", "{so_id}");
+        let error = row.last_error.unwrap();
+        assert!(error.contains(field), "{so_id}: {error}");
+        assert_eq!(row.attempts, 0, "{so_id} was never sent");
+        assert!(env.sim.order(so_id).is_none(), "Haier saw {so_id}");
+    }
+    assert!(env.sim.order("SO-ELSEWHERE").is_none());
+    assert_eq!(env.sim.stats().orders.received, 1);
+    assert_eq!(row(env.db(), "SO-GOOD").await.status, "pushed");
+    let log = &env.order_logs().await[0];
+    assert_eq!(log.status, "partial");
+    assert!(
+        log.message
+            .as_deref()
+            .unwrap()
+            .contains("SO-NAME (dead: consigneeName is missing)"),
+        "{:?}",
+        log.message
+    );
+}
+
+#[tokio::test]
+async fn orders_wait_without_dying_until_the_product_catalog_is_synced() {
+    let env = OrdersEnv::start(quick_callbacks()).await;
+    env.db()
+        .run(|conn| {
+            use diesel::prelude::*;
+            diesel::delete(haier_sync::db::schema::haier_products::table).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    insert_by_sql(env.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &[env.code(0)])).await;
+    env.push_all_due().await;
+    let waiting = row(env.db(), "SO-1").await;
+    assert_eq!((waiting.status.as_str(), waiting.attempts), ("pending", 0));
+    assert!(waiting.last_error.unwrap().contains("run the products job"));
+    assert!(env.sim.order("SO-1").is_none());
+
+    seed_products(env.db(), &[env.code(0)]).await;
+    make_all_due(env.db()).await;
+    env.push_all_due().await;
+    assert_eq!(row(env.db(), "SO-1").await.status, "pushed");
+}
+
+#[tokio::test]
+async fn a_repeated_so_id_counts_as_delivered() {
+    // The confirm comes late, so the poller meets the order still pending.
+    let env = OrdersEnv::start(SimOptions {
+        callback_delay_ms: 60_000,
+        ..quick_callbacks()
+    })
+    .await;
+    let payload = order_json("SO-1", &[env.code(0)]);
+    // Haier has the order already (pushed by a poller that died before writing it down).
+    let order: haier_sync::haier::Order = serde_json::from_value(payload.clone()).unwrap();
+    env.ctx.client.push_order(&order).await.unwrap();
+    insert_by_sql(env.db(), "SO-1", "ON-SO-1", &payload).await;
+
+    let polls = env.push_all_due().await;
+    assert_eq!(polls[0].success, 1);
+    let row = row(env.db(), "SO-1").await;
+    assert!(
+        matches!(row.status.as_str(), "pushed" | "confirmed"),
+        "{}",
+        row.status
+    );
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("DUPLICATE_SOID"),
+        "{:?}",
+        row.last_error
+    );
+    let stats = env.sim.stats();
+    assert_eq!(
+        (stats.orders.distinct_so_ids, stats.orders.duplicates_rejected),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_then_die_at_max_attempts_and_retry_revives_them() {
+    let env = OrdersEnv::start_with(quick_callbacks(), |config| {
+        config.jobs.get_mut("orders").unwrap().max_attempts = 3;
+    })
+    .await;
+    env.sim
+        .set_faults(Faults {
+            fail_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    insert_by_sql(env.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &[env.code(0)])).await;
+
+    let before = haier_sync::db::now_utc();
+    env.push_all_due().await;
+    let first = row(env.db(), "SO-1").await;
+    assert_eq!((first.status.as_str(), first.attempts), ("pending", 1));
+    assert!(
+        first
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("attempt 1 of 3 failed"),
+        "{:?}",
+        first.last_error
+    );
+    assert!(first.next_attempt_at >= before);
+    assert!(first.next_attempt_at <= haier_sync::db::now_utc() + chrono::Duration::seconds(1));
+
+    for _ in 0..2 {
+        make_all_due(env.db()).await;
+        env.push_all_due().await;
+    }
+    let dead = row(env.db(), "SO-1").await;
+    assert_eq!((dead.status.as_str(), dead.attempts), ("dead", 3));
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 3 attempts"),
+        "{:?}",
+        dead.last_error
+    );
+    assert!(env.sim.order("SO-1").is_none());
+
+    env.sim.set_faults(Faults::default()).unwrap();
+    let (moved, _) = retry_order(env.db(), "SO-1").await.unwrap();
+    assert!(moved);
+    env.push_all_due().await;
+    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "confirmed")
+        .await;
+    assert_eq!(env.sim.stats().orders.distinct_so_ids, 1);
+}
+
+#[tokio::test]
+async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_duplicate_so_id() {
+    let env = OrdersEnv::start_with(quick_callbacks(), |config| {
+        config.jobs.get_mut("orders").unwrap().lease_ms = 200;
+    })
+    .await;
+    let ids = insert_many_by_sql(env.db(), "SO", 20, &[env.code(0)]).await;
+    // A poller claims the rows and pushes them, then is killed before it writes anything down.
+    let claimed = env
+        .db()
+        .run(|conn| {
+            let now = haier_sync::db::now_utc();
+            Ok(haier_sync::db::outbox::claim_due_orders(
+                conn,
+                "killed-poller",
+                now,
+                now + chrono::Duration::milliseconds(200),
+                100,
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 20);
+    for row in &claimed {
+        let order: haier_sync::haier::Order = serde_json::from_str(&row.payload).unwrap();
+        env.ctx.client.push_order(&order).await.unwrap();
+    }
+    // While the lease holds, nobody takes the rows.
+    assert!(env.push_all_due().await.is_empty());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    env.push_all_due().await;
+    env.wait_for_rows(Duration::from_secs(20), |rows| {
+        rows.iter().all(|r| r.status == "confirmed")
+    })
+    .await;
+    let stats = env.sim.stats();
+    assert_eq!(stats.orders.distinct_so_ids, 20);
+    assert_eq!(env.sim.orders().len(), ids.len());
+    assert!(all_rows(env.db())
+        .await
+        .iter()
+        .all(|r| r.haier_order_no.is_some()));
+}
+
+/// The kill -9 done-when, in process: the poller loop runs against a simulator that fails 30% of
+/// calls and hangs 5%, and is aborted mid-flight five times (leaving `sending` rows whose short
+/// leases run out). Every order must end confirmed, none dead, and Haier hold exactly 1000.
+#[tokio::test]
+async fn a_thousand_orders_survive_faults_and_five_crashes() {
+    let env = OrdersEnv::start_with(
+        SimOptions {
+            faults: Faults {
+                fail_rate: 0.3,
+                hang_rate: 0.05,
+                ..Faults::default()
+            },
+            ..quick_callbacks()
+        },
+        |config| {
+            config.ylh.timeout_ms = 300;
+            let job = config.jobs.get_mut("orders").unwrap();
+            job.lease_ms = 1_500;
+            job.batch_size = 50;
+        },
+    )
+    .await;
+    insert_many_by_sql(env.db(), "SO", 1000, &[env.code(0), env.code(1)]).await;
+
+    for crash in 0..5 {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(poller::run_until_stopped(
+            env.ctx.clone(),
+            env.job.clone(),
+            cancel,
+        ));
+        tokio::time::sleep(Duration::from_millis(400 + 150 * crash)).await;
+        task.abort(); // kill -9: no cleanup, leases left behind
+        let _ = task.await;
+    }
+    let sending = all_rows(env.db())
+        .await
+        .iter()
+        .filter(|r| r.status == "sending")
+        .count();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(poller::run_until_stopped(
+        env.ctx.clone(),
+        env.job.clone(),
+        cancel.clone(),
+    ));
+    // Retries wait up to 1 s, 2 s, 4 s …: skip those waits instead of sleeping through them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows = all_rows(env.db()).await;
+        if rows.iter().all(|r| r.status == "confirmed") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not done: {:?}",
+            status_counts(env.db()).await
+        );
+        make_all_due(env.db()).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+
+    let rows = all_rows(env.db()).await;
+    assert_eq!(rows.len(), 1000);
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "confirmed" && r.haier_order_no.is_some()));
+    let stats = env.sim.stats();
+    assert_eq!(stats.orders.distinct_so_ids, 1000);
+    assert_eq!(env.sim.orders().len(), 1000);
+    assert!(stats.faults_injected > 0, "the faults were in force");
+    eprintln!(
+        "crash test: {sending} rows left sending by the crashes; {} duplicate pushes answered DUPLICATE_SOID; {} faults",
+        stats.orders.duplicates_rejected, stats.faults_injected
+    );
+}
+
+#[tokio::test]
+async fn an_insert_wakes_the_poller_at_once_on_postgres() {
+    let env = OrdersEnv::start_with(quick_callbacks(), |config| {
+        // Only a NOTIFY can wake the poller within the test's time.
+        config.jobs.get_mut("orders").unwrap().poll_interval_ms = 600_000;
+    })
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let wake = poller::listen_for_new_orders(env.db(), stop.clone());
+    if env.test.backend() == haier_sync::db::Backend::Sqlite {
+        assert!(wake.is_none(), "SQLite polls");
+        return;
+    }
+    let wake = wake.expect("PostgreSQL listens");
+    // The listener signals once when it starts listening.
+    tokio::time::timeout(Duration::from_secs(5), wake.notified())
+        .await
+        .expect("listening");
+    insert_by_sql(env.db(), "SO-N", "ON-SO-N", &order_json("SO-N", &[env.code(0)])).await;
+    tokio::time::timeout(Duration::from_secs(2), wake.notified())
+        .await
+        .expect("woken by the insert");
+    stop.cancel();
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(poller::run_until_stopped(
+        env.ctx.clone(),
+        env.job.clone(),
+        cancel.clone(),
+    ));
+    env.wait_for_rows(Duration::from_secs(5), |rows| {
+        rows.iter().all(|r| r.status != "pending")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the poller now waits for a NOTIFY
+    insert_by_sql(env.db(), "SO-M", "ON-SO-M", &order_json("SO-M", &[env.code(0)])).await;
+    env.wait_for_rows(Duration::from_secs(5), |rows| {
+        rows.iter().all(|r| r.status != "pending")
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    assert!(env.sim.order("SO-M").is_some());
+}
+
+#[tokio::test]
+async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
+    let env = OrdersEnv::start(quick_callbacks()).await;
+    insert_by_sql(env.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &[env.code(0)])).await;
+    env.push_all_due().await;
+    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "confirmed")
+        .await;
+
+    let outcome = cancel_order(env.db(), &env.ctx.client, "SO-1", "customer changed their mind")
+        .await
+        .unwrap();
+    assert_eq!(outcome, Cancelled::Requested);
+    assert_eq!(
+        row(env.db(), "SO-1").await.cancel_state.as_deref(),
+        Some("requested")
+    );
+    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "cancelled")
+        .await;
+    let cancelled = row(env.db(), "SO-1").await;
+    assert_eq!(cancelled.cancel_state.as_deref(), Some("full"));
+    assert!(env.sim.order("SO-1").unwrap().cancelled);
+
+    insert_by_sql(env.db(), "SO-2", "ON-SO-2", &order_json("SO-2", &[env.code(0)])).await;
+    let outcome = cancel_order(env.db(), &env.ctx.client, "SO-2", "duplicate order")
+        .await
+        .unwrap();
+    assert_eq!(outcome, Cancelled::Local);
+    assert!(
+        env.push_all_due().await.is_empty(),
+        "a cancelled order is never sent"
+    );
+    assert!(env.sim.order("SO-2").is_none());
+    assert_eq!(
+        cancel_order(env.db(), &env.ctx.client, "SO-404", "x")
+            .await
+            .unwrap(),
+        Cancelled::NotFound
+    );
+}
