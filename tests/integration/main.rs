@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod cli;
 mod client;
 mod config;
 mod daemon;
