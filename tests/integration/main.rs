@@ -7,6 +7,7 @@ mod daemon;
 mod daemon_config;
 mod daemon_live;
 mod daemon_sync;
+mod e2e;
 mod orders_callback;
 mod orders_cli;
 mod orders_outbox;
