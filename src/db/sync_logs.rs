@@ -53,8 +53,10 @@ pub struct NewSyncLog<'a> {
     pub instance: &'a str,
 }
 
-/// Inserts a row and returns its id, or `None` when a row for the same job and fire time already
-/// exists (another instance took this tick: the unique index makes each scheduled run happen once).
+/// Inserts a row and returns its id, or `None` when a row for the same job, fire time and trigger
+/// that is not `interrupted` already exists (another instance took this tick: the partial unique
+/// index makes each scheduled run happen once, while an interrupted run leaves its tick to be
+/// caught up).
 pub fn insert(conn: &mut DbConnection, row: &NewSyncLog<'_>) -> QueryResult<Option<i64>> {
     match diesel::insert_into(haier_sync_logs::table)
         .values(row)

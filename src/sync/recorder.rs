@@ -445,6 +445,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_interrupted_run_leaves_its_fire_time_to_be_caught_up_again() {
+        let test = TestDb::new().await;
+        let tick = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+            .unwrap()
+            .and_hms_opt(3, 0, 0)
+            .unwrap();
+        let catch_up = RunSpec {
+            trigger: Trigger::CatchUp,
+            ..spec("stock", Some(tick))
+        };
+        let killed = RunRecorder::start(&test.db, catch_up.clone()).await.unwrap();
+        assert!(killed.is_some());
+        // The daemon running it is killed; the next start closes its row.
+        let instance = db::instance_name();
+        test.db
+            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "kill -9")?))
+            .await
+            .unwrap();
+        let again = RunRecorder::start(&test.db, catch_up.clone())
+            .await
+            .unwrap()
+            .expect("an interrupted run does not hold its fire time");
+        again
+            .finish(RunStatus::Success, RunCounts::default(), None)
+            .await
+            .unwrap();
+        // A finished run does.
+        assert!(RunRecorder::start(&test.db, catch_up).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_closed_row_is_not_reopened_by_a_late_finish() {
         let test = TestDb::new().await;
         let run = RunRecorder::start(&test.db, spec("stock", None))

@@ -1,11 +1,13 @@
 //! The integration tests: one binary, one module per area.
 
+mod cli;
 mod client;
 mod config;
 mod daemon;
 mod daemon_config;
 mod daemon_live;
 mod daemon_sync;
+mod e2e;
 mod orders_callback;
 mod orders_cli;
 mod orders_outbox;
