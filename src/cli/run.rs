@@ -40,7 +40,9 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
     // One pool and one client for every job, the order poller and the callback receiver.
     let ctx = AppContext::connect(config.clone()).await?;
     let (runner, services) = wire(&ctx, &args).await?;
-    let mut daemon = Daemon::new(config, ctx.db.clone(), runner);
+    let client = ctx.client.clone();
+    let mut daemon = Daemon::new(config, ctx.db.clone(), runner)
+        .with_client_stats(Arc::new(move || serde_json::to_string(&client.stats()).ok()));
     for service in services {
         daemon = daemon.with_service(service);
     }

@@ -36,6 +36,9 @@ pub struct JobStatus {
 pub struct DaemonStatus {
     pub running: bool,
     pub instances: Vec<instances::Instance>,
+    /// Each running daemon's Haier client counters (requests, errors, 429s, retries per
+    /// operation), as of its last heartbeat.
+    pub client: std::collections::BTreeMap<String, crate::haier::ClientStats>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,10 +100,18 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             },
         })
         .collect();
+    let client = live
+        .iter()
+        .filter_map(|i| {
+            let stats = serde_json::from_str(i.client_stats.as_deref()?).ok()?;
+            Some((i.instance.clone(), stats))
+        })
+        .collect();
     Ok(StatusReport {
         daemon: DaemonStatus {
             running: !live.is_empty(),
             instances: live,
+            client,
         },
         jobs,
     })
@@ -162,5 +173,45 @@ pub(crate) fn render(report: &StatusReport, zone: Tz) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    for (instance, stats) in &report.daemon.client {
+        out.push_str(&render_client_stats(instance, stats));
+    }
     out
+}
+
+/// A running daemon's Haier calls since it started: one line per operation it has used.
+fn render_client_stats(instance: &str, stats: &crate::haier::ClientStats) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header([
+        "operation",
+        "calls",
+        "requests",
+        "errors",
+        "429s",
+        "retries",
+        "slow",
+    ]);
+    for (name, op) in stats
+        .operations
+        .iter()
+        .filter(|(_, op)| op.calls > 0 || op.requests > 0)
+    {
+        table.add_row([
+            name.clone(),
+            op.calls.to_string(),
+            op.requests.to_string(),
+            op.errors.to_string(),
+            op.throttled.to_string(),
+            op.retries.to_string(),
+            op.slow.to_string(),
+        ]);
+    }
+    format!(
+        "Haier calls of {instance} (openplat breaker {}, {}/s; ylh breaker {}, {}/s):\n{table}\n",
+        format!("{:?}", stats.openplat.breaker).to_lowercase(),
+        stats.openplat.per_second,
+        format!("{:?}", stats.ylh.breaker).to_lowercase(),
+        stats.ylh.per_second
+    )
 }

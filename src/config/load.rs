@@ -739,7 +739,7 @@ impl LoaderWithDoc {
         let poll_interval_ms = raw.poll_interval_ms.unwrap_or(1_000);
         let batch_size = raw.batch_size.unwrap_or(50);
         let max_attempts = raw.max_attempts.unwrap_or(10);
-        let lease_ms = raw.lease_ms.unwrap_or(60_000);
+        let lease_ms = raw.lease_ms.unwrap_or(120_000);
         for (key, value) in [
             ("poll_interval_ms", poll_interval_ms),
             ("batch_size", u64::from(batch_size)),

@@ -16,6 +16,9 @@ pub struct Instance {
     pub started_at: NaiveDateTime,
     pub heartbeat_at: NaiveDateTime,
     pub stopped_at: Option<NaiveDateTime>,
+    /// The daemon's Haier client counters as JSON (`crate::haier::ClientStats`), as of the last
+    /// heartbeat.
+    pub client_stats: Option<String>,
 }
 
 /// Records that `instance` has started (or restarted).
@@ -29,10 +32,15 @@ pub fn register(conn: &mut DbConnection, row: &Instance) -> QueryResult<()> {
     })
 }
 
-/// Records that `instance` is alive now.
-pub fn heartbeat(conn: &mut DbConnection, instance: &str, at: NaiveDateTime) -> QueryResult<()> {
+/// Records that `instance` is alive now, with its client counters when it has them.
+pub fn heartbeat(
+    conn: &mut DbConnection,
+    instance: &str,
+    at: NaiveDateTime,
+    client_stats: Option<&str>,
+) -> QueryResult<()> {
     diesel::update(dsl::haier_sync_instances.filter(dsl::instance.eq(instance)))
-        .set(dsl::heartbeat_at.eq(at))
+        .set((dsl::heartbeat_at.eq(at), dsl::client_stats.eq(client_stats)))
         .execute(conn)?;
     Ok(())
 }

@@ -29,6 +29,7 @@ diesel::table! {
         started_at -> Timestamp,
         heartbeat_at -> Timestamp,
         stopped_at -> Nullable<Timestamp>,
+        client_stats -> Nullable<Text>,
     }
 }
 

@@ -95,7 +95,12 @@ pub struct Daemon {
     services: Vec<Service>,
     watch_interval: Duration,
     watch_disabled: bool,
+    client_stats: Option<ClientStatsSource>,
 }
+
+/// Gives the Haier client's counters as JSON, for the heartbeat row (`haier-sync status` shows
+/// them).
+pub type ClientStatsSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 enum Command {
     /// Reload, for the reason given.
@@ -120,7 +125,14 @@ impl Daemon {
             services: Vec::new(),
             watch_interval: DEFAULT_WATCH_INTERVAL,
             watch_disabled: false,
+            client_stats: None,
         }
+    }
+
+    /// Writes the client's counters with every heartbeat.
+    pub fn with_client_stats(mut self, source: ClientStatsSource) -> Daemon {
+        self.client_stats = Some(source);
+        self
     }
 
     /// Never watches `jobs.toml` for changes, whatever `[daemon] watch_config` says (SIGHUP still
@@ -152,6 +164,7 @@ impl Daemon {
             services,
             watch_interval,
             watch_disabled,
+            client_stats,
         } = self;
         let instance = db::instance_name();
         register_instance(&db, &instance).await?;
@@ -203,6 +216,7 @@ impl Daemon {
             watch_interval,
             watch_disabled,
             fingerprint,
+            client_stats,
         };
         Ok(DaemonHandle {
             commands: tx,
@@ -298,6 +312,7 @@ struct Running {
     watch_interval: Duration,
     watch_disabled: bool,
     fingerprint: Option<u64>,
+    client_stats: Option<ClientStatsSource>,
 }
 
 impl Running {
@@ -349,9 +364,17 @@ impl Running {
     /// Records that this instance is alive, and re-makes triggers after a UTC offset change.
     async fn beat(&mut self) {
         let instance = self.instance.clone();
+        let stats = self.client_stats.as_ref().and_then(|source| source());
         if let Err(e) = self
             .db
-            .run(move |conn| Ok(instances::heartbeat(conn, &instance, db::now_utc())?))
+            .run(move |conn| {
+                Ok(instances::heartbeat(
+                    conn,
+                    &instance,
+                    db::now_utc(),
+                    stats.as_deref(),
+                )?)
+            })
             .await
         {
             warn!("Failed to record the heartbeat: {e:#}");
@@ -641,6 +664,7 @@ async fn register_instance(db: &Db, instance: &str) -> anyhow::Result<()> {
         started_at: now,
         heartbeat_at: now,
         stopped_at: None,
+        client_stats: None,
     };
     db.run(move |conn| Ok(instances::register(conn, &row)?))
         .await

@@ -123,6 +123,7 @@ mod tests {
             started_at: at,
             heartbeat_at: at,
             stopped_at: stopped.then_some(at),
+            client_stats: None,
         }
     }
 

@@ -43,6 +43,6 @@ pub fn default_job(config: &Config, kind: JobKind) -> JobConfig {
         poll_interval_ms: 1_000,
         batch_size: 50,
         max_attempts: 10,
-        lease_ms: 60_000,
+        lease_ms: 120_000,
     }
 }

@@ -283,6 +283,7 @@ pub mod support {
                     started_at: at,
                     heartbeat_at: at,
                     stopped_at: None,
+                    client_stats: None,
                 },
             )?;
             Ok(())

@@ -486,6 +486,30 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
     assert_eq!(rows[0].scheduled_for, Some(fire.naive_utc()));
     assert_eq!(rows[0].trigger, "schedule");
 
+    // `status` sees the running daemon and its Haier client's counters (from its heartbeat).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
+            .args(["status", "--json", "-c"])
+            .arg(&daemon.config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["daemon"]["running"], true, "{report}");
+        let stock_calls = report["daemon"]["client"][instance_of(pid)]["operations"]["stock"]["calls"]
+            .as_u64()
+            .unwrap_or(0);
+        if stock_calls > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed the daemon's stock calls: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     let signalled = Instant::now();
     daemon.signal("TERM");
     let status = daemon

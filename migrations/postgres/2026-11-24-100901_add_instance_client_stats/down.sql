@@ -1,0 +1,1 @@
+ALTER TABLE haier_sync_instances DROP COLUMN client_stats;
