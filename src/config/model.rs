@@ -245,7 +245,8 @@ pub struct JobConfig {
     pub product_codes: Vec<String>,
     /// stock: the counties to query; already resolved from the job, `[defaults]`, then `110101`.
     pub county_codes: Vec<String>,
-    /// Requests in flight at once for this job (default: the system's burst).
+    /// Requests in flight at once for this job (default: half the openplat `per_second`, at least
+    /// twice its burst and 8).
     pub concurrency: Option<usize>,
     /// order_outbox: how often to look for due rows when nothing wakes the poller.
     pub poll_interval_ms: u64,

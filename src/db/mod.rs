@@ -66,7 +66,14 @@ impl ConnectionOpener {
 
     pub fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url.expose()).map(DbConnection::Pg),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url.expose())?;
+                // Plan every execution for its own parameters. A sync starts on empty tables, and a
+                // generic plan cached then (a sequential scan) stays slow after they fill up.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Pg(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // busy_timeout first: switching to WAL needs a lock, and a fresh file is contended

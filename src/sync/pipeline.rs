@@ -21,12 +21,18 @@ pub(crate) const CODES_PER_PAGE: i64 = 1_000;
 /// Calls in flight at once, at least, when the job does not say.
 const MIN_CONCURRENCY: usize = 8;
 
-/// Requests in flight at once for `job`: its `concurrency`, else twice the openplat burst (at
-/// least [`MIN_CONCURRENCY`]). The client's shared limiter does the pacing; this only keeps
-/// enough calls waiting for it.
+/// Requests in flight at once for `job`: its `concurrency`, else half the openplat quota per
+/// second (at least twice the burst and [`MIN_CONCURRENCY`]), which keeps the quota busy while
+/// Haier takes up to half a second to answer. The client's shared limiter does the pacing; this
+/// only keeps enough calls waiting for it.
 pub(crate) fn concurrency(ctx: &AppContext, job: &JobConfig) -> usize {
+    let rate = ctx.config.haier.rate_limit;
     job.concurrency
-        .unwrap_or_else(|| (2 * ctx.config.haier.rate_limit.burst as usize).max(MIN_CONCURRENCY))
+        .unwrap_or_else(|| {
+            (rate.per_second as usize / 2)
+                .max(2 * rate.burst as usize)
+                .max(MIN_CONCURRENCY)
+        })
         .max(1)
 }
 
