@@ -80,10 +80,12 @@ async fn measure(
     job: JobConfig,
     overrides: RunOverrides,
 ) -> anyhow::Result<Row> {
-    // The job's default, as `sync::pipeline::concurrency` computes it.
-    let concurrency = job
-        .concurrency
-        .unwrap_or_else(|| (2 * env.quota.burst as usize).max(8));
+    let concurrency = job.concurrency.unwrap_or_else(|| {
+        haier_sync::sync::pipeline::default_concurrency(haier_sync::config::RateLimit {
+            per_second: env.quota.per_second,
+            burst: env.quota.burst,
+        })
+    });
     let before = env.sim.stats();
     let started = Instant::now();
     let outcome = env.run(job, overrides).await?;

@@ -5,7 +5,7 @@
 
 pub mod context;
 pub mod logistics;
-mod pipeline;
+pub mod pipeline;
 pub mod prices;
 pub mod products;
 pub mod recorder;

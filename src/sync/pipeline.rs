@@ -26,14 +26,16 @@ const MIN_CONCURRENCY: usize = 8;
 /// Haier takes up to half a second to answer. The client's shared limiter does the pacing; this
 /// only keeps enough calls waiting for it.
 pub(crate) fn concurrency(ctx: &AppContext, job: &JobConfig) -> usize {
-    let rate = ctx.config.haier.rate_limit;
     job.concurrency
-        .unwrap_or_else(|| {
-            (rate.per_second as usize / 2)
-                .max(2 * rate.burst as usize)
-                .max(MIN_CONCURRENCY)
-        })
+        .unwrap_or_else(|| default_concurrency(ctx.config.haier.rate_limit))
         .max(1)
+}
+
+/// The calls in flight of a job that does not set `concurrency`, for an openplat quota.
+pub fn default_concurrency(rate: crate::config::RateLimit) -> usize {
+    (rate.per_second as usize / 2)
+        .max(2 * rate.burst as usize)
+        .max(MIN_CONCURRENCY)
 }
 
 /// A stable hash of Haier's fields, to tell a changed row from an unchanged one: MD5 (hex) of
