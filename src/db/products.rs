@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-/// One product row as the products job writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+/// One product row as the products job writes it (and as it reads back).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = haier_products)]
 #[diesel(treat_none_as_default_value = false)]
 pub struct ProductRow {
@@ -46,26 +46,8 @@ pub struct StoredProduct {
     pub delisted_at: Option<NaiveDateTime>,
 }
 
-/// A whole stored product, for tests and tools.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = haier_products)]
-pub struct Product {
-    pub product_code: String,
-    pub model: String,
-    pub category: Option<String>,
-    pub brand: Option<String>,
-    pub image_url: Option<String>,
-    pub leaflet_urls: String,
-    pub is_sales: bool,
-    pub no_sales_reason: Option<String>,
-    pub local_category: Option<String>,
-    pub local_brand: Option<String>,
-    pub content_hash: String,
-    pub first_seen_at: NaiveDateTime,
-    pub last_seen_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub delisted_at: Option<NaiveDateTime>,
-}
+/// A whole stored product, for tests and tools: the same columns the products job writes.
+pub type Product = ProductRow;
 
 /// The stored state of those of `codes` that have a row.
 pub fn find_stored(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec<StoredProduct>> {
