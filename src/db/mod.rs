@@ -151,7 +151,10 @@ impl Db {
             .map_err(|e| anyhow::anyhow!("Failed to connect to the {backend} database: {e}"))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.max_connections)
-            .min_idle(Some(1))
+            // No connections are opened in the background to refill the pool: a process that
+            // exits while the pool's worker thread is in the middle of a TLS handshake with
+            // PostgreSQL can crash in libpq's exit handlers.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(30))
             .build(opener)
             .with_context(|| format!("Failed to open the {backend} connection pool"))?;

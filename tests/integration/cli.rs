@@ -33,10 +33,22 @@ async fn a_fresh_database_gives_valid_json_from_logs_and_status() {
     .unwrap();
 
     let migrate = haier_sync(&config, &["migrate"]);
-    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    assert!(
+        migrate.status.success(),
+        "{:?}: {}{}",
+        migrate.status,
+        text(&migrate.stdout),
+        text(&migrate.stderr)
+    );
 
     let logs = haier_sync(&config, &["logs", "--json"]);
-    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    assert!(
+        logs.status.success(),
+        "{:?}: {}{}",
+        logs.status,
+        text(&logs.stdout),
+        text(&logs.stderr)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&logs.stdout).expect("logs --json prints JSON");
     assert_eq!(rows, serde_json::json!([]));
 
@@ -92,7 +104,13 @@ fn a_migrated_sqlite_file_has_an_empty_sync_log() {
     )
     .unwrap();
     let migrate = haier_sync(&config, &["migrate"]);
-    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    assert!(
+        migrate.status.success(),
+        "{:?}: {}{}",
+        migrate.status,
+        text(&migrate.stdout),
+        text(&migrate.stderr)
+    );
     assert!(text(&migrate.stdout).contains("migrations applied"));
     let count = Command::new("sqlite3")
         .arg(&db)
