@@ -21,9 +21,6 @@ pub const DEFAULT_CONFIG_PATH: &str = "jobs.toml";
 /// The prefix of environment overrides: `HAIER_SYNC_HAIER__CLIENT_SECRET` sets `haier.client_secret`.
 const ENV_PREFIX: &str = "HAIER_SYNC_";
 
-/// The county queried when neither the job nor `[defaults]` names one (the seed's default).
-const FALLBACK_COUNTY_CODE: &str = "110101";
-
 /// A problem with the configuration: which file, which key, which line, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -725,7 +722,7 @@ impl LoaderWithDoc {
         let county_codes = match raw.county_codes {
             Some(codes) if !codes.is_empty() => self.county_codes(codes, &path("county_codes"))?,
             _ if !defaults.county_codes.is_empty() => defaults.county_codes.clone(),
-            _ => vec![FALLBACK_COUNTY_CODE.to_owned()],
+            _ => vec![DEFAULT_COUNTY_CODE.to_owned()],
         };
         if raw.timeout_ms == Some(0) {
             return Err(self.error(
@@ -736,10 +733,10 @@ impl LoaderWithDoc {
         if raw.concurrency == Some(0) {
             return Err(self.error(&path("concurrency"), "must be at least 1"));
         }
-        let poll_interval_ms = raw.poll_interval_ms.unwrap_or(1_000);
-        let batch_size = raw.batch_size.unwrap_or(50);
-        let max_attempts = raw.max_attempts.unwrap_or(10);
-        let lease_ms = raw.lease_ms.unwrap_or(120_000);
+        let poll_interval_ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
+        let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        let lease_ms = raw.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
         for (key, value) in [
             ("poll_interval_ms", poll_interval_ms),
             ("batch_size", u64::from(batch_size)),

@@ -228,6 +228,16 @@ pub enum CatchUp {
     Once,
 }
 
+/// The county a stock job queries when neither the job nor `[defaults]` names one (the seed's
+/// default: Beijing, Dongcheng).
+pub const DEFAULT_COUNTY_CODE: &str = "110101";
+/// order_outbox defaults; `lease_ms` outlasts the longest push the client makes with its default
+/// timeout and retries.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1_000;
+pub const DEFAULT_BATCH_SIZE: u32 = 50;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+pub const DEFAULT_LEASE_MS: u64 = 120_000;
+
 /// One `[jobs.<name>]` table.
 #[derive(Debug, Clone)]
 pub struct JobConfig {

@@ -3,8 +3,7 @@
 
 use crate::config::{Config, JobConfig, JobKind, Overlap};
 
-/// County queried when neither the job nor `[defaults]` names one (the seed's default).
-pub const DEFAULT_COUNTY_CODE: &str = "110101";
+pub use crate::config::DEFAULT_COUNTY_CODE;
 
 pub use crate::context::AppContext;
 
@@ -40,9 +39,9 @@ pub fn default_job(config: &Config, kind: JobKind) -> JobConfig {
         product_codes: Vec::new(),
         county_codes,
         concurrency: None,
-        poll_interval_ms: 1_000,
-        batch_size: 50,
-        max_attempts: 10,
-        lease_ms: 120_000,
+        poll_interval_ms: crate::config::DEFAULT_POLL_INTERVAL_MS,
+        batch_size: crate::config::DEFAULT_BATCH_SIZE,
+        max_attempts: crate::config::DEFAULT_MAX_ATTEMPTS,
+        lease_ms: crate::config::DEFAULT_LEASE_MS,
     }
 }
