@@ -2,6 +2,7 @@
 //! `<key>_file` secrets) and turns it into a validated [`Config`]. Every error names the file, the
 //! key and, where the key is in the file, its line.
 
+use super::limits::{self, Limit};
 use super::model::*;
 use super::{Schedule, Secret};
 use chrono_tz::Tz;
@@ -81,12 +82,12 @@ pub fn load_with_env(
                 .is_some_and(|rest| rest.contains("__"))
         })
         .collect();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = read_config_file(path).map_err(|message| ConfigError {
         file: path.to_path_buf(),
         key: None,
         line: None,
         env_var: None,
-        message: format!("cannot read the config file: {e}"),
+        message,
     })?;
     let loader = Loader {
         path: path.to_path_buf(),
@@ -109,6 +110,103 @@ pub fn load_with_env(
     }
     let raw: RawConfig = figment.extract().map_err(|e| loader.figment_error(e))?;
     loader.resolve(raw)
+}
+
+/// Reads the config file, at most [`limits::CONFIG_FILE_MAX_BYTES`] of it (`-c /dev/zero` must
+/// not fill the memory). A pipe is read as it comes, so `-c <(envsubst < jobs.toml)` works.
+fn read_config_file(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the config file: {e}"))?;
+    let text = read_bounded(file, limits::CONFIG_FILE_MAX_BYTES)
+        .map_err(|e| format!("cannot read the config file: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "the config file is larger than {} bytes",
+                limits::CONFIG_FILE_MAX_BYTES
+            )
+        })?;
+    String::from_utf8(text).map_err(|_| "the config file is not UTF-8 text".to_owned())
+}
+
+/// Reads at most `max` bytes; `None` when there is more.
+fn read_bounded(file: std::fs::File, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
+/// Reads a secret file: a regular file of at most [`limits::SECRET_FILE_MAX_BYTES`]. The type is
+/// checked before opening, and the open does not block, so a FIFO or a device named by mistake
+/// is refused instead of hanging the loader (and, with it, `run`, which then ignores SIGTERM) or
+/// reading `/dev/zero` until the memory runs out.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let refuse_type = |file_type: std::fs::FileType| -> Result<(), String> {
+        if file_type.is_file() {
+            return Ok(());
+        }
+        Err(format!(
+            "secret file {shown} is {}, not a regular file",
+            describe_file_type(file_type)
+        ))
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    refuse_type(metadata.file_type())?;
+    let too_large = || {
+        format!(
+            "secret file {shown} is larger than {} bytes; a secret is one line",
+            limits::SECRET_FILE_MAX_BYTES
+        )
+    };
+    if metadata.len() > limits::SECRET_FILE_MAX_BYTES {
+        return Err(too_large());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Should the path have turned into a FIFO since the check, opening it must not wait for
+        // a writer.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    // What was opened, not what the path named a moment ago.
+    let opened = file
+        .metadata()
+        .map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
+    refuse_type(opened.file_type())?;
+    let bytes = read_bounded(file, limits::SECRET_FILE_MAX_BYTES)
+        .map_err(|e| format!("cannot read secret file {shown}: {e}"))?
+        .ok_or_else(too_large)?;
+    String::from_utf8(bytes).map_err(|_| format!("secret file {shown} is not UTF-8 text"))
+}
+
+/// "a FIFO", "a directory", … for a file that is not a regular one.
+fn describe_file_type(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 struct Loader {
@@ -219,6 +317,14 @@ impl LoaderWithDoc {
                 }
                 "this key is required".to_owned()
             }
+            figment::error::Kind::InvalidType(actual, expected)
+            | figment::error::Kind::InvalidValue(actual, expected) => {
+                format!(
+                    "expected {}, found {}",
+                    describe_expected(expected),
+                    describe_actual(actual)
+                )
+            }
             other => other.to_string(),
         };
         let refs: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -248,7 +354,7 @@ impl LoaderWithDoc {
         let callback = self.resolve_callback(raw.callback.unwrap_or_default())?;
         let log = self.resolve_log(raw.log.unwrap_or_default())?;
         let defaults = self.resolve_defaults(raw.defaults.unwrap_or_default())?;
-        let daemon = self.resolve_daemon(raw.daemon.unwrap_or_default());
+        let daemon = self.resolve_daemon(raw.daemon.unwrap_or_default())?;
         let mut jobs = BTreeMap::new();
         for (name, job) in raw.jobs.unwrap_or_default() {
             let job = self.resolve_job(&name, job, &defaults)?;
@@ -275,10 +381,21 @@ impl LoaderWithDoc {
             DatabaseUrl::Postgres(_) => 8,
         };
         let max_connections = raw.max_connections.unwrap_or(default_pool);
-        if max_connections == 0 {
-            return Err(self.error(&["database", "max_connections"], "must be at least 1"));
-        }
+        self.check(
+            &["database", "max_connections"],
+            max_connections,
+            limits::MAX_CONNECTIONS,
+        )?;
         Ok(DatabaseConfig { url, max_connections })
+    }
+
+    /// Refuses a number outside its stated [`Limit`].
+    fn check(&self, path: &[&str], value: impl Into<i128>, limit: Limit) -> Result<(), ConfigError> {
+        let value = value.into();
+        if limit.contains(value) {
+            return Ok(());
+        }
+        Err(self.error(path, limit.message(value)))
     }
 
     fn required<T>(&self, value: Option<T>, path: &[&str]) -> Result<T, ConfigError> {
@@ -307,21 +424,20 @@ impl LoaderWithDoc {
                 &[section, &file_key],
                 format!("set either `{key}` or `{file_key}`, not both"),
             )),
+            (Some(value), None) if value.expose().trim().is_empty() => {
+                Err(self.error(&[section, key], "must not be empty or only whitespace"))
+            }
             (Some(value), None) => Ok(Some(value)),
             (None, None) => Ok(None),
             (None, Some(path)) => {
                 let path = self.secret_path(&path);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.error(
-                        &[section, &file_key],
-                        format!("cannot read secret file {}: {e}", path.display()),
-                    )
-                })?;
+                let text = read_secret_file(&path).map_err(|m| self.error(&[section, &file_key], m))?;
+                // Files usually end with a newline; the secret is what comes before it.
                 let text = text.trim_end_matches(['\n', '\r']).to_owned();
-                if text.is_empty() {
+                if text.trim().is_empty() {
                     return Err(self.error(
                         &[section, &file_key],
-                        format!("secret file {} is empty", path.display()),
+                        format!("secret file {} is empty or holds only whitespace", path.display()),
                     ));
                 }
                 Ok(Some(Secret::new(text)))
@@ -354,8 +470,7 @@ impl LoaderWithDoc {
     ) -> Result<Secret, ConfigError> {
         let secret = self.secret(section, key, value, file)?;
         match secret {
-            Some(s) if !s.is_empty() => Ok(s),
-            Some(_) => Err(self.error(&[section, key], "must not be empty")),
+            Some(s) => Ok(s),
             None => Err(self.error(&[section, key], format!("this key is required (or `{key}_file`)"))),
         }
     }
@@ -371,13 +486,13 @@ impl LoaderWithDoc {
     fn rate_limit(&self, raw: Option<RawRateLimit>, section: &str) -> Result<RateLimit, ConfigError> {
         let raw = raw.unwrap_or_default();
         let per_second = raw.per_second.unwrap_or(50);
-        if per_second == 0 {
-            return Err(self.error(&[section, "rate_limit", "per_second"], "must be at least 1"));
-        }
+        self.check(
+            &[section, "rate_limit", "per_second"],
+            per_second,
+            limits::RATE_PER_SECOND,
+        )?;
         let burst = raw.burst.unwrap_or(per_second.div_ceil(10).max(1));
-        if burst == 0 {
-            return Err(self.error(&[section, "rate_limit", "burst"], "must be at least 1"));
-        }
+        self.check(&[section, "rate_limit", "burst"], burst, limits::RATE_BURST)?;
         Ok(RateLimit { per_second, burst })
     }
 
@@ -388,9 +503,21 @@ impl LoaderWithDoc {
             backoff_base_ms: raw.backoff_base_ms.unwrap_or(200),
             backoff_cap_ms: raw.backoff_cap_ms.unwrap_or(10_000),
         };
-        if policy.max_attempts == 0 {
-            return Err(self.error(&[section, "retry", "max_attempts"], "must be at least 1"));
-        }
+        self.check(
+            &[section, "retry", "max_attempts"],
+            policy.max_attempts,
+            limits::RETRY_MAX_ATTEMPTS,
+        )?;
+        self.check(
+            &[section, "retry", "backoff_base_ms"],
+            policy.backoff_base_ms,
+            limits::BACKOFF_BASE_MS,
+        )?;
+        self.check(
+            &[section, "retry", "backoff_cap_ms"],
+            policy.backoff_cap_ms,
+            limits::BACKOFF_CAP_MS,
+        )?;
         if policy.backoff_cap_ms < policy.backoff_base_ms {
             return Err(self.error(
                 &[section, "retry", "backoff_cap_ms"],
@@ -406,9 +533,16 @@ impl LoaderWithDoc {
             failure_threshold: raw.failure_threshold.unwrap_or(10),
             cool_down_ms: raw.cool_down_ms.unwrap_or(30_000),
         };
-        if policy.failure_threshold == 0 {
-            return Err(self.error(&[section, "breaker", "failure_threshold"], "must be at least 1"));
-        }
+        self.check(
+            &[section, "breaker", "failure_threshold"],
+            policy.failure_threshold,
+            limits::BREAKER_FAILURE_THRESHOLD,
+        )?;
+        self.check(
+            &[section, "breaker", "cool_down_ms"],
+            policy.cool_down_ms,
+            limits::BREAKER_COOL_DOWN_MS,
+        )?;
         Ok(policy)
     }
 
@@ -472,9 +606,7 @@ impl LoaderWithDoc {
             raw.customer_password_file,
         )?;
         let timeout_ms = raw.timeout_ms.unwrap_or(15_000);
-        if timeout_ms == 0 {
-            return Err(self.error(&[s, "timeout_ms"], "must be at least 1"));
-        }
+        self.check(&[s, "timeout_ms"], timeout_ms, limits::REQUEST_TIMEOUT_MS)?;
         Ok(HaierConfig {
             base_url,
             token_url,
@@ -545,9 +677,7 @@ impl LoaderWithDoc {
             }
         };
         let timeout_ms = raw.timeout_ms.unwrap_or(15_000);
-        if timeout_ms == 0 {
-            return Err(self.error(&[s, "timeout_ms"], "must be at least 1"));
-        }
+        self.check(&[s, "timeout_ms"], timeout_ms, limits::REQUEST_TIMEOUT_MS)?;
         Ok(YlhConfig {
             base_url,
             path_suffix,
@@ -579,12 +709,24 @@ impl LoaderWithDoc {
                 format!("`{listen_text}` is not an address like 127.0.0.1:18701"),
             )
         })?;
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(64 * 1024);
+        self.check(
+            &[s, "max_body_bytes"],
+            u64::try_from(max_body_bytes).unwrap_or(u64::MAX),
+            limits::CALLBACK_MAX_BODY_BYTES,
+        )?;
+        let max_clock_skew_secs = raw.max_clock_skew_secs.unwrap_or(600);
+        self.check(
+            &[s, "max_clock_skew_secs"],
+            max_clock_skew_secs,
+            limits::CALLBACK_MAX_CLOCK_SKEW_SECS,
+        )?;
         Ok(CallbackConfig {
             listen,
             app_key: self.required_text(raw.app_key, &[s, "app_key"])?,
             secret: self.required_secret(s, "secret", raw.secret, raw.secret_file)?,
-            max_body_bytes: raw.max_body_bytes.unwrap_or(64 * 1024),
-            max_clock_skew_secs: raw.max_clock_skew_secs.unwrap_or(600),
+            max_body_bytes,
+            max_clock_skew_secs,
         })
     }
 
@@ -646,12 +788,23 @@ impl LoaderWithDoc {
         })
     }
 
-    fn resolve_daemon(&self, raw: RawDaemon) -> DaemonConfig {
-        DaemonConfig {
+    fn resolve_daemon(&self, raw: RawDaemon) -> Result<DaemonConfig, ConfigError> {
+        let config = DaemonConfig {
             shutdown_grace_ms: raw.shutdown_grace_ms.unwrap_or(20_000),
             watch_config: raw.watch_config.unwrap_or(true),
-            heartbeat_ms: raw.heartbeat_ms.unwrap_or(5_000).max(100),
-        }
+            heartbeat_ms: raw.heartbeat_ms.unwrap_or(5_000),
+        };
+        self.check(
+            &["daemon", "shutdown_grace_ms"],
+            config.shutdown_grace_ms,
+            limits::SHUTDOWN_GRACE_MS,
+        )?;
+        self.check(
+            &["daemon", "heartbeat_ms"],
+            config.heartbeat_ms,
+            limits::HEARTBEAT_MS,
+        )?;
+        Ok(config)
     }
 
     fn resolve_job(
@@ -724,28 +877,41 @@ impl LoaderWithDoc {
             _ if !defaults.county_codes.is_empty() => defaults.county_codes.clone(),
             _ => vec![DEFAULT_COUNTY_CODE.to_owned()],
         };
-        if raw.timeout_ms == Some(0) {
-            return Err(self.error(
-                &path("timeout_ms"),
-                "must be at least 1 (leave it out for no timeout)",
-            ));
+        if let Some(timeout_ms) = raw.timeout_ms {
+            if !limits::JOB_TIMEOUT_MS.contains(timeout_ms.into()) {
+                return Err(self.error(
+                    &path("timeout_ms"),
+                    format!(
+                        "{} (leave it out for no timeout)",
+                        limits::JOB_TIMEOUT_MS.message(timeout_ms.into())
+                    ),
+                ));
+            }
         }
-        if raw.concurrency == Some(0) {
-            return Err(self.error(&path("concurrency"), "must be at least 1"));
+        if let Some(concurrency) = raw.concurrency {
+            self.check(
+                &path("concurrency"),
+                u64::try_from(concurrency).unwrap_or(u64::MAX),
+                limits::CONCURRENCY,
+            )?;
         }
+        let jitter_ms = raw.jitter_ms.unwrap_or(0);
+        self.check(&path("jitter_ms"), jitter_ms, limits::JITTER_MS)?;
         let poll_interval_ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
         let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         let lease_ms = raw.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
-        for (key, value) in [
-            ("poll_interval_ms", poll_interval_ms),
-            ("batch_size", u64::from(batch_size)),
-            ("max_attempts", u64::from(max_attempts)),
-            ("lease_ms", lease_ms),
+        for (key, value, limit) in [
+            ("poll_interval_ms", poll_interval_ms, limits::POLL_INTERVAL_MS),
+            ("batch_size", u64::from(batch_size), limits::BATCH_SIZE),
+            (
+                "max_attempts",
+                u64::from(max_attempts),
+                limits::OUTBOX_MAX_ATTEMPTS,
+            ),
+            ("lease_ms", lease_ms, limits::LEASE_MS),
         ] {
-            if value == 0 {
-                return Err(self.error(&path(key), "must be at least 1"));
-            }
+            self.check(&path(key), value, limit)?;
         }
         Ok(JobConfig {
             name: name.to_owned(),
@@ -755,7 +921,7 @@ impl LoaderWithDoc {
             enabled: raw.enabled.unwrap_or(true),
             timeout_ms: raw.timeout_ms,
             overlap,
-            jitter_ms: raw.jitter_ms.unwrap_or(0),
+            jitter_ms,
             catch_up,
             product_codes: raw.product_codes.unwrap_or_default(),
             county_codes,
@@ -765,6 +931,38 @@ impl LoaderWithDoc {
             max_attempts,
             lease_ms,
         })
+    }
+}
+
+/// What serde expected, in the words of the file: `u32` is "a whole number from 0 to 4294967295",
+/// `struct RawRetry` is "a table".
+fn describe_expected(expected: &str) -> String {
+    let unsigned = |max: u64| format!("a whole number from 0 to {max}");
+    match expected {
+        "u8" => unsigned(u8::MAX.into()),
+        "u16" => unsigned(u16::MAX.into()),
+        "u32" => unsigned(u32::MAX.into()),
+        "u64" | "usize" => unsigned(u64::MAX),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "a sequence" => "a list like [\"a\", \"b\"]".to_owned(),
+        other if other.starts_with("struct Raw") => "a table like { key = value }".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// What the file holds, in its own words: `the number 5`, `the text "abc"`, `a table`.
+fn describe_actual(actual: &figment::error::Actual) -> String {
+    use figment::error::Actual;
+    match actual {
+        Actual::Unsigned(n) => format!("the number {n}"),
+        Actual::Signed(n) => format!("the number {n}"),
+        Actual::Float(n) => format!("the number {n}"),
+        Actual::Bool(b) => format!("{b}"),
+        Actual::Str(text) => format!("the text {text:?}"),
+        Actual::Seq => "a list".to_owned(),
+        Actual::Map => "a table".to_owned(),
+        other => other.to_string(),
     }
 }
 

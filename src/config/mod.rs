@@ -1,5 +1,6 @@
 //! Loading and validating `jobs.toml`: figment layering, secrets, job definitions.
 
+pub mod limits;
 mod load;
 mod model;
 mod schedule;

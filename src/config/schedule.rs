@@ -1,12 +1,15 @@
-//! Cron schedules from `jobs.toml`: 6 fields with seconds, or a 5-field crontab taken as second 0.
+//! Cron schedules from `jobs.toml`: 6 fields with seconds, a 5-field crontab taken as second 0,
+//! or a macro such as `@hourly`.
 
-use chrono::{DateTime, TimeZone};
+use super::limits::SCHEDULE_HORIZON_YEARS;
+use chrono::{DateTime, Months, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use std::fmt;
 
 /// A validated cron schedule. Day-of-month and day-of-week cannot both be restricted: cron
 /// implementations disagree on whether they combine with AND or OR, so such a schedule is refused.
+/// A schedule that never fires (`0 0 0 30 2 *`) is refused too.
 #[derive(Clone)]
 pub struct Schedule {
     /// The 6-field expression (seconds first) the scheduler runs.
@@ -24,7 +27,7 @@ impl Schedule {
             return Err("the schedule is empty".into());
         }
         let normalized = if original.starts_with('@') {
-            original.clone()
+            macro_to_fields(&original)?.to_owned()
         } else {
             let fields: Vec<&str> = original.split_whitespace().collect();
             match fields.len() {
@@ -50,11 +53,39 @@ impl Schedule {
             .build()
             .parse(&normalized)
             .map_err(|e| format!("`{original}` is not a valid cron expression: {e}"))?;
-        Ok(Self {
+        let schedule = Self {
             normalized,
             original,
             cron,
-        })
+        };
+        schedule.check_fires_within_horizon(&Utc::now())?;
+        Ok(schedule)
+    }
+
+    /// Refuses a schedule with no fire time in the [`SCHEDULE_HORIZON_YEARS`] after `now`.
+    fn check_fires_within_horizon(&self, now: &DateTime<Utc>) -> Result<(), String> {
+        let horizon = now
+            .checked_add_months(Months::new(12 * SCHEDULE_HORIZON_YEARS.unsigned_abs()))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // The same fields with a year range, so that the search for a day that never comes stops
+        // at the horizon instead of the cron library's year 5000.
+        use chrono::Datelike as _;
+        let bounded = CronParser::builder()
+            .seconds(Seconds::Required)
+            .build()
+            .parse(&format!("{} {}-{}", self.normalized, now.year(), horizon.year()));
+        let next = match bounded {
+            Ok(cron) => cron.find_next_occurrence(now, false).ok(),
+            Err(_) => self.next_after(now),
+        };
+        match next {
+            Some(next) if next <= horizon => Ok(()),
+            _ => Err(format!(
+                "`{}` never fires: it names no time in the next {SCHEDULE_HORIZON_YEARS} years \
+                 (a day that does not exist, such as February 30?)",
+                self.original
+            )),
+        }
     }
 
     /// The 6-field expression, seconds first.
@@ -76,6 +107,37 @@ impl Schedule {
     pub fn previous_at_or_before<Tz: TimeZone>(&self, at: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         self.cron.find_previous_occurrence(at, true).ok()
     }
+}
+
+/// The macros a schedule may be, as the 6 fields they stand for (the cron library's meanings).
+const MACROS: [(&str, &str); 6] = [
+    ("@yearly", "0 0 0 1 1 *"),
+    ("@annually", "0 0 0 1 1 *"),
+    ("@monthly", "0 0 0 1 * *"),
+    ("@weekly", "0 0 0 * * 0"),
+    ("@daily", "0 0 0 * * *"),
+    ("@hourly", "0 0 * * * *"),
+];
+
+/// The 6 fields a macro stands for, or why it is refused.
+fn macro_to_fields(text: &str) -> Result<&'static str, String> {
+    if let Some((_, fields)) = MACROS.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)) {
+        return Ok(fields);
+    }
+    let names: Vec<&str> = MACROS.iter().map(|(name, _)| *name).collect();
+    if text.eq_ignore_ascii_case("@reboot") {
+        return Err(format!(
+            "`@reboot` is not supported: a job runs on a clock schedule, and `catch_up = \"once\"` \
+             already runs a job at start when its last fire time was missed; use a cron \
+             expression (6 fields with seconds, or 5 as in crontab) or one of {}",
+            names.join(", ")
+        ));
+    }
+    Err(format!(
+        "unknown schedule macro `{text}`; expected a cron expression (6 fields with seconds, or 5 \
+         as in crontab) or one of {}",
+        names.join(", ")
+    ))
 }
 
 impl fmt::Debug for Schedule {
@@ -121,6 +183,48 @@ mod tests {
         assert!(Schedule::parse("*/2 * * * * *").is_ok());
         assert!(Schedule::parse("0 0 3 * * MON-FRI").is_ok());
         assert!(Schedule::parse("@hourly").is_ok());
+    }
+
+    #[test]
+    fn macros_become_six_fields() {
+        assert_eq!(Schedule::parse("@hourly").unwrap().normalized(), "0 0 * * * *");
+        assert_eq!(Schedule::parse("@DAILY").unwrap().normalized(), "0 0 0 * * *");
+        assert_eq!(Schedule::parse("@daily").unwrap().as_written(), "@daily");
+    }
+
+    #[test]
+    fn reboot_and_unknown_macros_are_refused_with_what_works() {
+        let reboot = Schedule::parse("@reboot").unwrap_err();
+        assert!(reboot.starts_with("`@reboot` is not supported"), "{reboot}");
+        assert!(
+            reboot.contains("5 as in crontab") && reboot.contains("@hourly"),
+            "{reboot}"
+        );
+        let unknown = Schedule::parse("@fortnightly").unwrap_err();
+        assert!(
+            unknown.starts_with("unknown schedule macro `@fortnightly`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        for never in ["0 0 0 30 2 *", "0 0 0 31 4 *", "0 0 0 31 2,4,6,9,11 *"] {
+            let err = Schedule::parse(never).unwrap_err();
+            assert!(err.contains("never fires"), "{never}: {err}");
+        }
+        // Rare, but within the horizon: 29 February.
+        assert!(Schedule::parse("0 0 0 29 2 *").is_ok());
+    }
+
+    #[test]
+    fn the_horizon_is_counted_from_now() {
+        let leap_day = Schedule::parse("0 0 0 29 2 *").unwrap();
+        let after_2096 = Utc.with_ymd_and_hms(2096, 3, 1, 0, 0, 0).unwrap();
+        // 2100 is no leap year: the next 29 February after 2096 is in 2104, 8 years on.
+        assert!(leap_day.check_fires_within_horizon(&after_2096).is_err());
+        let after_2027 = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+        assert!(leap_day.check_fires_within_horizon(&after_2027).is_ok());
     }
 
     #[test]

@@ -145,10 +145,11 @@ impl Db {
             DatabaseUrl::Postgres(_) => Backend::Postgres,
         };
         let opener = ConnectionOpener::new(config.url.clone());
-        // Open one connection by hand first so that a bad URL reports diesel's own message.
+        // Open one connection by hand first so that a bad URL reports diesel's own message, with
+        // the file or server it was about.
         opener
             .open()
-            .map_err(|e| anyhow::anyhow!("Failed to connect to the {backend} database: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("Failed to open {}: {e}", describe_database(&config.url)))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.max_connections)
             // No connections are opened in the background to refill the pool: a process that
@@ -215,6 +216,34 @@ macro_rules! db_run {
             $crate::db::DbConnection::Sqlite($c) => $body,
         }
     };
+}
+
+/// The database a URL names, for messages: the SQLite file with its absolute path (and a missing
+/// folder), or the PostgreSQL server and database without user or password.
+fn describe_database(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Sqlite(path) if path == ":memory:" => "the in-memory SQLite database".to_owned(),
+        DatabaseUrl::Sqlite(path) => {
+            let path = std::path::Path::new(path);
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let mut text = format!("the SQLite database file {}", absolute.display());
+            if let Some(folder) = absolute.parent().filter(|f| !f.as_os_str().is_empty()) {
+                if !folder.is_dir() {
+                    text.push_str(&format!(" (the folder {} does not exist)", folder.display()));
+                }
+            }
+            text
+        }
+        DatabaseUrl::Postgres(url) => match url::Url::parse(url.expose()) {
+            Ok(parsed) => format!(
+                "the PostgreSQL database {}{}{}",
+                parsed.host_str().unwrap_or("(default host)"),
+                parsed.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                parsed.path()
+            ),
+            Err(_) => "the PostgreSQL database".to_owned(),
+        },
+    }
 }
 
 /// This process's name in `instance` columns: `host:pid`.
