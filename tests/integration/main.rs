@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod cli;
+mod cli_logging;
 mod client;
 mod config;
 mod daemon;
