@@ -317,6 +317,9 @@ impl LoaderWithDoc {
                 }
                 "this key is required".to_owned()
             }
+            figment::error::Kind::InvalidLength(_, expected) if expected.starts_with("struct Raw") => {
+                "expected a table like { key = value }, found a list".to_owned()
+            }
             figment::error::Kind::InvalidType(actual, expected)
             | figment::error::Kind::InvalidValue(actual, expected) => {
                 format!(
@@ -408,6 +411,16 @@ impl LoaderWithDoc {
             return Err(self.error(path, "must not be empty"));
         }
         Ok(value)
+    }
+
+    /// A key that may be left out (for its default) but, when given, not left blank.
+    fn optional_text(&self, value: Option<String>, path: &[&str]) -> Result<Option<String>, ConfigError> {
+        match value {
+            Some(text) if text.trim().is_empty() => {
+                Err(self.error(path, "must not be empty (leave the key out for its default)"))
+            }
+            other => Ok(other),
+        }
     }
 
     /// A secret from `<key>` or from the file named by `<key>_file`.
@@ -617,9 +630,13 @@ impl LoaderWithDoc {
                 raw.client_secret,
                 raw.client_secret_file,
             )?,
-            send_to_code: raw.send_to_code.unwrap_or_else(|| customer_code.clone()),
+            send_to_code: self
+                .optional_text(raw.send_to_code, &[s, "send_to_code"])?
+                .unwrap_or_else(|| customer_code.clone()),
             customer_code,
-            supplier_code: raw.supplier_code.unwrap_or_else(|| "1001".to_owned()),
+            supplier_code: self
+                .optional_text(raw.supplier_code, &[s, "supplier_code"])?
+                .unwrap_or_else(|| "1001".to_owned()),
             seller_password: seller_password.unwrap_or_else(|| password.clone()),
             customer_password: customer_password.unwrap_or_else(|| password.clone()),
             password,
@@ -692,7 +709,9 @@ impl LoaderWithDoc {
             password: self.required_secret(s, "password", raw.password, raw.password_file)?,
             source_system: self.required_text(raw.source_system, &[s, "source_system"])?,
             shop_name: self.required_text(raw.shop_name, &[s, "shop_name"])?,
-            seller_code: raw.seller_code.unwrap_or_else(|| haier.customer_code.clone()),
+            seller_code: self
+                .optional_text(raw.seller_code, &[s, "seller_code"])?
+                .unwrap_or_else(|| haier.customer_code.clone()),
             timeout_ms,
             rate_limit: self.rate_limit(raw.rate_limit, s)?,
             retry: self.retry(raw.retry, s)?,
@@ -895,6 +914,10 @@ impl LoaderWithDoc {
                 limits::CONCURRENCY,
             )?;
         }
+        let product_codes = raw.product_codes.unwrap_or_default();
+        if product_codes.iter().any(|code| code.trim().is_empty()) {
+            return Err(self.error(&path("product_codes"), "a product code must not be empty"));
+        }
         let jitter_ms = raw.jitter_ms.unwrap_or(0);
         self.check(&path("jitter_ms"), jitter_ms, limits::JITTER_MS)?;
         let poll_interval_ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
@@ -923,7 +946,7 @@ impl LoaderWithDoc {
             overlap,
             jitter_ms,
             catch_up,
-            product_codes: raw.product_codes.unwrap_or_default(),
+            product_codes,
             county_codes,
             concurrency: raw.concurrency,
             poll_interval_ms,
