@@ -281,6 +281,18 @@ impl LoaderWithDoc {
         best
     }
 
+    /// Whether `path` is written as `[[path]]`.
+    fn is_array_of_tables(&self, path: &[&str]) -> bool {
+        let mut item = self.document.as_item();
+        for segment in path {
+            match item.get(segment) {
+                Some(inner) => item = inner,
+                None => return false,
+            }
+        }
+        item.is_array_of_tables()
+    }
+
     fn env_var_for(&self, path: &[&str]) -> Option<String> {
         let name = format!("{ENV_PREFIX}{}", path.join("__").to_uppercase());
         self.overrides.iter().any(|(n, _)| *n == name).then_some(name)
@@ -303,6 +315,18 @@ impl LoaderWithDoc {
 
     fn figment_error(&self, error: figment::Error) -> ConfigError {
         let mut path: Vec<String> = error.path.clone();
+        // `[[jobs.stock]]` (a list of tables) where `[jobs.stock]` belongs: serde then complains
+        // about the list's first element, `jobs.stock.0`.
+        if let Some(index) = path.iter().position(|s| s.bytes().all(|b| b.is_ascii_digit())) {
+            let refs: Vec<&str> = path[..index].iter().map(String::as_str).collect();
+            if index > 0 && self.is_array_of_tables(&refs) {
+                let header = refs.join(".");
+                return self.error(
+                    &refs,
+                    format!("`[[{header}]]` makes a list of tables; write the table as `[{header}]`"),
+                );
+            }
+        }
         let message = match &error.kind {
             figment::error::Kind::UnknownField(field, expected) => {
                 if path.last() != Some(field) {
@@ -321,13 +345,25 @@ impl LoaderWithDoc {
                 "expected a table like { key = value }, found a list".to_owned()
             }
             figment::error::Kind::InvalidType(actual, expected)
-            | figment::error::Kind::InvalidValue(actual, expected) => {
-                format!(
+            | figment::error::Kind::InvalidValue(actual, expected) => match (limit_of_key(&path), actual) {
+                // A whole number of the wrong sign or size: say the key's own range.
+                (Some(limit), figment::error::Actual::Signed(n)) => limit.message(*n),
+                (Some(limit), figment::error::Actual::Unsigned(n)) => {
+                    limit.message(i128::try_from(*n).unwrap_or(i128::MAX))
+                }
+                (Some(limit), other) => format!(
+                    "expected a whole number from {} to {}{}, found {}",
+                    limit.min,
+                    limit.max,
+                    limit.unit,
+                    describe_actual(other)
+                ),
+                (None, _) => format!(
                     "expected {}, found {}",
                     describe_expected(expected),
                     describe_actual(actual)
-                )
-            }
+                ),
+            },
             other => other.to_string(),
         };
         let refs: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -442,6 +478,10 @@ impl LoaderWithDoc {
             }
             (Some(value), None) => Ok(Some(value)),
             (None, None) => Ok(None),
+            (None, Some(path)) if path.as_os_str().is_empty() => Err(self.error(
+                &[section, &file_key],
+                "must not be empty: name the file that holds the secret",
+            )),
             (None, Some(path)) => {
                 let path = self.secret_path(&path);
                 let text = read_secret_file(&path).map_err(|m| self.error(&[section, &file_key], m))?;
@@ -955,6 +995,36 @@ impl LoaderWithDoc {
             lease_ms,
         })
     }
+}
+
+/// The stated range of a numeric key, by its dotted path.
+fn limit_of_key(path: &[String]) -> Option<Limit> {
+    let first = path.first()?.as_str();
+    let last = path.last()?.as_str();
+    let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
+    Some(match (first, parent, last) {
+        ("database", _, "max_connections") => limits::MAX_CONNECTIONS,
+        ("haier" | "ylh", Some("haier" | "ylh"), "timeout_ms") => limits::REQUEST_TIMEOUT_MS,
+        ("haier" | "ylh", Some("rate_limit"), "per_second") => limits::RATE_PER_SECOND,
+        ("haier" | "ylh", Some("rate_limit"), "burst") => limits::RATE_BURST,
+        ("haier" | "ylh", Some("retry"), "max_attempts") => limits::RETRY_MAX_ATTEMPTS,
+        ("haier" | "ylh", Some("retry"), "backoff_base_ms") => limits::BACKOFF_BASE_MS,
+        ("haier" | "ylh", Some("retry"), "backoff_cap_ms") => limits::BACKOFF_CAP_MS,
+        ("haier" | "ylh", Some("breaker"), "failure_threshold") => limits::BREAKER_FAILURE_THRESHOLD,
+        ("haier" | "ylh", Some("breaker"), "cool_down_ms") => limits::BREAKER_COOL_DOWN_MS,
+        ("callback", _, "max_body_bytes") => limits::CALLBACK_MAX_BODY_BYTES,
+        ("callback", _, "max_clock_skew_secs") => limits::CALLBACK_MAX_CLOCK_SKEW_SECS,
+        ("daemon", _, "shutdown_grace_ms") => limits::SHUTDOWN_GRACE_MS,
+        ("daemon", _, "heartbeat_ms") => limits::HEARTBEAT_MS,
+        ("jobs", _, "timeout_ms") if path.len() == 3 => limits::JOB_TIMEOUT_MS,
+        ("jobs", _, "jitter_ms") if path.len() == 3 => limits::JITTER_MS,
+        ("jobs", _, "concurrency") if path.len() == 3 => limits::CONCURRENCY,
+        ("jobs", _, "poll_interval_ms") if path.len() == 3 => limits::POLL_INTERVAL_MS,
+        ("jobs", _, "batch_size") if path.len() == 3 => limits::BATCH_SIZE,
+        ("jobs", _, "max_attempts") if path.len() == 3 => limits::OUTBOX_MAX_ATTEMPTS,
+        ("jobs", _, "lease_ms") if path.len() == 3 => limits::LEASE_MS,
+        _ => return None,
+    })
 }
 
 /// What serde expected, in the words of the file: `u32` is "a whole number from 0 to 4294967295",
