@@ -549,6 +549,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rows_closed_by_recovery_count_what_was_not_reached_as_failed() {
+        let test = TestDb::new().await;
+        let mut ids = Vec::new();
+        for (job, counts) in [("stock", (10, 4, 1)), ("prices", (3, 4, 1))] {
+            let run = RunRecorder::start(&test.db, spec(job, None))
+                .await
+                .unwrap()
+                .unwrap();
+            let (total, success, failed) = counts;
+            run.progress(RunCounts {
+                total,
+                success,
+                failed,
+            })
+            .await
+            .unwrap();
+            ids.push(run.id());
+        }
+        let instance = db::instance_name();
+        test.db
+            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "daemon crashed")?))
+            .await
+            .unwrap();
+        let mut closed = Vec::new();
+        for id in ids {
+            let row = test
+                .db
+                .run(move |c| Ok(sync_logs::find(c, id)?))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.status, "interrupted");
+            closed.push((row.total_count, row.success_count, row.failed_count));
+        }
+        assert_eq!(closed, [(10, 4, 6), (5, 4, 1)]);
+    }
+
+    #[tokio::test]
     async fn a_closed_row_is_not_reopened_by_a_late_finish() {
         let test = TestDb::new().await;
         let run = RunRecorder::start(&test.db, spec("stock", None))
