@@ -418,6 +418,7 @@ async fn the_daemon_recovers_from_an_outage(
     )
     .await;
     let probe_after = probed - back;
+    eprintln!("{kind:?} outage of {outage:?}: a probe reached Haier {probe_after:?} after it came back (cool-down {cool_down_ms} ms)");
     assert!(
         probe_after <= Duration::from_millis(cool_down_ms + 300),
         "the probe reached Haier {probe_after:?} after it came back (cool-down {cool_down_ms} ms)"
@@ -479,9 +480,9 @@ async fn after_haier_fails_every_call_for_a_few_seconds_a_probe_goes_within_one_
 }
 
 /// The "done when", at full length: a 60 s outage, the shipped 30 s cool-down, a stock
-/// job every 5 s. About two minutes.
+/// job every 5 s. About 75 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "takes about two minutes; run with --ignored"]
+#[ignore = "takes about 75 s; run with --ignored"]
 async fn after_a_sixty_second_outage_the_next_stock_run_succeeds() {
     the_daemon_recovers_from_an_outage(Outage::Stopped, Duration::from_secs(60), 30_000, "*/5 * * * * *")
         .await;
