@@ -13,9 +13,10 @@
 //!   arrive while the probe is in flight do not fail: they wait for its outcome (the probe is
 //!   bounded by the client's timeouts) and then go on as if they had arrived after it — sent
 //!   when it succeeded, failing fast when it failed.
-//! - The probe's outcome decides: an answer closes the breaker, a failure opens it for another
-//!   cool-down, and a call that taught nothing (429, or a probe task stopped by the runtime
-//!   shutting down) frees the slot for the next call to probe.
+//! - The probe's outcome decides: an answer closes the breaker; a failure, or no answer within
+//!   the probe's bound (the call timeout plus a login), opens it for another cool-down; a probe
+//!   that taught nothing (it ended rate limited, or its task was stopped by the runtime shutting
+//!   down) frees the slot for the next call to probe.
 //! - Outcomes of calls admitted before the breaker changed state are stale and change nothing.
 
 use super::types::System;
