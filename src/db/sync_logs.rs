@@ -197,22 +197,29 @@ pub fn running_rows(conn: &mut DbConnection, job_name: &str) -> QueryResult<Vec<
 }
 
 /// Closes the `running` rows of the given instances as `interrupted` (they crashed or were
-/// killed). Returns how many rows were closed.
+/// killed), with `total = success + failed` as every closed row has: the items the run had not
+/// reached by its last progress write count as failed. Returns how many rows were closed.
 pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message: &str) -> QueryResult<usize> {
     if instances.is_empty() {
         return Ok(0);
     }
-    diesel::update(
+    let running = || {
         dsl::haier_sync_logs
             .filter(dsl::status.eq("running"))
-            .filter(dsl::instance.eq_any(instances.to_vec())),
-    )
-    .set((
-        dsl::status.eq("interrupted"),
-        dsl::message.eq(message),
-        dsl::completed_at.eq(Some(super::now_utc())),
-    ))
-    .execute(conn)
+            .filter(dsl::instance.eq_any(instances.to_vec()))
+    };
+    // A run may have met more items than it counted at its start.
+    diesel::update(running().filter(dsl::total_count.lt(dsl::success_count + dsl::failed_count)))
+        .set(dsl::total_count.eq(dsl::success_count + dsl::failed_count))
+        .execute(conn)?;
+    diesel::update(running())
+        .set((
+            dsl::status.eq("interrupted"),
+            dsl::message.eq(message),
+            dsl::failed_count.eq(dsl::total_count - dsl::success_count),
+            dsl::completed_at.eq(Some(super::now_utc())),
+        ))
+        .execute(conn)
 }
 
 /// The instances that own `running` rows.

@@ -1,11 +1,30 @@
-//! The circuit breaker of one Haier system: opens after a run of failed calls, fails fast for a
-//! cool-down, then lets exactly one probe call through. It does not retry or classify errors.
+//! The circuit breaker of one Haier system. It decides which calls may be sent; it does not
+//! send, retry or classify errors.
+//!
+//! The contract:
+//! - **Closed**: every call is sent. `failure_threshold` calls in a row that fail in the end
+//!   (timeout, connection error, 408/5xx) open the breaker; any answer from Haier (a refusal or
+//!   a 4xx included) resets the run.
+//! - **Open**: calls fail at once with [`HaierError::BreakerOpen`](super::HaierError) saying
+//!   how long until the next probe; nothing is sent for `cool_down_ms`.
+//! - **Half-open**: the first call after the cool-down is the **probe**. The client sends it in
+//!   a task of its own with a single attempt, so it goes out and its outcome is recorded even
+//!   when the caller that started it is dropped (its job aborted or was cancelled). Calls that
+//!   arrive while the probe is in flight do not fail: they wait for its outcome (the probe is
+//!   bounded by the client's timeouts) and then go on as if they had arrived after it — sent
+//!   when it succeeded, failing fast when it failed.
+//! - The probe's outcome decides: an answer closes the breaker; a failure, or no answer within
+//!   the probe's bound (the call timeout plus a login), opens it for another cool-down; a probe
+//!   that taught nothing (it ended rate limited, or its task was stopped by the runtime shutting
+//!   down) frees the slot for the next call to probe.
+//! - Outcomes of calls admitted before the breaker changed state are stale and change nothing.
 
 use super::types::System;
 use crate::config::BreakerPolicy;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// What the breaker lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +35,7 @@ pub enum BreakerState {
     /// Calls fail fast until the cool-down ends.
     Open,
     /// One probe call is (or may be) under way; its outcome closes or re-opens the breaker.
+    /// Other calls wait for it.
     HalfOpen,
 }
 
@@ -44,8 +64,18 @@ pub(super) enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Admission {
     Normal,
-    /// The one call let through after the cool-down; it gets a single attempt.
+    /// The one call let through after the cool-down; it gets a single attempt, in a task of
+    /// its own.
     Probe,
+}
+
+/// Why a call may not go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Open: the next probe may go in this long.
+    Open(Duration),
+    /// Half-open with the probe in flight: wait for its outcome.
+    Probing,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +89,8 @@ pub(super) struct Breaker {
     system: System,
     policy: BreakerPolicy,
     state: Mutex<State>,
+    /// Woken when a probe's outcome is recorded.
+    probe_ended: Notify,
 }
 
 impl Breaker {
@@ -67,6 +99,7 @@ impl Breaker {
             system,
             policy,
             state: Mutex::new(State::Closed { failures: 0 }),
+            probe_ended: Notify::new(),
         }
     }
 
@@ -79,18 +112,44 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lets a call through, or says how long until the next probe may go.
-    pub(super) fn admit(&self, now: Instant) -> Result<Admission, Duration> {
+    /// Lets a call through, or says why not: open (with the time until the next probe), or a
+    /// probe in flight.
+    #[cfg(test)]
+    pub(super) fn admit(&self, now: Instant) -> Result<Admission, Refusal> {
         let mut state = self.lock();
+        Self::admit_locked(&mut state, self.system, now)
+    }
+
+    fn admit_locked(state: &mut State, system: System, now: Instant) -> Result<Admission, Refusal> {
         match *state {
             State::Closed { .. } => Ok(Admission::Normal),
-            State::Open { until } if now < until => Err(until - now),
+            State::Open { until } if now < until => Err(Refusal::Open(until - now)),
             State::Open { .. } | State::HalfOpen { probing: false } => {
                 *state = State::HalfOpen { probing: true };
-                tracing::info!(system = %self.system, "circuit breaker half-open: sending one probe call");
+                tracing::info!(%system, "circuit breaker half-open: sending one probe call");
                 Ok(Admission::Probe)
             }
-            State::HalfOpen { probing: true } => Err(self.cool_down()),
+            State::HalfOpen { probing: true } => Err(Refusal::Probing),
+        }
+    }
+
+    /// Lets a call through, waiting out any probe in flight; `Err` while the breaker is open,
+    /// with the time until the next probe. Each probe is bounded by the client's timeouts, so
+    /// the wait is too.
+    pub(super) async fn enter(&self) -> Result<Admission, Duration> {
+        loop {
+            let ended = self.probe_ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            {
+                let mut state = self.lock();
+                match Self::admit_locked(&mut state, self.system, Instant::now()) {
+                    Ok(admission) => return Ok(admission),
+                    Err(Refusal::Open(retry_in)) => return Err(retry_in),
+                    // Registered while the state is locked, so the probe's end cannot slip by.
+                    Err(Refusal::Probing) => ended.as_mut().enable(),
+                };
+            }
+            ended.await;
         }
     }
 
@@ -105,6 +164,9 @@ impl Breaker {
     /// Records how an admitted call ended.
     pub(super) fn record(&self, admission: Admission, outcome: Outcome, now: Instant) {
         let mut state = self.lock();
+        if admission == Admission::Probe && matches!(*state, State::HalfOpen { probing: true }) {
+            self.probe_ended.notify_waiters();
+        }
         match (admission, *state, outcome) {
             // A probe that taught nothing frees the slot for the next call.
             (Admission::Probe, State::HalfOpen { .. }, Outcome::Neutral) => {
@@ -158,7 +220,8 @@ impl Breaker {
     }
 }
 
-/// An admitted call; dropping it unfinished (a cancelled call) frees the probe slot.
+/// An admitted call; dropping it unfinished (a cancelled call) records nothing learned, which
+/// frees the probe slot.
 pub(super) struct Permit<'a> {
     breaker: &'a Breaker,
     pub(super) admission: Admission,
@@ -166,12 +229,20 @@ pub(super) struct Permit<'a> {
 }
 
 impl<'a> Permit<'a> {
-    pub(super) fn acquire(breaker: &'a Breaker, now: Instant) -> Result<Self, Duration> {
-        breaker.admit(now).map(|admission| Permit {
+    /// Wraps a call that [`Breaker::enter`] or [`Breaker::admit`] let through.
+    pub(super) fn new(breaker: &'a Breaker, admission: Admission) -> Self {
+        Permit {
             breaker,
             admission,
             done: false,
-        })
+        }
+    }
+
+    #[cfg(test)]
+    fn acquire(breaker: &'a Breaker, now: Instant) -> Result<Self, Refusal> {
+        breaker
+            .admit(now)
+            .map(|admission| Permit::new(breaker, admission))
     }
 
     pub(super) fn finish(mut self, outcome: Outcome) {
@@ -221,7 +292,7 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Open);
         assert_eq!(b.open_for(t0), Some(Duration::from_millis(1000)));
         let wait = b.admit(t0 + Duration::from_millis(400)).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(600));
+        assert_eq!(wait, Refusal::Open(Duration::from_millis(600)));
     }
 
     #[test]
@@ -233,7 +304,11 @@ mod tests {
         assert_eq!(b.open_for(later), None);
         assert_eq!(b.admit(later), Ok(Admission::Probe));
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(b.admit(later).is_err(), "a second call must not probe too");
+        assert_eq!(
+            b.admit(later),
+            Err(Refusal::Probing),
+            "a second call must not probe too"
+        );
         b.record(Admission::Probe, Outcome::Healthy, later);
         assert_eq!(b.state(), BreakerState::Closed);
         assert_eq!(b.admit(later), Ok(Admission::Normal));
@@ -274,5 +349,58 @@ mod tests {
         b.record(Admission::Normal, Outcome::Failed, t0);
         b.record(Admission::Normal, Outcome::Healthy, t0);
         assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test]
+    async fn calls_that_meet_a_probe_in_flight_wait_for_its_outcome() {
+        let b = std::sync::Arc::new(breaker(1, 0));
+        b.record(Admission::Normal, Outcome::Failed, Instant::now());
+        assert_eq!(b.enter().await, Ok(Admission::Probe));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let b = std::sync::Arc::clone(&b);
+                tokio::spawn(async move { b.enter().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(
+            waiters.iter().all(|w| !w.is_finished()),
+            "they wait for the probe"
+        );
+        b.record(Admission::Probe, Outcome::Healthy, Instant::now());
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap(), Ok(Admission::Normal));
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_that_waited_for_a_failed_probe_fail_fast_with_the_new_cool_down() {
+        let b = std::sync::Arc::new(breaker(1, 1000));
+        let t0 = Instant::now() - Duration::from_millis(1000);
+        b.record(Admission::Normal, Outcome::Failed, t0);
+        assert_eq!(b.enter().await, Ok(Admission::Probe));
+        let waiter = {
+            let b = std::sync::Arc::clone(&b);
+            tokio::spawn(async move { b.enter().await })
+        };
+        tokio::task::yield_now().await;
+        b.record(Admission::Probe, Outcome::Failed, Instant::now());
+        let retry_in = waiter.await.unwrap().unwrap_err();
+        assert!(retry_in > Duration::from_millis(900), "{retry_in:?}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_taught_nothing_hands_the_probe_to_a_waiting_call() {
+        let b = std::sync::Arc::new(breaker(1, 0));
+        b.record(Admission::Normal, Outcome::Failed, Instant::now());
+        let probe = Permit::new(&b, b.enter().await.unwrap());
+        assert_eq!(probe.admission, Admission::Probe);
+        let waiter = {
+            let b = std::sync::Arc::clone(&b);
+            tokio::spawn(async move { b.enter().await })
+        };
+        tokio::task::yield_now().await;
+        drop(probe);
+        assert_eq!(waiter.await.unwrap(), Ok(Admission::Probe));
     }
 }

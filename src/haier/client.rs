@@ -2,7 +2,7 @@
 //! the system's limiter, guarded by its breaker, retried by `retry.rs`, traced as a span and
 //! counted. Wire shapes live in `wire.rs`, logins in `auth.rs`; nothing here touches the database.
 
-use super::auth::{IssuedToken, OpenplatAuth, Token, TokenCache, YlhAuth};
+use super::auth::{IssuedToken, OpenplatAuth, Token, TokenCache, YlhAuth, AUTH_TIMEOUT};
 use super::breaker::{Admission, Breaker, BreakerState, Outcome, Permit};
 use super::error::HaierError;
 use super::limiter::Limiter;
@@ -409,9 +409,10 @@ impl HaierClient {
                 seller_password: p.seller_password.expose(),
             },
         )?;
+        let (product_code, county_code) = (product_code.to_owned(), county_code.to_owned());
         self.inner
-            .call(operation, &p.stock_url, body, |data| {
-                wire::stock_from(product_code, county_code, data)
+            .call(operation, &p.stock_url, body, move |data| {
+                wire::stock_from(&product_code, &county_code, data)
             })
             .await
     }
@@ -433,9 +434,10 @@ impl HaierClient {
                 seller_password: p.seller_password.expose(),
             },
         )?;
+        let order_code = order_code.to_owned();
         self.inner
-            .call(operation, &p.logistics_url, body, |data| {
-                wire::logistics_from(order_code, data)
+            .call(operation, &p.logistics_url, body, move |data| {
+                wire::logistics_from(&order_code, data)
             })
             .await
     }
@@ -462,11 +464,12 @@ impl HaierClient {
         require(operation, !order.so_id.trim().is_empty(), "the order has no soId")?;
         require(operation, !order.item_list.is_empty(), "the order has no items")?;
         let body = encode(operation, order)?;
+        let so_id = order.so_id.clone();
         let result = self
             .inner
-            .call(operation, &self.inner.ylh_params.push_url, body, |data| {
+            .call(operation, &self.inner.ylh_params.push_url, body, move |data| {
                 if data == Value::Bool(false) {
-                    tracing::warn!(so_id = %order.so_id, "YLH answered success with data:false; taken as received");
+                    tracing::warn!(%so_id, "YLH answered success with data:false; taken as received");
                 }
                 Ok(())
             })
@@ -706,14 +709,20 @@ impl Inner {
         .await
     }
 
-    /// One business call with everything around it: breaker, retries, span, counters.
-    async fn call<T>(
-        &self,
+    /// One business call with everything around it: breaker, retries, span, counters. The
+    /// breaker's probe runs in a task of its own (see `breaker.rs`): it is sent, and its outcome
+    /// recorded, even when this future is dropped.
+    async fn call<T, D>(
+        self: &Arc<Self>,
         operation: Operation,
         url: &Url,
         body: Vec<u8>,
-        decode: impl Fn(Value) -> Result<T, String>,
-    ) -> Result<T, HaierError> {
+        decode: D,
+    ) -> Result<T, HaierError>
+    where
+        T: Send + 'static,
+        D: Fn(Value) -> Result<T, String> + Send + Sync + 'static,
+    {
         let system = operation.system();
         let span = tracing::info_span!(
             "haier_call",
@@ -727,31 +736,36 @@ impl Inner {
             let endpoint = self.endpoint(system);
             self.stats.call(operation);
             let started = Instant::now();
-            let (result, attempts) = match Permit::acquire(&endpoint.breaker, Instant::now()) {
+            let (result, attempts) = match endpoint.breaker.enter().await {
                 Err(retry_in) => (Err(HaierError::BreakerOpen { system, retry_in }), 0),
-                Ok(permit) => {
-                    let mut budget = Budget::new(&endpoint.retry);
-                    if permit.admission == Admission::Probe {
-                        budget = budget.single();
+                Ok(Admission::Normal) => {
+                    self.run_admitted(Admission::Normal, operation, url, &body, &decode)
+                        .await
+                }
+                Ok(Admission::Probe) => {
+                    let inner = Arc::clone(self);
+                    let url = url.clone();
+                    let probe = tokio::spawn(
+                        async move {
+                            inner
+                                .run_admitted(Admission::Probe, operation, &url, &body, &decode)
+                                .await
+                        }
+                        .in_current_span(),
+                    );
+                    match probe.await {
+                        Ok(done) => done,
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(_) => (
+                            Err(HaierError::Connect {
+                                system,
+                                operation: operation.as_str(),
+                                message: "the probe call was stopped: the runtime is shutting down"
+                                    .to_owned(),
+                            }),
+                            1,
+                        ),
                     }
-                    let stop = || {
-                        endpoint
-                            .breaker
-                            .open_for(Instant::now())
-                            .map(|retry_in| HaierError::BreakerOpen { system, retry_in })
-                    };
-                    let ctx = RetryContext {
-                        operation,
-                        limiter: &endpoint.limiter,
-                        stats: &self.stats,
-                        stop: &stop,
-                    };
-                    let (body, decode) = (&body, &decode);
-                    let (result, attempts) =
-                        run_with_retries(ctx, budget, move || self.attempt(operation, url, body, decode))
-                            .await;
-                    permit.finish(outcome_of(&result));
-                    (result, attempts)
                 }
             };
             let latency_ms = started.elapsed().as_millis() as u64;
@@ -772,7 +786,61 @@ impl Inner {
         .await
     }
 
-    /// One attempt: a token, one request, and the reply opened and decoded.
+    /// The longest a probe may take: a login (trying both token URLs) and one request. Calls
+    /// that wait for the probe wait at most this long for it.
+    fn probe_limit(&self, system: System) -> Duration {
+        self.endpoint(system).timeout + 2 * AUTH_TIMEOUT
+    }
+
+    /// Runs a call the breaker admitted, with its retries, and records its outcome with the
+    /// breaker. A probe gets a single attempt within [`Inner::probe_limit`].
+    async fn run_admitted<T>(
+        &self,
+        admission: Admission,
+        operation: Operation,
+        url: &Url,
+        body: &[u8],
+        decode: &impl Fn(Value) -> Result<T, String>,
+    ) -> (Result<T, HaierError>, u32) {
+        let system = operation.system();
+        let endpoint = self.endpoint(system);
+        let permit = Permit::new(&endpoint.breaker, admission);
+        let mut budget = Budget::new(&endpoint.retry);
+        if admission == Admission::Probe {
+            budget = budget.single();
+        }
+        let stop = || {
+            endpoint
+                .breaker
+                .open_for(Instant::now())
+                .map(|retry_in| HaierError::BreakerOpen { system, retry_in })
+        };
+        let ctx = RetryContext {
+            operation,
+            limiter: &endpoint.limiter,
+            stats: &self.stats,
+            stop: &stop,
+        };
+        let calls = run_with_retries(ctx, budget, || self.attempt(operation, url, body, decode));
+        let (result, attempts) = if admission == Admission::Probe {
+            let limit = self.probe_limit(system);
+            tokio::time::timeout(limit, calls).await.unwrap_or((
+                Err(HaierError::Timeout {
+                    system,
+                    operation: operation.as_str(),
+                    after: limit,
+                }),
+                1,
+            ))
+        } else {
+            calls.await
+        };
+        permit.finish(outcome_of(&result));
+        (result, attempts)
+    }
+
+    /// One attempt: a token, one request, and the reply opened and decoded. A 401 drops the
+    /// token, so the next attempt takes a newer one.
     async fn attempt<T>(
         &self,
         operation: Operation,

@@ -12,7 +12,8 @@ pub enum HaierError {
     #[error("{system} login refused: {message}")]
     AuthRefused { system: System, message: String },
 
-    /// A business call answered 401 even after a fresh login.
+    /// A business call answered 401 even after fresh logins (one per new revocation, within a
+    /// bound).
     #[error("{system} {operation}: unauthorized after re-login")]
     Unauthorized { system: System, operation: &'static str },
 
@@ -108,7 +109,8 @@ impl HaierError {
     }
 
     /// True when the whole run cannot go on (credentials refused, breaker open): a job stops and
-    /// logs `failed` rather than counting every remaining item as a failure.
+    /// logs `failed` rather than trying every remaining item (those count as failed, not
+    /// reached).
     pub fn is_fatal_for_run(&self) -> bool {
         matches!(
             self,

@@ -1,5 +1,5 @@
-//! What to do after a failed attempt, and the retry loop that does it: re-login once on a 401,
-//! wait out a 429 without using an attempt, back off exponentially with full jitter on
+//! What to do after a failed attempt, and the retry loop that does it: re-login on a 401 (again
+//! after each new revocation, within a bound), wait out a 429 without using an attempt, back off exponentially with full jitter on
 //! transient faults, give up on everything else. Classification itself is
 //! [`HaierError::is_retryable`]; this file only acts on it.
 
@@ -14,6 +14,10 @@ use std::time::Duration;
 /// How many 429s one call waits out before it gives up: enough to ride out a busy minute,
 /// few enough that nothing loops forever.
 pub(super) const MAX_THROTTLE_WAITS: u32 = 50;
+/// How many new logins one call makes after 401s: enough to ride out token revocations that come
+/// again and again while the call waits for the quota; past it, the login's tokens are not
+/// accepted at all and the call fails as unauthorized.
+pub(super) const MAX_RELOGINS: u32 = 20;
 /// The wait after a 429 that names no `Retry-After`.
 pub(super) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` honoured; a larger value is cut to this.
@@ -53,7 +57,8 @@ impl Backoff {
 pub(super) enum Step {
     /// Back off this long, then try again (an attempt was used up).
     Backoff(Duration),
-    /// The token was refused: the attempt dropped it; log in again and repeat at once.
+    /// The token was refused: the attempt dropped it; log in again and repeat at once (no
+    /// attempt used up).
     Reauthenticate,
     /// 429: hold everyone back this long, then repeat (no attempt used up).
     Throttled(Duration),
@@ -66,7 +71,7 @@ pub(super) enum Step {
 pub(super) struct Budget {
     max_attempts: u32,
     failed_attempts: u32,
-    reauthenticated: bool,
+    relogins: u32,
     throttle_waits: u32,
     backoff: Backoff,
 }
@@ -76,7 +81,7 @@ impl Budget {
         Self {
             max_attempts: policy.max_attempts.max(1),
             failed_attempts: 0,
-            reauthenticated: false,
+            relogins: 0,
             throttle_waits: 0,
             backoff: Backoff::new(policy),
         }
@@ -88,10 +93,15 @@ impl Budget {
         self
     }
 
+    /// The step after `error`. Every 401 is a new revocation: the attempt dropped the refused
+    /// token, and the cache never hands a refused token out again, so a 401 after the call's
+    /// previous one refused a token obtained after it. Each gets a new login, up to
+    /// [`MAX_RELOGINS`] per call; a login that is refused outright fails at once
+    /// ([`HaierError::AuthRefused`] is final).
     pub(super) fn next(&mut self, error: &HaierError) -> Step {
         match error {
-            HaierError::Unauthorized { .. } if !self.reauthenticated => {
-                self.reauthenticated = true;
+            HaierError::Unauthorized { .. } if self.relogins < MAX_RELOGINS => {
+                self.relogins += 1;
                 Step::Reauthenticate
             }
             HaierError::RateLimited { retry_after, .. } => {
@@ -231,13 +241,15 @@ mod tests {
     }
 
     #[test]
-    fn a_401_logs_in_again_once() {
-        let mut budget = Budget::new(&policy(5, 10, 100));
+    fn each_401_logs_in_again_up_to_a_bound() {
+        let mut budget = Budget::new(&policy(1, 10, 100));
         let unauthorized = HaierError::Unauthorized {
-            system: System::Ylh,
-            operation: "order_push",
+            system: System::Openplat,
+            operation: "stock",
         };
-        assert_eq!(budget.next(&unauthorized), Step::Reauthenticate);
+        for _ in 0..MAX_RELOGINS {
+            assert_eq!(budget.next(&unauthorized), Step::Reauthenticate);
+        }
         assert_eq!(budget.next(&unauthorized), Step::Fail);
     }
 

@@ -90,7 +90,7 @@ async fn fetch_logistics(
     client: &HaierClient,
     order: logistics::TrackedOrder,
 ) -> Fetched<(i64, logistics::LogisticsRow)> {
-    match client.query_logistics(&order.haier_order_no).await {
+    match pipeline::call_haier(|| client.query_logistics(&order.haier_order_no)).await {
         Ok(found) => Fetched::rows(vec![(
             order.id,
             logistics_row(&order.so_id, found, db::now_utc()),

@@ -170,7 +170,10 @@ async fn run_recorded(
             () = cancel.cancelled() => (wind_down(work).await, false),
         }
     };
-    let counts = tracker.counts();
+    let (counts, unreached) = tracker.counts().closed(matches!(ending, Ending::Completed));
+    if unreached > 0 {
+        tracker.note(format!("{unreached} not reached (counted as failed)"));
+    }
     let (status, lead) = match ending {
         Ending::Completed => (counts.status(), None),
         Ending::Stopped if timed_out => (

@@ -279,7 +279,30 @@ where
     (ending, written)
 }
 
-/// Calls `call` for a batch of codes. When Haier refuses the whole batch (a business error), each
+/// Makes one Haier call of a job. When the breaker is open (an outage opened it), waits out the
+/// cool-down once and calls again: as the probe, or after the probe of another call. So a run
+/// that meets a breaker opened by an earlier outage goes on as soon as Haier answers again,
+/// rather than failing until the next tick; a run during an outage fails after at most one
+/// cool-down, having sent one probe. The wait ends with the run (cancel, timeout).
+pub(crate) async fn call_haier<T, F, Fut>(call: F) -> Result<T, HaierError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, HaierError>>,
+{
+    match call().await {
+        Err(HaierError::BreakerOpen { retry_in, .. }) => {
+            tracing::debug!(
+                retry_in_ms = retry_in.as_millis() as u64,
+                "circuit breaker open; waiting for its probe"
+            );
+            tokio::time::sleep(retry_in).await;
+            call().await
+        }
+        other => other,
+    }
+}
+
+/// Calls `call` (through [`call_haier`]) for a batch of codes. When Haier refuses the whole batch (a business error), each
 /// code is asked alone, so that one refused code fails alone. A fatal error ends the run; any
 /// other error fails the batch's codes.
 pub(crate) async fn fetch_batch<T, F, Fut>(
@@ -290,14 +313,14 @@ where
     F: Fn(Vec<String>) -> Fut,
     Fut: Future<Output = Result<Vec<T>, HaierError>>,
 {
-    match call(codes.to_vec()).await {
+    match call_haier(|| call(codes.to_vec())).await {
         Ok(rows) => Ok((rows, Vec::new())),
         Err(e) if e.is_fatal_for_run() => Err(e),
         Err(HaierError::Business { .. }) if codes.len() > 1 => {
             let mut rows = Vec::new();
             let mut failures = Vec::new();
             for code in codes {
-                match call(vec![code.clone()]).await {
+                match call_haier(|| call(vec![code.clone()])).await {
                     Ok(found) => rows.extend(found),
                     Err(e) if e.is_fatal_for_run() => return Err(e),
                     Err(e) => failures.push((code.clone(), e.to_string())),
@@ -441,9 +464,107 @@ pub(crate) mod tests {
         let fatal = |_codes: Vec<String>| async move {
             Err::<Vec<String>, _>(HaierError::BreakerOpen {
                 system: crate::haier::System::Openplat,
-                retry_in: std::time::Duration::from_secs(1),
+                retry_in: std::time::Duration::from_millis(1),
             })
         };
         assert!(fetch_batch(&codes, fatal).await.is_err());
+    }
+
+    /// How a generated run goes: what each item yields, and where it is cut short.
+    #[derive(Debug)]
+    struct Script {
+        planned: u64,
+        /// Per item: `Some(true)` a row, `Some(false)` a failed item, `None` a fatal error.
+        items: Vec<Option<bool>>,
+        cancel_after: Option<usize>,
+        failing_write: Option<usize>,
+    }
+
+    fn script(rng: &mut impl rand::Rng) -> Script {
+        let planned = rng.random_range(0..700u64);
+        // The source may yield fewer or more items than counted at the start.
+        let yielded = match rng.random_range(0..10) {
+            0 => rng.random_range(0..=planned as usize + 20),
+            _ => planned as usize,
+        };
+        let fatal_at = (rng.random_range(0..4) == 0).then(|| rng.random_range(0..=yielded));
+        let items = (0..yielded)
+            .map(|i| (Some(i) != fatal_at).then(|| rng.random_range(0..10) > 0))
+            .collect();
+        Script {
+            planned,
+            items,
+            cancel_after: (rng.random_range(0..4) == 0).then(|| rng.random_range(0..=yielded)),
+            failing_write: (rng.random_range(0..5) == 0).then(|| rng.random_range(0..4)),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_way_a_run_ends_closes_with_counts_that_add_up() {
+        use crate::db::testing::TestDb;
+        use crate::sync::{NoProgress, RunRecorder, RunSpec, Trigger};
+        use rand::SeedableRng;
+        use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use tokio_util::sync::CancellationToken;
+
+        let test = TestDb::new().await;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+        for case in 0..150 {
+            let script = script(&mut rng);
+            let spec = RunSpec {
+                job_name: format!("case-{case}"),
+                sync_type: "stock".into(),
+                trigger: Trigger::Manual,
+                scheduled_for: None,
+            };
+            let recorder = RunRecorder::start(&test.db, spec).await.unwrap().unwrap();
+            let cancel = CancellationToken::new();
+            let run = RunTracker::new(&recorder, cancel.clone(), Arc::new(NoProgress));
+            run.set_total(script.planned);
+            let cancel_after = script.cancel_after;
+            let results =
+                futures::stream::iter(script.items.clone().into_iter().enumerate()).map(move |(i, item)| {
+                    if Some(i) == cancel_after {
+                        cancel.cancel();
+                    }
+                    match item {
+                        Some(true) => Fetched::rows(vec![i]),
+                        Some(false) => Fetched::failed(format!("P{i}"), "refused".into()),
+                        None => Fetched::Fatal(HaierError::Unauthorized {
+                            system: crate::haier::System::Openplat,
+                            operation: "stock",
+                        }),
+                    }
+                });
+            let written = AtomicI64::new(0);
+            let writes = AtomicUsize::new(0);
+            let (ending, _) = drive(&run, results, |page: Vec<usize>| {
+                let n = writes.fetch_add(1, Ordering::SeqCst);
+                let ok = Some(n) != script.failing_write;
+                if ok {
+                    written.fetch_add(page.len() as i64, Ordering::SeqCst);
+                }
+                async move {
+                    anyhow::ensure!(ok, "database gone");
+                    Ok(Written::default())
+                }
+            })
+            .await;
+            let went_through = matches!(ending, Ending::Completed);
+            let (counts, unreached) = run.counts().closed(went_through);
+            assert_eq!(
+                counts.total,
+                counts.success + counts.failed,
+                "{script:?} ended {ending:?}"
+            );
+            assert_eq!(counts.success, written.load(Ordering::SeqCst), "{script:?}");
+            if went_through {
+                assert_eq!(counts.total as usize, script.items.len(), "{script:?}");
+            } else {
+                assert!(counts.total >= script.planned as i64, "{script:?}");
+            }
+            assert!(unreached >= 0);
+        }
     }
 }

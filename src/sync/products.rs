@@ -47,7 +47,7 @@ async fn sync_full_listing(ctx: &AppContext, labels: LocalLabels, run: &RunTrack
     run.status("listing purchasable products");
     let reply = tokio::select! {
         () = run.cancelled() => return Ending::Stopped,
-        reply = ctx.client.query_products(None) => reply,
+        reply = pipeline::call_haier(|| ctx.client.query_products(None)) => reply,
     };
     let listing = match reply {
         Ok(listing) => listing,

@@ -87,7 +87,9 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// Items seen, done and failed in one run.
+/// Items seen, done and failed in one run. A finished run's row always has
+/// `total = success + failed` (see [`RunCounts::closed`]); a `running` row's counts are those
+/// reached so far, against the total planned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RunCounts {
     pub total: i64,
@@ -104,6 +106,34 @@ impl RunCounts {
             (0, _) => RunStatus::Failed,
             _ => RunStatus::Partial,
         }
+    }
+
+    /// The counts a run is closed with, so that `total = success + failed` however it ended.
+    /// A run that went through its whole source (`went_through`) covered the items it met:
+    /// its total is those, even when the count taken at its start differed (the source changed
+    /// meanwhile). A run that stopped early (failed, cancelled, timed out) covered the items it
+    /// planned: those it never reached count as failed, for they were not synced. Returns the
+    /// counts and the number of items not reached.
+    pub fn closed(self, went_through: bool) -> (RunCounts, i64) {
+        let success = self.success.max(0);
+        let failed = self.failed.max(0);
+        let done = success.saturating_add(failed);
+        if went_through {
+            let counts = RunCounts {
+                total: done,
+                success,
+                failed,
+            };
+            return (counts, 0);
+        }
+        let total = self.total.max(done);
+        let unreached = total - done;
+        let counts = RunCounts {
+            total,
+            success,
+            failed: failed + unreached,
+        };
+        (counts, unreached)
     }
 
     fn tuple(&self) -> (i64, i64, i64) {
@@ -353,6 +383,49 @@ mod tests {
     }
 
     #[test]
+    fn closed_counts_always_add_up() {
+        let values = [0, 1, 2, 3, 7, 200, i64::MAX / 4, i64::MAX];
+        for &total in &values {
+            for &success in &values {
+                for &failed in &values {
+                    for went_through in [true, false] {
+                        let seen = RunCounts {
+                            total,
+                            success,
+                            failed,
+                        };
+                        let (closed, unreached) = seen.closed(went_through);
+                        assert_eq!(
+                            closed.total,
+                            closed.success.saturating_add(closed.failed),
+                            "{seen:?} went_through={went_through} → {closed:?}"
+                        );
+                        assert_eq!(closed.success, success, "successes are never lost");
+                        assert!(closed.failed >= failed && unreached >= 0);
+                        if went_through {
+                            assert_eq!(unreached, 0);
+                        } else {
+                            assert!(closed.total >= total, "planned items stay counted");
+                            assert_eq!(closed.failed, failed.saturating_add(unreached));
+                        }
+                    }
+                }
+            }
+        }
+        // The run: 200 planned, 181 written, aborted by a 401.
+        let (closed, unreached) = RunCounts {
+            total: 200,
+            success: 181,
+            failed: 0,
+        }
+        .closed(false);
+        assert_eq!(
+            (closed.total, closed.success, closed.failed, unreached),
+            (200, 181, 19, 19)
+        );
+    }
+
+    #[test]
     fn failure_list_names_a_bounded_number_of_items() {
         let mut list = FailureList::default();
         assert_eq!(list.message(), None);
@@ -473,6 +546,44 @@ mod tests {
             .unwrap();
         // A finished run does.
         assert!(RunRecorder::start(&test.db, catch_up).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn rows_closed_by_recovery_count_what_was_not_reached_as_failed() {
+        let test = TestDb::new().await;
+        let mut ids = Vec::new();
+        for (job, counts) in [("stock", (10, 4, 1)), ("prices", (3, 4, 1))] {
+            let run = RunRecorder::start(&test.db, spec(job, None))
+                .await
+                .unwrap()
+                .unwrap();
+            let (total, success, failed) = counts;
+            run.progress(RunCounts {
+                total,
+                success,
+                failed,
+            })
+            .await
+            .unwrap();
+            ids.push(run.id());
+        }
+        let instance = db::instance_name();
+        test.db
+            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "daemon crashed")?))
+            .await
+            .unwrap();
+        let mut closed = Vec::new();
+        for id in ids {
+            let row = test
+                .db
+                .run(move |c| Ok(sync_logs::find(c, id)?))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.status, "interrupted");
+            closed.push((row.total_count, row.success_count, row.failed_count));
+        }
+        assert_eq!(closed, [(10, 4, 6), (5, 4, 1)]);
     }
 
     #[tokio::test]

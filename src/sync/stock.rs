@@ -136,7 +136,7 @@ async fn skip_unsellable(
 }
 
 async fn fetch_stock(client: &HaierClient, code: String, county: String) -> Fetched<StockLevel> {
-    match client.query_stock(&code, &county).await {
+    match pipeline::call_haier(|| client.query_stock(&code, &county)).await {
         Ok(level) => Fetched::rows(vec![level]),
         Err(e) if e.is_fatal_for_run() => Fetched::Fatal(e),
         Err(e) => Fetched::failed(format!("{code}@{county}"), e.to_string()),

@@ -14,6 +14,7 @@ mod orders_cli;
 mod orders_outbox;
 mod orders_poller;
 mod reliability_config;
+mod reliability_faults;
 mod simulator;
 mod support_orders;
 mod support_sync;

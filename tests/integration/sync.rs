@@ -761,7 +761,18 @@ async fn refused_credentials_fail_the_run_at_once() {
     .await;
     let outcome = env.run(JobKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Failed);
-    assert!(outcome.counts.failed < 50, "{:?}", outcome.counts);
+    // No item was tried: all 50 count as failed, not reached.
+    assert_eq!(
+        (
+            outcome.counts.total,
+            outcome.counts.success,
+            outcome.counts.failed
+        ),
+        (50, 0, 50)
+    );
+    let message = outcome.message.unwrap_or_default();
+    assert!(message.contains("login refused"), "{message}");
+    assert!(message.contains("50 not reached"), "{message}");
     assert_eq!(
         env.sim.stats().requests.prices,
         0,
