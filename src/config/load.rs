@@ -579,12 +579,22 @@ impl LoaderWithDoc {
                 format!("`{listen_text}` is not an address like 127.0.0.1:18701"),
             )
         })?;
+        let rejected_per_minute = raw.rejected_per_minute.unwrap_or(6);
+        if rejected_per_minute == 0 {
+            return Err(self.error(&[s, "rejected_per_minute"], "must be at least 1"));
+        }
+        let rejected_burst = raw.rejected_burst.unwrap_or(20);
+        if rejected_burst == 0 {
+            return Err(self.error(&[s, "rejected_burst"], "must be at least 1"));
+        }
         Ok(CallbackConfig {
             listen,
             app_key: self.required_text(raw.app_key, &[s, "app_key"])?,
             secret: self.required_secret(s, "secret", raw.secret, raw.secret_file)?,
             max_body_bytes: raw.max_body_bytes.unwrap_or(64 * 1024),
             max_clock_skew_secs: raw.max_clock_skew_secs.unwrap_or(600),
+            rejected_per_minute,
+            rejected_burst,
         })
     }
 
@@ -955,6 +965,8 @@ struct RawCallback {
     secret_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     max_clock_skew_secs: Option<i64>,
+    rejected_per_minute: Option<u32>,
+    rejected_burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
