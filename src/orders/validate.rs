@@ -727,6 +727,57 @@ mod tests {
         assert_eq!(problems_of(order).len(), 1);
     }
 
+    /// Any JSON value: null, booleans, numbers (huge, negative, fractional), text, nested.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "-?[0-9]{1,30}(\\.[0-9]{1,10})?(e-?[0-9]{1,3})?".prop_map(Value::String),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a shop writes in one field, validation answers (it never panics), and an
+        /// order it lets through has no negative amount and a plausible createTime.
+        #[test]
+        fn any_value_in_any_field_is_answered_and_never_lets_a_negative_amount_through(
+            field in proptest::sample::select(vec![
+                "totalQty", "totalAmt", "createTime", "soId", "itemList", "deliveryInstall",
+                "governmentOrder", "item.itemQty", "item.retailPrice", "item.discountAmount",
+                "item.actualPrice", "item.productCode", "item.isGift",
+            ]),
+            value in any_json(),
+        ) {
+            let mut order = sample();
+            match field.strip_prefix("item.") {
+                Some(name) => order["itemList"][0][name] = value,
+                None => order[field] = value,
+            }
+            if let Ok(valid) = parse_order(&order.to_string()) {
+                let o = &valid.order;
+                proptest::prop_assert!(o.total_amt.as_f64().is_some_and(|a| a >= 0.0));
+                proptest::prop_assert!(o.create_time >= EARLIEST_CREATE_TIME_MS);
+                proptest::prop_assert!(o.item_list.iter().all(|i| i.item_qty >= 1));
+            }
+        }
+
+        #[test]
+        fn any_text_as_a_payload_is_answered(text in ".{0,200}") {
+            let _ = parse_order(&text);
+        }
+    }
+
     #[test]
     fn garbage_is_refused_with_a_reason() {
         assert!(parse_order("{")

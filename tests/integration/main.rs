@@ -13,6 +13,7 @@ mod orders_cli;
 mod orders_outbox;
 mod orders_poller;
 mod reliability_callbacks;
+mod reliability_outbox;
 mod simulator;
 mod support_orders;
 mod support_sync;
