@@ -236,7 +236,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         &mut out,
         "haier_sync_callbacks_total",
         "counter",
-        "Haier callbacks received since start, by outcome.",
+        "Haier callbacks received since start, by outcome (rejected ones over the per-address limit included).",
     );
     for outcome in Outcome::ALL {
         let _ = writeln!(
