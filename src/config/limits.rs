@@ -53,6 +53,11 @@ pub const CALLBACK_MAX_BODY_BYTES: Limit = Limit::new(1024, 16 * 1024 * 1024, " 
 /// `[callback] max_clock_skew_secs`: 0 or less refuses (nearly) every callback; a day is the
 /// most a replayed callback may be late.
 pub const CALLBACK_MAX_CLOCK_SKEW_SECS: Limit = Limit::new(1, 86_400, " s");
+/// `[callback] rejected_per_minute`: rejected callbacks stored per source address and minute
+/// once its burst is spent; at least one, and 6000 (100 a second) already stores megabytes an hour.
+pub const CALLBACK_REJECTED_PER_MINUTE: Limit = Limit::new(1, 6_000, "");
+/// `[callback] rejected_burst`: rejected callbacks one source address may have stored at once.
+pub const CALLBACK_REJECTED_BURST: Limit = Limit::new(1, 1_000_000, "");
 /// `[daemon] shutdown_grace_ms`: 0 cancels running jobs at once; keep it below the unit's
 /// TimeoutStopSec, which is rarely above ten minutes.
 pub const SHUTDOWN_GRACE_MS: Limit = Limit::new(0, 600_000, " ms");
@@ -88,6 +93,8 @@ pub const ALL: &[(&str, Limit)] = &[
     ("breaker.cool_down_ms", BREAKER_COOL_DOWN_MS),
     ("callback.max_body_bytes", CALLBACK_MAX_BODY_BYTES),
     ("callback.max_clock_skew_secs", CALLBACK_MAX_CLOCK_SKEW_SECS),
+    ("callback.rejected_per_minute", CALLBACK_REJECTED_PER_MINUTE),
+    ("callback.rejected_burst", CALLBACK_REJECTED_BURST),
     ("daemon.shutdown_grace_ms", SHUTDOWN_GRACE_MS),
     ("daemon.heartbeat_ms", HEARTBEAT_MS),
     ("jobs.*.timeout_ms", JOB_TIMEOUT_MS),

@@ -780,12 +780,26 @@ impl LoaderWithDoc {
             max_clock_skew_secs,
             limits::CALLBACK_MAX_CLOCK_SKEW_SECS,
         )?;
+        let rejected_per_minute = raw.rejected_per_minute.unwrap_or(6);
+        self.check(
+            &[s, "rejected_per_minute"],
+            rejected_per_minute,
+            limits::CALLBACK_REJECTED_PER_MINUTE,
+        )?;
+        let rejected_burst = raw.rejected_burst.unwrap_or(20);
+        self.check(
+            &[s, "rejected_burst"],
+            rejected_burst,
+            limits::CALLBACK_REJECTED_BURST,
+        )?;
         Ok(CallbackConfig {
             listen,
             app_key: self.required_text(raw.app_key, &[s, "app_key"])?,
             secret: self.required_secret(s, "secret", raw.secret, raw.secret_file)?,
             max_body_bytes,
             max_clock_skew_secs,
+            rejected_per_minute,
+            rejected_burst,
         })
     }
 
@@ -1246,6 +1260,8 @@ struct RawCallback {
     secret_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     max_clock_skew_secs: Option<i64>,
+    rejected_per_minute: Option<u32>,
+    rejected_burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

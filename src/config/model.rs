@@ -123,6 +123,11 @@ pub struct CallbackConfig {
     pub max_body_bytes: usize,
     /// How far a callback's `TimeStamp` may be from now.
     pub max_clock_skew_secs: i64,
+    /// Rejected unsigned callbacks stored per source address and minute, once the burst is
+    /// spent; beyond it they are answered 429 and only counted.
+    pub rejected_per_minute: u32,
+    /// Rejected unsigned callbacks one source address may have stored at once.
+    pub rejected_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,4 +1,5 @@
-//! Queries on `haier_order_events`: every callback Haier sent, valid or not, with its outcome.
+//! Queries on `haier_order_events`: every callback Haier sent, valid or not, with its outcome
+//! (unsigned ones only within the receiver's per-address limit, and cut to an excerpt).
 
 use super::schema::haier_order_events::{self, dsl};
 use super::DbConnection;
@@ -19,7 +20,9 @@ pub struct OrderEvent {
     /// `applied`, `duplicate`, `rejected`, `unknown_order` or `ignored`.
     pub outcome: String,
     pub detail: Option<String>,
-    /// The form fields as received, as JSON.
+    /// The form fields as received, as JSON. For a callback that failed the `AppKey`/`Sign`
+    /// check, an excerpt: the row keeps at most `orders::callback::REJECTED_STORED_BYTES` of
+    /// text in all, and a cut `raw` ends in `… [cut: N bytes in all]` (so it is no longer JSON).
     pub raw: String,
     pub fingerprint: Option<String>,
     pub received_at: NaiveDateTime,

@@ -4,6 +4,13 @@
 //! `Data`), stores every one in `haier_order_events` with its outcome, applies the valid ones
 //! through `notices.rs`, and answers in the contract's reply format. What a callback does to an
 //! order is decided in `notices.rs`; the metrics text is built in `metrics.rs`.
+//!
+//! The port faces the internet, so a callback that fails the `AppKey`/`Sign` check (or whose
+//! body cannot be read as the contract's form) costs little: it is stored as a short excerpt
+//! ([`REJECTED_STORED_BYTES`] in all, cut on a char boundary and marked), and each source
+//! address may have only `rejected_burst` of them stored, then `rejected_per_minute`; beyond
+//! that it is answered 429 and only counted. A correctly signed callback is never limited or
+//! cut, whatever else is wrong with it.
 
 use super::metrics::{self, CallbackCounters};
 use super::notices::{self, NoticeKind, Outcome};
@@ -12,21 +19,62 @@ use crate::context::AppContext;
 use crate::db::order_events::{self, NewOrderEvent};
 use crate::db::{self, Db};
 use anyhow::Context as _;
-use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use governor::clock::Clock as _;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 /// The path Haier posts callbacks to.
 pub const CALLBACK_PATH: &str = "/haier/callback";
+
+/// The contract's form fields. Each may be given once (in any case).
+const CONTRACT_FIELDS: [&str; 5] = ["AppKey", "TimeStamp", "Method", "Data", "Sign"];
+
+/// What a callback that failed the `AppKey`/`Sign` check may store in all (the excerpt of its
+/// form, the detail, the method and order number it claims). Under 2 KB so that, with the
+/// row's own overhead, two such rows share a 4 KB SQLite page and a PostgreSQL row stays inline
+/// (below its 2 KB TOAST threshold): 1000 of them take about 2 MB.
+pub const REJECTED_STORED_BYTES: usize = 1_900;
+/// The most a rejected unsigned callback's `method`, `platform_order_no` and `detail` keep each.
+const REJECTED_COLUMN_BYTES: usize = 160;
+/// The most of a received value a rejection message quotes (an `AppKey` of 60 KB is not echoed).
+const QUOTED_VALUE_BYTES: usize = 64;
+/// How often (in limiter checks) the limiter forgets addresses whose budget is full again.
+const LIMITER_PRUNE_EVERY: u64 = 1_024;
+
+/// `text` cut to at most `max_bytes` bytes on a char boundary, ending in
+/// `… [cut: N bytes in all]` when it was cut. (A `max_bytes` below the marker's length keeps the
+/// marker alone.)
+pub fn excerpt(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let marker = format!("… [cut: {} bytes in all]", text.len());
+    let mut end = max_bytes.saturating_sub(marker.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{marker}", &text[..end]))
+}
+
+/// A received value as a rejection message quotes it: trimmed, and cut when long.
+fn quoted(value: &str) -> Cow<'_, str> {
+    excerpt(value.trim(), QUOTED_VALUE_BYTES)
+}
 
 /// The contract's sign: every field but `Sign`/`sign` whose value is not empty after trimming,
 /// sorted by name, concatenated as name+value, with the secret before and after, lower-cased,
@@ -72,6 +120,9 @@ pub struct Rejection {
     /// The reply's `code`: `unknown_app_key`, `bad_sign`, `stale_timestamp`, …
     pub code: &'static str,
     pub reason: String,
+    /// Whether the callback passed the `AppKey`/`Sign` check (it came from Haier): such a
+    /// callback is stored whole and never limited.
+    pub signed: bool,
 }
 
 impl Rejection {
@@ -79,6 +130,15 @@ impl Rejection {
         Self {
             code,
             reason: reason.into(),
+            signed: false,
+        }
+    }
+
+    /// The same rejection of a callback whose sign checked out.
+    fn of_signed(code: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            signed: true,
+            ..Self::new(code, reason)
         }
     }
 }
@@ -106,13 +166,25 @@ pub fn verify_callback(
     config: &CallbackConfig,
     now: DateTime<Utc>,
 ) -> Result<VerifiedCallback, Rejection> {
+    for name in CONTRACT_FIELDS {
+        let times = fields
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .count();
+        if times > 1 {
+            return Err(Rejection::new(
+                "duplicate_field",
+                format!("{name} is given {times} times; each field may be given once"),
+            ));
+        }
+    }
     let app_key = form_field(fields, "AppKey")
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| Rejection::new("missing_field", "AppKey is missing"))?;
     if app_key.trim() != config.app_key {
         return Err(Rejection::new(
             "unknown_app_key",
-            format!("AppKey {} is not this receiver's", app_key.trim()),
+            format!("AppKey {} is not this receiver's", quoted(app_key)),
         ));
     }
     let sign = form_field(fields, "Sign")
@@ -128,16 +200,16 @@ pub fn verify_callback(
     }
     let stamp = form_field(fields, "TimeStamp")
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Rejection::new("missing_field", "TimeStamp is missing"))?;
+        .ok_or_else(|| Rejection::of_signed("missing_field", "TimeStamp is missing"))?;
     let at = parse_beijing_timestamp(stamp).ok_or_else(|| {
-        Rejection::new(
+        Rejection::of_signed(
             "bad_timestamp",
-            format!("TimeStamp {stamp} is not yyyyMMddHHmmss"),
+            format!("TimeStamp {} is not yyyyMMddHHmmss", quoted(stamp)),
         )
     })?;
     let skew = (now - at).num_seconds();
     if skew.abs() > config.max_clock_skew_secs {
-        return Err(Rejection::new(
+        return Err(Rejection::of_signed(
             "stale_timestamp",
             format!(
                 "TimeStamp {stamp} (Beijing time) is {}s {} now; at most {}s allowed",
@@ -149,10 +221,10 @@ pub fn verify_callback(
     }
     let method = form_field(fields, "Method")
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Rejection::new("missing_field", "Method is missing"))?;
+        .ok_or_else(|| Rejection::of_signed("missing_field", "Method is missing"))?;
     let data = form_field(fields, "Data")
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Rejection::new("missing_field", "Data is missing"))?;
+        .ok_or_else(|| Rejection::of_signed("missing_field", "Data is missing"))?;
     Ok(VerifiedCallback {
         method: method.trim().to_owned(),
         data: data.to_owned(),
@@ -196,12 +268,71 @@ fn failure_reply(http: StatusCode, code: &str, description: &str, platform_order
     (http, axum::Json(body)).into_response()
 }
 
+/// Limits how many rejected unsigned callbacks each source address may have stored: a burst,
+/// then so many a minute. IPv6 addresses count by their /64 (one host usually holds a whole
+/// /64); an unknown address (a router served without connection info) is one shared key.
+pub struct RejectLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU64,
+}
+
+impl RejectLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        // The config refuses 0 for both; 1 is the least that makes sense.
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one from `source`'s budget; when it is spent, how long until there is one again.
+    pub fn check(&self, source: Option<IpAddr>) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % LIMITER_PRUNE_EVERY == LIMITER_PRUNE_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        let key = match source {
+            None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+            },
+            Some(v4) => v4,
+        };
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// The number of source addresses the limiter remembers.
+    pub fn tracked_addresses(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
 /// What the receiver's handlers share.
 pub struct Receiver {
     pub db: Db,
     pub config: CallbackConfig,
     pub counters: Arc<CallbackCounters>,
     pub metrics: metrics::MetricsSource,
+    pub rejected_limit: RejectLimiter,
+}
+
+impl Receiver {
+    /// A receiver with fresh counters and a limiter set from `config`.
+    pub fn new(db: Db, config: CallbackConfig, metrics: metrics::MetricsSource) -> Self {
+        let rejected_limit = RejectLimiter::new(config.rejected_per_minute, config.rejected_burst);
+        Self {
+            db,
+            config,
+            counters: Arc::default(),
+            metrics,
+            rejected_limit,
+        }
+    }
 }
 
 /// The receiver's routes: `POST /haier/callback`, `GET /healthz`, `GET /metrics`.
@@ -217,14 +348,13 @@ pub fn build_router(receiver: Arc<Receiver>) -> Router {
 pub fn router(ctx: AppContext) -> Router {
     let client = ctx.client.clone();
     let counters: metrics::ClientCounters = Arc::new(move || metrics::client_counters(&client.stats()));
-    build_router(Arc::new(Receiver {
-        db: ctx.db.clone(),
-        config: ctx.config.callback.clone(),
-        counters: Arc::default(),
-        metrics: metrics::MetricsSource {
+    build_router(Arc::new(Receiver::new(
+        ctx.db.clone(),
+        ctx.config.callback.clone(),
+        metrics::MetricsSource {
             client: Some(counters),
         },
-    }))
+    )))
 }
 
 /// Serves the receiver (callbacks, `/healthz`, `/metrics`) on `listener` until `cancel` fires,
@@ -238,6 +368,7 @@ pub async fn serve(
 }
 
 /// Serves `router` on `listener` until `cancel` fires, then lets requests in flight finish.
+/// Each request carries its peer's address (the rejected-callback limit is kept per address).
 pub async fn serve_router(
     router: Router,
     listener: tokio::net::TcpListener,
@@ -245,10 +376,13 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().ok();
     tracing::info!(listen = ?addr, path = CALLBACK_PATH, "callback receiver listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-        .with_context(|| format!("Failed to serve the callback receiver on {addr:?}"))
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.cancelled_owned())
+    .await
+    .with_context(|| format!("Failed to serve the callback receiver on {addr:?}"))
 }
 
 async fn healthz(State(receiver): State<Arc<Receiver>>) -> Response {
@@ -288,20 +422,65 @@ async fn serve_metrics(State(receiver): State<Arc<Receiver>>) -> Response {
     }
 }
 
-/// How much of an oversized or unreadable body is kept in the event row.
-const RAW_PREFIX_CHARS: usize = 2_000;
+/// Refuses a body that is not the contract's form: one declared as JSON or multipart, or a
+/// JSON text sent without saying so (it has none of the contract's fields). Any other
+/// `Content-Type` (or none) is read as the form.
+fn refuse_non_form(
+    headers: &header::HeaderMap,
+    fields: &[(String, String)],
+    body: &[u8],
+) -> Option<Rejection> {
+    let media = headers.get(header::CONTENT_TYPE).map(|value| {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        text.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let declared_json = media
+        .as_deref()
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+    let has_contract_field = fields
+        .iter()
+        .any(|(k, _)| CONTRACT_FIELDS.iter().any(|name| k.eq_ignore_ascii_case(name)));
+    let looks_json = !has_contract_field && matches!(body.trim_ascii_start().first(), Some(b'{' | b'['));
+    let sent = if declared_json || looks_json {
+        "JSON".to_owned()
+    } else {
+        match media.as_deref() {
+            Some(m) if m.starts_with("multipart/") => quoted(m).into_owned(),
+            _ => return None,
+        }
+    };
+    Some(Rejection::new(
+        "unsupported_media_type",
+        format!(
+            "the body must be application/x-www-form-urlencoded with the fields AppKey, TimeStamp, \
+             Method, Data and Sign, not {sent}"
+        ),
+    ))
+}
 
-async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response {
+async fn receive(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let source = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     let limit = receiver.config.max_body_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(e) => {
             let reason = format!("the body exceeds {limit} bytes or could not be read: {e}");
             let raw = json!({ "_unread_body": reason }).to_string();
+            let rejection = Rejection::new("body_too_large", reason);
+            let claimed = Claimed::default();
             return reject(
                 &receiver,
-                Rejection::new("body_too_large", reason),
-                (None, None),
+                source,
+                rejection,
+                claimed,
                 &raw,
                 StatusCode::PAYLOAD_TOO_LARGE,
             )
@@ -310,20 +489,27 @@ async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response 
     };
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     let raw = raw_json(&fields, &bytes);
+    if let Some(rejection) = refuse_non_form(&parts.headers, &fields, &bytes) {
+        let claimed = Claimed::default();
+        return reject(
+            &receiver,
+            source,
+            rejection,
+            claimed,
+            &raw,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .await;
+    }
     let verified = match verify_callback(&fields, &receiver.config, Utc::now()) {
         Ok(v) => v,
         Err(rejection) => {
             // Kept for the record only: nothing of an unverified callback is trusted.
-            let platform_order_no = form_field(&fields, "Data").and_then(platform_order_no_of);
-            let method = form_field(&fields, "Method");
-            return reject(
-                &receiver,
-                rejection,
-                (method, platform_order_no.as_deref()),
-                &raw,
-                StatusCode::OK,
-            )
-            .await;
+            let claimed = Claimed {
+                method: form_field(&fields, "Method").map(str::to_owned),
+                platform_order_no: form_field(&fields, "Data").and_then(platform_order_no_of),
+            };
+            return reject(&receiver, source, rejection, claimed, &raw, StatusCode::OK).await;
         }
     };
     let fingerprint = notices::fingerprint(&verified.method, &verified.data);
@@ -416,15 +602,11 @@ async fn receive(State(receiver): State<Arc<Receiver>>, body: Body) -> Response 
     }
 }
 
-/// The form fields as a JSON object (for the event row), or the start of the body when it held
-/// no fields.
+/// The form fields as a JSON object (for the event row), or the body as text when it held no
+/// fields.
 fn raw_json(fields: &[(String, String)], body: &[u8]) -> String {
     if fields.is_empty() {
-        let text: String = String::from_utf8_lossy(body)
-            .chars()
-            .take(RAW_PREFIX_CHARS)
-            .collect();
-        return json!({ "_body": text }).to_string();
+        return json!({ "_body": String::from_utf8_lossy(body) }).to_string();
     }
     let map: Map<String, Value> = fields
         .iter()
@@ -449,22 +631,77 @@ fn platform_order_no_of(data: &str) -> Option<String> {
         })
 }
 
+/// What a rejected callback says about itself, kept for the record only.
+#[derive(Default)]
+struct Claimed {
+    method: Option<String>,
+    platform_order_no: Option<String>,
+}
+
 /// Stores a rejected callback (with the method and order number it claims, for the record) and
-/// answers with the failure.
+/// answers with the failure. An unsigned one is stored as an excerpt of at most
+/// [`REJECTED_STORED_BYTES`] in all, and only while its source address is within the limit;
+/// beyond it, it is answered 429 and counted, not stored.
 async fn reject(
     receiver: &Receiver,
+    source: Option<IpAddr>,
     rejection: Rejection,
-    (method, platform_order_no): (Option<&str>, Option<&str>),
+    claimed: Claimed,
     raw: &str,
     http: StatusCode,
 ) -> Response {
-    tracing::warn!(code = rejection.code, reason = %rejection.reason, "callback rejected");
+    if !rejection.signed {
+        if let Err(wait) = receiver.rejected_limit.check(source) {
+            receiver.counters.count(Outcome::Rejected);
+            receiver.counters.count_rejection(rejection.code, false);
+            tracing::debug!(code = rejection.code, source = ?source, "rejected callback over the limit; not stored");
+            let description = format!(
+                "{}; too many rejected callbacks from this address, so this one was not stored",
+                rejection.reason
+            );
+            let mut reply = failure_reply(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &description, "");
+            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            reply
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after.max(1)));
+            return reply;
+        }
+    }
+    receiver.counters.count_rejection(rejection.code, true);
+    tracing::warn!(code = rejection.code, reason = %rejection.reason, source = ?source, "callback rejected");
+    let (method, platform_order_no, detail, raw) = if rejection.signed {
+        (
+            claimed.method.map(Cow::Owned),
+            claimed.platform_order_no.map(Cow::Owned),
+            Cow::Borrowed(rejection.reason.as_str()),
+            Cow::Borrowed(raw),
+        )
+    } else {
+        let method = claimed
+            .method
+            .map(|m| excerpt(&m, REJECTED_COLUMN_BYTES).into_owned().into());
+        let platform_order_no = claimed
+            .platform_order_no
+            .map(|p| excerpt(&p, REJECTED_COLUMN_BYTES).into_owned().into());
+        let detail = excerpt(&rejection.reason, REJECTED_COLUMN_BYTES).into_owned();
+        let used = [
+            method.as_deref(),
+            platform_order_no.as_deref(),
+            Some(detail.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::len)
+        .sum::<usize>();
+        let raw = excerpt(raw, REJECTED_STORED_BYTES - used).into_owned();
+        (method, platform_order_no, Cow::Owned(detail), Cow::Owned(raw))
+    };
     let event = Unapplied {
         outcome: Outcome::Rejected,
-        method,
-        platform_order_no,
-        detail: &rejection.reason,
-        raw,
+        method: method.as_deref(),
+        platform_order_no: platform_order_no.as_deref(),
+        detail: &detail,
+        raw: &raw,
         fingerprint: None,
     };
     store_unapplied(receiver, event).await;
@@ -472,7 +709,7 @@ async fn reject(
         http,
         rejection.code,
         &rejection.reason,
-        platform_order_no.unwrap_or(""),
+        platform_order_no.as_deref().unwrap_or(""),
     )
 }
 
@@ -486,6 +723,7 @@ async fn reject_verified(
     fingerprint: &str,
 ) -> Response {
     tracing::warn!(code = rejection.code, reason = %rejection.reason, method, "callback rejected");
+    receiver.counters.count_rejection(rejection.code, true);
     let event = Unapplied {
         outcome: Outcome::Rejected,
         method: Some(method),
@@ -561,6 +799,8 @@ mod tests {
             secret: Secret::new("demo-callback-secret"),
             max_body_bytes: 65_536,
             max_clock_skew_secs: 600,
+            rejected_per_minute: 6,
+            rejected_burst: 20,
         }
     }
 
@@ -694,6 +934,89 @@ mod tests {
         let err = verify_callback(&signed(now, "x"), &config(), now).unwrap_err();
         assert!(!err.reason.contains("demo-callback-secret"));
         assert!(!format!("{:?}", config()).contains("demo-callback-secret"));
+    }
+
+    #[test]
+    fn an_excerpt_is_cut_on_a_char_boundary_and_marked() {
+        assert_eq!(excerpt("short", 64), "short");
+        let long = "é".repeat(100);
+        let cut = excerpt(&long, 64);
+        assert_eq!(cut, format!("{}… [cut: 200 bytes in all]", "é".repeat(18)));
+        assert!(cut.len() <= 64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_excerpt_never_exceeds_its_budget_and_keeps_a_prefix(text in ".{0,400}", max in 40usize..300) {
+            let cut = excerpt(&text, max);
+            proptest::prop_assert!(cut.len() <= max);
+            if text.len() <= max {
+                proptest::prop_assert_eq!(&cut, &text);
+            } else {
+                let marker = format!("… [cut: {} bytes in all]", text.len());
+                let kept = cut.strip_suffix(&marker);
+                proptest::prop_assert!(kept.is_some_and(|kept| text.starts_with(kept)), "{}", cut);
+            }
+        }
+
+        #[test]
+        fn arbitrary_fields_never_panic_and_verify_only_when_signed(
+            fields in proptest::collection::vec(
+                (proptest::prop_oneof![
+                    proptest::strategy::Just("AppKey".to_owned()),
+                    proptest::strategy::Just("TimeStamp".to_owned()),
+                    proptest::strategy::Just("Method".to_owned()),
+                    proptest::strategy::Just("Data".to_owned()),
+                    proptest::strategy::Just("Sign".to_owned()),
+                    ".{0,10}",
+                ], ".{0,40}"),
+                0..8,
+            )
+        ) {
+            let now = Utc::now();
+            if verify_callback(&fields, &config(), now).is_ok() {
+                let sign = form_field(&fields, "Sign").unwrap_or_default();
+                proptest::prop_assert_eq!(
+                    sign.trim().to_ascii_uppercase(),
+                    sign_fields(&fields, "demo-callback-secret")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_contract_fields_are_refused_before_the_sign() {
+        let now = Utc::now();
+        let mut fields = signed(now, "demo-callback-secret");
+        fields.push(("data".into(), "{}".into()));
+        let err = verify_callback(&fields, &config(), now).unwrap_err();
+        assert_eq!(err.code, "duplicate_field");
+        assert_eq!(err.reason, "Data is given 2 times; each field may be given once");
+        assert!(!err.signed);
+    }
+
+    #[test]
+    fn the_limiter_keeps_a_budget_per_address_and_per_ipv6_64() {
+        let limiter = RejectLimiter::new(1, 2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(limiter.check(Some(a)).is_ok());
+        assert!(limiter.check(Some(a)).is_ok());
+        let wait = limiter.check(Some(a)).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        assert!(limiter.check(Some(b)).is_ok());
+        // Two addresses of one IPv6 /64 share a budget; a v4-mapped address is its v4 one.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        assert!(limiter.check(Some(v6a)).is_ok());
+        assert!(limiter.check(Some(v6b)).is_ok());
+        assert!(limiter.check(Some(v6a)).is_err());
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(limiter.check(Some(mapped)).is_err());
+        assert_eq!(limiter.tracked_addresses(), 3);
     }
 
     #[test]

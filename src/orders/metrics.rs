@@ -1,6 +1,7 @@
 //! `GET /metrics` in Prometheus text format: requests, errors, 429s and retries per Haier
 //! operation (from the shared client's counters), job run counts and durations (from
-//! `haier_sync_logs`), outbox depth by status, and callbacks by outcome. It only reads.
+//! `haier_sync_logs`), outbox depth by status, callbacks by outcome, and rejected callbacks by
+//! reason (stored, or refused by the per-address limit and not stored). It only reads.
 
 use super::notices::Outcome;
 use crate::db::outbox::STATUSES;
@@ -10,14 +11,62 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Callbacks received since start, by outcome.
+/// Why callbacks are rejected: the reply codes, as `/metrics` labels them. Anything else is
+/// counted as `other`.
+pub const REJECTION_REASONS: [&str; 9] = [
+    "body_too_large",
+    "unsupported_media_type",
+    "duplicate_field",
+    "missing_field",
+    "unknown_app_key",
+    "bad_sign",
+    "bad_timestamp",
+    "stale_timestamp",
+    "malformed_data",
+];
+
+/// The label of a rejection code: itself when known, else `other`.
+fn reason_index(code: &str) -> usize {
+    REJECTION_REASONS
+        .iter()
+        .position(|r| *r == code)
+        .unwrap_or(REJECTION_REASONS.len())
+}
+
+fn reason_label(index: usize) -> &'static str {
+    REJECTION_REASONS.get(index).copied().unwrap_or("other")
+}
+
+/// Callbacks received since start, by outcome, and rejections by reason.
 #[derive(Debug, Default)]
 pub struct CallbackCounters {
     by_outcome: [AtomicU64; Outcome::ALL.len()],
     internal_errors: AtomicU64,
+    /// Rejected callbacks by reason (the last slot is `other`), stored or not.
+    rejected: [AtomicU64; REJECTION_REASONS.len() + 1],
+    /// Of those, the ones over the per-address limit: answered 429 and not stored.
+    rejected_not_stored: [AtomicU64; REJECTION_REASONS.len() + 1],
 }
 
 impl CallbackCounters {
+    /// A rejected callback: `stored` is false when it was over the per-address limit.
+    pub fn count_rejection(&self, code: &str, stored: bool) {
+        let index = reason_index(code);
+        self.rejected[index].fetch_add(1, Ordering::Relaxed);
+        if !stored {
+            self.rejected_not_stored[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rejected callbacks with this reply code (stored or not), and how many were not stored.
+    pub fn rejections(&self, code: &str) -> (u64, u64) {
+        let index = reason_index(code);
+        (
+            self.rejected[index].load(Ordering::Relaxed),
+            self.rejected_not_stored[index].load(Ordering::Relaxed),
+        )
+    }
+
     pub fn count(&self, outcome: Outcome) {
         let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.by_outcome[index].fetch_add(1, Ordering::Relaxed);
@@ -187,7 +236,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         &mut out,
         "haier_sync_callbacks_total",
         "counter",
-        "Haier callbacks received since start, by outcome.",
+        "Haier callbacks received since start, by outcome (rejected ones over the per-address limit included).",
     );
     for outcome in Outcome::ALL {
         let _ = writeln!(
@@ -208,12 +257,46 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         "haier_sync_callback_store_errors_total {}",
         callbacks.internal_errors.load(Ordering::Relaxed)
     );
+    let rejections: [(&str, &str, &[AtomicU64]); 2] = [
+        (
+            "haier_sync_callback_rejections_total",
+            "Haier callbacks rejected since start, by reason (the reply's code), stored or not.",
+            &callbacks.rejected,
+        ),
+        (
+            "haier_sync_callback_rejections_not_stored_total",
+            "Rejected unsigned callbacks over the per-address limit: answered 429 and not stored, by reason.",
+            &callbacks.rejected_not_stored,
+        ),
+    ];
+    for (name, help, counts) in rejections {
+        header(&mut out, name, "counter", help);
+        for (index, count) in counts.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                reason_label(index),
+                count.load(Ordering::Relaxed)
+            );
+        }
+    }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_are_counted_by_reason_and_unknown_codes_as_other() {
+        let counters = CallbackCounters::default();
+        counters.count_rejection("bad_sign", true);
+        counters.count_rejection("bad_sign", false);
+        counters.count_rejection("something_new", true);
+        assert_eq!(counters.rejections("bad_sign"), (2, 1));
+        assert_eq!(counters.rejections("missing_field"), (0, 0));
+        assert_eq!(counters.rejections("other"), (1, 0));
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -7,17 +7,28 @@
 //! - every required field is present and not blank; an optional field sent as `null` is absent;
 //! - `itemList` is not empty and every `itemQty` is 1 or more;
 //! - `totalQty` equals the sum of `itemQty`;
+//! - no amount (`totalAmt`, `retailPrice`, `discountAmount`, `actualPrice`) is negative or
+//!   beyond what a decimal holds (`1e400`);
+//! - `createTime` is a time from 2000-01-01 to a day from now, in milliseconds since 1970
+//!   (`-1`, or a time in seconds, is refused);
 //! - every product code is a Haier product for sale.
 //!
 //! Lenient where it loses nothing: an integer or amount written as a string (`"2"`, `"12.50"`)
 //! is taken, a `deliveryInstall` given as a JSON boolean becomes `"true"`/`"false"`, a number
 //! where text is expected (a mobile number) becomes text. Amounts are passed through exactly as
-//! written (the contract sets no rule for them). A `deliveryInstall` that contradicts the
+//! written (the contract sets no rule for them beyond being amounts). A `deliveryInstall` that contradicts the
 //! delivery/install times rule is sent as given, with a warning.
 
 use crate::haier::Order;
+use chrono::{TimeZone, Utc};
 use serde_json::{Map, Number, Value};
 use std::collections::HashSet;
+
+/// The earliest `createTime` taken: 2000-01-01T00:00:00Z in milliseconds. Anything before is a
+/// mistake (`-1`, `0`, or a time in seconds).
+const EARLIEST_CREATE_TIME_MS: i64 = 946_684_800_000;
+/// How far ahead of this host's clock a `createTime` may be (a shop's clock may run ahead).
+const CREATE_TIME_AHEAD_MS: i64 = 24 * 3600 * 1000;
 
 /// The required text fields at the top level, in the contract's order.
 const REQUIRED_TEXT: [&str; 11] = [
@@ -144,15 +155,18 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
             out.insert(name.into(), Value::String(text));
         }
     }
+    // At least 1 follows: it must equal the sum of the quantities, each at least 1.
     let total_qty = check.required_integer(&fields, "totalQty", "totalQty");
     if let Some(qty) = total_qty {
         out.insert("totalQty".into(), qty.into());
     }
-    if let Some(amount) = check.required_number(&fields, "totalAmt", "totalAmt") {
+    if let Some(amount) = check.required_amount(&fields, "totalAmt", "totalAmt") {
         out.insert("totalAmt".into(), Value::Number(amount));
     }
     if let Some(ms) = check.required_integer(&fields, "createTime", "createTime") {
-        out.insert("createTime".into(), ms.into());
+        if check.create_time(ms, Utc::now().timestamp_millis()) {
+            out.insert("createTime".into(), ms.into());
+        }
     }
     let delivery_install = check.delivery_install(&fields);
     if let Some(flag) = &delivery_install {
@@ -281,6 +295,47 @@ impl Checker {
         parsed
     }
 
+    /// A number that is an amount: not negative, and within what a decimal holds.
+    fn required_amount(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<Number> {
+        let amount = self.required_number(fields, name, path)?;
+        match amount.as_f64() {
+            Some(value) if value.is_finite() && value.abs() < 1e28 => {
+                if value < 0.0 {
+                    self.problem(format!("{path} must not be negative (got {amount})"));
+                    return None;
+                }
+                Some(amount)
+            }
+            _ => {
+                self.problem(format!("{path} is too large to be an amount (got {amount})"));
+                None
+            }
+        }
+    }
+
+    /// Whether `ms` is a plausible order time: from 2000-01-01 to a day after `now_ms`.
+    fn create_time(&mut self, ms: i64, now_ms: i64) -> bool {
+        let latest = now_ms.saturating_add(CREATE_TIME_AHEAD_MS);
+        if (EARLIEST_CREATE_TIME_MS..=latest).contains(&ms) {
+            return true;
+        }
+        let hint = if (EARLIEST_CREATE_TIME_MS..=latest).contains(&ms.saturating_mul(1000)) {
+            "; it looks like seconds"
+        } else {
+            ""
+        };
+        let shown = Utc
+            .timestamp_millis_opt(ms)
+            .single()
+            .map(|at| format!(", {}", at.format("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default();
+        self.problem(format!(
+            "createTime must be milliseconds since 1970-01-01 UTC, from 2000-01-01 to a day from now \
+             (got {ms}{shown}{hint})"
+        ));
+        false
+    }
+
     fn optional_bool(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<bool> {
         let value = Self::present(fields, name)?;
         let parsed = bool_of(value);
@@ -351,7 +406,7 @@ impl Checker {
                 None => sum = None,
             }
             for name in ITEM_AMOUNTS {
-                if let Some(amount) = self.required_number(item, name, &format!("itemList[{i}].{name}")) {
+                if let Some(amount) = self.required_amount(item, name, &format!("itemList[{i}].{name}")) {
                     normalised.insert(name.into(), Value::Number(amount));
                 }
             }
@@ -595,6 +650,132 @@ mod tests {
             err.to_string(),
             "so_id column SO-2 does not match payload soId SO-1"
         );
+    }
+
+    #[test]
+    fn negative_amounts_and_quantities_are_refused_with_the_field_named() {
+        let mut order = sample();
+        order["totalAmt"] = json!(-1);
+        assert_eq!(problems_of(order), ["totalAmt must not be negative (got -1)"]);
+        let mut order = sample();
+        order["itemList"][0]["retailPrice"] = json!("-0.01");
+        order["itemList"][1]["discountAmount"] = json!(-5);
+        assert_eq!(
+            problems_of(order),
+            [
+                "itemList[0].retailPrice must not be negative (got -0.01)",
+                "itemList[1].discountAmount must not be negative (got -5)",
+            ]
+        );
+        let mut order = sample();
+        order["itemList"][0]["itemQty"] = json!(-1);
+        order["totalQty"] = json!(-1);
+        assert_eq!(
+            problems_of(order),
+            ["itemList[0].itemQty must be at least 1 (got -1)"]
+        );
+        let mut order = sample();
+        order["totalQty"] = json!(-3);
+        assert_eq!(
+            problems_of(order),
+            ["totalQty -3 does not equal the sum of itemQty 3"]
+        );
+        // Zero is an amount (a gift), and so is -0.
+        let mut order = sample();
+        order["itemList"][0]["actualPrice"] = json!(0);
+        order["itemList"][0]["discountAmount"] = serde_json::from_str::<Value>("-0").unwrap();
+        assert!(parse_order(&order.to_string()).is_ok());
+    }
+
+    #[test]
+    fn an_amount_beyond_a_decimal_is_refused() {
+        let payload = sample()
+            .to_string()
+            .replace("\"totalAmt\":5999.5", "\"totalAmt\":1e400");
+        assert_eq!(
+            parse_order(&payload).unwrap_err().problems,
+            ["totalAmt is too large to be an amount (got 1e+400)"]
+        );
+    }
+
+    #[test]
+    fn an_absurd_create_time_is_refused() {
+        let mut order = sample();
+        order["createTime"] = json!(-1);
+        assert_eq!(
+            problems_of(order),
+            [
+                "createTime must be milliseconds since 1970-01-01 UTC, from 2000-01-01 to a day from now \
+              (got -1, 1969-12-31 23:59:59 UTC)"
+            ]
+        );
+        let mut order = sample();
+        order["createTime"] = json!(1_764_000_000_i64);
+        assert_eq!(
+            problems_of(order),
+            [
+                "createTime must be milliseconds since 1970-01-01 UTC, from 2000-01-01 to a day from now \
+              (got 1764000000, 1970-01-21 10:00:00 UTC; it looks like seconds)"
+            ]
+        );
+        let mut order = sample();
+        let next_week = Utc::now().timestamp_millis() + 7 * 24 * 3600 * 1000;
+        order["createTime"] = json!(next_week);
+        assert!(problems_of(order)[0].starts_with("createTime must be"));
+        let mut order = sample();
+        order["createTime"] = json!(i64::MAX);
+        assert_eq!(problems_of(order).len(), 1);
+    }
+
+    /// Any JSON value: null, booleans, numbers (huge, negative, fractional), text, nested.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "-?[0-9]{1,30}(\\.[0-9]{1,10})?(e-?[0-9]{1,3})?".prop_map(Value::String),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a shop writes in one field, validation answers (it never panics), and an
+        /// order it lets through has no negative amount and a plausible createTime.
+        #[test]
+        fn any_value_in_any_field_is_answered_and_never_lets_a_negative_amount_through(
+            field in proptest::sample::select(vec![
+                "totalQty", "totalAmt", "createTime", "soId", "itemList", "deliveryInstall",
+                "governmentOrder", "item.itemQty", "item.retailPrice", "item.discountAmount",
+                "item.actualPrice", "item.productCode", "item.isGift",
+            ]),
+            value in any_json(),
+        ) {
+            let mut order = sample();
+            match field.strip_prefix("item.") {
+                Some(name) => order["itemList"][0][name] = value,
+                None => order[field] = value,
+            }
+            if let Ok(valid) = parse_order(&order.to_string()) {
+                let o = &valid.order;
+                proptest::prop_assert!(o.total_amt.as_f64().is_some_and(|a| a >= 0.0));
+                proptest::prop_assert!(o.create_time >= EARLIEST_CREATE_TIME_MS);
+                proptest::prop_assert!(o.item_list.iter().all(|i| i.item_qty >= 1));
+            }
+        }
+
+        #[test]
+        fn any_text_as_a_payload_is_answered(text in ".{0,200}") {
+            let _ = parse_order(&text);
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ mod orders_outbox;
 mod orders_poller;
 mod reliability_config;
 mod reliability_faults;
+mod reliability_callbacks;
+mod reliability_outbox;
 mod simulator;
 mod support_orders;
 mod support_sync;

@@ -22,6 +22,8 @@ pub fn callback_config() -> CallbackConfig {
         secret: Secret::new(SECRET),
         max_body_bytes: 65_536,
         max_clock_skew_secs: 600,
+        rejected_per_minute: 6,
+        rejected_burst: 20,
     }
 }
 
@@ -213,14 +215,8 @@ impl Drop for ReceiverHandle {
 /// Starts a receiver on 127.0.0.1:0 over `db`, without a Haier client.
 pub async fn start_receiver(db: &Db, config: CallbackConfig) -> ReceiverHandle {
     use haier_sync::orders::callback::{build_router, serve_router, Receiver};
-    use haier_sync::orders::metrics::{CallbackCounters, MetricsSource};
-    let receiver = std::sync::Arc::new(Receiver {
-        db: db.clone(),
-        config,
-        counters: Default::default(),
-        metrics: MetricsSource::default(),
-    });
-    let _: &std::sync::Arc<CallbackCounters> = &receiver.counters;
+    use haier_sync::orders::metrics::MetricsSource;
+    let receiver = std::sync::Arc::new(Receiver::new(db.clone(), config, MetricsSource::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let cancel = tokio_util::sync::CancellationToken::new();
