@@ -278,7 +278,18 @@ impl LoaderWithDoc {
         if max_connections == 0 {
             return Err(self.error(&["database", "max_connections"], "must be at least 1"));
         }
-        Ok(DatabaseConfig { url, max_connections })
+        let wait_ms = raw.wait_ms.unwrap_or(DatabaseConfig::default_wait_ms(&url));
+        if !(MIN_DATABASE_WAIT_MS..=MAX_DATABASE_WAIT_MS).contains(&wait_ms) {
+            return Err(self.error(
+                &["database", "wait_ms"],
+                format!("must be within {MIN_DATABASE_WAIT_MS} and {MAX_DATABASE_WAIT_MS} ms, not {wait_ms}"),
+            ));
+        }
+        Ok(DatabaseConfig {
+            url,
+            max_connections,
+            wait_ms,
+        })
     }
 
     fn required<T>(&self, value: Option<T>, path: &[&str]) -> Result<T, ConfigError> {
@@ -853,7 +864,13 @@ struct RawDatabase {
     #[serde(default, deserialize_with = "lenient_string")]
     url: Option<String>,
     max_connections: Option<u32>,
+    wait_ms: Option<u64>,
 }
+
+/// The shortest `[database] wait_ms`: a busy SQLite database must get a moment.
+const MIN_DATABASE_WAIT_MS: u64 = 100;
+/// The longest `[database] wait_ms` (10 minutes): past it, a run that waits looks hung.
+const MAX_DATABASE_WAIT_MS: u64 = 600_000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
