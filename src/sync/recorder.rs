@@ -639,10 +639,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(closed, 1);
-        assert!(!run
-            .finish(RunStatus::Success, RunCounts::default(), None)
-            .await
-            .unwrap());
+        // The late close says who closed the row, from the row itself.
+        assert_eq!(
+            run.close(RunStatus::Success, RunCounts::default(), None).await,
+            Closing::ClosedBefore {
+                status: "interrupted".into(),
+                message: Some("daemon crashed".into())
+            }
+        );
         let row = test
             .db
             .run(move |c| Ok(sync_logs::find(c, id)?))

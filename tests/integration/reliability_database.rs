@@ -122,7 +122,20 @@ impl Drop for Outage {
 /// run of 1200 calls, 8 at a time, takes about 6 s and writes a page of 200 rows a second; a
 /// database that is waited for [`WAIT_MS`]; and the daemon's `[daemon]` settings.
 async fn slow_stock_env(daemon: &str) -> SyncEnv {
-    let env = SyncEnv::start_with(EnvOptions {
+    let env = SyncEnv::start_with(stock_options(daemon)).await;
+    let products = env.run(JobKind::Products, RunOverrides::default()).await;
+    assert_eq!(products.status, RunStatus::Success, "{products:?}");
+    env.sim
+        .set_faults(Faults {
+            latency_ms: 40,
+            ..Faults::default()
+        })
+        .unwrap();
+    env
+}
+
+fn stock_options(daemon: &str) -> EnvOptions {
+    EnvOptions {
         sim: SimOptions {
             products: 1200,
             ..SimOptions::default()
@@ -133,17 +146,7 @@ async fn slow_stock_env(daemon: &str) -> SyncEnv {
              [jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\nconcurrency = 8\ncatch_up = \"skip\"\n"
         ),
         ..EnvOptions::default()
-    })
-    .await;
-    let products = env.run(JobKind::Products, RunOverrides::default()).await;
-    assert_eq!(products.status, RunStatus::Success, "{products:?}");
-    env.sim
-        .set_faults(Faults {
-            latency_ms: 40,
-            ..Faults::default()
-        })
-        .unwrap();
-    env
+    }
 }
 
 async fn start_daemon(env: &SyncEnv) -> DaemonHandle {
@@ -341,4 +344,95 @@ async fn a_daemon_whose_database_stays_away_stops_within_its_shutdown_time_and_t
     assert_eq!(next.wait().await, [RunStatus::Success]);
     assert_eq!(handle.shutdown().await.unwrap().exit_code(), 0);
     assert!(open_rows(&job_rows(&env.ctx.db, "stock").await).is_empty());
+}
+
+/// `run-job` (the binary) whose database goes away mid-run: the run ends `failed`, and run-job
+/// does not exit with the row `running`: it waits (up to the daemon's shutdown time) and closes
+/// the row once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_job_closes_its_row_before_it_exits_once_the_database_is_back() {
+    let daemon = "shutdown_grace_ms = 10000";
+    let env = slow_stock_env(daemon).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = match &env.ctx.config.database.url {
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+        DatabaseUrl::Postgres(url) => url.expose().to_owned(),
+    };
+    let config = dir.path().join("jobs.toml");
+    let text = crate::support_sync::config_text(
+        &env.sim.base_url(),
+        &env.sim.base_url(),
+        &db_url,
+        &stock_options(daemon),
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = dir.path().join("run-job.log");
+    let log = std::fs::File::create(&output).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_haier-sync"));
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["run-job", "stock"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .env_remove("RUST_LOG");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HAIER_SYNC_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = KillOnDrop(command.spawn().expect("spawn haier-sync run-job"));
+    wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
+        rows.last()
+            .is_some_and(|r| r.status == "running" && r.success_count > 0)
+    })
+    .await;
+
+    let mut outage = Outage::of(&env);
+    outage.cut();
+    let said = |needle: &str| {
+        std::fs::read_to_string(&output)
+            .unwrap_or_default()
+            .contains(needle)
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while !said("waiting up to 15 s for the database to take the closing write of 1 run(s)") {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "run-job exited with its row open:\n{}",
+            std::fs::read_to_string(&output).unwrap_or_default()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "run-job did not say it waits for the database:\n{}",
+            std::fs::read_to_string(&output).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    outage.restore();
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "run-job did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let printed = std::fs::read_to_string(&output).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "the run failed:\n{printed}");
+    assert!(!printed.contains("could not close their log row"), "{printed}");
+    let rows = job_rows(&env.ctx.db, "stock").await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_closed_failed_by_the_run(&rows[0]);
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
