@@ -38,7 +38,11 @@ enum Outage {
 
 impl Outage {
     fn of(env: &SyncEnv) -> Outage {
-        match &env.ctx.config.database.url {
+        Outage::of_url(&env.ctx.config.database.url)
+    }
+
+    fn of_url(url: &DatabaseUrl) -> Outage {
+        match url {
             DatabaseUrl::Sqlite(path) => Outage::Sqlite {
                 path: path.clone(),
                 lock: None,
@@ -435,4 +439,100 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// An order batch whose database goes away while its pushes are in flight: the batch's log row
+/// is closed once the database is back (not left `running`), and the orders, whose results could
+/// not be written, are pushed again when their lease runs out and reach Haier once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_reach_haier_once() {
+    use crate::support_orders::{insert_many_by_sql, status_counts, OrdersEnv};
+    use haier_sync::db::Db;
+    use haier_sync::orders::poller;
+    // Haier's confirm callbacks come after the test: the receiver does not wait on the database.
+    let sim = SimOptions {
+        callback_delay_ms: 600_000,
+        ..SimOptions::default()
+    };
+    let env = OrdersEnv::start_with(sim, |config| {
+        config.jobs.get_mut("orders").unwrap().lease_ms = 1_000;
+    })
+    .await;
+    let db = Db::connect(&haier_sync::config::DatabaseConfig {
+        wait_ms: WAIT_MS,
+        ..env.test.config.clone()
+    })
+    .await
+    .unwrap();
+    insert_many_by_sql(env.db(), "SO", 20, &[env.code(0)]).await;
+    env.sim
+        .set_faults(Faults {
+            latency_ms: 1_500,
+            ..Faults::default()
+        })
+        .unwrap();
+    let batch = {
+        let (db, client, job) = (db.clone(), env.ctx.client.clone(), env.job.clone());
+        tokio::spawn(async move { poller::push_next_batch(&db, &client, &job).await })
+    };
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let counts = status_counts(env.db()).await;
+        if counts == [("sending".to_owned(), 20)] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch did not claim the orders: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut outage = Outage::of_url(&env.test.config.url);
+    outage.cut();
+    let error = tokio::time::timeout(DEADLINE, batch)
+        .await
+        .expect("the batch ends while the database is away")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").starts_with("Failed to record the results of an order batch"),
+        "{error:#}"
+    );
+    outage.restore();
+    env.sim.set_faults(Faults::default()).unwrap();
+    assert_eq!(
+        db.background()
+            .finish(tokio::time::Instant::now() + DEADLINE)
+            .await,
+        0,
+        "the batch's row is closed once the database is back"
+    );
+    let logs = env.order_logs().await;
+    assert_eq!(logs.len(), 1, "{logs:#?}");
+    assert_eq!(logs[0].status, "failed", "{logs:#?}");
+    assert_eq!((logs[0].total_count, logs[0].failed_count), (20, 20));
+    assert!(
+        logs[0]
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("results not recorded (those orders will be pushed again)"),
+        "{logs:#?}"
+    );
+
+    // The lease (1 s) runs out and the orders are pushed again: Haier answers DUPLICATE_SOID for
+    // those it took, and holds each once.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        env.push_all_due().await;
+        let counts = status_counts(env.db()).await;
+        if counts == [("pushed".to_owned(), 20)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every order pushed: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = env.sim.stats();
+    assert_eq!(stats.orders.distinct_so_ids, 20, "{stats:#?}");
+    assert!(open_rows(&env.order_logs().await).is_empty());
 }
