@@ -81,11 +81,14 @@ pub async fn run(args: RunJobArgs, config: Config) -> anyhow::Result<i32> {
 
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let signal_task = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: the run closes as interrupted with what it has written");
-            on_signal.cancel();
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => if result.is_err() { return },
+            _ = sigterm.recv() => {}
         }
+        eprintln!("stopping: the run closes as interrupted with what it has written");
+        on_signal.cancel();
     });
 
     let interactive = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
@@ -119,7 +122,32 @@ pub async fn run(args: RunJobArgs, config: Config) -> anyhow::Result<i32> {
         outcomes.push((label, outcome, elapsed));
     }
     signal_task.abort();
+    close_late_rows(&ctx).await;
     Ok(exit_code(outcomes.iter().map(|(_, o, _)| o.status)))
+}
+
+/// Before exiting: waits, as long as the daemon would at shutdown (`shutdown_grace_ms` plus its
+/// cancel wait), for the closes of log rows the database did not take when their run ended, so
+/// that no row is left `running` when the database comes back within that time.
+async fn close_late_rows(ctx: &AppContext) {
+    let background = ctx.db.background();
+    if background.pending() == 0 {
+        return;
+    }
+    let limit =
+        Duration::from_millis(ctx.config.daemon.shutdown_grace_ms) + crate::scheduler::daemon::CANCEL_WAIT;
+    eprintln!(
+        "waiting up to {} s for the database to take the closing write of {} run(s)",
+        limit.as_secs(),
+        background.pending()
+    );
+    let left = background.finish(tokio::time::Instant::now() + limit).await;
+    if left > 0 {
+        eprintln!(
+            "error: {left} run(s) could not close their log row: the database does not take writes; \
+             a daemon start closes them as interrupted"
+        );
+    }
 }
 
 /// The runs `args` asks for, or why the arguments do not make sense.

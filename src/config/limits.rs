@@ -31,6 +31,9 @@ impl Limit {
 
 /// `[database] max_connections`: at least one; PostgreSQL's own default server limit is 100.
 pub const MAX_CONNECTIONS: Limit = Limit::new(1, 100, "");
+/// `[database] wait_ms`: a busy SQLite database must get a moment; past ten minutes a run that
+/// waits looks hung.
+pub const DATABASE_WAIT_MS: Limit = Limit::new(100, 600_000, " ms");
 /// `[haier]`/`[ylh] timeout_ms`, per request: ten minutes is far past any reply worth waiting for.
 pub const REQUEST_TIMEOUT_MS: Limit = Limit::new(1, 600_000, " ms");
 /// `rate_limit.per_second`: Haier's quotas are tens per second; 100000 leaves room for test rigs.
@@ -83,6 +86,7 @@ pub const LEASE_MS: Limit = Limit::new(100, 86_400_000, " ms");
 /// Every limit with the keys it bounds, so that a test can hold the documentation to them.
 pub const ALL: &[(&str, Limit)] = &[
     ("database.max_connections", MAX_CONNECTIONS),
+    ("database.wait_ms", DATABASE_WAIT_MS),
     ("haier/ylh.timeout_ms", REQUEST_TIMEOUT_MS),
     ("rate_limit.per_second", RATE_PER_SECOND),
     ("rate_limit.burst", RATE_BURST),

@@ -425,7 +425,13 @@ impl LoaderWithDoc {
             max_connections,
             limits::MAX_CONNECTIONS,
         )?;
-        Ok(DatabaseConfig { url, max_connections })
+        let wait_ms = raw.wait_ms.unwrap_or(DatabaseConfig::default_wait_ms(&url));
+        self.check(&["database", "wait_ms"], wait_ms, limits::DATABASE_WAIT_MS)?;
+        Ok(DatabaseConfig {
+            url,
+            max_connections,
+            wait_ms,
+        })
     }
 
     /// Refuses a number outside its stated [`Limit`].
@@ -1158,6 +1164,7 @@ struct RawDatabase {
     #[serde(default, deserialize_with = "lenient_string")]
     url: Option<String>,
     max_connections: Option<u32>,
+    wait_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

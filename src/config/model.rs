@@ -38,6 +38,20 @@ pub struct DatabaseConfig {
     pub url: DatabaseUrl,
     /// Pool size (default 8 on PostgreSQL, 4 on SQLite).
     pub max_connections: u32,
+    /// How long a statement waits for the database before it fails: for a lock another SQLite
+    /// connection holds, or for a PostgreSQL server that does not answer (default
+    /// [`DatabaseConfig::default_wait_ms`]).
+    pub wait_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// `wait_ms` unless set: 10 s on SQLite (its busy timeout), 30 s on PostgreSQL.
+    pub fn default_wait_ms(url: &DatabaseUrl) -> u64 {
+        match url {
+            DatabaseUrl::Sqlite(_) => 10_000,
+            DatabaseUrl::Postgres(_) => 30_000,
+        }
+    }
 }
 
 /// A request quota for one Haier system, enforced by the shared limiter.

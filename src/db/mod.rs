@@ -2,6 +2,7 @@
 //! the schema, and one file of queries per table. Queries are synchronous diesel code run off the
 //! async threads through [`Db::run`].
 
+pub mod background;
 pub mod instances;
 pub mod logistics;
 mod migrations;
@@ -49,19 +50,34 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// How long a SQLite connection waits for a lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+/// How long a SQLite connection waits for a lock before giving up, unless `[database] wait_ms`
+/// says otherwise.
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// The least time the pool waits for a free SQLite connection: those are only busy while a
+/// statement runs, so the wait is for another statement, not for the server.
+const SQLITE_POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens connections for the pool, keeping the real error (diesel's multi-connection URL parser
 /// hides it), and sets up every SQLite connection.
 #[derive(Clone)]
 pub struct ConnectionOpener {
     url: DatabaseUrl,
+    busy_timeout_ms: u64,
 }
 
 impl ConnectionOpener {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            busy_timeout_ms: SQLITE_BUSY_TIMEOUT_MS,
+        }
+    }
+
+    /// How long a SQLite connection waits for a lock another connection holds.
+    pub fn with_busy_timeout_ms(mut self, busy_timeout_ms: u64) -> Self {
+        self.busy_timeout_ms = busy_timeout_ms;
+        self
     }
 
     pub fn open(&self) -> Result<DbConnection, diesel::ConnectionError> {
@@ -79,8 +95,9 @@ impl ConnectionOpener {
                 // busy_timeout first: switching to WAL needs a lock, and a fresh file is contended
                 // while the pool opens several connections at once.
                 let pragmas = format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
                 );
                 conn.batch_execute(&pragmas)
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -119,6 +136,7 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     url: DatabaseUrl,
+    background: background::BackgroundWrites,
 }
 
 impl std::fmt::Debug for Db {
@@ -144,7 +162,7 @@ impl Db {
             DatabaseUrl::Sqlite(_) => Backend::Sqlite,
             DatabaseUrl::Postgres(_) => Backend::Postgres,
         };
-        let opener = ConnectionOpener::new(config.url.clone());
+        let opener = ConnectionOpener::new(config.url.clone()).with_busy_timeout_ms(config.wait_ms);
         // Open one connection by hand first so that a bad URL reports diesel's own message, with
         // the file or server it was about.
         opener
@@ -156,14 +174,26 @@ impl Db {
             // exits while the pool's worker thread is in the middle of a TLS handshake with
             // PostgreSQL can crash in libpq's exit handlers.
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(30))
+            // How long a statement waits for a connection: for PostgreSQL, the wait for a server
+            // that does not answer; for SQLite, the wait for another statement to end.
+            .connection_timeout(match backend {
+                Backend::Postgres => Duration::from_millis(config.wait_ms.max(1)),
+                Backend::Sqlite => Duration::from_millis(config.wait_ms).max(SQLITE_POOL_WAIT),
+            })
             .build(opener)
             .with_context(|| format!("Failed to open the {backend} connection pool"))?;
         Ok(Db {
             pool,
             backend,
             url: config.url.clone(),
+            background: background::BackgroundWrites::default(),
         })
+    }
+
+    /// The writes this process retries in the background until the database takes them (shared
+    /// by every clone of this handle).
+    pub fn background(&self) -> &background::BackgroundWrites {
+        &self.background
     }
 
     pub fn backend(&self) -> Backend {

@@ -144,6 +144,46 @@ pub fn claim_due_orders(
     }
 }
 
+/// The lease tokens rows are `sending` under, each with its number of rows.
+/// Locking: a plain read.
+pub fn lease_holders(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    haier_order_outbox::table
+        .filter(dsl::status.eq("sending"))
+        .filter(dsl::locked_by.is_not_null())
+        .group_by(dsl::locked_by)
+        .select((dsl::locked_by.assume_not_null(), diesel::dsl::count_star()))
+        .order(dsl::locked_by)
+        .load(conn)
+}
+
+/// Frees the rows left `sending` under `lease_token` by a poller that is gone, before the lease
+/// runs out: back to `pending`, due now, the lost attempt counted and `reason` kept, as a claim of
+/// a lease that ran out would do. Returns how many rows were freed.
+/// Locking: one `UPDATE` guarded by the status and the token, so a row that was claimed again
+/// meanwhile (another token) or moved on by a callback is left alone; no transaction.
+pub fn free_lease(
+    conn: &mut DbConnection,
+    lease_token: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        haier_order_outbox::table
+            .filter(dsl::status.eq("sending"))
+            .filter(dsl::locked_by.eq(lease_token)),
+    )
+    .set((
+        dsl::status.eq("pending"),
+        dsl::attempts.eq(dsl::attempts + 1),
+        dsl::next_attempt_at.eq(now),
+        dsl::last_error.eq(reason),
+        dsl::locked_by.eq(None::<String>),
+        dsl::locked_until.eq(None::<NaiveDateTime>),
+        dsl::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// The row `id` if it is still `sending` under `lease_token`: what `mark_*` may write.
 macro_rules! leased {
     ($id:expr, $token:expr) => {

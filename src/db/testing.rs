@@ -78,6 +78,7 @@ impl TestDb {
                 let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
                 (
                     DatabaseConfig {
+                        wait_ms: DatabaseConfig::default_wait_ms(&url),
                         url,
                         max_connections: 4,
                     },
@@ -97,10 +98,11 @@ impl TestDb {
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut admin)
                     .expect("create a test database");
-                let url = replace_database(&admin_url, &name);
+                let url = DatabaseUrl::Postgres(Secret::new(replace_database(&admin_url, &name)));
                 (
                     DatabaseConfig {
-                        url: DatabaseUrl::Postgres(Secret::new(url)),
+                        wait_ms: DatabaseConfig::default_wait_ms(&url),
+                        url,
                         max_connections: 6,
                     },
                     Guard::Postgres { admin_url, name },

@@ -133,7 +133,8 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
                 None => text,
             });
         }
-        run.finish(counts.status(), counts, message).await?;
+        // A close the database does not take is retried in the background (the recorder logs it).
+        run.close(counts.status(), counts, message).await;
     }
     tracing::info!(
         job = %job.name,

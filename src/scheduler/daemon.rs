@@ -518,20 +518,19 @@ impl Running {
             }
         }
 
-        let instance = self.instance.clone();
-        report.rows_closed_by_daemon = self
-            .db
-            .run(move |conn| {
-                let closed = sync_logs::interrupt_rows_of(
-                    conn,
-                    std::slice::from_ref(&instance),
-                    "interrupted: the daemon stopped before the run closed its row",
-                )?;
-                instances::mark_stopped(conn, &instance, db::now_utc())?;
-                Ok(closed)
-            })
-            .await
-            .context("Failed to record the daemon's stop")?;
+        // The runs' own closes that the database did not take first, so that each row says how
+        // its run ended; then what no run closed, and the stop. Both are tried again until the
+        // shutdown's time is up (a database that is back within it gets every row closed).
+        let unclosed = self.db.background().finish(deadline).await;
+        if unclosed > 0 {
+            error!(
+                "{unclosed} run(s) could not close their log row before the daemon stopped: the \
+                 database does not take writes; the next start closes them as interrupted"
+            );
+        }
+        report.rows_closed_by_daemon = record_stop(&self.db, &self.instance, deadline).await.context(
+            "Failed to record the daemon's stop (its running rows stay open until the next start)",
+        )?;
         info!(
             "Stopped after {} ms{}",
             started.elapsed().as_millis(),
@@ -542,6 +541,42 @@ impl Running {
             }
         );
         Ok(report)
+    }
+}
+
+/// Closes the `running` rows this daemon still has as `interrupted` and marks the instance
+/// stopped, trying again with backoff until `deadline` (at least one attempt, of at most a second
+/// past it). Returns how many rows it closed.
+async fn record_stop(db: &Db, instance: &str, deadline: tokio::time::Instant) -> anyhow::Result<usize> {
+    let last_try_by = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+    let mut wait = crate::db::background::RETRY_BASE;
+    let mut warned = false;
+    loop {
+        let instance = instance.to_owned();
+        let attempt = db.run(move |conn| {
+            let closed = sync_logs::interrupt_rows_of(
+                conn,
+                std::slice::from_ref(&instance),
+                "interrupted: the daemon stopped before the run closed its row",
+            )?;
+            instances::mark_stopped(conn, &instance, db::now_utc())?;
+            Ok(closed)
+        });
+        let error = match tokio::time::timeout_at(last_try_by, attempt).await {
+            Ok(Ok(closed)) => return Ok(closed),
+            Ok(Err(error)) => error,
+            Err(_) => anyhow::anyhow!("the database did not answer before the shutdown's time was up"),
+        };
+        if tokio::time::Instant::now() + wait >= last_try_by {
+            return Err(error);
+        }
+        if !std::mem::replace(&mut warned, true) {
+            warn!(
+                "Failed to record the daemon's stop: {error:#}; trying again until the shutdown's time is up"
+            );
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(crate::db::background::RETRY_CAP);
     }
 }
 

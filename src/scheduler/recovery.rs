@@ -11,9 +11,15 @@
 //!   them too, but a host that never comes back would otherwise leave them `running` forever.
 //! - A `run-job` command on another host registers no heartbeat, so its rows are never closed
 //!   from here.
+//!
+//! The order leases of gone processes of **this host** are freed at the same time (the rows go
+//! back to `pending`, due now), so their orders are pushed at once instead of after `lease_ms`.
+//! A lease token is `<host>:<pid>:<random>`, and its holder counts as gone by the rule above. A
+//! lease held on another host is left to run out: that host may only be cut off from this one,
+//! still pushing.
 
 use super::{before, LIVE_HEARTBEATS};
-use crate::db::{self, instances, sync_logs, Db};
+use crate::db::{self, instances, outbox, sync_logs, Db};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use tracing::info;
@@ -29,16 +35,24 @@ pub struct RecoveryReport {
     pub closed: Vec<(String, usize)>,
     /// Instances with `running` rows that were left alone.
     pub left: Vec<String>,
+    /// Order lease tokens of gone processes of this host that were freed, with their rows.
+    pub leases_freed: Vec<(String, usize)>,
 }
 
 impl RecoveryReport {
     pub fn rows_closed(&self) -> usize {
         self.closed.iter().map(|(_, n)| n).sum()
     }
+
+    pub fn orders_freed(&self) -> usize {
+        self.leases_freed.iter().map(|(_, n)| n).sum()
+    }
 }
 
-/// Closes the `running` rows of gone processes as `interrupted` (see the module docs for who
-/// counts as gone). Call it at start, before catch-up, so that an interrupted tick is caught up.
+/// Closes the `running` rows of gone processes as `interrupted`, and frees the order leases of
+/// gone processes of this host (see the module docs for who counts as gone). Call it at start,
+/// before catch-up (so that an interrupted tick is caught up) and before the order pollers start
+/// (so that no lease of this process is taken for an earlier one's).
 pub async fn recover_orphaned_runs(
     db: &Db,
     heartbeat_ms: u64,
@@ -60,12 +74,34 @@ pub async fn recover_orphaned_runs(
                 let closed = sync_logs::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
                 report.closed.push((instance, closed));
             }
+            let (my_host, _) = split_instance(&me);
+            for (token, _) in outbox::lease_holders(conn)? {
+                let Some((instance, _)) = token.rsplit_once(':') else {
+                    continue;
+                };
+                if split_instance(instance).0 != my_host {
+                    continue;
+                }
+                let registered = instances::find(conn, instance)?;
+                if !is_gone(&me, instance, registered.as_ref(), heartbeat_ms, now, process_exists) {
+                    continue;
+                }
+                let reason = format!(
+                    "the lease of {token} was freed at the next start: {instance} stopped while sending \
+                     (crash or kill -9); trying again"
+                );
+                let freed = outbox::free_lease(conn, &token, &reason, db::now_utc())?;
+                report.leases_freed.push((token, freed));
+            }
             Ok(report)
         })
         .await
-        .map_err(|e| e.context("Failed to close the runs of crashed instances"))?;
+        .map_err(|e| e.context("Failed to close the runs and free the order leases of crashed instances"))?;
     for (instance, rows) in &report.closed {
         info!("Closed {rows} running row(s) of {instance} as interrupted: the process is gone");
+    }
+    for (token, rows) in &report.leases_freed {
+        info!("Freed {rows} order(s) leased by {token}: the process is gone; they are pushed again now");
     }
     Ok(report)
 }

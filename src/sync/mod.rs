@@ -13,7 +13,7 @@ pub mod stock;
 mod tracker;
 
 pub use context::{default_job, job_of_kind, AppContext, DEFAULT_COUNTY_CODE};
-pub use recorder::{FailureList, RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
+pub use recorder::{Closing, FailureList, RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
 pub use tracker::RunTracker;
 
 use crate::config::{JobConfig, JobKind};
@@ -186,22 +186,21 @@ async fn run_recorded(
         Ending::Stopped => (RunStatus::Interrupted, Some("interrupted: cancelled".to_owned())),
         Ending::Failed(error) => {
             tracing::error!(error = format!("{error:#}"), "job failed");
-            (RunStatus::Failed, Some(format!("{error:#}")))
+            let lead = if is_database_error(&error) {
+                format!("the database failed mid-run: {error:#}")
+            } else {
+                format!("{error:#}")
+            };
+            (RunStatus::Failed, Some(lead))
         }
     };
     let message = tracker.message(lead);
     drop(tracker);
     let log_id = recorder.id();
-    let status = match recorder.finish(status, counts, message.clone()).await {
-        Ok(true) => status,
-        Ok(false) => {
-            tracing::warn!("the run's log row was closed by someone else (recovery) before the run ended");
-            status
-        }
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "could not close the run's log row");
-            RunStatus::Failed
-        }
+    // The recorder logs what a close that did not go through found.
+    let status = match recorder.close(status, counts, message.clone()).await {
+        Closing::Closed | Closing::ClosedBefore { .. } | Closing::Missing => status,
+        Closing::Retrying { .. } => RunStatus::Failed,
     };
     tracing::info!(
         status = %status,
@@ -238,6 +237,16 @@ async fn wind_down(work: std::pin::Pin<&mut impl std::future::Future<Output = En
     tokio::time::timeout(STOP_GRACE, work)
         .await
         .unwrap_or(Ending::Stopped)
+}
+
+/// Whether `error` came from the database (a failed statement, a connection that could not be
+/// had), rather than from Haier or the job's own checks.
+fn is_database_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<diesel::result::Error>()
+            || cause.is::<diesel::ConnectionError>()
+            || cause.is::<diesel::r2d2::PoolError>()
+    })
 }
 
 async fn sleep_or_never(duration: Option<Duration>) {

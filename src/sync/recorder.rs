@@ -1,5 +1,11 @@
 //! The run recorder: opens a `haier_sync_logs` row as `running` and closes it with counts and a
 //! status. Every job writes its row through this.
+//!
+//! A close the database does not take (it is locked, unreachable, stopped) is retried in the
+//! background ([`crate::db::background`]) until it lands, with the run's own status, message and
+//! end time; the run's task goes on meanwhile, and the process waits for such closes, bounded,
+//! before it exits. A row that was closed by someone else first (recovery by a restarted daemon,
+//! a shutdown that could not wait) is left as that one wrote it, and the log says who.
 
 use crate::db::{self, sync_logs, Db};
 use anyhow::Context as _;
@@ -155,6 +161,28 @@ pub struct RunSpec {
 /// The longest `message` written to a log row.
 const MAX_MESSAGE_CHARS: usize = 4_000;
 
+/// How a run's closing write went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closing {
+    /// The row now says how the run ended.
+    Closed,
+    /// Someone else had closed the row already (recovery, a shutdown that could not wait): it
+    /// keeps their `status` and `message`, and this run's ending was not written.
+    ClosedBefore { status: String, message: Option<String> },
+    /// The row is gone (deleted by hand): nothing to close.
+    Missing,
+    /// The database did not take the write (`error`); it is retried in the background until it
+    /// lands.
+    Retrying { error: String },
+}
+
+/// What one attempt at closing found.
+enum Closed {
+    Now,
+    Before(Box<sync_logs::SyncLog>),
+    Missing,
+}
+
 /// An open `running` row.
 #[derive(Debug)]
 pub struct RunRecorder {
@@ -249,28 +277,149 @@ impl RunRecorder {
             .context("Failed to record run progress")
     }
 
-    /// Closes the row. Returns false when the row was no longer `running` (closed by recovery).
+    /// Closes the row. Returns true when it was closed, false when someone else had closed it
+    /// already (see [`RunRecorder::close`], which says who), and an error when the database did
+    /// not take the write; the close is then retried in the background.
     pub async fn finish(
         self,
         status: RunStatus,
         counts: RunCounts,
         message: Option<String>,
     ) -> anyhow::Result<bool> {
-        let id = self.id;
+        let job = self.spec.job_name.clone();
+        match self.close(status, counts, message).await {
+            Closing::Closed => Ok(true),
+            Closing::ClosedBefore { .. } | Closing::Missing => Ok(false),
+            Closing::Retrying { error } => Err(anyhow::anyhow!(
+                "Failed to close the sync-log row of job {job}: {error} (retried in the background)"
+            )),
+        }
+    }
+
+    /// Closes the row with the run's ending, and logs what became of it. When the database does
+    /// not take the write, hands it to the background writes of the database handle, which retry
+    /// it (with the run's end time, and a note that it was closed late) until it lands.
+    pub async fn close(self, status: RunStatus, counts: RunCounts, message: Option<String>) -> Closing {
+        let ended_at = db::now_utc();
+        let ended = std::time::Instant::now();
         let message = message.map(|m| truncate_message(&m));
+        let id = self.id;
+        let first = try_close(&self.db, id, status, counts, message.clone(), ended_at).await;
+        let error = match first {
+            Ok(closed) => return report_closed(id, status, closed, None),
+            Err(error) => error,
+        };
+        let error = format!("{error:#}");
+        tracing::error!(
+            run.id = id,
+            error = %error,
+            "could not close the run's log row as {status}: the database did not take the write; \
+             trying again in the background until it does"
+        );
+        let db = self.db.clone();
+        let job = self.spec.job_name.clone();
+        let mut warned = false;
         self.db
-            .run(move |conn| {
-                Ok(sync_logs::close(
-                    conn,
-                    id,
-                    status.as_str(),
-                    counts.tuple(),
-                    message.as_deref(),
-                    db::now_utc(),
-                )?)
-            })
-            .await
-            .with_context(|| format!("Failed to close the sync-log row of job {}", self.spec.job_name))
+            .background()
+            .spawn(format!("closing log row {id} of job {job}"), move |attempt| {
+                let db = db.clone();
+                let late = format!(
+                    "closed {} s late: the database did not take the closing write when the run ended",
+                    ended.elapsed().as_secs()
+                );
+                let message = Some(truncate_message(&match &message {
+                    Some(m) => format!("{m}; {late}"),
+                    None => late,
+                }));
+                let first_failure = !std::mem::replace(&mut warned, true);
+                Box::pin(async move {
+                    match try_close(&db, id, status, counts, message, ended_at).await {
+                        Ok(closed) => {
+                            report_closed(id, status, closed, Some(attempt));
+                            Ok(())
+                        }
+                        Err(error) => {
+                            if first_failure {
+                                tracing::warn!(
+                                    run.id = id,
+                                    error = format!("{error:#}"),
+                                    "the run's log row still cannot be closed; trying again with backoff"
+                                );
+                            }
+                            Err(error)
+                        }
+                    }
+                })
+            });
+        Closing::Retrying { error }
+    }
+}
+
+/// One attempt at closing row `id`: closed now, closed before by someone else (as the row says),
+/// or missing. A failed write, or an update that changed nothing while the row still reads
+/// `running`, is an error.
+async fn try_close(
+    db: &Db,
+    id: i64,
+    status: RunStatus,
+    counts: RunCounts,
+    message: Option<String>,
+    ended_at: NaiveDateTime,
+) -> anyhow::Result<Closed> {
+    db.run(move |conn| {
+        if sync_logs::close(
+            conn,
+            id,
+            status.as_str(),
+            counts.tuple(),
+            message.as_deref(),
+            ended_at,
+        )? {
+            return Ok(Closed::Now);
+        }
+        match sync_logs::find(conn, id)? {
+            None => Ok(Closed::Missing),
+            Some(row) if row.status != RunStatus::Running.as_str() => Ok(Closed::Before(Box::new(row))),
+            Some(_) => anyhow::bail!("the row still reads `running`, yet the close changed nothing"),
+        }
+    })
+    .await
+    .with_context(|| format!("Failed to close the sync-log row {id}"))
+}
+
+/// Logs what a close found, truthfully, and says it as a [`Closing`]. `attempt` is the number of
+/// a close retried in the background.
+fn report_closed(id: i64, status: RunStatus, closed: Closed, attempt: Option<u32>) -> Closing {
+    match closed {
+        Closed::Now => {
+            if let Some(attempt) = attempt {
+                tracing::info!(
+                    run.id = id,
+                    "closed the run's log row as {status} at attempt {attempt}: the database takes writes again"
+                );
+            }
+            Closing::Closed
+        }
+        Closed::Before(row) => {
+            tracing::warn!(
+                run.id = id,
+                closed_as = %row.status,
+                by = row.message.as_deref().unwrap_or("(no message)"),
+                "the run's log row had been closed already by someone else; the run's own ending ({status}) is not written"
+            );
+            let row = *row;
+            Closing::ClosedBefore {
+                status: row.status,
+                message: row.message,
+            }
+        }
+        Closed::Missing => {
+            tracing::warn!(
+                run.id = id,
+                "the run's log row no longer exists; the run's ending ({status}) is not written"
+            );
+            Closing::Missing
+        }
     }
 }
 
@@ -601,10 +750,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(closed, 1);
-        assert!(!run
-            .finish(RunStatus::Success, RunCounts::default(), None)
-            .await
-            .unwrap());
+        // The late close says who closed the row, from the row itself.
+        assert_eq!(
+            run.close(RunStatus::Success, RunCounts::default(), None).await,
+            Closing::ClosedBefore {
+                status: "interrupted".into(),
+                message: Some("daemon crashed".into())
+            }
+        );
         let row = test
             .db
             .run(move |c| Ok(sync_logs::find(c, id)?))

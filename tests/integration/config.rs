@@ -146,6 +146,36 @@ fn a_bad_cron_names_file_key_and_line() {
 }
 
 #[test]
+fn the_database_wait_defaults_per_backend_and_is_bounded() {
+    let config = load(SHIPPED, &[]).unwrap();
+    assert_eq!(config.database.wait_ms, 10_000, "SQLite's busy timeout");
+    let pg = SHIPPED.replace(
+        "url = \"sqlite://haier-sync.db\"",
+        "url = \"postgres://postgres@127.0.0.1/x\"",
+    );
+    assert_eq!(load(&pg, &[]).unwrap().database.wait_ms, 30_000);
+    let short = SHIPPED.replace(
+        "url = \"sqlite://haier-sync.db\"",
+        "url = \"sqlite://haier-sync.db\"\nwait_ms = 500",
+    );
+    assert_eq!(load(&short, &[]).unwrap().database.wait_ms, 500);
+    for bad in ["0", "99", "600001"] {
+        let text = SHIPPED.replace(
+            "url = \"sqlite://haier-sync.db\"",
+            &format!("url = \"sqlite://haier-sync.db\"\nwait_ms = {bad}"),
+        );
+        let err = error_of(&text);
+        assert_eq!(err.key.as_deref(), Some("database.wait_ms"));
+        assert_eq!(err.line, Some(line_of(&text, "wait_ms")));
+        assert!(
+            err.to_string()
+                .ends_with(&format!("must be from 100 to 600000 ms; got {bad}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn an_unknown_kind_is_refused() {
     let text = SHIPPED.replace("kind = \"logistics\"", "kind = \"logistix\"");
     let err = error_of(&text);

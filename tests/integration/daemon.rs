@@ -640,6 +640,66 @@ async fn recovery_closes_rows_of_gone_processes_only() {
     assert_eq!(rows(&test.db, "far_gone").await[0].status, "interrupted");
 }
 
+/// Issue 10, item 7: a restart frees at once the order leases of gone processes of this host; a
+/// lease of a live process, or of another host, is left to run out.
+#[tokio::test]
+async fn recovery_frees_the_order_leases_of_gone_processes_of_this_host_only() {
+    use crate::support_orders::{insert_many_by_sql, row};
+    use haier_sync::db::outbox;
+    let test = TestDb::new().await;
+    let host = this_host();
+    let crashed = format!("{host}:{DEAD_PID}");
+    // Killed a moment ago: its heartbeat is still fresh, but the process is gone.
+    instance_row(&test.db, &crashed, chrono::Duration::seconds(1)).await;
+    let live = format!("{host}:{}", std::os::unix::process::parent_id());
+    let holders = [
+        (format!("{crashed}:0badf00d"), "DEAD"),
+        (format!("{live}:00c0ffee"), "LIVE"),
+        ("far:12:0000abcd".to_owned(), "FAR"),
+    ];
+    for (token, prefix) in &holders {
+        let ids = insert_many_by_sql(&test.db, prefix, 3, &["GA0SZC00U"]).await;
+        let token = token.clone();
+        test.db
+            .run(move |c| {
+                let now = db::now_utc();
+                let claimed = outbox::claim_due_orders(c, &token, now, now + chrono::Duration::hours(1), 3)?;
+                Ok(claimed.len())
+            })
+            .await
+            .map(|n| assert_eq!(n, ids.len()))
+            .unwrap();
+    }
+
+    let report = scheduler::recover_orphaned_runs(&test.db, 5_000, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.leases_freed,
+        [(holders[0].0.clone(), 3)],
+        "only the gone process of this host: {report:?}"
+    );
+    for i in 1..=3 {
+        let freed = row(&test.db, &format!("DEAD-{i:05}")).await;
+        assert_eq!(freed.status, "pending", "{freed:?}");
+        assert_eq!((freed.locked_by.as_deref(), freed.locked_until), (None, None));
+        assert!(freed.next_attempt_at <= db::now_utc(), "due now: {freed:?}");
+        assert_eq!(freed.attempts, 1, "the lost attempt is counted");
+        assert!(
+            freed.last_error.as_deref().unwrap().contains(&crashed),
+            "{freed:?}"
+        );
+        for (token, prefix) in &holders[1..] {
+            let kept = row(&test.db, &format!("{prefix}-{i:05}")).await;
+            assert_eq!(
+                (kept.status.as_str(), kept.locked_by.as_deref()),
+                ("sending", Some(token.as_str())),
+                "never stolen"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_stop_during_the_jitter_drops_the_tick_without_a_row() {
     let test = TestDb::new().await;

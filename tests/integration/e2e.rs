@@ -418,6 +418,88 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
     );
 }
 
+/// Issue 10, item 7: after `kill -9` and a restart on the same host, the orders the killed daemon
+/// held under lease are pushed at once, not after `lease_ms` (60 s here). Haier hangs every push
+/// while the first daemon runs, so it dies with every order `sending`; the restarted one frees
+/// those leases (their holder is a dead process of this host) and pushes each order once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
+    const ORDERS: usize = 40;
+    let test = TestDb::new().await;
+    let sim = start_simulator(SimOptions {
+        products: 20,
+        faults: Faults {
+            hang_rate: 1.0,
+            ..Faults::default()
+        },
+        ..SimOptions::default()
+    })
+    .await;
+    let codes = list_products(&test.db, &sim, 10).await;
+    insert_orders_by_sql(&test.db, ORDERS, &codes).await;
+    let text = config_text(
+        &test,
+        &sim,
+        &Setup {
+            timeout_ms: 120_000,
+            callback_port: free_port(),
+            daemon: "heartbeat_ms = 200\nwatch_config = false",
+            jobs: "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
+                   lease_ms = 60000",
+        },
+    );
+    let mut daemon = DaemonProcess::new(&text);
+    let first = daemon.start();
+    let deadline = Deadline::new(Duration::from_secs(30));
+    loop {
+        let counts = status_counts(&test.db).await;
+        if counts == [("sending".to_owned(), ORDERS as i64)] {
+            break;
+        }
+        deadline
+            .wait("every order sending under the first daemon's lease", &counts)
+            .await;
+    }
+    let status = daemon.kill_9();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    sim.set_faults(Faults::default()).unwrap();
+
+    daemon.start();
+    let restarted = Instant::now();
+    let deadline = Deadline::new(Duration::from_secs(10));
+    loop {
+        let counts = status_counts(&test.db).await;
+        if counts == [("pushed".to_owned(), ORDERS as i64)] {
+            break;
+        }
+        deadline
+            .wait("every order pushed well before the 60 s lease runs out", &counts)
+            .await;
+    }
+    let took = restarted.elapsed();
+    let stats = sim.stats();
+    assert_eq!(stats.orders.distinct_so_ids, ORDERS as u64, "{stats:#?}");
+    assert_eq!(
+        stats.orders.duplicates_rejected, 0,
+        "each order reached Haier once: {stats:#?}"
+    );
+    let rows = crate::support_orders::all_rows(&test.db).await;
+    let freed_by = format!("leased by {}:", instance_of(first));
+    assert!(
+        rows.iter()
+            .all(|r| r.attempts == 2 && r.last_error.is_none() && r.pushed_at.is_some()),
+        "the lost attempt counted, then one push each: {rows:#?}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)).await.code(), Some(0));
+    assert!(
+        daemon.output().contains(&freed_by),
+        "the restart says whose leases it freed:\n{}",
+        daemon.output()
+    );
+    eprintln!("{ORDERS} orders leased by a killed daemon pushed {took:?} after the restart");
+}
+
 /// Counties for the stock tests: 500 products × 2 counties = 1000 stock calls a run.
 const COUNTIES: &str = "county_codes = [\"110101\", \"310101\"]";
 const STOCK_PRODUCTS: usize = 500;

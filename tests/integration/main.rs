@@ -15,6 +15,7 @@ mod orders_outbox;
 mod orders_poller;
 mod reliability_callbacks;
 mod reliability_config;
+mod reliability_database;
 mod reliability_faults;
 mod reliability_outbox;
 mod simulator;

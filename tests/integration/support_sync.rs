@@ -32,6 +32,8 @@ pub struct EnvOptions {
     pub openplat_url: Option<String>,
     /// A wrong openplat client secret, to have logins refused.
     pub bad_secret: bool,
+    /// Added to the `[database]` table (e.g. `wait_ms = 500`).
+    pub database_toml: String,
 }
 
 impl SyncEnv {
@@ -117,7 +119,7 @@ impl SyncEnv {
 }
 
 /// A jobs.toml for the test: the simulator's credentials, a generous quota, quick retries.
-fn config_text(openplat: &str, ylh: &str, db_url: &str, options: &EnvOptions) -> String {
+pub fn config_text(openplat: &str, ylh: &str, db_url: &str, options: &EnvOptions) -> String {
     let secret = if options.bad_secret {
         "not-the-secret"
     } else {
@@ -127,6 +129,7 @@ fn config_text(openplat: &str, ylh: &str, db_url: &str, options: &EnvOptions) ->
         r#"
 [database]
 url = "{db_url}"
+{database}
 
 [haier]
 base_url = "{openplat}"
@@ -168,7 +171,8 @@ level = "warn"
 county_codes = ["110101"]
 {extra}
 "#,
-        extra = options.extra_toml
+        extra = options.extra_toml,
+        database = options.database_toml,
     )
 }
 
