@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod client_pace;
 mod config;
 mod daemon;
 mod daemon_config;
