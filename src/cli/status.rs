@@ -117,7 +117,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     })
 }
 
-pub(crate) fn render(report: &StatusReport, zone: Tz) -> String {
+pub fn render(report: &StatusReport, zone: Tz) -> String {
     let mut out = String::new();
     if report.daemon.running {
         let names: Vec<String> = report
@@ -179,7 +179,8 @@ pub(crate) fn render(report: &StatusReport, zone: Tz) -> String {
     out
 }
 
-/// A running daemon's Haier calls since it started: one line per operation it has used.
+/// A running daemon's Haier client: each system's breaker and pace in force against its
+/// `rate_limit`, then its calls since it started, one line per operation it has used.
 fn render_client_stats(instance: &str, stats: &crate::haier::ClientStats) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
@@ -207,11 +208,23 @@ fn render_client_stats(instance: &str, stats: &crate::haier::ClientStats) -> Str
             op.slow.to_string(),
         ]);
     }
+    let system = |name: &str, system: &crate::haier::SystemStats| {
+        let pace = system
+            .pace_per_second
+            .map_or_else(|| "-".to_owned(), |pace| format!("{pace:.1}/s"));
+        let lowered = match system.pace_per_second {
+            Some(pace) if pace < f64::from(system.per_second) => " (lowered after 429s)",
+            _ => "",
+        };
+        format!(
+            "  {name}: breaker {}, pace {pace} of rate_limit {}/s{lowered}\n",
+            format!("{:?}", system.breaker).to_lowercase(),
+            system.per_second
+        )
+    };
     format!(
-        "Haier calls of {instance} (openplat breaker {}, {}/s; ylh breaker {}, {}/s):\n{table}\n",
-        format!("{:?}", stats.openplat.breaker).to_lowercase(),
-        stats.openplat.per_second,
-        format!("{:?}", stats.ylh.breaker).to_lowercase(),
-        stats.ylh.per_second
+        "Haier client of {instance}:\n{}{}{table}\n",
+        system("openplat", &stats.openplat),
+        system("ylh", &stats.ylh)
     )
 }

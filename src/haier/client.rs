@@ -172,7 +172,7 @@ fn build_endpoint(
         .tcp_nodelay(true)
         .build()
         .map_err(|e| config_error(format!("cannot build the {system} HTTP client: {e}")))?;
-    let limiter = Limiter::new(rate).ok_or_else(|| {
+    let limiter = Limiter::new(system, rate).ok_or_else(|| {
         config_error(format!(
             "{system} rate_limit needs per_second and burst of at least 1"
         ))
@@ -519,6 +519,7 @@ impl HaierClient {
             breaker: ep.breaker.state(),
             per_second: ep.rate.per_second,
             burst: ep.rate.burst,
+            pace_per_second: Some(ep.limiter.pace_per_second()),
         };
         ClientStats {
             openplat: system(&self.inner.openplat),

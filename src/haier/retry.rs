@@ -60,7 +60,7 @@ pub(super) enum Step {
     /// The token was refused: the attempt dropped it; log in again and repeat at once (no
     /// attempt used up).
     Reauthenticate,
-    /// 429: hold everyone back this long, then repeat (no attempt used up).
+    /// 429: hold everyone back this long and lower the pace, then repeat (no attempt used up).
     Throttled(Duration),
     /// Give up with the error.
     Fail,
@@ -160,8 +160,8 @@ where
                 tracing::debug!(operation = %ctx.operation, "token refused; logging in again");
             }
             Step::Throttled(wait) => {
-                tracing::debug!(operation = %ctx.operation, wait_ms = wait.as_millis() as u64, "rate limited; holding back every caller");
-                ctx.limiter.pause_for(wait);
+                tracing::debug!(operation = %ctx.operation, wait_ms = wait.as_millis() as u64, "rate limited; holding back every caller and lowering the pace");
+                ctx.limiter.throttled(wait);
             }
             Step::Backoff(wait) => {
                 ctx.stats.retry(ctx.operation);

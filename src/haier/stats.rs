@@ -170,9 +170,13 @@ pub struct SystemStats {
     /// Token requests sent (the fallback URL included).
     pub token_requests: u64,
     pub breaker: BreakerState,
-    /// The configured quota.
+    /// The configured quota (`rate_limit`).
     pub per_second: u32,
     pub burst: u32,
+    /// The requests per second in force: `per_second`, or less after Haier answered 429s
+    /// (it climbs back slowly). `None` from a daemon that predates it.
+    #[serde(default)]
+    pub pace_per_second: Option<f64>,
 }
 
 /// A snapshot of the client's counters, for `status` and metrics.

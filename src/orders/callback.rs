@@ -347,7 +347,7 @@ pub fn build_router(receiver: Arc<Receiver>) -> Router {
 /// The receiver's routes over the shared context (tests serve this themselves).
 pub fn router(ctx: AppContext) -> Router {
     let client = ctx.client.clone();
-    let counters: metrics::ClientCounters = Arc::new(move || metrics::client_counters(&client.stats()));
+    let counters: metrics::ClientCounters = Arc::new(move || client.stats());
     build_router(Arc::new(Receiver::new(
         ctx.db.clone(),
         ctx.config.callback.clone(),

@@ -1,11 +1,13 @@
 //! `GET /metrics` in Prometheus text format: requests, errors, 429s and retries per Haier
-//! operation (from the shared client's counters), job run counts and durations (from
-//! `haier_sync_logs`), outbox depth by status, callbacks by outcome, and rejected callbacks by
-//! reason (stored, or refused by the per-address limit and not stored). It only reads.
+//! operation and each system's pace in force (from the shared client's counters), job run counts
+//! and durations (from `haier_sync_logs`), outbox depth by status, callbacks by outcome, and
+//! rejected callbacks by reason (stored, or refused by the per-address limit and not stored). It
+//! only reads.
 
 use super::notices::Outcome;
 use crate::db::outbox::STATUSES;
 use crate::db::{outbox, run_stats, Db};
+use crate::haier::System;
 use anyhow::Context as _;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,7 +114,7 @@ pub fn client_counters(stats: &crate::haier::ClientStats) -> Vec<OperationCounte
 }
 
 /// Reads the shared client's counters at scrape time.
-pub type ClientCounters = Arc<dyn Fn() -> Vec<OperationCounters> + Send + Sync>;
+pub type ClientCounters = Arc<dyn Fn() -> crate::haier::ClientStats + Send + Sync>;
 
 /// Where the metrics come from besides the database.
 #[derive(Clone, Default)]
@@ -149,7 +151,8 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
     let mut out = String::new();
 
     if let Some(client) = &source.client {
-        let ops = client();
+        let stats = client();
+        let ops = client_counters(&stats);
         type Pick = fn(&OperationCounters) -> u64;
         let families: [(&str, &str, Pick); 5] = [
             ("haier_calls_total", "Calls made to Haier, by operation.", |o| {
@@ -186,6 +189,31 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
                     pick(op)
                 );
             }
+        }
+        let systems = [(System::Openplat, &stats.openplat), (System::Ylh, &stats.ylh)];
+        header(
+            &mut out,
+            "haier_pace_per_second",
+            "gauge",
+            "Requests per second the client allows itself, by system: rate_limit, or less after 429s.",
+        );
+        for (system, s) in systems {
+            if let Some(pace) = s.pace_per_second {
+                let _ = writeln!(out, "haier_pace_per_second{{system=\"{system}\"}} {pace:.3}");
+            }
+        }
+        header(
+            &mut out,
+            "haier_rate_limit_per_second",
+            "gauge",
+            "The configured rate_limit, by system.",
+        );
+        for (system, s) in systems {
+            let _ = writeln!(
+                out,
+                "haier_rate_limit_per_second{{system=\"{system}\"}} {}",
+                s.per_second
+            );
         }
     }
 

@@ -3,6 +3,7 @@
 mod cli;
 mod cli_logging;
 mod client;
+mod client_pace;
 mod config;
 mod daemon;
 mod daemon_config;

@@ -34,6 +34,8 @@ pub struct EnvOptions {
     pub bad_secret: bool,
     /// Added to the `[database]` table (e.g. `wait_ms = 500`).
     pub database_toml: String,
+    /// Openplat's `rate_limit` as `(per_second, burst)` instead of a generous 5000/s.
+    pub openplat_rate_limit: Option<(u32, u32)>,
 }
 
 impl SyncEnv {
@@ -125,6 +127,7 @@ pub fn config_text(openplat: &str, ylh: &str, db_url: &str, options: &EnvOptions
     } else {
         "demo-openplat-secret"
     };
+    let (per_second, burst) = options.openplat_rate_limit.unwrap_or((5000, 50));
     format!(
         r#"
 [database]
@@ -142,7 +145,7 @@ password = "demo-password"
 seller_password = "demo-password"
 customer_password = "demo-password"
 timeout_ms = 5000
-rate_limit = {{ per_second = 5000, burst = 50 }}
+rate_limit = {{ per_second = {per_second}, burst = {burst} }}
 retry = {{ max_attempts = 6, backoff_base_ms = 5, backoff_cap_ms = 50 }}
 breaker = {{ failure_threshold = 50, cool_down_ms = 1000 }}
 
