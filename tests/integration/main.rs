@@ -12,6 +12,7 @@ mod orders_callback;
 mod orders_cli;
 mod orders_outbox;
 mod orders_poller;
+mod reliability_crash;
 mod reliability_replies;
 mod simulator;
 mod support_orders;
