@@ -7,7 +7,7 @@ use super::breaker::{Admission, Breaker, BreakerState, Outcome, Permit};
 use super::error::HaierError;
 use super::limiter::Limiter;
 use super::redact::{Redactor, BODY_LIMIT};
-use super::retry::{run_with_retries, Budget, RetryContext, DEFAULT_RETRY_AFTER};
+use super::retry::{run_with_retries, Budget, RetryContext, DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER};
 use super::stats::{ClientStats, Operation, Stats, SystemStats};
 use super::types::{Balance, CancelRequest, Logistics, Order, Price, Product, StockLevel, System};
 use super::wire::{self, Envelope};
@@ -34,6 +34,9 @@ const DEBUG_BODY_LIMIT: usize = 4000;
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The longest reply body read, in bytes (after decompression). A whole product listing is a
+/// few MB; a larger reply is refused without being held in memory.
+pub(super) const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The shared client for both Haier systems. Clones share one budget, one token per system,
 /// one breaker per system and one set of counters.
@@ -170,6 +173,9 @@ fn build_endpoint(
         .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .tcp_nodelay(true)
+        // Haier's calls are POSTs: a redirect followed would turn a push into a GET of some
+        // page whose 200 could read as "pushed". A 3xx is an HTTP error instead.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| config_error(format!("cannot build the {system} HTTP client: {e}")))?;
     let limiter = Limiter::new(system, rate).ok_or_else(|| {
@@ -193,7 +199,9 @@ fn build_endpoint(
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // Cut before converting: `Duration` panics on a value as large as `1e300`.
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
     }
     let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
     Some(
@@ -201,6 +209,33 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .to_std()
             .unwrap_or_default(),
     )
+}
+
+/// True when an I/O error of kind `InvalidData` (a decompressor refusing the body) caused
+/// `error`; a connection that broke mid-body is not that.
+fn is_invalid_data(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The causes under a reqwest error, joined by `: `.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// The breaker's view of how a call ended.
@@ -230,6 +265,12 @@ fn status_label<T>(result: &Result<T, HaierError>) -> String {
         Err(HaierError::InvalidRequest { .. }) => "invalid_request".to_owned(),
         Err(HaierError::Config { .. }) => "config".to_owned(),
     }
+}
+
+/// A push refusal that means "Haier already has this soId": the code `DUPLICATE_SOID`, or (real
+/// Haier names no code) a message that speaks of a repeat (重复, 已存在).
+fn is_duplicate_refusal(code: &str, message: &str) -> bool {
+    code == "DUPLICATE_SOID" || message.contains("重复") || message.contains("已存在")
 }
 
 /// Refuses a code list outside 1..=20 or with a blank code.
@@ -475,7 +516,7 @@ impl HaierClient {
             })
             .await;
         match result {
-            Err(HaierError::Business { code, .. }) if code == "DUPLICATE_SOID" => {
+            Err(HaierError::Business { code, message, .. }) if is_duplicate_refusal(&code, &message) => {
                 Err(HaierError::DuplicateSoId {
                     so_id: order.so_id.clone(),
                 })
@@ -604,11 +645,7 @@ impl Inner {
             .map_err(|e| self.transport_error(operation, timeout, e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(operation, timeout, e))?
-            .to_vec();
+        let body = self.read_body(operation, timeout, response).await?;
         let latency = started.elapsed();
         let latency_ms = latency.as_millis() as u64;
         if latency > SLOW_REQUEST {
@@ -628,6 +665,39 @@ impl Inner {
         })
     }
 
+    /// Reads a reply body of at most [`MAX_REPLY_BYTES`], chunk by chunk: a larger one (by its
+    /// `Content-Length`, or as it arrives) is a [`HaierError::Decode`] and is not read further.
+    async fn read_body(
+        &self,
+        operation: Operation,
+        timeout: Duration,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, HaierError> {
+        let too_large = || HaierError::Decode {
+            system: operation.system(),
+            operation: operation.as_str(),
+            message: format!("the reply is larger than {MAX_REPLY_BYTES} bytes; not read"),
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_REPLY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(operation, timeout, e))?
+        {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     fn transport_error(&self, operation: Operation, timeout: Duration, error: reqwest::Error) -> HaierError {
         let system = operation.system();
         if error.is_timeout() {
@@ -635,6 +705,18 @@ impl Inner {
                 system,
                 operation: operation.as_str(),
                 after: timeout,
+            };
+        }
+        if error.is_decode() && is_invalid_data(&error) {
+            // The body arrived but does not decode as its `Content-Encoding` says (a gzip
+            // header on plain text): sending again would get the same.
+            return HaierError::Decode {
+                system,
+                operation: operation.as_str(),
+                message: self.redactor.scrub(&format!(
+                    "the reply body cannot be decoded as its Content-Encoding says: {}",
+                    error_chain(&error)
+                )),
             };
         }
         let mut message = error.to_string();
@@ -924,6 +1006,11 @@ mod tests {
         headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+        // Past what `Duration` holds: cut to the longest wait honoured, not a panic.
+        headers.insert(RETRY_AFTER, "1e300".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+        headers.insert(RETRY_AFTER, "-1".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }
 

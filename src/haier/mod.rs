@@ -17,3 +17,5 @@ pub use client::{ConnectionCheck, HaierClient, MAX_CODES_PER_CALL};
 pub use error::HaierError;
 pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;
+#[cfg(feature = "fuzzing")]
+pub use wire::fuzzing;

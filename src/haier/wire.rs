@@ -105,18 +105,30 @@ pub(super) enum Envelope {
     Throttled,
 }
 
-/// Opens the envelope `{"success","code","errCode","errorMsg","data",…}`. A bare array (or any
-/// non-object) is the payload itself; an object with neither `success` nor `data` is too.
+/// Why a reply that is JSON is still not an answer: neither the envelope nor a bare list.
+const NOT_AN_ENVELOPE: &str = "the reply is neither Haier's envelope (no `success`) nor a list";
+
+/// Opens the envelope `{"success","code","errCode","errorMsg","data",…}`. A bare array is the
+/// payload itself. Anything else that is not an object with a readable `success` (or an
+/// `errCode`, a refusal) is an error: read as data, a broken reply would become an empty list.
 pub(super) fn open_envelope(body: &[u8]) -> Result<Envelope, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("the reply is not JSON: {e}"))?;
-    let Value::Object(mut map) = value else {
-        return Ok(Envelope::Data(value));
+    let mut map = match value {
+        Value::Object(map) => map,
+        Value::Array(_) => return Ok(Envelope::Data(value)),
+        _ => return Err(NOT_AN_ENVELOPE.to_owned()),
     };
-    let success = map.get("success").and_then(to_bool);
+    let success = match map.get("success") {
+        None => None,
+        Some(given) => {
+            Some(to_bool(given).ok_or_else(|| format!("`success` is neither true nor false: {given}"))?)
+        }
+    };
     let err_code = map.get("errCode").and_then(to_text).filter(|c| !c.is_empty());
     let refused = match success {
         Some(success) => !success,
-        None => err_code.is_some(),
+        None if err_code.is_some() => true,
+        None => return Err(NOT_AN_ENVELOPE.to_owned()),
     };
     if refused {
         let code_field = map.get("code").and_then(to_text);
@@ -130,11 +142,7 @@ pub(super) fn open_envelope(body: &[u8]) -> Result<Envelope, String> {
             .unwrap_or_default();
         return Ok(Envelope::Refused { code, message });
     }
-    match map.remove("data") {
-        Some(data) => Ok(Envelope::Data(data)),
-        None if success.is_some() => Ok(Envelope::Data(Value::Null)),
-        None => Ok(Envelope::Data(Value::Object(map))),
-    }
+    Ok(Envelope::Data(map.remove("data").unwrap_or(Value::Null)))
 }
 
 /// A token as a token endpoint issued it.
@@ -175,10 +183,14 @@ pub(super) fn decode_token_reply(body: &[u8], now_unix_secs: i64) -> Result<Toke
     Err("the token reply holds no `token` or `access_token`".to_owned())
 }
 
+/// The longest life taken from a token reply (a week): a larger one, up to `i64::MAX` seconds,
+/// would overflow the refresh instant.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 fn token_lifetime(map: &Map<String, Value>, now_unix_secs: i64) -> Option<Duration> {
     let secs = |key: &str| map.get(key).and_then(|v| to_i64(v).ok().flatten());
     if let Some(expires_in) = secs("expires_in").or_else(|| secs("expiresIn")) {
-        return Some(Duration::from_secs(expires_in.max(0) as u64));
+        return Some(Duration::from_secs(expires_in.max(0) as u64).min(MAX_TOKEN_LIFETIME));
     }
     let expires_at = secs("expires_at").or_else(|| secs("expiresAt"))?;
     // Ten digits are seconds; thirteen are milliseconds.
@@ -187,7 +199,7 @@ fn token_lifetime(map: &Map<String, Value>, now_unix_secs: i64) -> Option<Durati
     } else {
         expires_at
     };
-    Some(Duration::from_secs((expires_at - now_unix_secs).max(0) as u64))
+    Some(Duration::from_secs(expires_at.saturating_sub(now_unix_secs).max(0) as u64).min(MAX_TOKEN_LIFETIME))
 }
 
 /// The reason a token endpoint gave for refusing: `error_description`, `message`, `errorMsg`,
@@ -311,12 +323,14 @@ mod lenient {
     }
 }
 
-/// A payload that should be a list: null is empty, an object is a list of one.
+/// A payload that should be a list: null is empty, an object is a list of one; any other
+/// scalar is an error.
 fn list_of<T: DeserializeOwned>(value: Value) -> Result<Vec<T>, String> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
-        other => vec![other],
+        Value::Object(item) => vec![Value::Object(item)],
+        other => return Err(format!("expected a list, got {other}")),
     };
     items
         .into_iter()
@@ -424,9 +438,21 @@ struct WarehouseWire {
     timeliness_data: Option<Value>,
 }
 
-/// The stock payload: a list of warehouses (empty or null: no stock).
+/// The stock payload: a list of warehouses (empty or null: no stock). An item with neither
+/// `secCode` nor `stock` is not a warehouse (e.g. a paged `{"records":[…]}`): read as one, it
+/// would zero the stock. The total must fit an `i64`.
 pub(super) fn stock_from(product_code: &str, county_code: &str, data: Value) -> Result<StockLevel, String> {
-    let warehouses = list_of::<WarehouseWire>(data)?
+    let items: Vec<&Value> = match &data {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    if let Some(item) = items.into_iter().find(|item| {
+        item.as_object()
+            .is_some_and(|m| !m.contains_key("secCode") && !m.contains_key("stock"))
+    }) {
+        return Err(format!("a warehouse has neither `secCode` nor `stock`: {item}"));
+    }
+    let warehouses: Vec<Warehouse> = list_of::<WarehouseWire>(data)?
         .into_iter()
         .map(|w| Warehouse {
             sec_code: w.sec_code,
@@ -435,6 +461,10 @@ pub(super) fn stock_from(product_code: &str, county_code: &str, data: Value) -> 
             timeliness: w.timeliness_data.filter(|t| !t.is_null()),
         })
         .collect();
+    warehouses
+        .iter()
+        .try_fold(0i64, |total, w| total.checked_add(w.stock))
+        .ok_or_else(|| format!("the stock of the warehouses adds up past {}", i64::MAX))?;
     Ok(StockLevel {
         product_code: product_code.to_owned(),
         county_code: county_code.to_owned(),
@@ -649,6 +679,33 @@ pub(super) fn cancel_accepted_from(data: &Value) -> bool {
     }
 }
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`, off in every normal build):
+/// each reads a whole reply body the way the client does.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// Opens `body` as a business reply and, when it holds data, runs every payload decoder on it.
+    pub fn decode_reply(body: &[u8]) {
+        if let Ok(Envelope::Data(data)) = open_envelope(body) {
+            let _ = products_from(data.clone());
+            let _ = prices_from(data.clone());
+            if let Ok(level) = stock_from("P", "110101", data.clone()) {
+                let _ = (level.total(), level.shown_warehouse());
+            }
+            let _ = balances_from(data.clone());
+            let _ = logistics_from("SO.1", data.clone());
+            let _ = cancel_accepted_from(&data);
+        }
+    }
+
+    /// Reads `body` as a token reply and as a login refusal.
+    pub fn decode_token(body: &[u8], now_unix_secs: i64) {
+        let _ = decode_token_reply(body, now_unix_secs);
+        let _ = auth_error_message(body);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,9 +808,25 @@ mod tests {
         );
         assert_eq!(data(json!([{"a":1}])), json!([{"a":1}]));
         assert_eq!(data(json!({"success":true})), Value::Null);
-        assert_eq!(data(json!({"a":1})), json!({"a":1}));
-        assert_eq!(data(json!(true)), json!(true));
         assert!(open_envelope(b"<html>502</html>").is_err());
+        // A 200 that is neither the envelope nor a list is not data (an empty list read from
+        // it would zero the stock).
+        for broken in [
+            json!({"a":1}),
+            json!(true),
+            json!(null),
+            json!("ok"),
+            json!(0),
+            json!({}),
+        ] {
+            assert_eq!(
+                open_envelope(broken.to_string().as_bytes()),
+                Err(NOT_AN_ENVELOPE.to_owned()),
+                "{broken}"
+            );
+        }
+        assert!(open_envelope(br#"{"success":"maybe","data":[]}"#).is_err());
+        assert!(open_envelope(br#"{"success":null,"data":[]}"#).is_err());
     }
 
     #[test]
@@ -963,6 +1036,51 @@ mod tests {
     }
 
     #[test]
+    fn broken_payloads_are_errors_not_empty_lists() {
+        // A paged object or an item with neither key is no warehouse: it would zero the stock.
+        let paged = json!({"records":[{"secCode":"WH1","stock":"3"}],"total":1});
+        assert!(stock_from("P", "110101", paged)
+            .unwrap_err()
+            .contains("neither `secCode` nor `stock`"));
+        assert!(stock_from("P", "110101", json!([{"qty":3}])).is_err());
+        assert!(stock_from("P", "110101", json!({})).is_err());
+        // A lone warehouse is a list of one.
+        let one = stock_from("P", "110101", json!({"secCode":"WH1","stock":"3"})).unwrap();
+        assert_eq!(one.total(), 3);
+        // A total that does not fit is an error, not an overflow.
+        let huge = json!([{"secCode":"A","stock":i64::MAX},{"secCode":"B","stock":1}]);
+        assert!(stock_from("P", "110101", huge)
+            .unwrap_err()
+            .contains("adds up past"));
+        // A list that is a string or a number is an error, not an empty list.
+        assert_eq!(
+            products_from(json!("[]")).unwrap_err(),
+            "expected a list, got \"[]\""
+        );
+        assert!(prices_from(json!(3)).is_err());
+    }
+
+    #[test]
+    fn a_token_lifetime_past_a_week_is_cut_to_a_week() {
+        let now = 1_700_000_000;
+        for body in [
+            json!({"token":"t","expires_in":i64::MAX}),
+            json!({"token":"t","expires_at":i64::MAX}),
+            json!({"token":"t","expires_in":"99999999999"}),
+        ] {
+            let reply = decode_token_reply(body.to_string().as_bytes(), now).unwrap();
+            assert_eq!(reply.lifetime, Some(MAX_TOKEN_LIFETIME), "{body}");
+        }
+        let reply = decode_token_reply(br#"{"token":"t","expires_at":i64_min}"#, now);
+        assert!(reply.is_err(), "not JSON");
+        let reply = decode_token_reply(
+            json!({"token":"t","expires_at":i64::MIN}).to_string().as_bytes(),
+            now,
+        );
+        assert_eq!(reply.unwrap().lifetime, Some(Duration::ZERO));
+    }
+
+    #[test]
     fn integers_accept_strings_numbers_and_integral_decimals() {
         assert_eq!(to_i64(&json!("30")).unwrap(), Some(30));
         assert_eq!(to_i64(&json!(" 7 ")).unwrap(), Some(7));
@@ -975,3 +1093,7 @@ mod tests {
         assert_eq!(to_bool(&json!("maybe")), None);
     }
 }
+
+#[cfg(test)]
+#[path = "wire_proptest.rs"]
+mod wire_proptest;

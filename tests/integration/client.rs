@@ -12,17 +12,19 @@ use url::Url;
 use wiremock::matchers::{body_json, body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const TOKEN_PATH: &str = "/oauth2/auth";
+pub(crate) const TOKEN_PATH: &str = "/oauth2/auth";
 const TOKEN_FALLBACK_PATH: &str = "/oauth2/token";
-const PRODUCTS_PATH: &str = "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products";
-const PRICES_PATH: &str =
+pub(crate) const PRODUCTS_PATH: &str = "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products";
+pub(crate) const PRICES_PATH: &str =
     "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price";
-const STOCK_PATH: &str = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open";
-const LOGISTICS_PATH: &str = "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth";
+pub(crate) const STOCK_PATH: &str = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open";
+pub(crate) const LOGISTICS_PATH: &str = "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth";
 const BALANCE_PATH: &str = "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code";
-const YLH_TOKEN_PATH: &str = "/ylh-cloud-mgt-auth-dev/oauth/token";
-const PUSH_PATH: &str = "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/receive-hmm-retail-order";
-const CANCEL_PATH: &str = "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/cancel-hmm-retail-order";
+pub(crate) const YLH_TOKEN_PATH: &str = "/ylh-cloud-mgt-auth-dev/oauth/token";
+pub(crate) const PUSH_PATH: &str =
+    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/receive-hmm-retail-order";
+pub(crate) const CANCEL_PATH: &str =
+    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/cancel-hmm-retail-order";
 
 const CLIENT_SECRET: &str = "s3cret-openplat-client";
 const PASSWORD: &str = "pw-products-prices";
@@ -32,7 +34,7 @@ const YLH_CLIENT_PASSWORD: &str = "s3cret-ylh-client";
 const YLH_PASSWORD: &str = "pw-ylh-user";
 
 /// Fast settings for tests: a high quota, tiny backoffs, a breaker that needs 5 failures.
-fn configs(openplat: &str, ylh: &str) -> (HaierConfig, YlhConfig) {
+pub(crate) fn configs(openplat: &str, ylh: &str) -> (HaierConfig, YlhConfig) {
     let rate_limit = RateLimit {
         per_second: 2000,
         burst: 200,
@@ -81,12 +83,12 @@ fn configs(openplat: &str, ylh: &str) -> (HaierConfig, YlhConfig) {
     (haier, ylh)
 }
 
-fn client_for(server: &MockServer) -> HaierClient {
+pub(crate) fn client_for(server: &MockServer) -> HaierClient {
     let (haier, ylh) = configs(&server.uri(), &server.uri());
     HaierClient::new(&haier, &ylh).unwrap()
 }
 
-fn envelope(data: Value) -> Value {
+pub(crate) fn envelope(data: Value) -> Value {
     json!({"success":true,"code":0,"errCode":null,"infoMsgs":[],"warningMsgs":[],"errorMsg":null,
            "data":data,"error":null})
 }
@@ -178,7 +180,7 @@ impl Respond for OnlyToken {
     }
 }
 
-async fn mount_openplat_token(server: &MockServer) {
+pub(crate) async fn mount_openplat_token(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
         .respond_with(Tokens::openplat())
@@ -186,7 +188,7 @@ async fn mount_openplat_token(server: &MockServer) {
         .await;
 }
 
-async fn mount_ylh_token(server: &MockServer) {
+pub(crate) async fn mount_ylh_token(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path(YLH_TOKEN_PATH))
         .respond_with(Tokens::ylh())
@@ -194,7 +196,7 @@ async fn mount_ylh_token(server: &MockServer) {
         .await;
 }
 
-async fn requests_to(server: &MockServer, to: &str) -> usize {
+pub(crate) async fn requests_to(server: &MockServer, to: &str) -> usize {
     server
         .received_requests()
         .await
@@ -204,7 +206,7 @@ async fn requests_to(server: &MockServer, to: &str) -> usize {
         .count()
 }
 
-fn order(so_id: &str) -> Order {
+pub(crate) fn order(so_id: &str) -> Order {
     Order {
         source_system: "HAIER-SYNC".into(),
         shop_name: "Demo Shop".into(),

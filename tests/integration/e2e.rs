@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// A `haier-sync run` process (one at a time, started again after each kill), with its config
 /// and the output of every start in a temporary folder. Dropping it kills a running process;
 /// dropping it during a panic prints what every start wrote.
-struct DaemonProcess {
+pub(crate) struct DaemonProcess {
     dir: tempfile::TempDir,
     config: PathBuf,
     child: Option<Child>,
@@ -31,7 +31,7 @@ struct DaemonProcess {
 }
 
 impl DaemonProcess {
-    fn new(config_text: &str) -> DaemonProcess {
+    pub(crate) fn new(config_text: &str) -> DaemonProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("jobs.toml");
         let daemon = DaemonProcess {
@@ -57,7 +57,7 @@ impl DaemonProcess {
 
     /// Starts `haier-sync run -c jobs.toml`, its stdout and stderr going to one file per start.
     /// Returns the pid.
-    fn start(&mut self) -> u32 {
+    pub(crate) fn start(&mut self) -> u32 {
         assert!(self.child.is_none(), "a daemon is running already");
         self.starts += 1;
         let log = std::fs::File::create(self.output_path(self.starts)).unwrap();
@@ -85,19 +85,19 @@ impl DaemonProcess {
         pid
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("a daemon is running").id()
     }
 
     /// `kill -9`, and reaps the process (so that its pid is gone, as after a real crash).
-    fn kill_9(&mut self) -> ExitStatus {
+    pub(crate) fn kill_9(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("a daemon is running");
         child.kill().unwrap();
         child.wait().unwrap()
     }
 
     /// Sends a signal (`TERM`, `HUP`) with the `kill` command.
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.pid().to_string())
@@ -107,7 +107,7 @@ impl DaemonProcess {
     }
 
     /// Waits for the process to exit by itself, up to `limit`.
-    async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             let child = self.child.as_mut().expect("a daemon is running");
@@ -124,7 +124,7 @@ impl DaemonProcess {
     }
 
     /// What every start wrote to stdout and stderr, start by start.
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         (1..=self.starts)
             .map(|n| {
                 let text = std::fs::read_to_string(self.output_path(n)).unwrap_or_default();
@@ -162,20 +162,20 @@ impl Drop for DaemonProcess {
 
 /// A bound on a wait: [`Deadline::wait`] pauses briefly, or panics with what was awaited and
 /// what was last seen once the time is up.
-struct Deadline {
+pub(crate) struct Deadline {
     at: Instant,
     limit: Duration,
 }
 
 impl Deadline {
-    fn new(limit: Duration) -> Deadline {
+    pub(crate) fn new(limit: Duration) -> Deadline {
         Deadline {
             at: Instant::now() + limit,
             limit,
         }
     }
 
-    async fn wait(&self, what: &str, last_seen: &impl Debug) {
+    pub(crate) async fn wait(&self, what: &str, last_seen: &impl Debug) {
         assert!(
             Instant::now() < self.at,
             "timed out after {:?} waiting for {what}; last seen: {last_seen:#?}",
@@ -186,7 +186,7 @@ impl Deadline {
 }
 
 /// Polls the job's rows until `done` holds for them.
-async fn wait_for_rows(
+pub(crate) async fn wait_for_rows(
     db: &Db,
     job: &str,
     what: &str,
@@ -204,20 +204,20 @@ async fn wait_for_rows(
 }
 
 /// How a test's `jobs.toml` differs from the shipped one.
-struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     /// `[haier]` and `[ylh]` `timeout_ms`.
-    timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
     /// `[callback] listen` port, which the simulator's callback URL targets.
-    callback_port: u16,
+    pub(crate) callback_port: u16,
     /// The `[daemon]` keys.
-    daemon: &'a str,
+    pub(crate) daemon: &'a str,
     /// The `[jobs.*]` tables, in place of the shipped ones.
-    jobs: &'a str,
+    pub(crate) jobs: &'a str,
 }
 
 /// The shipped `jobs.toml`, pointed at the simulator and the test's database, with a quota and
 /// retries the tests do not wait on, and the test's `[daemon]` and jobs.
-fn config_text(test: &TestDb, sim: &SimHandle, setup: &Setup<'_>) -> String {
+pub(crate) fn config_text(test: &TestDb, sim: &SimHandle, setup: &Setup<'_>) -> String {
     use toml_edit::{value, DocumentMut, Item, Value};
     let inline = |text: &str| Item::Value(text.parse::<Value>().unwrap());
     let mut doc: DocumentMut = include_str!("../../jobs.toml").parse().unwrap();
@@ -235,7 +235,7 @@ fn config_text(test: &TestDb, sim: &SimHandle, setup: &Setup<'_>) -> String {
 }
 
 /// A port nobody listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -243,7 +243,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_simulator(options: SimOptions) -> SimHandle {
+pub(crate) async fn start_simulator(options: SimOptions) -> SimHandle {
     Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
         .await
         .expect("start the simulator")
@@ -315,7 +315,7 @@ async fn insert_orders_by_sql(db: &Db, count: usize, codes: &[String]) {
     .unwrap();
 }
 
-fn instance_of(pid: u32) -> String {
+pub(crate) fn instance_of(pid: u32) -> String {
     format!("{}:{pid}", this_host())
 }
 
