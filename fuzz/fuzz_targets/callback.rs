@@ -19,6 +19,8 @@ fuzz_target!(|body: &[u8]| {
         secret: Secret::new(SECRET),
         max_body_bytes: 65_536,
         max_clock_skew_secs: 86_400,
+        rejected_per_minute: 6,
+        rejected_burst: 20,
     };
     let now = Utc::now();
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
