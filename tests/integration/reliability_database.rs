@@ -475,15 +475,17 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
         let (db, client, job) = (db.clone(), env.ctx.client.clone(), env.job.clone());
         tokio::spawn(async move { poller::push_next_batch(&db, &client, &job).await })
     };
+    // The batch claims its orders, then opens its log row; the outage starts after both.
     let deadline = Instant::now() + DEADLINE;
     loop {
         let counts = status_counts(env.db()).await;
-        if counts == [("sending".to_owned(), 20)] {
+        let logs = env.order_logs().await;
+        if counts == [("sending".to_owned(), 20)] && logs.iter().any(|l| l.status == "running") {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the batch did not claim the orders: {counts:?}"
+            "the batch did not claim the orders and open its row: {counts:?} {logs:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
