@@ -527,10 +527,10 @@ async fn a_stock_run_after_an_outage_waits_for_the_probe_and_succeeds() {
     assert_eq!(env.sim.stats().requests.stock, sent + 3 * 40);
 }
 
-/// The probe is sent in a task of its own: its caller going away does not cancel it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_probe_whose_caller_is_dropped_is_still_sent_and_closes_the_breaker() {
-    let env = env_with(10, EnvOptions::default(), |config| {
+/// Ten products, one attempt per call, and a breaker that opens on the first failure and probes
+/// after 200 ms.
+async fn one_failure_breaker_env() -> SyncEnv {
+    env_with(10, EnvOptions::default(), |config| {
         config.haier.retry = RetryPolicy {
             max_attempts: 1,
             backoff_base_ms: 5,
@@ -541,7 +541,13 @@ async fn a_probe_whose_caller_is_dropped_is_still_sent_and_closes_the_breaker() 
             cool_down_ms: 200,
         };
     })
-    .await;
+    .await
+}
+
+/// The probe is sent in a task of its own: its caller going away does not cancel it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_whose_caller_is_dropped_is_still_sent_and_closes_the_breaker() {
+    let env = one_failure_breaker_env().await;
     let client = env.ctx.client.clone();
     let code = env.sim.catalog().products_for_sale()[0].code.clone();
     env.sim
@@ -577,18 +583,7 @@ async fn a_probe_whose_caller_is_dropped_is_still_sent_and_closes_the_breaker() 
 /// Calls that arrive while the probe is in flight wait for it instead of failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_that_meet_a_half_open_breaker_wait_for_the_probe_and_go_through() {
-    let env = env_with(10, EnvOptions::default(), |config| {
-        config.haier.retry = RetryPolicy {
-            max_attempts: 1,
-            backoff_base_ms: 5,
-            backoff_cap_ms: 20,
-        };
-        config.haier.breaker = BreakerPolicy {
-            failure_threshold: 1,
-            cool_down_ms: 200,
-        };
-    })
-    .await;
+    let env = one_failure_breaker_env().await;
     let client = env.ctx.client.clone();
     let codes: Vec<String> = env
         .sim
