@@ -15,6 +15,7 @@ pub mod schema;
 pub mod stocks;
 pub mod sync_logs;
 pub mod testing;
+pub mod text_enum;
 
 use crate::config::{DatabaseConfig, DatabaseUrl};
 use anyhow::Context as _;
