@@ -7,6 +7,7 @@ pub mod context;
 pub mod db;
 pub mod haier;
 pub mod orders;
+pub mod runs;
 pub mod scheduler;
 pub mod simulator;
 pub mod sync;

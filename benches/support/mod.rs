@@ -5,8 +5,9 @@ use anyhow::Context as _;
 use haier_sync::config::{self, JobConfig, JobKind};
 use haier_sync::db::testing::{self, TestDb};
 use haier_sync::db::Backend;
+use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimCredentials, SimHandle, SimOptions, SimStats, Simulator};
-use haier_sync::sync::{self, AppContext, NoProgress, RunOutcome, RunOverrides, RunRequest, RunStatus};
+use haier_sync::sync::{self, AppContext, NoProgress, RunOutcome, RunOverrides, RunRequest};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 

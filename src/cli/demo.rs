@@ -9,8 +9,9 @@ use crate::config::{self, JobKind};
 use crate::context::AppContext;
 use crate::db::schema::{haier_order_outbox, haier_prices, haier_products};
 use crate::orders::poller::{try_push_next_batch, PollOutcome};
+use crate::runs::{self, RunStatus};
 use crate::simulator::{SimCredentials, SimOptions, Simulator};
-use crate::sync::{self, RunOverrides, RunRequest, RunStatus};
+use crate::sync::{self, RunOverrides, RunRequest};
 use anyhow::{bail, Context as _};
 use diesel::prelude::*;
 use std::io::IsTerminal as _;
@@ -111,13 +112,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     println!();
     let report = super::status::collect(&ctx.db, &ctx.config, chrono::Utc::now()).await?;
     print!("{}", super::status::render(&report, ctx.config.defaults.timezone));
-    let filter = crate::db::sync_logs::LogFilter {
+    let filter = runs::LogFilter {
         limit: 20,
         ..Default::default()
     };
     let rows = ctx
         .db
-        .run(move |conn| Ok(crate::db::sync_logs::list(conn, &filter)?))
+        .run(move |conn| Ok(runs::log::list(conn, &filter)?))
         .await?;
     println!(
         "{}",

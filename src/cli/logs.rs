@@ -1,27 +1,24 @@
 //! `haier-sync logs`: the sync log as a table or JSON, with filters.
 
 use crate::config::Config;
-use crate::db::sync_logs::{self, LogFilter, SyncLog};
 use crate::db::Db;
-use crate::sync::RunStatus;
+use crate::runs::{self, LogFilter, RunStatus, SyncLog, SyncType};
 use anyhow::bail;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-
-const SYNC_TYPES: [&str; 6] = ["products", "prices", "stock", "logistics", "order", "manual"];
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     /// Only runs of this job (its name in jobs.toml).
     #[arg(long)]
     pub job: Option<String>,
-    /// Only runs of this sync type: products, prices, stock, logistics, order or manual.
+    /// Only runs of this sync type.
     #[arg(long = "type", value_name = "TYPE")]
-    pub sync_type: Option<String>,
-    /// Only runs with this status: running, success, partial, failed, interrupted or skipped.
+    pub sync_type: Option<SyncType>,
+    /// Only runs with this status.
     #[arg(long)]
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only runs started since this time: a duration back from now (`30m`, `6h`, `7d`), a date
     /// (`2026-11-24`) or a time (`2026-11-24 10:00`) in the configured time zone, or RFC 3339.
     #[arg(long)]
@@ -45,7 +42,7 @@ pub async fn run(args: LogsArgs, config: Config) -> anyhow::Result<i32> {
     };
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
-    let rows = db.run(move |conn| Ok(sync_logs::list(conn, &filter)?)).await?;
+    let rows = db.run(move |conn| Ok(runs::log::list(conn, &filter)?)).await?;
     if args.json {
         let json: Vec<_> = rows.iter().map(row_json).collect();
         println!("{}", serde_json::to_string_pretty(&json)?);
@@ -58,16 +55,6 @@ pub async fn run(args: LogsArgs, config: Config) -> anyhow::Result<i32> {
 }
 
 fn build_filter(args: &LogsArgs, zone: Tz, now: chrono::DateTime<Utc>) -> anyhow::Result<LogFilter> {
-    if let Some(t) = &args.sync_type {
-        if !SYNC_TYPES.contains(&t.as_str()) {
-            bail!("--type {t}: expected one of {}", SYNC_TYPES.join(", "));
-        }
-    }
-    if let Some(s) = &args.status {
-        if RunStatus::parse(s).is_none() {
-            bail!("--status {s}: expected running, success, partial, failed, interrupted or skipped");
-        }
-    }
     if args.limit < 1 {
         bail!("--limit must be at least 1");
     }
@@ -78,8 +65,8 @@ fn build_filter(args: &LogsArgs, zone: Tz, now: chrono::DateTime<Utc>) -> anyhow
         .transpose()?;
     Ok(LogFilter {
         job_name: args.job.clone(),
-        sync_type: args.sync_type.clone(),
-        status: args.status.clone(),
+        sync_type: args.sync_type,
+        status: args.status,
         since,
         limit: args.limit,
     })
@@ -140,9 +127,9 @@ pub(crate) fn render_table(rows: &[SyncLog], zone: Tz) -> Table {
         table.add_row([
             row.id.to_string(),
             row.job_name.clone(),
-            row.sync_type.clone(),
-            row.status.clone(),
-            row.trigger.clone(),
+            row.sync_type.to_string(),
+            row.status.to_string(),
+            row.trigger.to_string(),
             super::format_time(row.started_at, zone),
             row.duration()
                 .map(super::format_duration)
@@ -180,24 +167,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_type_and_status_are_usage_errors() {
-        let args = |t: Option<&str>, s: Option<&str>| LogsArgs {
-            job: None,
-            sync_type: t.map(Into::into),
-            status: s.map(Into::into),
-            since: None,
-            limit: 10,
-            json: false,
+    fn type_and_status_take_the_sync_log_texts() {
+        use clap::Parser as _;
+        let parse =
+            |flags: &[&str]| crate::cli::Cli::try_parse_from(["haier-sync", "logs"].iter().chain(flags));
+        let cli = parse(&["--type", "stock", "--status", "failed"]).unwrap();
+        let crate::cli::Command::Logs(args) = cli.command else {
+            panic!("not the logs command: {cli:?}");
         };
-        let zone = chrono_tz::UTC;
-        assert!(build_filter(&args(Some("stock"), Some("failed")), zone, now()).is_ok());
-        assert!(build_filter(&args(Some("stocks"), None), zone, now())
-            .unwrap_err()
-            .to_string()
-            .contains("--type stocks"));
-        assert!(build_filter(&args(None, Some("ok")), zone, now())
-            .unwrap_err()
-            .to_string()
-            .contains("--status ok"));
+        let filter = build_filter(&args, chrono_tz::UTC, now()).unwrap();
+        assert_eq!(filter.sync_type, Some(SyncType::Stock));
+        assert_eq!(filter.status, Some(RunStatus::Failed));
+        for flags in [["--type", "stocks"], ["--status", "ok"]] {
+            let err = parse(&flags).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{flags:?}");
+            assert_eq!(err.exit_code(), crate::cli::EXIT_USAGE);
+            assert!(err.to_string().contains(flags[1]), "{err}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! and whether a daemon is running against the database.
 
 use crate::config::{Config, JobKind};
-use crate::db::{instances, sync_logs, Db};
+use crate::db::{instances, Db};
+use crate::runs::{self, RunStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -25,7 +26,7 @@ pub struct JobStatus {
     pub timezone: String,
     pub enabled: bool,
     pub last_run_at: Option<NaiveDateTime>,
-    pub last_status: Option<String>,
+    pub last_status: Option<RunStatus>,
     pub last_success_at: Option<NaiveDateTime>,
     /// In the job's time zone, RFC 3339.
     pub next_fire_at: Option<String>,
@@ -70,8 +71,8 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             let mut history = Vec::new();
             for name in &names {
                 history.push((
-                    sync_logs::latest_run(conn, name)?,
-                    sync_logs::latest_success(conn, name)?,
+                    runs::log::latest_run(conn, name)?,
+                    runs::log::latest_success(conn, name)?,
                 ));
             }
             Ok((live, history))
@@ -166,7 +167,7 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             job.schedule.clone(),
             if job.enabled { "yes".into() } else { "no".into() },
             time(job.last_run_at),
-            job.last_status.clone().unwrap_or_else(|| "-".into()),
+            job.last_status.map_or_else(|| "-".into(), |s| s.to_string()),
             time(job.last_success_at),
             next,
         ]);

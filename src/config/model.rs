@@ -215,10 +215,14 @@ impl JobKind {
     }
 
     /// The `sync_type` this kind writes to `haier_sync_logs`.
-    pub fn sync_type(self) -> &'static str {
+    pub fn sync_type(self) -> crate::runs::SyncType {
+        use crate::runs::SyncType;
         match self {
-            JobKind::OrderOutbox => "order",
-            other => other.as_str(),
+            JobKind::Products => SyncType::Products,
+            JobKind::Prices => SyncType::Prices,
+            JobKind::Stock => SyncType::Stock,
+            JobKind::Logistics => SyncType::Logistics,
+            JobKind::OrderOutbox => SyncType::Order,
         }
     }
 }

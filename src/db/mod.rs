@@ -10,10 +10,8 @@ pub mod order_events;
 pub mod outbox;
 pub mod prices;
 pub mod products;
-pub mod run_stats;
 pub mod schema;
 pub mod stocks;
-pub mod sync_logs;
 pub mod testing;
 pub mod text_enum;
 

@@ -6,7 +6,7 @@
 
 use super::notices::Outcome;
 use crate::db::outbox::STATUSES;
-use crate::db::{outbox, run_stats, Db};
+use crate::db::{outbox, Db};
 use crate::haier::System;
 use anyhow::Context as _;
 use std::fmt::Write as _;
@@ -142,8 +142,8 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         .run(|conn| {
             Ok((
                 outbox::count_by_status(conn)?,
-                run_stats::count_runs_by_job_and_status(conn)?,
-                run_stats::latest_finished_runs(conn)?,
+                crate::runs::stats::count_runs_by_job_and_status(conn)?,
+                crate::runs::stats::latest_finished_runs(conn)?,
             ))
         })
         .await
@@ -228,7 +228,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
             out,
             "haier_sync_job_runs_total{{job=\"{}\",status=\"{}\"}} {count}",
             label(job),
-            label(status)
+            status.as_str()
         );
     }
     header(
@@ -243,7 +243,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
                 out,
                 "haier_sync_job_last_duration_seconds{{job=\"{}\",status=\"{}\"}} {:.3}",
                 label(&run.job_name),
-                label(&run.status),
+                run.status.as_str(),
                 duration.num_milliseconds() as f64 / 1000.0
             );
         }

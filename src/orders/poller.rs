@@ -25,7 +25,7 @@ use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, Backend, Db, DbConnection};
 use crate::haier::{HaierClient, HaierError};
 use crate::orders::validate::{self, ValidOrder};
-use crate::sync::{FailureList, RunCounts, RunRecorder, RunSpec, Trigger};
+use crate::runs::{FailureList, RunCounts, RunRecorder, RunSpec, Trigger};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use futures::StreamExt as _;
@@ -106,7 +106,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
         db,
         RunSpec {
             job_name: job.name.clone(),
-            sync_type: job.kind.sync_type().to_owned(),
+            sync_type: job.kind.sync_type(),
             trigger: Trigger::Schedule,
             scheduled_for: None,
         },

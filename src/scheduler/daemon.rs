@@ -8,7 +8,7 @@ use super::recovery::recover_orphaned_runs;
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
 use super::JobRunner;
 use crate::config::{self, Config, ConfigError, JobConfig, JobKind};
-use crate::db::{self, instances, sync_logs, Db};
+use crate::db::{self, instances, Db};
 use anyhow::Context as _;
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -554,7 +554,7 @@ async fn record_stop(db: &Db, instance: &str, deadline: tokio::time::Instant) ->
     loop {
         let instance = instance.to_owned();
         let attempt = db.run(move |conn| {
-            let closed = sync_logs::interrupt_rows_of(
+            let closed = crate::runs::log::interrupt_rows_of(
                 conn,
                 std::slice::from_ref(&instance),
                 "interrupted: the daemon stopped before the run closed its row",

@@ -5,8 +5,8 @@
 
 use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
 use crate::config::{CatchUp, JobConfig, Overlap, Schedule};
-use crate::db::{self, instances, sync_logs, Db};
-use crate::sync::{RunRecorder, RunSpec, RunStatus, Trigger};
+use crate::db::{self, instances, Db};
+use crate::runs::{self, RunRecorder, RunSpec, RunStatus, Trigger};
 use anyhow::Context as _;
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -378,7 +378,7 @@ impl Scheduler {
         self.inner
             .db
             .run(move |conn| {
-                let rows = sync_logs::running_rows(conn, &name)?;
+                let rows = runs::log::running_rows(conn, &name)?;
                 if rows.iter().all(|r| r.instance == me) {
                     return Ok(None);
                 }
@@ -411,8 +411,8 @@ impl Scheduler {
                 .db
                 .run(move |conn| {
                     Ok((
-                        sync_logs::has_history(conn, &name)?,
-                        sync_logs::latest_settled_fire_time(conn, &name)?,
+                        runs::log::has_history(conn, &name)?,
+                        runs::log::latest_settled_fire_time(conn, &name)?,
                     ))
                 })
                 .await
@@ -462,7 +462,7 @@ impl Scheduler {
 fn run_spec(job: &JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
     RunSpec {
         job_name: job.name.clone(),
-        sync_type: job.kind.sync_type().to_owned(),
+        sync_type: job.kind.sync_type(),
         trigger,
         scheduled_for: Some(fire_time.naive_utc()),
     }

@@ -17,13 +17,13 @@ pub use runner::SyncJobRunner;
 
 use crate::config::{JobConfig, JobKind};
 use crate::db::{instances, Db};
-use crate::sync::{RunStatus, Trigger};
+use crate::runs::{RunStatus, Trigger};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 /// Runs jobs for the scheduler. The real one calls `crate::sync::run_job` and the order poller;
-/// tests use a fake that writes rows through [`crate::sync::RunRecorder`].
+/// tests use a fake that writes rows through [`crate::runs::RunRecorder`].
 #[async_trait::async_trait]
 pub trait JobRunner: Send + Sync + 'static {
     /// Runs one sync job now. It opens and closes its own `haier_sync_logs` row (through

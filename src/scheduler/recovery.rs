@@ -19,7 +19,8 @@
 //! still pushing.
 
 use super::{before, LIVE_HEARTBEATS};
-use crate::db::{self, instances, outbox, sync_logs, Db};
+use crate::db::{self, instances, outbox, Db};
+use crate::runs;
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use tracing::info;
@@ -62,7 +63,7 @@ pub async fn recover_orphaned_runs(
     let report = db
         .run(move |conn| {
             let mut report = RecoveryReport::default();
-            for instance in sync_logs::instances_with_running_rows(conn)? {
+            for instance in runs::log::instances_with_running_rows(conn)? {
                 let registered = instances::find(conn, &instance)?;
                 if !is_gone(&me, &instance, registered.as_ref(), heartbeat_ms, now, process_exists) {
                     report.left.push(instance);
@@ -71,7 +72,7 @@ pub async fn recover_orphaned_runs(
                 let message = format!(
                     "interrupted: {instance} stopped without closing this run (crash or kill -9); closed at the next start"
                 );
-                let closed = sync_logs::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
+                let closed = runs::log::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
                 report.closed.push((instance, closed));
             }
             let (my_host, _) = split_instance(&me);

@@ -4,7 +4,8 @@
 use super::JobRunner;
 use crate::config::JobConfig;
 use crate::context::AppContext;
-use crate::sync::{self, NoProgress, RunOverrides, RunRequest, RunStatus, Trigger};
+use crate::runs::{RunStatus, Trigger};
+use crate::sync::{self, NoProgress, RunOverrides, RunRequest};
 use chrono::NaiveDateTime;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

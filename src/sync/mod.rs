@@ -1,22 +1,21 @@
-//! The sync jobs (products, prices, stock, logistics), one file each, the run recorder that
-//! writes their `haier_sync_logs` rows, and [`run_job`], the one entry point the daemon and
-//! `run-job` call. It does not schedule (the daemon does) and does not push orders (the outbox
-//! poller does).
+//! The sync jobs (products, prices, stock, logistics), one file each, the tally of a run in
+//! progress, and [`run_job`], the one entry point the daemon and `run-job` call. Their
+//! `haier_sync_logs` rows are written through [`crate::runs`]. It does not schedule (the daemon
+//! does) and does not push orders (the outbox poller does).
 
 pub mod context;
 pub mod logistics;
 pub mod pipeline;
 pub mod prices;
 pub mod products;
-pub mod recorder;
 pub mod stock;
 mod tracker;
 
 pub use context::{default_job, job_of_kind, AppContext, DEFAULT_COUNTY_CODE};
-pub use recorder::{Closing, FailureList, RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
 pub use tracker::RunTracker;
 
 use crate::config::{JobConfig, JobKind};
+use crate::runs::{Closing, RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
 use chrono::NaiveDateTime;
 use std::pin::pin;
 use std::sync::Arc;
@@ -128,7 +127,7 @@ pub async fn run_job(
     );
     let spec = RunSpec {
         job_name: job.name.clone(),
-        sync_type: job.kind.sync_type().to_owned(),
+        sync_type: job.kind.sync_type(),
         trigger,
         scheduled_for,
     };

@@ -502,7 +502,8 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn every_way_a_run_ends_closes_with_counts_that_add_up() {
         use crate::db::testing::TestDb;
-        use crate::sync::{NoProgress, RunRecorder, RunSpec, Trigger};
+        use crate::runs::{RunRecorder, RunSpec, SyncType, Trigger};
+        use crate::sync::NoProgress;
         use rand::SeedableRng;
         use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
         use std::sync::Arc;
@@ -514,7 +515,7 @@ pub(crate) mod tests {
             let script = script(&mut rng);
             let spec = RunSpec {
                 job_name: format!("case-{case}"),
-                sync_type: "stock".into(),
+                sync_type: SyncType::Stock,
                 trigger: Trigger::Manual,
                 scheduled_for: None,
             };

@@ -2,8 +2,8 @@
 //! token and the progress display. Kinds update it as pages are written; [`super::run_job`]
 //! reads it to close the log row, even when the kind's future was dropped.
 
-use super::recorder::{FailureList, RunCounts, RunRecorder};
 use super::Progress;
+use crate::runs::{FailureList, RunCounts, RunRecorder};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

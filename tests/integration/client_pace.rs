@@ -8,8 +8,9 @@ use haier_sync::config::JobKind;
 use haier_sync::db::{self, instances, stocks};
 use haier_sync::haier::System;
 use haier_sync::orders::metrics;
+use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimOptions};
-use haier_sync::sync::{RunOverrides, RunStatus};
+use haier_sync::sync::RunOverrides;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use haier_sync::config::{self, Config, JobConfig};
 use haier_sync::db::testing::TestDb;
-use haier_sync::db::{self, instances, sync_logs, Db};
+use haier_sync::db::{self, instances, Db};
+use haier_sync::runs::{self, RunCounts, RunRecorder, RunSpec, RunStatus, SyncType, Trigger};
 use haier_sync::scheduler::{self, FireOutcome, JobRunner, Scheduler};
-use haier_sync::sync::{RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,7 +88,7 @@ pub mod support {
         ) -> anyhow::Result<RunStatus> {
             let spec = RunSpec {
                 job_name: job.name.clone(),
-                sync_type: job.kind.sync_type().to_owned(),
+                sync_type: job.kind.sync_type(),
                 trigger,
                 scheduled_for,
             };
@@ -166,13 +166,13 @@ pub mod support {
         config.jobs.remove(name).unwrap()
     }
 
-    pub async fn rows(db: &Db, job: &str) -> Vec<sync_logs::SyncLog> {
+    pub async fn rows(db: &Db, job: &str) -> Vec<runs::SyncLog> {
         let job = job.to_owned();
         let mut rows = db
             .run(move |c| {
-                Ok(sync_logs::list(
+                Ok(runs::log::list(
                     c,
-                    &sync_logs::LogFilter {
+                    &runs::LogFilter {
                         job_name: Some(job),
                         limit: 10_000,
                         ..Default::default()
@@ -190,8 +190,8 @@ pub mod support {
         db: &Db,
         job: &str,
         what: &str,
-        done: impl Fn(&[sync_logs::SyncLog]) -> bool,
-    ) -> Vec<sync_logs::SyncLog> {
+        done: impl Fn(&[runs::SyncLog]) -> bool,
+    ) -> Vec<runs::SyncLog> {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
             let rows = rows(db, job).await;
@@ -214,12 +214,12 @@ pub mod support {
         let (job, instance) = (job.to_owned(), instance.to_owned());
         db.run(move |c| {
             let now = db::now_utc();
-            sync_logs::insert(
+            runs::log::insert(
                 c,
-                &sync_logs::NewSyncLog {
+                &runs::NewSyncLog {
                     job_name: &job,
-                    sync_type: "stock",
-                    status: "running",
+                    sync_type: SyncType::Stock,
+                    status: RunStatus::Running,
                     message: None,
                     total_count: 20,
                     success_count: success,
@@ -228,7 +228,7 @@ pub mod support {
                     completed_at: None,
                     created_at: now,
                     scheduled_for: Some(scheduled_for),
-                    trigger: "schedule",
+                    trigger: Trigger::Schedule,
                     instance: &instance,
                 },
             )?;
@@ -239,16 +239,16 @@ pub mod support {
     }
 
     /// A finished row of `status` for a tick.
-    pub async fn finished_row(db: &Db, job: &str, scheduled_for: NaiveDateTime, status: &str) {
-        let (job, status) = (job.to_owned(), status.to_owned());
+    pub async fn finished_row(db: &Db, job: &str, scheduled_for: NaiveDateTime, status: RunStatus) {
+        let job = job.to_owned();
         db.run(move |c| {
             let now = db::now_utc();
-            sync_logs::insert(
+            runs::log::insert(
                 c,
-                &sync_logs::NewSyncLog {
+                &runs::NewSyncLog {
                     job_name: &job,
-                    sync_type: "stock",
-                    status: &status,
+                    sync_type: SyncType::Stock,
+                    status,
                     message: None,
                     total_count: 1,
                     success_count: 1,
@@ -257,7 +257,7 @@ pub mod support {
                     completed_at: Some(now),
                     created_at: now,
                     scheduled_for: Some(scheduled_for),
-                    trigger: "schedule",
+                    trigger: Trigger::Schedule,
                     instance: "old-host:1",
                 },
             )?;
@@ -304,12 +304,12 @@ pub mod support {
 
 use support::*;
 
-fn statuses(rows: &[sync_logs::SyncLog]) -> Vec<(String, String)> {
+fn statuses(rows: &[runs::SyncLog]) -> Vec<(String, String)> {
     rows.iter()
         .map(|r| {
             (
                 r.scheduled_for.unwrap().format("%H:%M:%S").to_string(),
-                r.status.clone(),
+                r.status.to_string(),
             )
         })
         .collect()
@@ -371,7 +371,7 @@ async fn a_run_longer_than_its_interval_gives_skipped_rows_never_two_runs_at_onc
         rows[1].message.as_deref(),
         Some("the previous run is still going")
     );
-    assert!(rows.iter().all(|r| r.trigger == "schedule"));
+    assert!(rows.iter().all(|r| r.trigger == Trigger::Schedule));
     assert_eq!(runner.max_in_flight(), 1, "never two runs at once");
 }
 
@@ -553,10 +553,10 @@ async fn catch_up_runs_once_for_a_missed_tick_of_a_job_with_history() {
     let last_fire = utc(2026, 11, 24, 3, 0, 0).naive_utc();
     let day_before = utc(2026, 11, 23, 3, 0, 0).naive_utc();
     for name in ["missed", "not_wanted", "off"] {
-        finished_row(&test.db, name, day_before, "success").await;
+        finished_row(&test.db, name, day_before, RunStatus::Success).await;
     }
-    finished_row(&test.db, "done", last_fire, "failed").await;
-    finished_row(&test.db, "interrupted", last_fire, "interrupted").await;
+    finished_row(&test.db, "done", last_fire, RunStatus::Failed).await;
+    finished_row(&test.db, "interrupted", last_fire, RunStatus::Interrupted).await;
 
     let outcomes = scheduler.catch_up(now).await.unwrap();
     let mut started = Vec::new();
@@ -579,7 +579,10 @@ async fn catch_up_runs_once_for_a_missed_tick_of_a_job_with_history() {
     }
     for name in ["fresh", "done", "not_wanted", "off"] {
         assert!(
-            rows(&test.db, name).await.iter().all(|r| r.trigger != "catch_up"),
+            rows(&test.db, name)
+                .await
+                .iter()
+                .all(|r| r.trigger != Trigger::CatchUp),
             "{name} must not catch up"
         );
     }
@@ -619,7 +622,7 @@ async fn recovery_closes_rows_of_gone_processes_only() {
     assert_eq!(report.rows_closed(), 2, "{report:?}");
 
     let crashed_row = &rows(&test.db, "crashed").await[0];
-    assert_eq!(crashed_row.status, "interrupted");
+    assert_eq!(crashed_row.status, RunStatus::Interrupted);
     assert_eq!(
         (crashed_row.total_count, crashed_row.success_count),
         (20, 7),
@@ -629,15 +632,15 @@ async fn recovery_closes_rows_of_gone_processes_only() {
     assert!(crashed_row.message.as_deref().unwrap().contains(&crashed));
     assert_eq!(
         rows(&test.db, "far_live").await[0].status,
-        "running",
+        RunStatus::Running,
         "left to its owner"
     );
     assert_eq!(
         rows(&test.db, "manual").await[0].status,
-        "running",
+        RunStatus::Running,
         "left to its owner"
     );
-    assert_eq!(rows(&test.db, "far_gone").await[0].status, "interrupted");
+    assert_eq!(rows(&test.db, "far_gone").await[0].status, RunStatus::Interrupted);
 }
 
 /// Issue 10, item 7: a restart frees at once the order leases of gone processes of this host; a

@@ -3,30 +3,30 @@
 //! after `kill -9`, the heartbeat, and the real signals. Checked as rows in `haier_sync_logs`.
 
 use crate::daemon::support::*;
+use haier_sync::db::instances;
 use haier_sync::db::testing::TestDb;
-use haier_sync::db::{instances, sync_logs};
+use haier_sync::runs::{RunStatus, SyncLog, Trigger};
 use haier_sync::scheduler::daemon::{ReloadOutcome, Signals, CANCEL_WAIT};
 use haier_sync::scheduler::{self, Daemon, FireOutcome, JobChange};
-use haier_sync::sync::{RunStatus, Trigger};
 use std::time::{Duration, Instant};
 
-fn second(row: &sync_logs::SyncLog) -> u32 {
+fn second(row: &SyncLog) -> u32 {
     use chrono::Timelike;
     row.scheduled_for.unwrap().second()
 }
 
 /// Consecutive fire times `step` seconds apart, one row each, all scheduled and `success` (the
 /// newest may still be `running`).
-fn assert_one_row_per_tick(rows: &[sync_logs::SyncLog], step: i64) {
+fn assert_one_row_per_tick(rows: &[SyncLog], step: i64) {
     for pair in rows.windows(2) {
         let gap = pair[1].scheduled_for.unwrap() - pair[0].scheduled_for.unwrap();
         assert_eq!(gap.num_seconds(), step, "rows: {rows:#?}");
     }
     for (i, row) in rows.iter().enumerate() {
         let newest = i + 1 == rows.len();
-        assert_eq!(row.trigger, "schedule", "{row:?}");
+        assert_eq!(row.trigger, Trigger::Schedule, "{row:?}");
         assert!(
-            row.status == "success" || (newest && row.status == "running"),
+            row.status == RunStatus::Success || (newest && row.status == RunStatus::Running),
             "{row:?}"
         );
     }
@@ -292,7 +292,7 @@ async fn shutdown_mid_run_interrupts_it_after_the_grace_with_partial_counts() {
 
     let rows = rows(&test.db, "stock").await;
     let row = &rows[0];
-    assert_eq!(row.status, "interrupted");
+    assert_eq!(row.status, RunStatus::Interrupted);
     assert_eq!((row.total_count, row.success_count, row.failed_count), (10, 5, 0));
     assert!(row.completed_at.is_some());
     assert!(
@@ -324,18 +324,18 @@ async fn a_restart_after_kill_9_closes_the_orphan_row_and_catches_up() {
         .unwrap();
     let rows = wait_for_rows(&test.db, "stock", "the catch-up run", |rows| {
         rows.iter()
-            .any(|r| r.trigger == "catch_up" && r.status == "success")
+            .any(|r| r.trigger == Trigger::CatchUp && r.status == RunStatus::Success)
     })
     .await;
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let orphan = rows.iter().find(|r| r.instance == crashed).unwrap();
-    assert_eq!(orphan.status, "interrupted");
+    assert_eq!(orphan.status, RunStatus::Interrupted);
     assert_eq!(
         (orphan.total_count, orphan.success_count),
         (20, 7),
         "partial counts kept"
     );
-    let catch_up = rows.iter().find(|r| r.trigger == "catch_up").unwrap();
+    let catch_up = rows.iter().find(|r| r.trigger == Trigger::CatchUp).unwrap();
     assert_eq!(catch_up.scheduled_for, Some(tick.naive_utc()));
     assert_eq!(catch_up.instance, haier_sync::db::instance_name());
     assert_eq!(handle.shutdown().await.unwrap().exit_code(), 0);

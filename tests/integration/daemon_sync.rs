@@ -5,10 +5,11 @@
 use crate::daemon::support::{rows, utc, wait_for_rows};
 use crate::support_sync::{EnvOptions, SyncEnv};
 use haier_sync::config::JobKind;
+use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::scheduler::{Daemon, FireOutcome, SyncJobRunner};
 use haier_sync::simulator::{Faults, SimOptions};
-use haier_sync::sync::{RunOverrides, RunStatus, Trigger};
+use haier_sync::sync::RunOverrides;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,7 @@ async fn shutdown_in_the_middle_of_a_stock_sync_interrupts_it_with_partial_count
     };
     wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
         rows.first()
-            .is_some_and(|r| r.status == "running" && r.success_count > 0)
+            .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })
     .await;
 

@@ -9,9 +9,9 @@ use crate::daemon::support::{finished_row, rows as job_rows, this_host};
 use crate::support_orders::{order_json, status_counts};
 use diesel::prelude::*;
 use haier_sync::db::schema::haier_products;
-use haier_sync::db::sync_logs::SyncLog;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::{now_utc, Db};
+use haier_sync::runs::{RunStatus, SyncLog, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::simulator::{Faults, SimCredentials, SimHandle, SimOptions, Simulator};
 use std::fmt::Debug;
@@ -405,10 +405,10 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
     assert_eq!(status.code(), Some(0), "{status:?}");
     // The batches the killed daemons left `running` were closed by the next start.
     let logs = job_rows(&test.db, "orders").await;
-    let open: Vec<&SyncLog> = logs.iter().filter(|r| r.status == "running").collect();
+    let open: Vec<&SyncLog> = logs.iter().filter(|r| r.status == RunStatus::Running).collect();
     assert!(open.is_empty(), "{open:#?}");
     assert!(
-        logs.iter().any(|r| r.status == "interrupted"),
+        logs.iter().any(|r| r.status == RunStatus::Interrupted),
         "some batch was cut short by a kill: {logs:#?}"
     );
     eprintln!(
@@ -521,7 +521,7 @@ async fn slow_stock_env(test: &TestDb) -> SimHandle {
 }
 
 fn is_running_with_progress(row: &SyncLog) -> bool {
-    row.status == "running" && row.success_count > 0
+    row.status == RunStatus::Running && row.success_count > 0
 }
 
 /// Issue 6: SIGTERM mid-sync. A stock tick fires (a real cron trigger, a few seconds after the
@@ -566,7 +566,7 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
     .await;
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].scheduled_for, Some(fire.naive_utc()));
-    assert_eq!(rows[0].trigger, "schedule");
+    assert_eq!(rows[0].trigger, Trigger::Schedule);
 
     // `status` sees the running daemon and its Haier client's counters (from its heartbeat).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -607,7 +607,7 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
     let rows = job_rows(&test.db, "stock").await;
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let row = &rows[0];
-    assert_eq!(row.status, "interrupted", "{row:#?}");
+    assert_eq!(row.status, RunStatus::Interrupted, "{row:#?}");
     assert_eq!(row.total_count, 2 * STOCK_PRODUCTS as i64, "{row:#?}");
     assert!(
         0 < row.success_count && row.success_count < row.total_count,
@@ -649,7 +649,13 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
             today - chrono::Duration::days(1)
         }
     };
-    finished_row(&test.db, "stock", tick - chrono::Duration::days(1), "success").await;
+    finished_row(
+        &test.db,
+        "stock",
+        tick - chrono::Duration::days(1),
+        RunStatus::Success,
+    )
+    .await;
 
     let mut daemon = DaemonProcess::new(&text);
     let first = daemon.start();
@@ -673,7 +679,7 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
     // The killed run's row stays `running` until a daemon starts again.
     let after_kill = job_rows(&test.db, "stock").await;
     let reached = after_kill.iter().find(|r| r.id == orphan_id).unwrap().clone();
-    assert_eq!(reached.status, "running");
+    assert_eq!(reached.status, RunStatus::Running);
 
     // Haier is quick again, so the run after the restart finishes.
     sim.set_faults(Faults::default()).unwrap();
@@ -685,12 +691,12 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
         Duration::from_secs(20),
         |rows| {
             rows.iter()
-                .any(|r| r.instance == instance_of(second) && r.status == "success")
+                .any(|r| r.instance == instance_of(second) && r.status == RunStatus::Success)
         },
     )
     .await;
     let orphan = rows.iter().find(|r| r.id == orphan_id).unwrap();
-    assert_eq!(orphan.status, "interrupted", "{orphan:#?}");
+    assert_eq!(orphan.status, RunStatus::Interrupted, "{orphan:#?}");
     assert_eq!(
         (orphan.total_count, orphan.success_count),
         (reached.total_count, reached.success_count),
@@ -736,9 +742,9 @@ fn assert_one_row_per_tick(rows: &[SyncLog], step: i64) {
     }
     for (i, row) in rows.iter().enumerate() {
         let newest = i + 1 == rows.len();
-        assert_eq!(row.trigger, "schedule", "{row:#?}");
+        assert_eq!(row.trigger, Trigger::Schedule, "{row:#?}");
         assert!(
-            row.status == "success" || (newest && row.status == "running"),
+            row.status == RunStatus::Success || (newest && row.status == RunStatus::Running),
             "{row:#?}"
         );
     }

@@ -22,6 +22,7 @@ mod reliability_faults;
 mod reliability_outbox;
 mod reliability_replies;
 mod simulator;
+mod states;
 mod support_orders;
 mod support_sync;
 mod sync;

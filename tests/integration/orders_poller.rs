@@ -5,6 +5,7 @@
 use super::support_orders::*;
 use haier_sync::cli::outbox::{cancel_order, retry_order, Cancelled};
 use haier_sync::orders::poller::{self, PollOutcome};
+use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimOptions};
 use serde_json::json;
 use std::time::Duration;
@@ -49,7 +50,7 @@ async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
     assert_eq!(logs.len(), polls.len());
     assert!(logs
         .iter()
-        .all(|l| l.job_name == "orders" && l.status == "success" && l.completed_at.is_some()));
+        .all(|l| l.job_name == "orders" && l.status == RunStatus::Success && l.completed_at.is_some()));
     assert_eq!(logs.iter().map(|l| l.success_count).sum::<i64>(), 1000);
     assert_eq!(
         poller::try_push_next_batch(&env.ctx, &env.job).await.unwrap(),
@@ -114,7 +115,7 @@ async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them(
     let good = row(env.db(), "SO-GOOD").await.status;
     assert!(good == "pushed" || good == "confirmed", "SO-GOOD is {good}");
     let log = &env.order_logs().await[0];
-    assert_eq!(log.status, "partial");
+    assert_eq!(log.status, RunStatus::Partial);
     assert!(
         log.message
             .as_deref()

@@ -11,9 +11,9 @@ use crate::daemon::support::rows as job_rows;
 use crate::e2e::{config_text, free_port, instance_of, start_simulator, DaemonProcess, Deadline, Setup};
 use crate::support_orders::{insert_many_by_sql, status_counts};
 use diesel::prelude::*;
-use haier_sync::db::sync_logs::SyncLog;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::{prices, products, stocks, Backend, Db};
+use haier_sync::runs::{RunStatus, SyncLog};
 use haier_sync::simulator::{Faults, PriceLookup, SimHandle, SimOptions};
 use rand::{Rng as _, SeedableRng as _};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +63,7 @@ async fn left_running(db: &Db) -> (Vec<(i64, String)>, i64) {
     let running = all_runs(db)
         .await
         .into_iter()
-        .filter(|r| r.status == "running")
+        .filter(|r| r.status == RunStatus::Running)
         .map(|r| (r.id, r.job_name))
         .collect();
     let sending = status_counts(db)
@@ -79,7 +79,7 @@ async fn left_running(db: &Db) -> (Vec<(i64, String)>, i64) {
 async fn final_round_done(db: &Db, instance: &str, orders: usize) -> bool {
     let success = |rows: &[SyncLog]| -> Vec<SyncLog> {
         rows.iter()
-            .filter(|r| r.instance == instance && r.status == "success")
+            .filter(|r| r.instance == instance && r.status == RunStatus::Success)
             .cloned()
             .collect()
     };
@@ -265,12 +265,12 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
 
     // No row stays `running`; each run a kill cut short is `interrupted`.
     let runs = all_runs(&test.db).await;
-    let open: Vec<&SyncLog> = runs.iter().filter(|r| r.status == "running").collect();
+    let open: Vec<&SyncLog> = runs.iter().filter(|r| r.status == RunStatus::Running).collect();
     assert!(open.is_empty(), "{open:#?}");
     let by_id: BTreeMap<i64, &SyncLog> = runs.iter().map(|r| (r.id, r)).collect();
     for (id, job) in &caught_running {
         let row = by_id[id];
-        assert_eq!(row.status, "interrupted", "job {job}: {row:#?}");
+        assert_eq!(row.status, RunStatus::Interrupted, "job {job}: {row:#?}");
     }
 
     assert_tables_equal_the_simulator(&test.db, &sim).await;

@@ -10,11 +10,12 @@ use crate::daemon::support::{rows as job_rows, utc, wait_for_rows, DEADLINE};
 use crate::support_sync::{EnvOptions, SyncEnv};
 use diesel::{Connection, RunQueryDsl};
 use haier_sync::config::{DatabaseUrl, JobKind};
-use haier_sync::db::sync_logs::SyncLog;
+use haier_sync::runs::SyncLog;
+use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::scheduler::{self, Daemon, DaemonHandle, FireOutcome, SyncJobRunner};
 use haier_sync::simulator::{Faults, SimOptions};
-use haier_sync::sync::{RunOverrides, RunStatus, Trigger};
+use haier_sync::sync::RunOverrides;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,7 +174,7 @@ async fn start_stock_run(handle: &DaemonHandle, env: &SyncEnv, day: u32) -> sche
     };
     wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
         rows.last()
-            .is_some_and(|r| r.status == "running" && r.success_count > 0)
+            .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })
     .await;
     run
@@ -190,7 +191,7 @@ async fn run_fails_at_once(run: scheduler::jobs::RunHandle) {
 /// The run's row, closed by the run itself: `failed`, partial counts, a message naming the
 /// database, and the note that it was closed late.
 fn assert_closed_failed_by_the_run(row: &SyncLog) {
-    assert_eq!(row.status, "failed", "{row:#?}");
+    assert_eq!(row.status, RunStatus::Failed, "{row:#?}");
     assert_eq!(row.total_count, 1200, "{row:#?}");
     assert!(
         row.success_count > 0 && row.success_count < 1200,
@@ -206,7 +207,7 @@ fn assert_closed_failed_by_the_run(row: &SyncLog) {
 }
 
 fn open_rows(rows: &[SyncLog]) -> Vec<&SyncLog> {
-    rows.iter().filter(|r| r.status == "running").collect()
+    rows.iter().filter(|r| r.status == RunStatus::Running).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,12 +222,16 @@ async fn a_run_whose_database_goes_away_ends_failed_and_the_next_run_succeeds_on
     assert!(handle.scheduler().running_jobs().is_empty());
     if outage.readable_while_cut() {
         let rows = job_rows(&env.ctx.db, "stock").await;
-        assert_eq!(rows[0].status, "running", "its close waits for the database");
+        assert_eq!(
+            rows[0].status,
+            RunStatus::Running,
+            "its close waits for the database"
+        );
     }
 
     outage.restore();
     let rows = wait_for_rows(&env.ctx.db, "stock", "the run's row closed", |rows| {
-        rows[0].status != "running"
+        rows[0].status != RunStatus::Running
     })
     .await;
     assert_closed_failed_by_the_run(&rows[0]);
@@ -334,7 +339,7 @@ async fn a_daemon_whose_database_stays_away_stops_within_its_shutdown_time_and_t
     let rows = job_rows(&env.ctx.db, "stock").await;
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert!(
-        rows[0].status == "interrupted" || rows[0].status == "failed",
+        rows[0].status == RunStatus::Interrupted || rows[0].status == RunStatus::Failed,
         "closed at the next start at the latest: {rows:#?}"
     );
     let FireOutcome::Started(next) = handle
@@ -389,7 +394,7 @@ async fn run_job_closes_its_row_before_it_exits_once_the_database_is_back() {
     let mut child = KillOnDrop(command.spawn().expect("spawn haier-sync run-job"));
     wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
         rows.last()
-            .is_some_and(|r| r.status == "running" && r.success_count > 0)
+            .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })
     .await;
 
@@ -480,7 +485,7 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
     loop {
         let counts = status_counts(env.db()).await;
         let logs = env.order_logs().await;
-        if counts == [("sending".to_owned(), 20)] && logs.iter().any(|l| l.status == "running") {
+        if counts == [("sending".to_owned(), 20)] && logs.iter().any(|l| l.status == RunStatus::Running) {
             break;
         }
         assert!(
@@ -511,7 +516,7 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
     );
     let logs = env.order_logs().await;
     assert_eq!(logs.len(), 1, "{logs:#?}");
-    assert_eq!(logs[0].status, "failed", "{logs:#?}");
+    assert_eq!(logs[0].status, RunStatus::Failed, "{logs:#?}");
     assert_eq!((logs[0].total_count, logs[0].failed_count), (20, 20));
     assert!(
         logs[0]

@@ -10,11 +10,12 @@
 
 use crate::support_sync::{EnvOptions, SyncEnv};
 use haier_sync::config::{BreakerPolicy, Config, JobConfig, JobKind, RateLimit, RetryPolicy};
-use haier_sync::db::sync_logs::SyncLog;
 use haier_sync::haier::{BreakerState, HaierError, System};
+use haier_sync::runs::RunStatus;
+use haier_sync::runs::SyncLog;
 use haier_sync::scheduler::{Daemon, SyncJobRunner};
 use haier_sync::simulator::{Faults, SimOptions};
-use haier_sync::sync::{AppContext, RunOverrides, RunStatus};
+use haier_sync::sync::{AppContext, RunOverrides};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,9 +54,9 @@ fn assert_honest(row: &SyncLog) {
         "total = success + failed: {row:#?}"
     );
     let expected = match (row.success_count, row.failed_count) {
-        (_, 0) => "success",
-        (0, _) => "failed",
-        _ => "partial",
+        (_, 0) => RunStatus::Success,
+        (0, _) => RunStatus::Failed,
+        _ => RunStatus::Partial,
     };
     assert_eq!(row.status, expected, "{row:#?}");
 }
@@ -73,7 +74,7 @@ async fn run_job_honestly(env: &SyncEnv, job: JobConfig) -> SyncLog {
         matches!(outcome.status, RunStatus::Success | RunStatus::Partial),
         "{outcome:?}"
     );
-    assert_eq!(outcome.status.as_str(), row.status);
+    assert_eq!(outcome.status, row.status);
     row
 }
 
@@ -370,7 +371,11 @@ async fn the_daemon_recovers_from_an_outage(
         .unwrap();
     let tick = Duration::from_secs(if schedule.starts_with("*/5") { 5 } else { 1 });
     let started = Instant::now();
-    while !stock_log(&env).await.iter().any(|r| r.status == "success") {
+    while !stock_log(&env)
+        .await
+        .iter()
+        .any(|r| r.status == RunStatus::Success)
+    {
         assert!(
             started.elapsed() < DEADLINE + tick,
             "no stock run succeeded before the outage"
@@ -398,7 +403,7 @@ async fn the_daemon_recovers_from_an_outage(
     tokio::time::sleep(outage.saturating_sub(went_down.elapsed())).await;
     let down_rows = stock_log(&env).await;
     assert!(
-        down_rows.iter().any(|r| r.status == "failed"),
+        down_rows.iter().any(|r| r.status == RunStatus::Failed),
         "runs during the outage fail: {down_rows:#?}"
     );
 
@@ -429,9 +434,9 @@ async fn the_daemon_recovers_from_an_outage(
         let rows: Vec<SyncLog> = stock_log(&env)
             .await
             .into_iter()
-            .filter(|r| r.status != "skipped" && r.completed_at.is_some_and(|end| end >= back_utc))
+            .filter(|r| r.status != RunStatus::Skipped && r.completed_at.is_some_and(|end| end >= back_utc))
             .collect();
-        if rows.iter().filter(|r| r.status == "success").count() >= 2 {
+        if rows.iter().filter(|r| r.status == RunStatus::Success).count() >= 2 {
             break rows;
         }
         assert!(
@@ -444,9 +449,9 @@ async fn the_daemon_recovers_from_an_outage(
     assert_eq!(report.exit_code(), 0);
     // Runs that ended after Haier came back: only ones that had failed their probe before it
     // came back may have failed; from the first success on, all succeed.
-    let first_success = rows.iter().position(|r| r.status == "success").unwrap();
+    let first_success = rows.iter().position(|r| r.status == RunStatus::Success).unwrap();
     for row in &rows[first_success..] {
-        assert_eq!(row.status, "success", "after the outage: {rows:#?}");
+        assert_eq!(row.status, RunStatus::Success, "after the outage: {rows:#?}");
         assert_honest(row);
         assert_eq!(row.total_count, 30);
     }

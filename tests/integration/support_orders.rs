@@ -337,7 +337,7 @@ impl OrdersEnv {
     }
 
     /// Polls until a poll finds nothing due; returns the polls that did work.
-    pub async fn push_all_due(&self) -> Vec<haier_sync::sync::RunCounts> {
+    pub async fn push_all_due(&self) -> Vec<haier_sync::runs::RunCounts> {
         use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
         let mut worked = Vec::new();
         loop {
@@ -368,14 +368,14 @@ impl OrdersEnv {
     }
 
     /// The sync-log rows the order job wrote.
-    pub async fn order_logs(&self) -> Vec<haier_sync::db::sync_logs::SyncLog> {
-        use haier_sync::db::sync_logs::{self, LogFilter};
+    pub async fn order_logs(&self) -> Vec<haier_sync::runs::SyncLog> {
+        use haier_sync::runs::{self, LogFilter};
         self.db()
             .run(|conn| {
-                Ok(sync_logs::list(
+                Ok(runs::log::list(
                     conn,
                     &LogFilter {
-                        sync_type: Some("order".into()),
+                        sync_type: Some(runs::SyncType::Order),
                         limit: 1_000_000,
                         ..LogFilter::default()
                     },

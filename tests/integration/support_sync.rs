@@ -6,8 +6,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use haier_sync::config::{self, Config, JobConfig, JobKind};
-use haier_sync::db::sync_logs::{self, SyncLog};
 use haier_sync::db::testing::TestDb;
+use haier_sync::runs::{self, SyncLog};
 use haier_sync::simulator::{SimCredentials, SimHandle, SimOptions, Simulator};
 use haier_sync::sync::{self, AppContext, NoProgress, Progress, RunOutcome, RunOverrides, RunRequest};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,7 +105,7 @@ impl SyncEnv {
         let id = outcome.log_id.expect("the run has a log row");
         self.ctx
             .db
-            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .run(move |c| Ok(runs::log::find(c, id)?))
             .await
             .unwrap()
             .expect("the log row exists")

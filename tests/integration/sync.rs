@@ -9,8 +9,9 @@ use haier_sync::config::JobKind;
 use haier_sync::db::schema::{haier_brands, haier_categories, haier_order_outbox};
 use haier_sync::db::{self, logistics, prices, products, stocks};
 use haier_sync::haier::{Order, OrderItem};
+use haier_sync::runs::{self, RunStatus, Trigger};
 use haier_sync::simulator::{invoice_price, Faults, PriceLookup, SimOptions};
-use haier_sync::sync::{self, prices::NO_PRODUCTS_YET, NoProgress, RunOverrides, RunRequest, RunStatus};
+use haier_sync::sync::{self, prices::NO_PRODUCTS_YET, NoProgress, RunOverrides, RunRequest};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -728,7 +729,7 @@ async fn refused_credentials_fail_the_run_at_once() {
         outcome.message
     );
     let log = env.log(&outcome).await;
-    assert_eq!(log.status, "failed");
+    assert_eq!(log.status, RunStatus::Failed);
     assert!(log.completed_at.is_some());
 
     // With products present, a prices run stops at the first refused login instead of failing
@@ -819,7 +820,7 @@ async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
         .unwrap()
         .starts_with("interrupted: cancelled"));
     let log = env.log(&outcome).await;
-    assert_eq!(log.status, "interrupted");
+    assert_eq!(log.status, RunStatus::Interrupted);
     assert_eq!(log.success_count, outcome.counts.success);
     // What was written is exactly what the log counts, and correct.
     let rows = env.query(stocks::all).await;
@@ -867,7 +868,7 @@ async fn a_fire_time_taken_by_another_instance_is_not_run_and_order_outbox_is_re
         .unwrap();
     let request = RunRequest {
         job: env.job(JobKind::Products),
-        trigger: sync::Trigger::Schedule,
+        trigger: Trigger::Schedule,
         scheduled_for: Some(tick),
         overrides: RunOverrides::default(),
     };
@@ -956,9 +957,9 @@ async fn run_job_with_codes_syncs_products_prices_and_stock_for_just_those_codes
     // Three log rows, one per run, each a success.
     let logs = env
         .query(|c| {
-            db::sync_logs::list(
+            runs::log::list(
                 c,
-                &db::sync_logs::LogFilter {
+                &runs::LogFilter {
                     limit: 10,
                     ..Default::default()
                 },

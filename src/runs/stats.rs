@@ -1,13 +1,14 @@
 //! Aggregate reads of `haier_sync_logs` for the metrics endpoint: runs per job and status, and
-//! each job's newest finished run. The per-run queries live in `sync_logs.rs`.
+//! each job's newest finished run. The per-run statements live in `log.rs`.
 
-use super::schema::haier_sync_logs::dsl;
-use super::sync_logs::SyncLog;
-use super::DbConnection;
+use super::log::SyncLog;
+use super::RunStatus;
+use crate::db::schema::haier_sync_logs::dsl;
+use crate::db::DbConnection;
 use diesel::prelude::*;
 
 /// The number of runs per job and status. Locking: a plain read.
-pub fn count_runs_by_job_and_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)>> {
+pub fn count_runs_by_job_and_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, RunStatus, i64)>> {
     dsl::haier_sync_logs
         .group_by((dsl::job_name, dsl::status))
         .select((dsl::job_name, dsl::status, diesel::dsl::count_star()))
@@ -27,7 +28,7 @@ pub fn latest_finished_runs(conn: &mut DbConnection) -> QueryResult<Vec<SyncLog>
         let run = dsl::haier_sync_logs
             .filter(dsl::job_name.eq(&job))
             .filter(dsl::completed_at.is_not_null())
-            .filter(dsl::status.ne("skipped"))
+            .filter(dsl::status.ne(RunStatus::Skipped))
             .order((dsl::started_at.desc(), dsl::id.desc()))
             .select(SyncLog::as_select())
             .first(conn)

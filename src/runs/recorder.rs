@@ -7,152 +7,18 @@
 //! before it exits. A row that was closed by someone else first (recovery by a restarted daemon,
 //! a shutdown that could not wait) is left as that one wrote it, and the log says who.
 
-use crate::db::{self, sync_logs, Db};
+use super::log::{self, NewSyncLog, SyncLog};
+use super::{RunCounts, RunStatus, SyncType, Trigger};
+use crate::db::{self, Db};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
-use serde::Serialize;
 use std::fmt;
-
-/// Why a run started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// A cron tick.
-    Schedule,
-    /// `run-job`, the demo, or an operator.
-    Manual,
-    /// A fire time missed while the daemon was down.
-    CatchUp,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-            Trigger::CatchUp => "catch_up",
-        }
-    }
-}
-
-/// How a run ended (or that it is still going).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    /// Nothing failed.
-    Success,
-    /// Some items failed, others went through.
-    Partial,
-    /// The run could not do its work (auth refused, breaker open, database gone, every item failed).
-    Failed,
-    /// Stopped by shutdown, timeout or a crash; the counts are those reached.
-    Interrupted,
-    /// A tick that came while the previous run still went.
-    Skipped,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Success => "success",
-            RunStatus::Partial => "partial",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            RunStatus::Running,
-            RunStatus::Success,
-            RunStatus::Partial,
-            RunStatus::Failed,
-            RunStatus::Interrupted,
-            RunStatus::Skipped,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
-    /// The exit code `run-job` uses: 0 success, 3 partial, 1 anything else.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunStatus::Success | RunStatus::Skipped => 0,
-            RunStatus::Partial => 3,
-            _ => 1,
-        }
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Items seen, done and failed in one run. A finished run's row always has
-/// `total = success + failed` (see [`RunCounts::closed`]); a `running` row's counts are those
-/// reached so far, against the total planned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct RunCounts {
-    pub total: i64,
-    pub success: i64,
-    pub failed: i64,
-}
-
-impl RunCounts {
-    /// `success` when nothing failed, `partial` when some items failed and some went through,
-    /// `failed` when every item failed.
-    pub fn status(&self) -> RunStatus {
-        match (self.success, self.failed) {
-            (_, 0) => RunStatus::Success,
-            (0, _) => RunStatus::Failed,
-            _ => RunStatus::Partial,
-        }
-    }
-
-    /// The counts a run is closed with, so that `total = success + failed` however it ended.
-    /// A run that went through its whole source (`went_through`) covered the items it met:
-    /// its total is those, even when the count taken at its start differed (the source changed
-    /// meanwhile). A run that stopped early (failed, cancelled, timed out) covered the items it
-    /// planned: those it never reached count as failed, for they were not synced. Returns the
-    /// counts and the number of items not reached.
-    pub fn closed(self, went_through: bool) -> (RunCounts, i64) {
-        let success = self.success.max(0);
-        let failed = self.failed.max(0);
-        let done = success.saturating_add(failed);
-        if went_through {
-            let counts = RunCounts {
-                total: done,
-                success,
-                failed,
-            };
-            return (counts, 0);
-        }
-        let total = self.total.max(done);
-        let unreached = total - done;
-        let counts = RunCounts {
-            total,
-            success,
-            failed: failed + unreached,
-        };
-        (counts, unreached)
-    }
-
-    fn tuple(&self) -> (i64, i64, i64) {
-        (self.total, self.success, self.failed)
-    }
-}
 
 /// What a new run row says about itself.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub job_name: String,
-    /// `products`, `prices`, `stock`, `logistics`, `order` or `manual`.
-    pub sync_type: String,
+    pub sync_type: SyncType,
     pub trigger: Trigger,
     /// The cron fire time, for scheduled and catch-up runs.
     pub scheduled_for: Option<NaiveDateTime>,
@@ -168,7 +34,10 @@ pub enum Closing {
     Closed,
     /// Someone else had closed the row already (recovery, a shutdown that could not wait): it
     /// keeps their `status` and `message`, and this run's ending was not written.
-    ClosedBefore { status: String, message: Option<String> },
+    ClosedBefore {
+        status: RunStatus,
+        message: Option<String>,
+    },
     /// The row is gone (deleted by hand): nothing to close.
     Missing,
     /// The database did not take the write (`error`); it is retried in the background until it
@@ -179,7 +48,7 @@ pub enum Closing {
 /// What one attempt at closing found.
 enum Closed {
     Now,
-    Before(Box<sync_logs::SyncLog>),
+    Before(Box<SyncLog>),
     Missing,
 }
 
@@ -200,23 +69,9 @@ impl RunRecorder {
         let id = db
             .run(move |conn| {
                 let now = db::now_utc();
-                Ok(sync_logs::insert(
+                Ok(log::insert(
                     conn,
-                    &sync_logs::NewSyncLog {
-                        job_name: &row_spec.job_name,
-                        sync_type: &row_spec.sync_type,
-                        status: RunStatus::Running.as_str(),
-                        message: None,
-                        total_count: 0,
-                        success_count: 0,
-                        failed_count: 0,
-                        started_at: now,
-                        completed_at: None,
-                        created_at: now,
-                        scheduled_for: row_spec.scheduled_for,
-                        trigger: row_spec.trigger.as_str(),
-                        instance: &instance,
-                    },
+                    &new_row(&row_spec, &instance, RunStatus::Running, None, now),
                 )?)
             })
             .await
@@ -235,23 +90,9 @@ impl RunRecorder {
         let message = message.to_owned();
         db.run(move |conn| {
             let now = db::now_utc();
-            Ok(sync_logs::insert(
+            Ok(log::insert(
                 conn,
-                &sync_logs::NewSyncLog {
-                    job_name: &spec.job_name,
-                    sync_type: &spec.sync_type,
-                    status: RunStatus::Skipped.as_str(),
-                    message: Some(&message),
-                    total_count: 0,
-                    success_count: 0,
-                    failed_count: 0,
-                    started_at: now,
-                    completed_at: Some(now),
-                    created_at: now,
-                    scheduled_for: spec.scheduled_for,
-                    trigger: spec.trigger.as_str(),
-                    instance: &instance,
-                },
+                &new_row(&spec, &instance, RunStatus::Skipped, Some(&message), now),
             )?
             .is_some())
         })
@@ -272,7 +113,7 @@ impl RunRecorder {
     pub async fn progress(&self, counts: RunCounts) -> anyhow::Result<()> {
         let id = self.id;
         self.db
-            .run(move |conn| Ok(sync_logs::update_progress(conn, id, counts.tuple())?))
+            .run(move |conn| Ok(log::update_progress(conn, id, counts)?))
             .await
             .context("Failed to record run progress")
     }
@@ -355,6 +196,31 @@ impl RunRecorder {
     }
 }
 
+/// A new row of `spec`, started now: `running`, or finished at once (`skipped`).
+fn new_row<'a>(
+    spec: &'a RunSpec,
+    instance: &'a str,
+    status: RunStatus,
+    message: Option<&'a str>,
+    now: NaiveDateTime,
+) -> NewSyncLog<'a> {
+    NewSyncLog {
+        job_name: &spec.job_name,
+        sync_type: spec.sync_type,
+        status,
+        message,
+        total_count: 0,
+        success_count: 0,
+        failed_count: 0,
+        started_at: now,
+        completed_at: (status != RunStatus::Running).then_some(now),
+        created_at: now,
+        scheduled_for: spec.scheduled_for,
+        trigger: spec.trigger,
+        instance,
+    }
+}
+
 /// One attempt at closing row `id`: closed now, closed before by someone else (as the row says),
 /// or missing. A failed write, or an update that changed nothing while the row still reads
 /// `running`, is an error.
@@ -367,19 +233,12 @@ async fn try_close(
     ended_at: NaiveDateTime,
 ) -> anyhow::Result<Closed> {
     db.run(move |conn| {
-        if sync_logs::close(
-            conn,
-            id,
-            status.as_str(),
-            counts.tuple(),
-            message.as_deref(),
-            ended_at,
-        )? {
+        if log::close(conn, id, status, counts, message.as_deref(), ended_at)? {
             return Ok(Closed::Now);
         }
-        match sync_logs::find(conn, id)? {
+        match log::find(conn, id)? {
             None => Ok(Closed::Missing),
-            Some(row) if row.status != RunStatus::Running.as_str() => Ok(Closed::Before(Box::new(row))),
+            Some(row) if row.status != RunStatus::Running => Ok(Closed::Before(Box::new(row))),
             Some(_) => anyhow::bail!("the row still reads `running`, yet the close changed nothing"),
         }
     })
@@ -481,7 +340,7 @@ mod tests {
     fn spec(job: &str, scheduled_for: Option<NaiveDateTime>) -> RunSpec {
         RunSpec {
             job_name: job.into(),
-            sync_type: "stock".into(),
+            sync_type: SyncType::Stock,
             trigger: if scheduled_for.is_some() {
                 Trigger::Schedule
             } else {
@@ -489,89 +348,6 @@ mod tests {
             },
             scheduled_for,
         }
-    }
-
-    #[test]
-    fn status_follows_the_counts() {
-        assert_eq!(
-            RunCounts {
-                total: 3,
-                success: 3,
-                failed: 0
-            }
-            .status(),
-            RunStatus::Success
-        );
-        assert_eq!(
-            RunCounts {
-                total: 0,
-                success: 0,
-                failed: 0
-            }
-            .status(),
-            RunStatus::Success
-        );
-        assert_eq!(
-            RunCounts {
-                total: 3,
-                success: 2,
-                failed: 1
-            }
-            .status(),
-            RunStatus::Partial
-        );
-        assert_eq!(
-            RunCounts {
-                total: 3,
-                success: 0,
-                failed: 3
-            }
-            .status(),
-            RunStatus::Failed
-        );
-    }
-
-    #[test]
-    fn closed_counts_always_add_up() {
-        let values = [0, 1, 2, 3, 7, 200, i64::MAX / 4, i64::MAX];
-        for &total in &values {
-            for &success in &values {
-                for &failed in &values {
-                    for went_through in [true, false] {
-                        let seen = RunCounts {
-                            total,
-                            success,
-                            failed,
-                        };
-                        let (closed, unreached) = seen.closed(went_through);
-                        assert_eq!(
-                            closed.total,
-                            closed.success.saturating_add(closed.failed),
-                            "{seen:?} went_through={went_through} → {closed:?}"
-                        );
-                        assert_eq!(closed.success, success, "successes are never lost");
-                        assert!(closed.failed >= failed && unreached >= 0);
-                        if went_through {
-                            assert_eq!(unreached, 0);
-                        } else {
-                            assert!(closed.total >= total, "planned items stay counted");
-                            assert_eq!(closed.failed, failed.saturating_add(unreached));
-                        }
-                    }
-                }
-            }
-        }
-        // The run: 200 planned, 181 written, aborted by a 401.
-        let (closed, unreached) = RunCounts {
-            total: 200,
-            success: 181,
-            failed: 0,
-        }
-        .closed(false);
-        assert_eq!(
-            (closed.total, closed.success, closed.failed, unreached),
-            (200, 181, 19, 19)
-        );
     }
 
     #[test]
@@ -604,12 +380,12 @@ mod tests {
         .unwrap();
         let row = test
             .db
-            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .run(move |c| Ok(log::find(c, id)?))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((row.status.as_str(), row.success_count), ("running", 4));
-        assert_eq!(row.trigger, "manual");
+        assert_eq!((row.status, row.success_count), (RunStatus::Running, 4));
+        assert_eq!(row.trigger, Trigger::Manual);
         assert!(row.instance.ends_with(&format!(":{}", std::process::id())));
 
         let counts = RunCounts {
@@ -623,11 +399,11 @@ mod tests {
             .unwrap());
         let row = test
             .db
-            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .run(move |c| Ok(log::find(c, id)?))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "partial");
+        assert_eq!(row.status, RunStatus::Partial);
         assert_eq!((row.total_count, row.success_count, row.failed_count), (10, 9, 1));
         assert_eq!(row.message.as_deref(), Some("failed: P9 (refused)"));
         assert!(row.completed_at.unwrap() >= row.started_at);
@@ -660,7 +436,7 @@ mod tests {
             .is_some());
         let latest = test
             .db
-            .run(|c| Ok(sync_logs::latest_fire_time(c, "stock")?))
+            .run(|c| Ok(log::latest_fire_time(c, "stock")?))
             .await
             .unwrap();
         assert_eq!(latest, Some(tick));
@@ -682,7 +458,7 @@ mod tests {
         // The daemon running it is killed; the next start closes its row.
         let instance = db::instance_name();
         test.db
-            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "kill -9")?))
+            .run(move |c| Ok(log::interrupt_rows_of(c, &[instance], "kill -9")?))
             .await
             .unwrap();
         let again = RunRecorder::start(&test.db, catch_up.clone())
@@ -718,18 +494,18 @@ mod tests {
         }
         let instance = db::instance_name();
         test.db
-            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "daemon crashed")?))
+            .run(move |c| Ok(log::interrupt_rows_of(c, &[instance], "daemon crashed")?))
             .await
             .unwrap();
         let mut closed = Vec::new();
         for id in ids {
             let row = test
                 .db
-                .run(move |c| Ok(sync_logs::find(c, id)?))
+                .run(move |c| Ok(log::find(c, id)?))
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(row.status, "interrupted");
+            assert_eq!(row.status, RunStatus::Interrupted);
             closed.push((row.total_count, row.success_count, row.failed_count));
         }
         assert_eq!(closed, [(10, 4, 6), (5, 4, 1)]);
@@ -746,7 +522,7 @@ mod tests {
         let instance = db::instance_name();
         let closed = test
             .db
-            .run(move |c| Ok(sync_logs::interrupt_rows_of(c, &[instance], "daemon crashed")?))
+            .run(move |c| Ok(log::interrupt_rows_of(c, &[instance], "daemon crashed")?))
             .await
             .unwrap();
         assert_eq!(closed, 1);
@@ -754,16 +530,16 @@ mod tests {
         assert_eq!(
             run.close(RunStatus::Success, RunCounts::default(), None).await,
             Closing::ClosedBefore {
-                status: "interrupted".into(),
+                status: RunStatus::Interrupted,
                 message: Some("daemon crashed".into())
             }
         );
         let row = test
             .db
-            .run(move |c| Ok(sync_logs::find(c, id)?))
+            .run(move |c| Ok(log::find(c, id)?))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "interrupted");
+        assert_eq!(row.status, RunStatus::Interrupted);
     }
 }

@@ -1,7 +1,10 @@
-//! Queries on `haier_sync_logs`: one row per job run, opened as `running` and closed with counts.
+//! The statements on `haier_sync_logs`: one row per job run, opened as `running` and closed with
+//! counts. Only [`super::RunRecorder`] opens and closes rows in the daemon; recovery and shutdown
+//! close the rows of gone processes through [`interrupt_rows_of`].
 
-use super::schema::haier_sync_logs::{self, dsl};
-use super::DbConnection;
+use super::{RunCounts, RunStatus, SyncType, Trigger};
+use crate::db::schema::haier_sync_logs::{self, dsl};
+use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -13,8 +16,8 @@ use serde::Serialize;
 pub struct SyncLog {
     pub id: i64,
     pub job_name: String,
-    pub sync_type: String,
-    pub status: String,
+    pub sync_type: SyncType,
+    pub status: RunStatus,
     pub message: Option<String>,
     pub total_count: i64,
     pub success_count: i64,
@@ -23,7 +26,7 @@ pub struct SyncLog {
     pub completed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub scheduled_for: Option<NaiveDateTime>,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub instance: String,
 }
 
@@ -39,8 +42,8 @@ impl SyncLog {
 #[diesel(table_name = haier_sync_logs)]
 pub struct NewSyncLog<'a> {
     pub job_name: &'a str,
-    pub sync_type: &'a str,
-    pub status: &'a str,
+    pub sync_type: SyncType,
+    pub status: RunStatus,
     pub message: Option<&'a str>,
     pub total_count: i64,
     pub success_count: i64,
@@ -49,7 +52,7 @@ pub struct NewSyncLog<'a> {
     pub completed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub scheduled_for: Option<NaiveDateTime>,
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     pub instance: &'a str,
 }
 
@@ -74,22 +77,21 @@ pub fn insert(conn: &mut DbConnection, row: &NewSyncLog<'_>) -> QueryResult<Opti
 pub fn close(
     conn: &mut DbConnection,
     id: i64,
-    status: &str,
-    counts: (i64, i64, i64),
+    status: RunStatus,
+    counts: RunCounts,
     message: Option<&str>,
     completed_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let (total, success, failed) = counts;
     let updated = diesel::update(
         dsl::haier_sync_logs
             .filter(dsl::id.eq(id))
-            .filter(dsl::status.eq("running")),
+            .filter(dsl::status.eq(RunStatus::Running)),
     )
     .set((
         dsl::status.eq(status),
-        dsl::total_count.eq(total),
-        dsl::success_count.eq(success),
-        dsl::failed_count.eq(failed),
+        dsl::total_count.eq(counts.total),
+        dsl::success_count.eq(counts.success),
+        dsl::failed_count.eq(counts.failed),
         dsl::message.eq(message),
         dsl::completed_at.eq(Some(completed_at)),
     ))
@@ -98,17 +100,16 @@ pub fn close(
 }
 
 /// Records the counts so far on a `running` row, so `status` and `logs` show progress.
-pub fn update_progress(conn: &mut DbConnection, id: i64, counts: (i64, i64, i64)) -> QueryResult<()> {
-    let (total, success, failed) = counts;
+pub fn update_progress(conn: &mut DbConnection, id: i64, counts: RunCounts) -> QueryResult<()> {
     diesel::update(
         dsl::haier_sync_logs
             .filter(dsl::id.eq(id))
-            .filter(dsl::status.eq("running")),
+            .filter(dsl::status.eq(RunStatus::Running)),
     )
     .set((
-        dsl::total_count.eq(total),
-        dsl::success_count.eq(success),
-        dsl::failed_count.eq(failed),
+        dsl::total_count.eq(counts.total),
+        dsl::success_count.eq(counts.success),
+        dsl::failed_count.eq(counts.failed),
     ))
     .execute(conn)?;
     Ok(())
@@ -126,8 +127,8 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncLog>> {
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
     pub job_name: Option<String>,
-    pub sync_type: Option<String>,
-    pub status: Option<String>,
+    pub sync_type: Option<SyncType>,
+    pub status: Option<RunStatus>,
     pub since: Option<NaiveDateTime>,
     pub limit: i64,
 }
@@ -138,11 +139,11 @@ pub fn list(conn: &mut DbConnection, filter: &LogFilter) -> QueryResult<Vec<Sync
     if let Some(job) = &filter.job_name {
         query = query.filter(dsl::job_name.eq(job.clone()));
     }
-    if let Some(sync_type) = &filter.sync_type {
-        query = query.filter(dsl::sync_type.eq(sync_type.clone()));
+    if let Some(sync_type) = filter.sync_type {
+        query = query.filter(dsl::sync_type.eq(sync_type));
     }
-    if let Some(status) = &filter.status {
-        query = query.filter(dsl::status.eq(status.clone()));
+    if let Some(status) = filter.status {
+        query = query.filter(dsl::status.eq(status));
     }
     if let Some(since) = filter.since {
         query = query.filter(dsl::started_at.ge(since));
@@ -157,7 +158,7 @@ pub fn list(conn: &mut DbConnection, filter: &LogFilter) -> QueryResult<Vec<Sync
 pub fn latest_run(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
     dsl::haier_sync_logs
         .filter(dsl::job_name.eq(job_name))
-        .filter(dsl::status.ne("skipped"))
+        .filter(dsl::status.ne(RunStatus::Skipped))
         .order((dsl::started_at.desc(), dsl::id.desc()))
         .select(SyncLog::as_select())
         .first(conn)
@@ -168,7 +169,7 @@ pub fn latest_run(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option
 pub fn latest_success(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
     dsl::haier_sync_logs
         .filter(dsl::job_name.eq(job_name))
-        .filter(dsl::status.eq("success"))
+        .filter(dsl::status.eq(RunStatus::Success))
         .order((dsl::started_at.desc(), dsl::id.desc()))
         .select(SyncLog::as_select())
         .first(conn)
@@ -191,7 +192,7 @@ pub fn latest_fire_time(conn: &mut DbConnection, job_name: &str) -> QueryResult<
 pub fn running_rows(conn: &mut DbConnection, job_name: &str) -> QueryResult<Vec<SyncLog>> {
     dsl::haier_sync_logs
         .filter(dsl::job_name.eq(job_name))
-        .filter(dsl::status.eq("running"))
+        .filter(dsl::status.eq(RunStatus::Running))
         .select(SyncLog::as_select())
         .load(conn)
 }
@@ -205,7 +206,7 @@ pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message:
     }
     let running = || {
         dsl::haier_sync_logs
-            .filter(dsl::status.eq("running"))
+            .filter(dsl::status.eq(RunStatus::Running))
             .filter(dsl::instance.eq_any(instances.to_vec()))
     };
     // A run may have met more items than it counted at its start.
@@ -214,10 +215,10 @@ pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message:
         .execute(conn)?;
     diesel::update(running())
         .set((
-            dsl::status.eq("interrupted"),
+            dsl::status.eq(RunStatus::Interrupted),
             dsl::message.eq(message),
             dsl::failed_count.eq(dsl::total_count - dsl::success_count),
-            dsl::completed_at.eq(Some(super::now_utc())),
+            dsl::completed_at.eq(Some(crate::db::now_utc())),
         ))
         .execute(conn)
 }
@@ -225,7 +226,7 @@ pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message:
 /// The instances that own `running` rows.
 pub fn instances_with_running_rows(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     dsl::haier_sync_logs
-        .filter(dsl::status.eq("running"))
+        .filter(dsl::status.eq(RunStatus::Running))
         .select(dsl::instance)
         .distinct()
         .load(conn)
@@ -241,7 +242,7 @@ pub fn latest_settled_fire_time(
     dsl::haier_sync_logs
         .filter(dsl::job_name.eq(job_name))
         .filter(dsl::scheduled_for.is_not_null())
-        .filter(dsl::status.ne("interrupted"))
+        .filter(dsl::status.ne(RunStatus::Interrupted))
         .select(dsl::scheduled_for)
         .order(dsl::scheduled_for.desc())
         .first::<Option<NaiveDateTime>>(conn)
