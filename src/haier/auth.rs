@@ -4,7 +4,8 @@
 //! when many callers find it stale at once only one token request goes out. Business calls are
 //! not made here.
 
-use super::client::{Inner, Reply};
+use super::call::Reply;
+use super::client::Inner;
 use super::error::HaierError;
 use super::stats::Operation;
 use super::types::System;

@@ -3,18 +3,22 @@
 
 mod auth;
 mod breaker;
+mod call;
 mod client;
 mod error;
 mod limiter;
+mod openplat;
 mod redact;
 mod retry;
 mod stats;
 mod types;
 mod wire;
+mod ylh;
 
 pub use breaker::BreakerState;
-pub use client::{ConnectionCheck, HaierClient, MAX_CODES_PER_CALL};
+pub use client::{ConnectionCheck, HaierClient};
 pub use error::HaierError;
+pub use openplat::MAX_CODES_PER_CALL;
 pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;
 #[cfg(feature = "fuzzing")]
