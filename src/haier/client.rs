@@ -1,5 +1,5 @@
 //! The one Haier client a daemon shares: its handle, how it is built from both systems' config
-//! (HTTP pools, limiters, breakers, token caches, the URLs), and the calls that
+//! (HTTP pools, limiters, breakers, token caches, the URLs from `paths.rs`), and the calls that
 //! report on it or log in (`stats`, `login`, `check_connection`). The operations are in
 //! `openplat.rs` and `ylh.rs`, the path each request takes in `call.rs`, wire shapes in `wire/`,
 //! logins in `auth.rs`; nothing here touches the database.
@@ -8,6 +8,7 @@ use super::auth::{OpenplatAuth, TokenCache, YlhAuth};
 use super::breaker::{Breaker, BreakerState};
 use super::error::HaierError;
 use super::limiter::Limiter;
+use super::paths;
 use super::redact::Redactor;
 use super::stats::{ClientStats, Operation, Stats, SystemStats};
 use super::types::System;
@@ -184,30 +185,20 @@ impl HaierClient {
             password: openplat.password.clone(),
             seller_password: openplat.seller_password.clone(),
             customer_password: openplat.customer_password.clone(),
-            products_url: join(base, "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products")?,
-            prices_url: join(base, "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price")?,
-            stock_url: join(base, "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open")?,
-            logistics_url: join(base, "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth")?,
-            balance_url: join(base, "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code")?,
+            products_url: join(base, paths::PRODUCTS_PATH)?,
+            prices_url: join(base, paths::PRICES_PATH)?,
+            stock_url: join(base, paths::STOCK_PATH)?,
+            logistics_url: join(base, paths::LOGISTICS_PATH)?,
+            balance_url: join(base, paths::BALANCE_PATH)?,
         };
         require_http(&openplat.token_url)?;
         let suffix = &ylh.path_suffix;
         let ylh_params = YlhParams {
             source_system: ylh.source_system.clone(),
-            push_url: join(
-                &ylh.base_url,
-                &format!(
-                    "/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder/receive-hmm-retail-order"
-                ),
-            )?,
-            cancel_url: join(
-                &ylh.base_url,
-                &format!(
-                    "/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder/cancel-hmm-retail-order"
-                ),
-            )?,
+            push_url: join(&ylh.base_url, &paths::push_path(suffix))?,
+            cancel_url: join(&ylh.base_url, &paths::cancel_path(suffix))?,
         };
-        let ylh_token_url = join(&ylh.base_url, &format!("/ylh-cloud-mgt-auth{suffix}/oauth/token"))?;
+        let ylh_token_url = join(&ylh.base_url, &paths::ylh_token_path(suffix))?;
         let redactor = Redactor::new([
             openplat.client_secret.expose(),
             openplat.password.expose(),

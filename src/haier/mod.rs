@@ -1,5 +1,6 @@
 //! The Haier client: both logins, the shared rate limiter, retries and the circuit breaker, the
-//! wire types and their lenient decoding. It knows nothing about the database or jobs.
+//! wire types and their lenient decoding, and Haier's endpoint paths (`paths`, shared with the
+//! simulator and tests). It knows nothing about the database or jobs.
 
 mod auth;
 mod breaker;
@@ -8,6 +9,7 @@ mod client;
 mod error;
 mod limiter;
 mod openplat;
+pub mod paths;
 mod redact;
 mod retry;
 mod stats;
