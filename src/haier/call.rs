@@ -96,6 +96,7 @@ fn status_label<T>(result: &Result<T, HaierError>) -> String {
         Ok(_) => "ok".to_owned(),
         Err(HaierError::Http { status, .. }) => format!("http_{status}"),
         Err(HaierError::Business { code, .. }) => format!("refused_{code}"),
+        Err(HaierError::OrderNotFound { .. }) => "refused_ORDER_NOT_FOUND".to_owned(),
         Err(HaierError::DuplicateSoId { .. }) => "duplicate_so_id".to_owned(),
         Err(HaierError::RateLimited { .. }) => "rate_limited".to_owned(),
         Err(HaierError::Timeout { .. }) => "timeout".to_owned(),
@@ -474,12 +475,11 @@ impl Inner {
                 operation: op,
                 retry_after: reply.retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
             }),
-            Envelope::Refused { code, message } => Err(HaierError::Business {
-                system,
-                operation: op,
+            Envelope::Refused { code, message } => Err(HaierError::refused(
+                operation,
                 code,
-                message: self.redactor.scrub(&message),
-            }),
+                self.redactor.scrub(&message),
+            )),
         }
     }
 }
@@ -522,6 +522,13 @@ mod tests {
             message: String::new(),
         });
         assert_eq!(outcome_of(&refused), Outcome::Healthy);
+        let not_found: Result<(), _> = Err(HaierError::OrderNotFound {
+            system: System::Ylh,
+            operation: "order_cancel",
+            message: String::new(),
+        });
+        assert_eq!(outcome_of(&not_found), Outcome::Healthy);
+        assert_eq!(status_label(&not_found), "refused_ORDER_NOT_FOUND");
         let limited: Result<(), _> = Err(HaierError::RateLimited {
             system: System::Openplat,
             operation: "stock",

@@ -144,6 +144,7 @@ fn variant(error: &HaierError) -> &'static str {
         HaierError::Timeout { .. } => "Timeout",
         HaierError::Connect { .. } => "Connect",
         HaierError::Business { .. } => "Business",
+        HaierError::OrderNotFound { .. } => "OrderNotFound",
         HaierError::DuplicateSoId { .. } => "DuplicateSoId",
         HaierError::Decode { .. } => "Decode",
         HaierError::BreakerOpen { .. } => "BreakerOpen",
@@ -352,7 +353,7 @@ fn rows() -> Vec<Row> {
             "success:\"false\" as a string, message under `msg`",
             Op::Logistics,
             json_200(json!({"success":"false","code":"ORDER_NOT_FOUND","msg":"订单不存在"})),
-            final_error("Business", "openplat logistics: Haier refused: ORDER_NOT_FOUND: 订单不存在"),
+            final_error("OrderNotFound", "openplat logistics: Haier refused: ORDER_NOT_FOUND: 订单不存在"),
         ),
         row(
             "success:0 with an object as errCode",
