@@ -6,6 +6,7 @@
 
 use futures::StreamExt;
 use haier_sync::config::{BreakerPolicy, HaierConfig, RateLimit, RetryPolicy, YlhConfig};
+use haier_sync::haier::paths::TOKEN_PATH;
 use haier_sync::haier::{HaierClient, System};
 use haier_sync::simulator::{Faults, SimCredentials, SimOptions, Simulator};
 use std::time::Instant;
@@ -29,7 +30,7 @@ fn configs(base: &str, rate_limit: RateLimit, creds: &SimCredentials) -> (HaierC
     };
     let op = &creds.openplat;
     let haier = HaierConfig {
-        token_url: base.join("/oauth2/auth").expect("a token URL"),
+        token_url: base.join(TOKEN_PATH).expect("a token URL"),
         base_url: base.clone(),
         client_id: op.client_id.clone(),
         client_secret: op.client_secret.clone(),

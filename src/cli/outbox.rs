@@ -213,7 +213,7 @@ pub async fn cancel_order(
             Ok(Cancelled::Requested)
         }
         Ok(false) => Ok(Cancelled::Declined),
-        Err(HaierError::Business { code, .. }) if code == "ORDER_NOT_FOUND" && row.status == "dead" => {
+        Err(HaierError::OrderNotFound { .. }) if row.status == "dead" => {
             let why = format!("{why} (Haier never received the order)");
             db.run(move |conn| Ok(outbox::cancel_unknown_order(conn, &id, &why, db::now_utc())?))
                 .await

@@ -1,9 +1,8 @@
 //! `haier-sync simulate`: runs the stateful Haier simulator in the foreground until Ctrl-C or
 //! SIGTERM. Reading the credentials from `jobs.toml` is the caller's job.
 
-use crate::simulator::{
-    token_path, Faults, SimCredentials, SimOptions, Simulator, DEFAULT_CALLBACK_URL, DEFAULT_LISTEN,
-};
+use crate::haier::paths::{ylh_token_path, TOKEN_FALLBACK_PATH, TOKEN_PATH};
+use crate::simulator::{Faults, SimCredentials, SimOptions, Simulator, DEFAULT_CALLBACK_URL, DEFAULT_LISTEN};
 use anyhow::Context;
 use std::net::SocketAddr;
 
@@ -139,10 +138,10 @@ pub async fn run(
         "haier-sync simulator listening on {base} (seed {}, {} products)",
         args.seed, args.products
     );
-    println!("  openplat token: POST {base}/oauth2/auth (or /oauth2/token)");
+    println!("  openplat token: POST {base}{TOKEN_PATH} (or {TOKEN_FALLBACK_PATH})");
     println!(
         "  ylh token:      POST {base}{} (also -pre and no suffix)",
-        token_path("-dev")
+        ylh_token_path("-dev")
     );
     match &callback_url {
         Some(url) => println!("  callbacks to:   {url}"),

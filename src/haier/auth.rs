@@ -4,8 +4,10 @@
 //! when many callers find it stale at once only one token request goes out. Business calls are
 //! not made here.
 
-use super::client::{Inner, Reply};
+use super::call::Reply;
+use super::client::Inner;
 use super::error::HaierError;
+use super::paths::{TOKEN_FALLBACK_PATH, TOKEN_PATH};
 use super::stats::Operation;
 use super::types::System;
 use super::wire::{self, OpenplatTokenRequest, YLH_SYSTEM_NAME};
@@ -212,13 +214,13 @@ pub(super) struct OpenplatAuth {
 impl OpenplatAuth {
     pub(super) fn new(token_url: &Url, client_id: &str, client_secret: &Secret) -> Self {
         let mut urls = vec![token_url.clone()];
-        if let Some(at) = token_url.path().rfind("/oauth2/auth") {
+        if let Some(at) = token_url.path().rfind(TOKEN_PATH) {
             let mut fallback = token_url.clone();
             let path = token_url.path();
             fallback.set_path(&format!(
-                "{}/oauth2/token{}",
+                "{}{TOKEN_FALLBACK_PATH}{}",
                 &path[..at],
-                &path[at + "/oauth2/auth".len()..]
+                &path[at + TOKEN_PATH.len()..]
             ));
             urls.push(fallback);
         }

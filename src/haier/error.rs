@@ -1,7 +1,11 @@
 //! The client's one error type, and the one place that decides what is worth retrying.
 
+use super::stats::Operation;
 use super::types::System;
 use std::time::Duration;
+
+/// The code of a refusal that means "Haier knows no such order".
+const ORDER_NOT_FOUND: &str = "ORDER_NOT_FOUND";
 
 /// Everything a Haier call can fail with. Callers branch on the variant or ask
 /// [`HaierError::is_retryable`]; nobody re-parses status codes. Messages and bodies in it are
@@ -59,6 +63,15 @@ pub enum HaierError {
         message: String,
     },
 
+    /// `ORDER_NOT_FOUND` in the envelope of a call about one order (logistics, cancel): Haier
+    /// knows no order by that number. A refusal like `Business`, and never retried either.
+    #[error("{system} {operation}: Haier refused: ORDER_NOT_FOUND: {message}")]
+    OrderNotFound {
+        system: System,
+        operation: &'static str,
+        message: String,
+    },
+
     /// `DUPLICATE_SOID`: Haier already has an order with this `soId`.
     #[error("order {so_id} was already received by Haier (DUPLICATE_SOID)")]
     DuplicateSoId { so_id: String },
@@ -89,6 +102,27 @@ pub enum HaierError {
 }
 
 impl HaierError {
+    /// The error for a refusal (`success:false`) of `operation`, its message already masked:
+    /// `ORDER_NOT_FOUND` answering a call about one order is [`HaierError::OrderNotFound`];
+    /// any other refusal is [`HaierError::Business`].
+    pub(super) fn refused(operation: Operation, code: String, message: String) -> Self {
+        let (system, operation_name) = (operation.system(), operation.as_str());
+        let about_one_order = matches!(operation, Operation::Logistics | Operation::OrderCancel);
+        if about_one_order && code == ORDER_NOT_FOUND {
+            return HaierError::OrderNotFound {
+                system,
+                operation: operation_name,
+                message,
+            };
+        }
+        HaierError::Business {
+            system,
+            operation: operation_name,
+            code,
+            message,
+        }
+    }
+
     /// True when the same call may succeed if repeated later: timeouts, connection errors,
     /// 408, 429, 5xx and an open breaker. Business refusals, 400s and bad replies are final.
     pub fn is_retryable(&self) -> bool {
@@ -101,6 +135,7 @@ impl HaierError {
             HaierError::AuthRefused { .. }
             | HaierError::Unauthorized { .. }
             | HaierError::Business { .. }
+            | HaierError::OrderNotFound { .. }
             | HaierError::DuplicateSoId { .. }
             | HaierError::Decode { .. }
             | HaierError::InvalidRequest { .. }
@@ -144,11 +179,39 @@ mod tests {
         };
         assert!(!business.is_retryable());
         assert!(!HaierError::DuplicateSoId { so_id: "1".into() }.is_retryable());
+        let not_found = HaierError::refused(
+            Operation::OrderCancel,
+            ORDER_NOT_FOUND.into(),
+            "订单不存在".into(),
+        );
+        assert!(!not_found.is_retryable());
+        assert!(!not_found.is_fatal_for_run());
         assert!(HaierError::Timeout {
             system: System::Ylh,
             operation: "x",
             after: Duration::from_secs(1)
         }
         .is_retryable());
+    }
+    #[test]
+    fn order_not_found_about_one_order_is_its_own_variant_and_reads_as_before() {
+        let error = HaierError::refused(Operation::Logistics, ORDER_NOT_FOUND.into(), "订单不存在".into());
+        assert!(matches!(error, HaierError::OrderNotFound { .. }));
+        assert_eq!(
+            error.to_string(),
+            "openplat logistics: Haier refused: ORDER_NOT_FOUND: 订单不存在"
+        );
+        let business = HaierError::Business {
+            system: System::Openplat,
+            operation: "logistics",
+            code: ORDER_NOT_FOUND.into(),
+            message: "订单不存在".into(),
+        };
+        assert_eq!(error.to_string(), business.to_string());
+        // A call that names no single order keeps the refusal as it came.
+        let prices = HaierError::refused(Operation::Prices, ORDER_NOT_FOUND.into(), "x".into());
+        assert!(matches!(prices, HaierError::Business { .. }));
+        let other = HaierError::refused(Operation::OrderCancel, "PARAM_MISSING".into(), "x".into());
+        assert!(matches!(other, HaierError::Business { .. }));
     }
 }

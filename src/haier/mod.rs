@@ -1,20 +1,26 @@
 //! The Haier client: both logins, the shared rate limiter, retries and the circuit breaker, the
-//! wire types and their lenient decoding. It knows nothing about the database or jobs.
+//! wire types and their lenient decoding, and Haier's endpoint paths (`paths`, shared with the
+//! simulator and tests). It knows nothing about the database or jobs.
 
 mod auth;
 mod breaker;
+mod call;
 mod client;
 mod error;
 mod limiter;
+mod openplat;
+pub mod paths;
 mod redact;
 mod retry;
 mod stats;
 mod types;
 mod wire;
+mod ylh;
 
 pub use breaker::BreakerState;
-pub use client::{ConnectionCheck, HaierClient, MAX_CODES_PER_CALL};
+pub use client::{ConnectionCheck, HaierClient};
 pub use error::HaierError;
+pub use openplat::MAX_CODES_PER_CALL;
 pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;
 #[cfg(feature = "fuzzing")]

@@ -1,5 +1,5 @@
 //! Domain types the client returns and takes. Wire types (Haier's keys, typos and all) live in
-//! `wire.rs`; nothing outside `haier/` sees them.
+//! `wire/`; nothing outside `haier/` sees them.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! The stateful Haier simulator that `haier-sync simulate`, the demo, tests and benchmarks run:
 //! openplat and YLH on one loopback address, following `haier-api.md` on its own (it shares no
-//! wire types or code with the client in `crate::haier`).
+//! wire types or code with the client in `crate::haier`, only the names of Haier's paths in
+//! `crate::haier::paths`).
 //!
 //! Openplat paths sit at the root; YLH paths under each suffix (`-dev`, `-pre`, none).
 //! `/_sim/*` inspects and steers it: `GET stats`, `GET orders`, `GET|POST faults`,
@@ -58,10 +59,8 @@ pub use credentials::{
     DEFAULT_LISTEN,
 };
 pub use faults::Faults;
-pub use openplat::{
-    BALANCE_PATH, LOGISTICS_PATH, MAX_CODES_PER_CALL, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH,
-};
+pub use openplat::MAX_CODES_PER_CALL;
 pub use orders::SimOrder;
 pub use server::{SimHandle, SimOptions, Simulator};
 pub use stats::{CallbackCounts, FaultCounts, OrderCounts, RequestCounts, SimStats};
-pub use ylh::{cancel_path, push_path, token_path, PATH_SUFFIXES};
+pub use ylh::PATH_SUFFIXES;

@@ -11,6 +11,9 @@ use super::orders::LogisticsNode;
 use super::reply::{self, BizError};
 use super::server::SimState;
 use super::stats::{bump, Endpoint};
+use crate::haier::paths::{
+    BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH, TOKEN_FALLBACK_PATH, TOKEN_PATH,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -25,21 +28,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub const PRODUCTS_PATH: &str =
-    "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products";
-pub const PRICES_PATH: &str =
-    "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price";
-pub const STOCK_PATH: &str = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open";
-pub const LOGISTICS_PATH: &str = "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth";
-pub const BALANCE_PATH: &str = "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code";
-
 /// The most product codes one product or price call may carry.
 pub const MAX_CODES_PER_CALL: usize = 20;
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/oauth2/auth", post(token))
-        .route("/oauth2/token", post(token))
+        .route(TOKEN_PATH, post(token))
+        .route(TOKEN_FALLBACK_PATH, post(token))
         .route(PRODUCTS_PATH, post(products))
         .route(PRICES_PATH, post(prices))
         .route(STOCK_PATH, post(stock))

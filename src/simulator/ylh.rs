@@ -10,6 +10,7 @@ use super::orders::{CancelRecord, Item, Outcome, StoredOrder};
 use super::reply::{self, BizError};
 use super::server::SimState;
 use super::stats::{bump, Endpoint};
+use crate::haier::paths::{cancel_path, push_path, ylh_token_path};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,21 +24,6 @@ use std::time::Instant;
 
 /// The path suffixes of the test, stage and production deployments.
 pub const PATH_SUFFIXES: [&str; 3] = ["-dev", "-pre", ""];
-
-/// The token path for a suffix, e.g. `/ylh-cloud-mgt-auth-dev/oauth/token`.
-pub fn token_path(suffix: &str) -> String {
-    format!("/ylh-cloud-mgt-auth{suffix}/oauth/token")
-}
-
-/// The order push path for a suffix.
-pub fn push_path(suffix: &str) -> String {
-    format!("/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder/receive-hmm-retail-order")
-}
-
-/// The order cancel path for a suffix.
-pub fn cancel_path(suffix: &str) -> String {
-    format!("/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder/cancel-hmm-retail-order")
-}
 
 /// The push's required top-level text fields, in the order they are checked.
 const REQUIRED_TEXT_BEFORE_QTY: [&str; 7] = [
@@ -54,7 +40,7 @@ const REQUIRED_TEXT_AFTER_CREATE: [&str; 4] = ["province", "city", "area", "deta
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     PATH_SUFFIXES.iter().fold(Router::new(), |router, suffix| {
         router
-            .route(&token_path(suffix), post(token))
+            .route(&ylh_token_path(suffix), post(token))
             .route(&push_path(suffix), post(push))
             .route(&cancel_path(suffix), post(cancel))
     })

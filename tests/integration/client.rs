@@ -12,19 +12,28 @@ use url::Url;
 use wiremock::matchers::{body_json, body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub(crate) const TOKEN_PATH: &str = "/oauth2/auth";
-const TOKEN_FALLBACK_PATH: &str = "/oauth2/token";
-pub(crate) const PRODUCTS_PATH: &str = "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products";
-pub(crate) const PRICES_PATH: &str =
-    "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price";
-pub(crate) const STOCK_PATH: &str = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open";
-pub(crate) const LOGISTICS_PATH: &str = "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth";
-const BALANCE_PATH: &str = "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/get-payer-account-balance-by-customer-code";
-pub(crate) const YLH_TOKEN_PATH: &str = "/ylh-cloud-mgt-auth-dev/oauth/token";
-pub(crate) const PUSH_PATH: &str =
-    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/receive-hmm-retail-order";
-pub(crate) const CANCEL_PATH: &str =
-    "/ylh-cloud-service-jst-order-dev/api/page/hmm/retailorder/cancel-hmm-retail-order";
+use haier_sync::haier::paths::{
+    self, BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH, TOKEN_FALLBACK_PATH,
+    TOKEN_PATH,
+};
+
+/// The YLH path suffix of the test config (`configs`).
+const YLH_SUFFIX: &str = "-dev";
+
+/// YLH's token path in the test config.
+pub(crate) fn ylh_token_path() -> String {
+    paths::ylh_token_path(YLH_SUFFIX)
+}
+
+/// YLH's order push path in the test config.
+pub(crate) fn push_path() -> String {
+    paths::push_path(YLH_SUFFIX)
+}
+
+/// YLH's order cancel path in the test config.
+pub(crate) fn cancel_path() -> String {
+    paths::cancel_path(YLH_SUFFIX)
+}
 
 const CLIENT_SECRET: &str = "s3cret-openplat-client";
 const PASSWORD: &str = "pw-products-prices";
@@ -67,7 +76,7 @@ pub(crate) fn configs(openplat: &str, ylh: &str) -> (HaierConfig, YlhConfig) {
     };
     let ylh = YlhConfig {
         base_url: Url::parse(ylh).unwrap(),
-        path_suffix: "-dev".into(),
+        path_suffix: YLH_SUFFIX.into(),
         client_id: "ylh-client".into(),
         client_password: Secret::new(YLH_CLIENT_PASSWORD),
         username: "ylh-user".into(),
@@ -190,7 +199,7 @@ pub(crate) async fn mount_openplat_token(server: &MockServer) {
 
 pub(crate) async fn mount_ylh_token(server: &MockServer) {
     Mock::given(method("POST"))
-        .and(path(YLH_TOKEN_PATH))
+        .and(path(ylh_token_path()))
         .respond_with(Tokens::ylh())
         .mount(server)
         .await;
@@ -341,7 +350,7 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
         base64_encode(&format!("ylh-client:{YLH_CLIENT_PASSWORD}"))
     );
     Mock::given(method("POST"))
-        .and(path(YLH_TOKEN_PATH))
+        .and(path(ylh_token_path()))
         .and(header("authorization", basic.as_str()))
         .and(header("system-name", "ylh-open-api"))
         .and(header("content-type", "application/x-www-form-urlencoded"))
@@ -353,7 +362,7 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
+        .and(path(push_path()))
         .and(header("authorization", "bearer at-1"))
         .and(body_partial_json(
             json!({"soId":"SO-1","totalQty":1,"totalAmt":1999,
@@ -364,7 +373,7 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(CANCEL_PATH))
+        .and(path(cancel_path()))
         .and(header("authorization", "bearer at-1"))
         .and(body_json(json!({"soId":"SO-1","cancelTime":"1700000000000",
             "cancelReason":"customer changed mind","sourceSystem":"HAIER-SYNC"})))
@@ -386,7 +395,7 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
     assert!(cancelled);
     // No optional field went out as null.
     let pushed = server.received_requests().await.unwrap();
-    let push = pushed.iter().find(|r| r.url.path() == PUSH_PATH).unwrap();
+    let push = pushed.iter().find(|r| r.url.path() == push_path()).unwrap();
     let body: Value = push.body_json().unwrap();
     assert!(body.get("remark").is_none() && body.get("governmentOrder").is_none());
     assert_eq!(client.stats().ylh.token_requests, 1);
@@ -475,7 +484,7 @@ async fn a_401_logs_in_again_once_and_repeats_the_call_for_everyone_at_once() {
 async fn a_login_whose_tokens_are_always_refused_ends_unauthorized_after_a_bounded_number_of_logins() {
     let server = MockServer::start().await;
     mount_ylh_token(&server).await;
-    Mock::given(path(PUSH_PATH))
+    Mock::given(path(push_path()))
         .respond_with(ResponseTemplate::new(401))
         .expect(21)
         .mount(&server)
@@ -492,13 +501,13 @@ async fn a_login_whose_tokens_are_always_refused_ends_unauthorized_after_a_bound
         ),
         "{error:?}"
     );
-    assert_eq!(requests_to(&server, YLH_TOKEN_PATH).await, 21);
+    assert_eq!(requests_to(&server, &ylh_token_path()).await, 21);
 }
 
 #[tokio::test]
 async fn refused_credentials_are_reported_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(path(YLH_TOKEN_PATH))
+    Mock::given(path(ylh_token_path()))
         .respond_with(
             ResponseTemplate::new(400)
                 .set_body_json(json!({"error":"invalid_grant","error_description":"Bad credentials"})),
@@ -603,7 +612,7 @@ async fn a_400_and_a_password_error_are_not_retried() {
 async fn a_repeated_so_id_is_its_own_error() {
     let server = MockServer::start().await;
     mount_ylh_token(&server).await;
-    Mock::given(path(PUSH_PATH))
+    Mock::given(path(push_path()))
         .respond_with(ResponseTemplate::new(200).set_body_json(refusal("DUPLICATE_SOID", "订单号重复")))
         .expect(1)
         .mount(&server)
@@ -843,7 +852,7 @@ async fn test_connection_reports_each_system_on_one_line() {
         .respond_with(ok(json!([{"saleGroupCode":"A"},{"saleGroupCode":"B"}])))
         .mount(&server)
         .await;
-    Mock::given(path(YLH_TOKEN_PATH))
+    Mock::given(path(ylh_token_path()))
         .respond_with(ResponseTemplate::new(401).set_body_json(
             json!({"error":"unauthorized","error_description":"Full authentication is required"}),
         ))
@@ -946,11 +955,11 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
             )
             .mount(&server)
             .await;
-        Mock::given(path(PUSH_PATH))
+        Mock::given(path(push_path()))
             .respond_with(ok(json!(true)))
             .mount(&server)
             .await;
-        Mock::given(path(CANCEL_PATH))
+        Mock::given(path(cancel_path()))
             .respond_with(ok(json!({"echo":"bearer at-1"})))
             .mount(&server)
             .await;

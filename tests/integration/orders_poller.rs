@@ -472,3 +472,34 @@ async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
         Cancelled::NotFound
     );
 }
+
+#[tokio::test]
+async fn cancelling_a_dead_order_haier_never_received_cancels_it_here() {
+    let env = OrdersEnv::start(quick_callbacks()).await;
+    insert_by_sql(env.db(), "SO-D", "ON-SO-D", &order_json("SO-D", &[env.code(0)])).await;
+    env.db()
+        .run(|conn| {
+            use diesel::prelude::*;
+            use haier_sync::db::schema::haier_order_outbox::dsl;
+            diesel::update(dsl::haier_order_outbox.filter(dsl::so_id.eq("SO-D")))
+                .set((dsl::status.eq("dead"), dsl::last_error.eq("gave up")))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    // Haier answers the cancel ORDER_NOT_FOUND: the order is cancelled here, not failed.
+    let outcome = cancel_order(env.db(), &env.ctx.client, "SO-D", "given up")
+        .await
+        .unwrap();
+    assert_eq!(outcome, Cancelled::Local);
+    let cancelled = row(env.db(), "SO-D").await;
+    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(cancelled.cancel_state.as_deref(), Some("local"));
+    assert_eq!(
+        cancelled.cancel_detail.as_deref(),
+        Some("given up (Haier never received the order)")
+    );
+    assert!(env.sim.order("SO-D").is_none());
+}

@@ -10,6 +10,7 @@
 
 use crate::support_sync::{EnvOptions, SyncEnv};
 use haier_sync::config::{BreakerPolicy, Config, JobConfig, JobKind, RateLimit, RetryPolicy};
+use haier_sync::haier::paths::TOKEN_PATH;
 use haier_sync::haier::{BreakerState, HaierError, System};
 use haier_sync::runs::RunStatus;
 use haier_sync::runs::SyncLog;
@@ -348,7 +349,7 @@ async fn the_daemon_recovers_from_an_outage(
     let proxy = OutageProxy::start(env.sim.addr()).await;
     let mut config = (*env.ctx.config).clone();
     config.haier.base_url = proxy.base_url.parse().unwrap();
-    config.haier.token_url = format!("{}/oauth2/auth", proxy.base_url).parse().unwrap();
+    config.haier.token_url = format!("{}{TOKEN_PATH}", proxy.base_url).parse().unwrap();
     config.haier.timeout_ms = 1000;
     config.haier.retry = RetryPolicy {
         max_attempts: 2,

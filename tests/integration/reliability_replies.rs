@@ -7,8 +7,11 @@
 //! `Content-Length`, a closed connection, an endless chunked body).
 
 use crate::client::{
-    client_for, configs, envelope, mount_openplat_token, mount_ylh_token, order, requests_to, CANCEL_PATH,
-    LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, PUSH_PATH, STOCK_PATH, TOKEN_PATH, YLH_TOKEN_PATH,
+    cancel_path, client_for, configs, envelope, mount_openplat_token, mount_ylh_token, order, push_path,
+    requests_to, ylh_token_path,
+};
+use haier_sync::haier::paths::{
+    LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH, TOKEN_FALLBACK_PATH, TOKEN_PATH,
 };
 use haier_sync::haier::{CancelRequest, HaierClient, HaierError};
 use serde_json::{json, Value};
@@ -40,16 +43,16 @@ enum Op {
 
 impl Op {
     /// The path that serves the row's reply (and whose requests are counted).
-    fn path(self) -> &'static str {
+    fn path(self) -> String {
         match self {
-            Op::Products => PRODUCTS_PATH,
-            Op::Prices => PRICES_PATH,
-            Op::Stock => STOCK_PATH,
-            Op::Logistics => LOGISTICS_PATH,
-            Op::Push => PUSH_PATH,
-            Op::Cancel => CANCEL_PATH,
-            Op::OpenplatLogin => TOKEN_PATH,
-            Op::YlhLogin => YLH_TOKEN_PATH,
+            Op::Products => PRODUCTS_PATH.to_owned(),
+            Op::Prices => PRICES_PATH.to_owned(),
+            Op::Stock => STOCK_PATH.to_owned(),
+            Op::Logistics => LOGISTICS_PATH.to_owned(),
+            Op::Push => push_path(),
+            Op::Cancel => cancel_path(),
+            Op::OpenplatLogin => TOKEN_PATH.to_owned(),
+            Op::YlhLogin => ylh_token_path(),
         }
     }
 
@@ -141,6 +144,7 @@ fn variant(error: &HaierError) -> &'static str {
         HaierError::Timeout { .. } => "Timeout",
         HaierError::Connect { .. } => "Connect",
         HaierError::Business { .. } => "Business",
+        HaierError::OrderNotFound { .. } => "OrderNotFound",
         HaierError::DuplicateSoId { .. } => "DuplicateSoId",
         HaierError::Decode { .. } => "Decode",
         HaierError::BreakerOpen { .. } => "BreakerOpen",
@@ -349,7 +353,7 @@ fn rows() -> Vec<Row> {
             "success:\"false\" as a string, message under `msg`",
             Op::Logistics,
             json_200(json!({"success":"false","code":"ORDER_NOT_FOUND","msg":"订单不存在"})),
-            final_error("Business", "openplat logistics: Haier refused: ORDER_NOT_FOUND: 订单不存在"),
+            final_error("OrderNotFound", "openplat logistics: Haier refused: ORDER_NOT_FOUND: 订单不存在"),
         ),
         row(
             "success:0 with an object as errCode",
@@ -744,20 +748,20 @@ async fn try_row(row: &Row) -> (Result<String, HaierError>, usize) {
             .await;
     }
     if row.op == Op::YlhLogin {
-        Mock::given(path(PUSH_PATH))
+        Mock::given(path(push_path()))
             .respond_with(ResponseTemplate::new(200).set_body_json(envelope(json!(true))))
             .mount(&server)
             .await;
     }
-    let served_paths: Vec<&str> = match row.op {
+    let served_paths: Vec<String> = match row.op {
         // Openplat falls back from /oauth2/auth to /oauth2/token: both get the reply.
-        Op::OpenplatLogin => vec![TOKEN_PATH, "/oauth2/token"],
+        Op::OpenplatLogin => vec![TOKEN_PATH.to_owned(), TOKEN_FALLBACK_PATH.to_owned()],
         op => vec![op.path()],
     };
     match &row.reply {
         Reply::Mock(template) => {
             for served in &served_paths {
-                Mock::given(path(*served))
+                Mock::given(path(served.as_str()))
                     .respond_with(template.clone())
                     .mount(&server)
                     .await;

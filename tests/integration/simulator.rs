@@ -6,10 +6,11 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
 use axum::{Json, Router};
-use haier_sync::simulator::{
-    self, Faults, PriceLookup, SimCredentials, SimHandle, SimOptions, Simulator, BALANCE_PATH,
-    LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH,
+use haier_sync::haier::paths::{
+    self, BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH, TOKEN_FALLBACK_PATH,
+    TOKEN_PATH,
 };
+use haier_sync::simulator::{self, Faults, PriceLookup, SimCredentials, SimHandle, SimOptions, Simulator};
 use md5::{Digest, Md5};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -59,7 +60,7 @@ async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 async fn openplat_token(client: &reqwest::Client, sim: &SimHandle) -> String {
     let reply: Value = client
-        .post(format!("{}/oauth2/auth", sim.base_url()))
+        .post(format!("{}{TOKEN_PATH}", sim.base_url()))
         .json(&json!({"client_id": "demo-openplat-client", "client_secret": "demo-openplat-secret", "grant_type": "client_credentials"}))
         .send()
         .await
@@ -72,7 +73,7 @@ async fn openplat_token(client: &reqwest::Client, sim: &SimHandle) -> String {
 
 async fn ylh_token(client: &reqwest::Client, sim: &SimHandle, suffix: &str) -> String {
     let reply = client
-        .post(format!("{}{}", sim.base_url(), simulator::token_path(suffix)))
+        .post(format!("{}{}", sim.base_url(), paths::ylh_token_path(suffix)))
         .basic_auth("demo-ylh-client", Some("demo-ylh-secret"))
         .header("system-name", "ylh-open-api")
         .form(&[
@@ -121,7 +122,7 @@ async fn openplat(
 async fn push(client: &reqwest::Client, sim: &SimHandle, token: &str, order: &Value) -> (StatusCode, Value) {
     call(
         client,
-        format!("{}{}", sim.base_url(), simulator::push_path("-dev")),
+        format!("{}{}", sim.base_url(), paths::push_path("-dev")),
         &format!("bearer {token}"),
         order,
     )
@@ -132,7 +133,7 @@ async fn cancel(client: &reqwest::Client, sim: &SimHandle, token: &str, so_id: &
     let body = json!({"soId": so_id, "cancelTime": "1764000000000", "cancelReason": "客户取消", "sourceSystem": "HAIER-SYNC"});
     call(
         client,
-        format!("{}{}", sim.base_url(), simulator::cancel_path("-dev")),
+        format!("{}{}", sim.base_url(), paths::cancel_path("-dev")),
         &format!("bearer {token}"),
         &body,
     )
@@ -204,7 +205,7 @@ fn codes_for_sale(sim: &SimHandle, n: usize) -> Vec<String> {
 async fn openplat_token_is_issued_for_the_configured_client_only() {
     let sim = start(small()).await;
     let client = http();
-    for path in ["/oauth2/auth", "/oauth2/token"] {
+    for path in [TOKEN_PATH, TOKEN_FALLBACK_PATH] {
         let reply = client
             .post(format!("{}{path}", sim.base_url()))
             .json(&json!({"client_id": "demo-openplat-client", "client_secret": "demo-openplat-secret", "grant_type": "client_credentials"}))
@@ -219,7 +220,7 @@ async fn openplat_token_is_issued_for_the_configured_client_only() {
     }
     let (status, body) = call(
         &client,
-        format!("{}/oauth2/auth", sim.base_url()),
+        format!("{}{TOKEN_PATH}", sim.base_url()),
         "",
         &json!({"client_id": "demo-openplat-client", "client_secret": "wrong", "grant_type": "client_credentials"}),
     )
@@ -243,7 +244,7 @@ async fn business_calls_without_a_valid_token_get_401_in_both_systems() {
     let (status, _) = push(&client, &sim, &openplat_token, &order("SO-1", "X")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let ylh = ylh_token(&client, &sim, "-dev").await;
-    let url = format!("{}{}", sim.base_url(), simulator::push_path("-dev"));
+    let url = format!("{}{}", sim.base_url(), paths::push_path("-dev"));
     let (status, _) = call(&client, url, &ylh, &order("SO-1", "X")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(sim.stats().unauthorized, 5);
@@ -598,7 +599,7 @@ async fn ylh_token_works_under_every_suffix_and_refuses_bad_credentials() {
     let url = format!(
         "{}{}?grant_type=password&username=demo-user&password=demo-user-password",
         sim.base_url(),
-        simulator::token_path("-pre")
+        paths::ylh_token_path("-pre")
     );
     let reply = client
         .post(&url)
@@ -609,7 +610,7 @@ async fn ylh_token_works_under_every_suffix_and_refuses_bad_credentials() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::OK);
 
-    let token_url = format!("{}{}", sim.base_url(), simulator::token_path("-dev"));
+    let token_url = format!("{}{}", sim.base_url(), paths::ylh_token_path("-dev"));
     let attempt = |client_secret: &'static str, system_name: Option<&'static str>, password: &'static str| {
         let mut request = client
             .post(&token_url)

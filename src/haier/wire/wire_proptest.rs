@@ -5,7 +5,9 @@
 
 use super::*;
 use proptest::prelude::*;
-use serde_json::json;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Any JSON value, nested a few levels, with the keys Haier's decoders look for mixed in so that
 /// the lenient paths get exercised, not only "unknown key".
