@@ -3,9 +3,9 @@
 //! `crate::orders`) do the rest.
 
 use crate::config::Config;
-use crate::db::outbox::{self, OutboxRow, STATUSES};
 use crate::db::{self, Db};
 use crate::haier::{CancelRequest, HaierClient, HaierError};
+use crate::orders::outbox::{self, OutboxRow, STATUSES};
 use crate::orders::validate;
 use anyhow::Context as _;
 use clap::Subcommand;

@@ -6,8 +6,6 @@ pub mod background;
 pub mod instances;
 pub mod logistics;
 mod migrations;
-pub mod order_events;
-pub mod outbox;
 pub mod prices;
 pub mod products;
 pub mod run_stats;

@@ -5,9 +5,10 @@
 //! only reads.
 
 use super::notices::Outcome;
-use crate::db::outbox::STATUSES;
-use crate::db::{outbox, run_stats, Db};
+use crate::db::{run_stats, Db};
 use crate::haier::System;
+use crate::orders::outbox;
+use crate::orders::outbox::STATUSES;
 use anyhow::Context as _;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

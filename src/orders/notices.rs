@@ -4,9 +4,9 @@
 //! with its `haier_order_events` row, so a replay (same method and data) is recognised and
 //! changes nothing. Signature, time stamp and app key are checked before, in `callback.rs`.
 
-use crate::db::order_events::{self, NewOrderEvent};
-use crate::db::outbox::{self, OrderMatch, OutboxRow};
 use crate::db::DbConnection;
+use crate::orders::events::{self, NewOrderEvent};
+use crate::orders::outbox::{self, OrderMatch, OutboxRow};
 use chrono::NaiveDateTime;
 use diesel::Connection;
 use md5::{Digest, Md5};
@@ -326,7 +326,7 @@ pub fn apply_notice(
             },
             OrderMatch::Found(row) => {
                 let so_id = Some(row.so_id.clone());
-                if order_events::was_applied(conn, fingerprint)? {
+                if events::was_applied(conn, fingerprint)? {
                     Handled {
                         outcome: Outcome::Duplicate,
                         so_id,
@@ -343,7 +343,7 @@ pub fn apply_notice(
             }
         };
         let state = notice.state.map(|s| s.to_string());
-        order_events::insert_event(
+        events::insert_event(
             conn,
             &NewOrderEvent {
                 so_id: handled.so_id.as_deref(),

@@ -21,9 +21,9 @@
 
 use crate::config::JobConfig;
 use crate::context::AppContext;
-use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, Backend, Db, DbConnection};
 use crate::haier::{HaierClient, HaierError};
+use crate::orders::outbox::{self, OutboxRow};
 use crate::orders::validate::{self, ValidOrder};
 use crate::sync::{FailureList, RunCounts, RunRecorder, RunSpec, Trigger};
 use anyhow::Context as _;

@@ -19,7 +19,8 @@
 //! still pushing.
 
 use super::{before, LIVE_HEARTBEATS};
-use crate::db::{self, instances, outbox, sync_logs, Db};
+use crate::db::{self, instances, sync_logs, Db};
+use crate::orders::outbox;
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use tracing::info;

@@ -645,7 +645,7 @@ async fn recovery_closes_rows_of_gone_processes_only() {
 #[tokio::test]
 async fn recovery_frees_the_order_leases_of_gone_processes_of_this_host_only() {
     use crate::support_orders::{insert_many_by_sql, row};
-    use haier_sync::db::outbox;
+    use haier_sync::orders::outbox;
     let test = TestDb::new().await;
     let host = this_host();
     let crashed = format!("{host}:{DEAD_PID}");

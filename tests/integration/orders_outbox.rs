@@ -3,8 +3,8 @@
 
 use super::support_orders::*;
 use chrono::Duration;
-use haier_sync::db::outbox;
 use haier_sync::db::{now_utc, testing::TestDb};
+use haier_sync::orders::outbox;
 use std::collections::HashSet;
 
 async fn claim(test: &TestDb, token: &str, lease: Duration, limit: i64) -> Vec<outbox::OutboxRow> {

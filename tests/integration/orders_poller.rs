@@ -260,7 +260,7 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
         .db()
         .run(|conn| {
             let now = haier_sync::db::now_utc();
-            Ok(haier_sync::db::outbox::claim_due_orders(
+            Ok(haier_sync::orders::outbox::claim_due_orders(
                 conn,
                 "killed-poller",
                 now,

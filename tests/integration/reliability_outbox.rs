@@ -3,7 +3,7 @@
 //! them is pushed in the same poll, and the next poll is idle.
 
 use super::support_orders::*;
-use haier_sync::db::outbox;
+use haier_sync::orders::outbox;
 use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
 use haier_sync::simulator::SimOptions;
 use serde_json::{json, Value};

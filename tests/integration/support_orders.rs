@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use haier_sync::config::{CallbackConfig, Secret};
-use haier_sync::db::outbox::{self, OutboxRow};
 use haier_sync::db::schema::haier_products;
-use haier_sync::db::{now_utc, order_events, Db, DbConnection};
+use haier_sync::db::{now_utc, Db, DbConnection};
 use haier_sync::orders::callback::{beijing_timestamp, sign_fields};
+use haier_sync::orders::events as order_events;
+use haier_sync::orders::outbox::{self, OutboxRow};
 use serde_json::{json, Value};
 
 pub const APP_KEY: &str = "demo-app-key";

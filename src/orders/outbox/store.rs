@@ -6,9 +6,9 @@
 //! own batch and `locked_until`; only the holder of that token writes a push result
 //! (`mark_*` filter on it), and a lease that runs out makes the row claimable again.
 
-use super::schema::haier_order_outbox::{self, dsl};
-use super::schema::haier_products;
-use super::DbConnection;
+use crate::db::schema::haier_order_outbox::{self, dsl};
+use crate::db::schema::haier_products;
+use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -565,7 +565,7 @@ pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)
 
 /// Which of `codes` `haier_products` lists as for sale (and not delisted). Locking: a plain read.
 pub fn product_codes_for_sale(conn: &mut DbConnection, codes: &[String]) -> QueryResult<HashSet<String>> {
-    use super::schema::haier_products::dsl as p;
+    use crate::db::schema::haier_products::dsl as p;
     let mut found = HashSet::new();
     for chunk in codes.chunks(500) {
         let rows: Vec<String> = haier_products::table
@@ -582,7 +582,7 @@ pub fn product_codes_for_sale(conn: &mut DbConnection, codes: &[String]) -> Quer
 /// Whether `haier_products` lists any product for sale at all (before the first products sync it
 /// does not, and no order can be checked). Locking: a plain read.
 pub fn has_products_for_sale(conn: &mut DbConnection) -> QueryResult<bool> {
-    use super::schema::haier_products::dsl as p;
+    use crate::db::schema::haier_products::dsl as p;
     diesel::select(diesel::dsl::exists(
         haier_products::table
             .filter(p::is_sales.eq(true))

@@ -1,8 +1,8 @@
 //! Queries on `haier_order_events`: every callback Haier sent, valid or not, with its outcome
 //! (unsigned ones only within the receiver's per-address limit, and cut to an excerpt).
 
-use super::schema::haier_order_events::{self, dsl};
-use super::DbConnection;
+use crate::db::schema::haier_order_events::{self, dsl};
+use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;

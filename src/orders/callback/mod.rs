@@ -16,8 +16,8 @@ use super::metrics::{self, CallbackCounters};
 use super::notices::{self, NoticeKind, Outcome};
 use crate::config::CallbackConfig;
 use crate::context::AppContext;
-use crate::db::order_events::{self, NewOrderEvent};
 use crate::db::{self, Db};
+use crate::orders::events::{self, NewOrderEvent};
 use anyhow::Context as _;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
@@ -764,7 +764,7 @@ async fn store_unapplied(receiver: &Receiver, event: Unapplied<'_>) {
     let stored = receiver
         .db
         .run(move |conn| {
-            order_events::insert_event(
+            events::insert_event(
                 conn,
                 &NewOrderEvent {
                     so_id: None,
