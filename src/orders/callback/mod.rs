@@ -13,7 +13,8 @@
 //! cut, whatever else is wrong with it.
 
 use super::metrics::{self, CallbackCounters};
-use super::notices::{self, NoticeKind, Outcome};
+use super::notices::{self, NoticeKind};
+use super::state::CallbackOutcome;
 use crate::config::CallbackConfig;
 use crate::context::AppContext;
 use crate::db::{self, Db};
@@ -517,7 +518,7 @@ async fn receive(State(receiver): State<Arc<Receiver>>, request: Request) -> Res
         let detail = format!("Method {} is not one this receiver handles", verified.method);
         let platform_order_no = platform_order_no_of(&verified.data);
         let event = Unapplied {
-            outcome: Outcome::Ignored,
+            outcome: CallbackOutcome::Ignored,
             method: Some(&verified.method),
             platform_order_no: platform_order_no.as_deref(),
             detail: &detail,
@@ -580,9 +581,9 @@ async fn receive(State(receiver): State<Arc<Receiver>>, request: Request) -> Res
                 "callback received"
             );
             match handled.outcome {
-                Outcome::UnknownOrder => failure_reply(
+                CallbackOutcome::UnknownOrder => failure_reply(
                     StatusCode::OK,
-                    "unknown_order",
+                    handled.outcome.as_str(),
                     &handled.detail,
                     &notice.platform_order_no,
                 ),
@@ -652,7 +653,7 @@ async fn reject(
 ) -> Response {
     if !rejection.signed {
         if let Err(wait) = receiver.rejected_limit.check(source) {
-            receiver.counters.count(Outcome::Rejected);
+            receiver.counters.count(CallbackOutcome::Rejected);
             receiver.counters.count_rejection(rejection.code, false);
             tracing::debug!(code = rejection.code, source = ?source, "rejected callback over the limit; not stored");
             let description = format!(
@@ -697,7 +698,7 @@ async fn reject(
         (method, platform_order_no, Cow::Owned(detail), Cow::Owned(raw))
     };
     let event = Unapplied {
-        outcome: Outcome::Rejected,
+        outcome: CallbackOutcome::Rejected,
         method: method.as_deref(),
         platform_order_no: platform_order_no.as_deref(),
         detail: &detail,
@@ -725,7 +726,7 @@ async fn reject_verified(
     tracing::warn!(code = rejection.code, reason = %rejection.reason, method, "callback rejected");
     receiver.counters.count_rejection(rejection.code, true);
     let event = Unapplied {
-        outcome: Outcome::Rejected,
+        outcome: CallbackOutcome::Rejected,
         method: Some(method),
         platform_order_no,
         detail: &rejection.reason,
@@ -743,7 +744,7 @@ async fn reject_verified(
 
 /// A callback that was not applied to an order, for its event row.
 struct Unapplied<'a> {
-    outcome: Outcome,
+    outcome: CallbackOutcome,
     method: Option<&'a str>,
     platform_order_no: Option<&'a str>,
     detail: &'a str,
@@ -771,7 +772,7 @@ async fn store_unapplied(receiver: &Receiver, event: Unapplied<'_>) {
                     method: method.as_deref(),
                     platform_order_no: platform_order_no.as_deref(),
                     state: None,
-                    outcome: outcome.as_str(),
+                    outcome,
                     detail: Some(&detail),
                     raw: &raw,
                     fingerprint: fingerprint.as_deref(),

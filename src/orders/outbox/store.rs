@@ -1,34 +1,23 @@
-//! Queries on `haier_order_outbox`, the transactional outbox the shop writes paid orders to.
-//! Every statement is a small function whose doc comment states its locking contract. What the
-//! statuses mean and when they change is decided in `crate::orders`; this file only runs SQL.
-//!
-//! The lease: a poller claims rows by setting `status = 'sending'`, `locked_by` to a token of its
-//! own batch and `locked_until`; only the holder of that token writes a push result
-//! (`mark_*` filter on it), and a lease that runs out makes the row claimable again.
+//! Every statement on `haier_order_outbox`, each a small function whose doc comment states its
+//! locking contract. When a status changes is decided by the callers in `crate::orders` (the
+//! poller, the callback's notices, enqueue, retry and cancel) and by the logistics job through
+//! [`mark_orders_delivered`]; this file only runs SQL.
 
+use super::change::{
+    leased, update, update_one, with_id, with_online_no, with_so_id, with_so_id_in, Change, Rows,
+};
 use crate::db::schema::haier_order_outbox::{self, dsl};
-use crate::db::schema::haier_products;
 use crate::db::DbConnection;
+use crate::orders::state::{CancelState, OutboxStatus};
 use chrono::NaiveDateTime;
+use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
-use std::collections::HashSet;
-
-/// Every value of `status`, in the order an order goes through them.
-pub const STATUSES: [&str; 7] = [
-    "pending",
-    "sending",
-    "pushed",
-    "confirmed",
-    "refused",
-    "cancelled",
-    "dead",
-];
 
 /// One row of `haier_order_outbox`.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
 #[diesel(table_name = haier_order_outbox)]
 pub struct OutboxRow {
     pub id: i64,
@@ -36,7 +25,7 @@ pub struct OutboxRow {
     pub online_no: String,
     /// The order as JSON in YLH's push format, as the shop wrote it.
     pub payload: String,
-    pub status: String,
+    pub status: OutboxStatus,
     /// Push attempts that have ended (a lease that ran out counts as one).
     pub attempts: i64,
     pub next_attempt_at: NaiveDateTime,
@@ -49,7 +38,7 @@ pub struct OutboxRow {
     pub delivered_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    pub cancel_state: Option<String>,
+    pub cancel_state: Option<CancelState>,
     pub cancel_detail: Option<String>,
     pub out_of_stock_at: Option<NaiveDateTime>,
 }
@@ -78,6 +67,11 @@ pub fn insert_order(
     }
 }
 
+diesel::define_sql_function! {
+    /// `COALESCE(x, y)`: `x`, or `y` when `x` is NULL.
+    fn coalesce(x: Nullable<Text>, y: Text) -> Text;
+}
+
 /// Claims up to `limit` due rows for `lease_token` until `lease_until` and returns them: rows
 /// `pending` whose `next_attempt_at` has come, and rows `sending` whose lease ran out (a poller
 /// crashed or hung mid-push; that attempt is counted and noted in `last_error`).
@@ -93,54 +87,48 @@ pub fn claim_due_orders(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
-    const SET: &str = "status = 'sending', \
-         attempts = CASE WHEN status = 'sending' THEN attempts + 1 ELSE attempts END, \
-         last_error = CASE WHEN status = 'sending' \
-             THEN 'the lease of ' || COALESCE(locked_by, '?') || ' ran out while sending; trying again' \
-             ELSE last_error END, \
-         locked_by = {token}, locked_until = {until}, updated_at = {now}";
-    const DUE: &str = "(status = 'pending' AND next_attempt_at <= {now}) \
-         OR (status = 'sending' AND locked_until <= {now})";
+    let due = diesel::alias!(haier_order_outbox as due);
+    let due = due
+        .select(due.field(dsl::id))
+        .filter(
+            (due.field(dsl::status)
+                .eq(OutboxStatus::Pending)
+                .and(due.field(dsl::next_attempt_at).le(now)))
+            .or(due
+                .field(dsl::status)
+                .eq(OutboxStatus::Sending)
+                .and(due.field(dsl::locked_until).le(now).assume_not_null())),
+        )
+        .order((due.field(dsl::next_attempt_at), due.field(dsl::id)))
+        .limit(limit);
+    // Every expression reads the row as it was before the claim: `sending` here means the
+    // lease ran out.
+    let ran_out = || dsl::status.eq(OutboxStatus::Sending);
+    let note = "the lease of "
+        .into_sql::<Text>()
+        .concat(coalesce(dsl::locked_by, "?"))
+        .concat(" ran out while sending; trying again");
+    let claim = (
+        dsl::status.eq(OutboxStatus::Sending),
+        dsl::attempts
+            .eq(case_when::<_, _, BigInt>(ran_out(), dsl::attempts + 1_i64).otherwise(dsl::attempts)),
+        dsl::last_error
+            .eq(case_when::<_, _, Nullable<Text>>(ran_out(), note.nullable()).otherwise(dsl::last_error)),
+        dsl::locked_by.eq(lease_token),
+        dsl::locked_until.eq(lease_until),
+        dsl::updated_at.eq(now),
+    );
     match conn {
         DbConnection::Pg(c) => {
-            let fill = |s: &str| {
-                s.replace("{token}", "$1")
-                    .replace("{until}", "$2")
-                    .replace("{now}", "$3")
-            };
-            let sql = format!(
-                "WITH due AS (SELECT id FROM haier_order_outbox WHERE {} \
-                 ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 UPDATE haier_order_outbox o SET {} FROM due WHERE o.id = due.id RETURNING o.*",
-                fill(DUE),
-                fill(SET),
-            );
-            diesel::sql_query(sql)
-                .bind::<Text, _>(lease_token)
-                .bind::<Timestamp, _>(lease_until)
-                .bind::<Timestamp, _>(now)
-                .bind::<BigInt, _>(limit)
-                .load(c)
+            diesel::update(haier_order_outbox::table.filter(dsl::id.eq_any(due.for_update().skip_locked())))
+                .set(claim)
+                .returning(OutboxRow::as_returning())
+                .get_results(c)
         }
-        DbConnection::Sqlite(c) => {
-            let fill = |s: &str| {
-                s.replace("{token}", "?1")
-                    .replace("{until}", "?2")
-                    .replace("{now}", "?3")
-            };
-            let sql = format!(
-                "UPDATE haier_order_outbox SET {} WHERE id IN (SELECT id FROM haier_order_outbox \
-                 WHERE {} ORDER BY next_attempt_at, id LIMIT ?4) RETURNING *",
-                fill(SET),
-                fill(DUE),
-            );
-            diesel::sql_query(sql)
-                .bind::<Text, _>(lease_token)
-                .bind::<Timestamp, _>(lease_until)
-                .bind::<Timestamp, _>(now)
-                .bind::<BigInt, _>(limit)
-                .load(c)
-        }
+        DbConnection::Sqlite(c) => diesel::update(haier_order_outbox::table.filter(dsl::id.eq_any(due)))
+            .set(claim)
+            .returning(OutboxRow::as_returning())
+            .get_results(c),
     }
 }
 
@@ -148,7 +136,7 @@ pub fn claim_due_orders(
 /// Locking: a plain read.
 pub fn lease_holders(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
     haier_order_outbox::table
-        .filter(dsl::status.eq("sending"))
+        .filter(dsl::status.eq(OutboxStatus::Sending))
         .filter(dsl::locked_by.is_not_null())
         .group_by(dsl::locked_by)
         .select((dsl::locked_by.assume_not_null(), diesel::dsl::count_star()))
@@ -167,199 +155,94 @@ pub fn free_lease(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        haier_order_outbox::table
-            .filter(dsl::status.eq("sending"))
-            .filter(dsl::locked_by.eq(lease_token)),
-    )
-    .set((
-        dsl::status.eq("pending"),
-        dsl::attempts.eq(dsl::attempts + 1),
-        dsl::next_attempt_at.eq(now),
-        dsl::last_error.eq(reason),
-        dsl::locked_by.eq(None::<String>),
-        dsl::locked_until.eq(None::<NaiveDateTime>),
-        dsl::updated_at.eq(now),
-    ))
-    .execute(conn)
-}
-
-/// The row `id` if it is still `sending` under `lease_token`: what `mark_*` may write.
-macro_rules! leased {
-    ($id:expr, $token:expr) => {
-        haier_order_outbox::table
-            .filter(dsl::id.eq($id))
-            .filter(dsl::status.eq("sending"))
-            .filter(dsl::locked_by.eq($token))
+    let retry = PushResult::Retry {
+        error: reason,
+        at: now,
     };
+    update(conn, leased(None, lease_token), retry.change(now))
 }
 
-/// Records a push Haier took (or already had: `note` says so): `pushed`, the attempt counted,
-/// the lease released. Returns false when the lease was lost meanwhile (the row was claimed again
-/// or a callback moved it on), in which case nothing is written.
-/// Locking: a single-row `UPDATE` guarded by the lease token; no transaction.
-pub fn mark_pushed(
+/// How a push under a lease ended, as the poller writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushResult<'a> {
+    /// Haier took the order, or already had it (`note` says so): `pushed`, the attempt counted.
+    Pushed { note: Option<&'a str> },
+    /// The push failed in a way worth repeating: `pending` again at `at`, the attempt counted
+    /// and the error kept.
+    Retry { error: &'a str, at: NaiveDateTime },
+    /// The order was not sent, for a reason that is not its fault (no product catalog yet,
+    /// Haier cannot be called): `pending` again at `at`, no attempt counted.
+    Deferred { reason: &'a str, at: NaiveDateTime },
+    /// Given up: `dead` with the error. `attempted` says whether a push was made (a failed push
+    /// counts as an attempt; an order refused by validation was never sent).
+    Dead { error: &'a str, attempted: bool },
+}
+
+/// Writes how a push ended and releases the lease. Returns false when the lease was lost
+/// meanwhile (the row was claimed again or a callback moved it on), in which case nothing is
+/// written. Locking: a single-row `UPDATE` guarded by the lease token; no transaction.
+pub fn record_push_result(
     conn: &mut DbConnection,
     id: i64,
     lease_token: &str,
-    note: Option<&str>,
+    result: PushResult<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(leased!(id, lease_token))
-        .set((
-            dsl::status.eq("pushed"),
-            dsl::attempts.eq(dsl::attempts + 1),
-            dsl::pushed_at.eq(Some(now)),
-            dsl::last_error.eq(note),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+    update_one(conn, leased(Some(id), lease_token), result.change(now))
 }
 
-/// Puts a row whose push failed in a way worth repeating back to `pending`, due at
-/// `next_attempt_at`, with the attempt counted and the error kept. Returns false when the lease
-/// was lost meanwhile. Locking: a single-row `UPDATE` guarded by the lease token.
-pub fn mark_for_retry(
-    conn: &mut DbConnection,
-    id: i64,
-    lease_token: &str,
-    error: &str,
-    next_attempt_at: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(leased!(id, lease_token))
-        .set((
-            dsl::status.eq("pending"),
-            dsl::attempts.eq(dsl::attempts + 1),
-            dsl::next_attempt_at.eq(next_attempt_at),
-            dsl::last_error.eq(error),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
-}
-
-/// Puts a row back to `pending` at `next_attempt_at` without counting an attempt: it was not
-/// sent, for a reason that is not the order's fault (no product catalog yet). Returns false when
-/// the lease was lost meanwhile. Locking: a single-row `UPDATE` guarded by the lease token.
-pub fn defer_order(
-    conn: &mut DbConnection,
-    id: i64,
-    lease_token: &str,
-    reason: &str,
-    next_attempt_at: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(leased!(id, lease_token))
-        .set((
-            dsl::status.eq("pending"),
-            dsl::next_attempt_at.eq(next_attempt_at),
-            dsl::last_error.eq(reason),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
-}
-
-/// Gives up on a row: `dead` with the reason. `attempted` says whether a push was made (a
-/// failed push counts as an attempt; an order refused by validation was never sent). Returns
-/// false when the lease was lost meanwhile. Locking: a single-row `UPDATE` guarded by the lease.
-pub fn mark_dead(
-    conn: &mut DbConnection,
-    id: i64,
-    lease_token: &str,
-    error: &str,
-    attempted: bool,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(leased!(id, lease_token))
-        .set((
-            dsl::status.eq("dead"),
-            dsl::attempts.eq(dsl::attempts + i64::from(attempted)),
-            dsl::last_error.eq(error),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+impl<'a> PushResult<'a> {
+    /// What the push result writes; the lease is released.
+    fn change(self, now: NaiveDateTime) -> Change<'a> {
+        match self {
+            PushResult::Pushed { note } => Change {
+                count_attempt: true,
+                pushed_at: Some(now),
+                last_error: Some(note),
+                ..Change::released(OutboxStatus::Pushed, now)
+            },
+            PushResult::Retry { error: text, at } | PushResult::Deferred { reason: text, at } => Change {
+                count_attempt: matches!(self, PushResult::Retry { .. }),
+                next_attempt_at: Some(at),
+                last_error: Some(Some(text)),
+                ..Change::released(OutboxStatus::Pending, now)
+            },
+            PushResult::Dead { error, attempted } => Change {
+                count_attempt: attempted,
+                last_error: Some(Some(error)),
+                ..Change::released(OutboxStatus::Dead, now)
+            },
+        }
+    }
 }
 
 /// Moves a `dead` row back to `pending`, due now, with its attempts reset (`outbox retry`).
 /// Returns false when the row is not `dead`. Locking: a single-row `UPDATE` guarded by the status.
 pub fn retry_dead_order(conn: &mut DbConnection, so_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(
-        haier_order_outbox::table
-            .filter(dsl::so_id.eq(so_id))
-            .filter(dsl::status.eq("dead")),
-    )
-    .set((
-        dsl::status.eq("pending"),
-        dsl::attempts.eq(0_i64),
-        dsl::next_attempt_at.eq(now),
-        dsl::locked_by.eq(None::<String>),
-        dsl::locked_until.eq(None::<NaiveDateTime>),
-        dsl::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
+    let change = Change {
+        attempts: Some(0),
+        next_attempt_at: Some(now),
+        ..Change::released(OutboxStatus::Pending, now)
+    };
+    update_one(conn, with_so_id_in(so_id, &[OutboxStatus::Dead]), change)
 }
 
-/// Cancels a row that was never pushed (`pending`), so the poller never sends it. Returns false
-/// when the row is not `pending` (a poller may have claimed it meanwhile). Locking: a single-row
-/// `UPDATE` guarded by the status, so it cannot race a claim.
-pub fn cancel_pending_order(
+/// Cancels a row here, without Haier (`cancel_state = local`), if it is in one of `from`: a
+/// `pending` row never pushed (the poller never sends it), or a `dead` one Haier answered it does
+/// not have. Returns false when the row is in another status (a poller may have claimed it
+/// meanwhile). Locking: a single-row `UPDATE` guarded by the status, so it cannot race a claim.
+pub fn cancel_here(
     conn: &mut DbConnection,
     so_id: &str,
+    from: &[OutboxStatus],
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        haier_order_outbox::table
-            .filter(dsl::so_id.eq(so_id))
-            .filter(dsl::status.eq("pending")),
-    )
-    .set((
-        dsl::status.eq("cancelled"),
-        dsl::cancel_state.eq("local"),
-        dsl::cancel_detail.eq(reason),
-        dsl::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
+    let change = Change::cancelled(CancelState::Local, reason, now);
+    update_one(conn, with_so_id_in(so_id, from), change)
 }
 
-/// Marks a row cancelled without asking Haier (Haier answered that it does not have the order).
-/// Locking: a single-row `UPDATE`; the status guard keeps a row a poller holds untouched.
-pub fn cancel_unknown_order(
-    conn: &mut DbConnection,
-    so_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(
-        haier_order_outbox::table
-            .filter(dsl::so_id.eq(so_id))
-            .filter(dsl::status.eq_any(["pending", "dead"])),
-    )
-    .set((
-        dsl::status.eq("cancelled"),
-        dsl::cancel_state.eq("local"),
-        dsl::cancel_detail.eq(reason),
-        dsl::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
-}
-
-/// Records that a cancel was asked of Haier (`cancel_state = 'requested'`); the outcome comes in
+/// Records that a cancel was asked of Haier (`cancel_state = requested`); the outcome comes in
 /// the cancel callback. Locking: a single-row `UPDATE`; no transaction.
 pub fn record_cancel_request(
     conn: &mut DbConnection,
@@ -367,14 +250,7 @@ pub fn record_cancel_request(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(haier_order_outbox::table.filter(dsl::so_id.eq(so_id)))
-        .set((
-            dsl::cancel_state.eq("requested"),
-            dsl::cancel_detail.eq(reason),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+    write_cancel_state(conn, with_so_id(so_id), CancelState::Requested, reason, now).map(|n| n == 1)
 }
 
 /// Which rows a callback's `PlatformOrderNo` names.
@@ -394,28 +270,23 @@ pub enum OrderMatch {
 /// which takes the row lock on PostgreSQL and the write lock on SQLite before anything is read,
 /// so two callbacks for one order are applied one after the other.
 pub fn lock_order_for_callback(conn: &mut DbConnection, platform_order_no: &str) -> QueryResult<OrderMatch> {
-    let touched = diesel::update(haier_order_outbox::table.filter(dsl::so_id.eq(platform_order_no)))
-        .set(dsl::updated_at.eq(dsl::updated_at))
-        .execute(conn)?;
-    if touched == 1 {
-        return haier_order_outbox::table
-            .filter(dsl::so_id.eq(platform_order_no))
-            .select(OutboxRow::as_select())
-            .first(conn)
-            .map(|row| OrderMatch::Found(Box::new(row)));
+    for rows in [with_so_id as fn(&str) -> Rows, with_online_no] {
+        let touched = diesel::update(haier_order_outbox::table.filter(rows(platform_order_no)))
+            .set(dsl::updated_at.eq(dsl::updated_at))
+            .execute(conn)?;
+        match touched {
+            0 => continue,
+            1 => {
+                return haier_order_outbox::table
+                    .filter(rows(platform_order_no))
+                    .select(OutboxRow::as_select())
+                    .first(conn)
+                    .map(|row| OrderMatch::Found(Box::new(row)))
+            }
+            n => return Ok(OrderMatch::Ambiguous(n)),
+        }
     }
-    let touched = diesel::update(haier_order_outbox::table.filter(dsl::online_no.eq(platform_order_no)))
-        .set(dsl::updated_at.eq(dsl::updated_at))
-        .execute(conn)?;
-    match touched {
-        0 => Ok(OrderMatch::NotFound),
-        1 => haier_order_outbox::table
-            .filter(dsl::online_no.eq(platform_order_no))
-            .select(OutboxRow::as_select())
-            .first(conn)
-            .map(|row| OrderMatch::Found(Box::new(row))),
-        n => Ok(OrderMatch::Ambiguous(n)),
-    }
+    Ok(OrderMatch::NotFound)
 }
 
 /// A confirm or refusal that overtakes the push's own reply ends that push: count it.
@@ -423,9 +294,9 @@ fn count_attempt_in_flight(conn: &mut DbConnection, id: i64) -> QueryResult<usiz
     diesel::update(
         haier_order_outbox::table
             .filter(dsl::id.eq(id))
-            .filter(dsl::status.eq("sending")),
+            .filter(dsl::status.eq(OutboxStatus::Sending)),
     )
-    .set(dsl::attempts.eq(dsl::attempts + 1))
+    .set(dsl::attempts.eq(dsl::attempts + 1_i64))
     .execute(conn)
 }
 
@@ -446,36 +317,26 @@ pub fn set_confirmed(
     )
     .set(dsl::pushed_at.eq(Some(now)))
     .execute(conn)?;
-    diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
-        .set((
-            dsl::status.eq("confirmed"),
-            dsl::haier_order_no.eq(haier_order_no),
-            dsl::confirmed_at.eq(Some(now)),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = Change {
+        haier_order_no: Some(haier_order_no),
+        confirmed_at: Some(now),
+        ..Change::released(OutboxStatus::Confirmed, now)
+    };
+    update(conn, with_id(id), change).map(|_| ())
 }
 
 /// Haier refused the order: `refused` with its reason. Locking: a single-row `UPDATE`, inside the
 /// callback's transaction.
 pub fn set_refused(conn: &mut DbConnection, id: i64, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
     count_attempt_in_flight(conn, id)?;
-    diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
-        .set((
-            dsl::status.eq("refused"),
-            dsl::last_error.eq(reason),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = Change {
+        last_error: Some(Some(reason)),
+        ..Change::released(OutboxStatus::Refused, now)
+    };
+    update(conn, with_id(id), change).map(|_| ())
 }
 
-/// Haier cancelled the whole order: `cancelled`, `cancel_state = 'full'`, its order number kept
+/// Haier cancelled the whole order: `cancelled`, `cancel_state = full`, its order number kept
 /// if it was not known yet. Locking: single-row `UPDATE`s, inside the callback's transaction.
 pub fn set_cancelled(
     conn: &mut DbConnection,
@@ -493,17 +354,12 @@ pub fn set_cancelled(
         .set(dsl::haier_order_no.eq(number))
         .execute(conn)?;
     }
-    diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
-        .set((
-            dsl::status.eq("cancelled"),
-            dsl::cancel_state.eq("full"),
-            dsl::cancel_detail.eq(detail),
-            dsl::locked_by.eq(None::<String>),
-            dsl::locked_until.eq(None::<NaiveDateTime>),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = Change {
+        locked_by: Some(None),
+        locked_until: Some(None),
+        ..Change::cancelled(CancelState::Full, detail, now)
+    };
+    update(conn, with_id(id), change).map(|_| ())
 }
 
 /// Records a cancel outcome that leaves the status as it is (`partial` or `refused`).
@@ -511,27 +367,94 @@ pub fn set_cancelled(
 pub fn set_cancel_state(
     conn: &mut DbConnection,
     id: i64,
-    state: &str,
+    state: CancelState,
     detail: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
-        .set((
-            dsl::cancel_state.eq(state),
-            dsl::cancel_detail.eq(detail),
-            dsl::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    write_cancel_state(conn, with_id(id), state, detail, now).map(|_| ())
+}
+
+fn write_cancel_state(
+    conn: &mut DbConnection,
+    rows: Rows,
+    state: CancelState,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let change = Change {
+        cancel_state: Some(state),
+        cancel_detail: Some(detail),
+        ..Change::at(now)
+    };
+    update(conn, rows, change)
 }
 
 /// Records Haier's out-of-stock notice. Locking: a single-row `UPDATE`, inside the callback's
 /// transaction.
 pub fn set_out_of_stock(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(haier_order_outbox::table.filter(dsl::id.eq(id)))
-        .set((dsl::out_of_stock_at.eq(Some(now)), dsl::updated_at.eq(now)))
-        .execute(conn)
-        .map(|_| ())
+    let change = Change {
+        out_of_stock_at: Some(now),
+        ..Change::at(now)
+    };
+    update(conn, with_id(id), change).map(|_| ())
+}
+
+/// A pushed order whose delivery the logistics job follows.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct TrackedOrder {
+    /// The outbox row's id.
+    pub id: i64,
+    pub so_id: String,
+    /// Haier's order number, the key of the logistics call.
+    pub haier_order_no: String,
+}
+
+/// Orders Haier has received (pushed or confirmed, with its order number) and not delivered yet.
+fn undelivered() -> Rows {
+    Box::new(
+        dsl::status
+            .eq_any(OutboxStatus::TRACKED)
+            .and(dsl::delivered_at.is_null())
+            .and(dsl::haier_order_no.is_not_null()),
+    )
+}
+
+/// Up to `limit` pushed or confirmed orders with a Haier order number and no delivery yet, with
+/// an id above `after_id`, in id order: one page of a keyset walk. Locking: a plain read.
+pub fn undelivered_orders_after(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<TrackedOrder>> {
+    haier_order_outbox::table
+        .filter(undelivered())
+        .filter(dsl::id.gt(after_id))
+        .order(dsl::id.asc())
+        .limit(limit)
+        .select((dsl::id, dsl::so_id, dsl::haier_order_no.assume_not_null()))
+        .load(conn)
+}
+
+/// How many orders [`undelivered_orders_after`] walks over. Locking: a plain read.
+pub fn count_undelivered_orders(conn: &mut DbConnection) -> QueryResult<i64> {
+    haier_order_outbox::table
+        .filter(undelivered())
+        .count()
+        .get_result(conn)
+}
+
+/// Haier delivered these orders: sets `delivered_at` on those rows of `ids` that have none.
+/// Returns how many changed. Locking: one `UPDATE`, inside the logistics page's transaction.
+pub fn mark_orders_delivered(conn: &mut DbConnection, ids: &[i64], at: NaiveDateTime) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let rows: Rows = Box::new(dsl::id.eq_any(ids.to_vec()).and(dsl::delivered_at.is_null()));
+    let change = Change {
+        delivered_at: Some(at),
+        ..Change::at(at)
+    };
+    update(conn, rows, change)
 }
 
 /// One row by `so_id`. Locking: a plain read.
@@ -543,50 +466,34 @@ pub fn find_by_so_id(conn: &mut DbConnection, so_id: &str) -> QueryResult<Option
         .optional()
 }
 
+/// The rows of these `so_ids` that exist. Locking: a plain read.
+pub fn find_by_so_ids(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<Vec<OutboxRow>> {
+    haier_order_outbox::table
+        .filter(dsl::so_id.eq_any(so_ids))
+        .select(OutboxRow::as_select())
+        .load(conn)
+}
+
 /// Rows, newest first, optionally of one status. Locking: a plain read.
-pub fn list_orders(conn: &mut DbConnection, status: Option<&str>, limit: i64) -> QueryResult<Vec<OutboxRow>> {
+pub fn list_orders(
+    conn: &mut DbConnection,
+    status: Option<OutboxStatus>,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
     let mut query = haier_order_outbox::table
         .select(OutboxRow::as_select())
         .into_boxed();
     if let Some(status) = status {
-        query = query.filter(dsl::status.eq(status.to_owned()));
+        query = query.filter(dsl::status.eq(status));
     }
     query.order(dsl::id.desc()).limit(limit.max(1)).load(conn)
 }
 
 /// The number of rows in each status that has any. Locking: a plain read.
-pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(OutboxStatus, i64)>> {
     haier_order_outbox::table
         .group_by(dsl::status)
         .select((dsl::status, diesel::dsl::count_star()))
         .order(dsl::status)
         .load(conn)
-}
-
-/// Which of `codes` `haier_products` lists as for sale (and not delisted). Locking: a plain read.
-pub fn product_codes_for_sale(conn: &mut DbConnection, codes: &[String]) -> QueryResult<HashSet<String>> {
-    use crate::db::schema::haier_products::dsl as p;
-    let mut found = HashSet::new();
-    for chunk in codes.chunks(500) {
-        let rows: Vec<String> = haier_products::table
-            .filter(p::product_code.eq_any(chunk.to_vec()))
-            .filter(p::is_sales.eq(true))
-            .filter(p::delisted_at.is_null())
-            .select(p::product_code)
-            .load(conn)?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
-/// Whether `haier_products` lists any product for sale at all (before the first products sync it
-/// does not, and no order can be checked). Locking: a plain read.
-pub fn has_products_for_sale(conn: &mut DbConnection) -> QueryResult<bool> {
-    use crate::db::schema::haier_products::dsl as p;
-    diesel::select(diesel::dsl::exists(
-        haier_products::table
-            .filter(p::is_sales.eq(true))
-            .filter(p::delisted_at.is_null()),
-    ))
-    .get_result(conn)
 }
