@@ -3,17 +3,17 @@
 //! (products, prices, stock for two counties, three sample orders through the outbox with their
 //! confirm callbacks, then logistics), and prints the status table and the sync log.
 
-use crate::cli::outbox::Enqueued;
 use crate::cli::run_job::{print_summary, Display};
 use crate::config::{self, JobKind};
 use crate::context::AppContext;
-use crate::db::schema::{haier_order_outbox, haier_prices, haier_products};
+use crate::db::products;
+use crate::orders::outbox::{self, OutboxRow};
 use crate::orders::poller::{try_push_next_batch, PollOutcome};
+use crate::orders::{enqueue_orders, Enqueued, OutboxStatus};
 use crate::runs::{self, RunStatus};
 use crate::simulator::{SimCredentials, SimOptions, Simulator};
 use crate::sync::{self, RunOverrides, RunRequest};
 use anyhow::{bail, Context as _};
-use diesel::prelude::*;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -158,7 +158,7 @@ async fn run_every_kind(ctx: &AppContext) -> anyhow::Result<bool> {
         println!("orders: pushed {} of {} to YLH", counts.success, counts.total);
         all_succeeded &= counts.failed == 0;
     }
-    let confirmed = wait_for_orders(ctx, &so_ids, "confirmed", |row| row.1 == "confirmed").await?;
+    let confirmed = wait_for_status(ctx, &so_ids, OutboxStatus::Confirmed).await?;
     println!(
         "orders: {confirmed} of {} confirmed by Haier's callbacks in {:.1}s",
         so_ids.len(),
@@ -173,7 +173,7 @@ async fn run_every_kind(ctx: &AppContext) -> anyhow::Result<bool> {
     let deadline = Instant::now() + WAIT_LIMIT;
     loop {
         all_succeeded &= run_sync(ctx, JobKind::Logistics, RunOverrides::default()).await?;
-        let delivered = count_orders(ctx, &so_ids, |row| row.2).await?;
+        let delivered = count_orders(ctx, &so_ids, |row| row.delivered_at.is_some()).await?;
         if delivered == so_ids.len() {
             println!("logistics: all {delivered} orders delivered");
             break;
@@ -214,25 +214,7 @@ async fn run_sync(ctx: &AppContext, kind: JobKind, overrides: RunOverrides) -> a
 
 /// Writes three orders for products Haier sells to the outbox, as a shop would.
 async fn enqueue_sample_orders(ctx: &AppContext) -> anyhow::Result<Vec<String>> {
-    let products: Vec<(String, Option<String>)> = ctx
-        .db
-        .run(|conn| {
-            Ok(haier_products::table
-                .left_join(
-                    haier_prices::table.on(haier_prices::product_code.eq(haier_products::product_code)),
-                )
-                .filter(haier_products::is_sales.eq(true))
-                .filter(haier_products::delisted_at.is_null())
-                .filter(haier_prices::supply_price.is_not_null())
-                .select((
-                    haier_products::product_code,
-                    haier_prices::supply_price.nullable(),
-                ))
-                .order(haier_products::product_code.asc())
-                .limit(3)
-                .load::<(String, Option<String>)>(conn)?)
-        })
-        .await?;
+    let products = ctx.db.run(|conn| Ok(products::priced_for_sale(conn, 3)?)).await?;
     if products.len() < 3 {
         bail!(
             "the demo needs three products for sale with a price; found {}",
@@ -248,7 +230,7 @@ async fn enqueue_sample_orders(ctx: &AppContext) -> anyhow::Result<Vec<String>> 
         })
         .collect();
     let text = serde_json::to_string(&orders)?;
-    let enqueued = super::outbox::enqueue_orders(&ctx.db, &text).await?;
+    let enqueued = enqueue_orders(&ctx.db, &text).await?;
     let mut so_ids = Vec::new();
     for order in &enqueued {
         match order {
@@ -294,54 +276,28 @@ fn sample_order(ctx: &AppContext, so_id: &str, product_code: &str, price: Option
     })
 }
 
-type OrderState = (String, String, bool);
-
-async fn load_orders(ctx: &AppContext, so_ids: &[String]) -> anyhow::Result<Vec<OrderState>> {
-    let so_ids = so_ids.to_vec();
-    ctx.db
-        .run(move |conn| {
-            let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = haier_order_outbox::table
-                .filter(haier_order_outbox::so_id.eq_any(so_ids))
-                .select((
-                    haier_order_outbox::so_id,
-                    haier_order_outbox::status,
-                    haier_order_outbox::delivered_at,
-                ))
-                .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(so, status, delivered)| (so, status, delivered.is_some()))
-                .collect())
-        })
-        .await
-}
-
 async fn count_orders(
     ctx: &AppContext,
     so_ids: &[String],
-    f: impl Fn(&OrderState) -> bool,
+    f: impl Fn(&OutboxRow) -> bool,
 ) -> anyhow::Result<usize> {
-    Ok(load_orders(ctx, so_ids)
-        .await?
-        .iter()
-        .filter(|row| f(row))
-        .count())
+    let so_ids = so_ids.to_vec();
+    let rows = ctx
+        .db
+        .run(move |conn| Ok(outbox::find_by_so_ids(conn, &so_ids)?))
+        .await?;
+    Ok(rows.iter().filter(|row| f(row)).count())
 }
 
-/// Waits (bounded) until every order satisfies `f`; returns how many do.
-async fn wait_for_orders(
-    ctx: &AppContext,
-    so_ids: &[String],
-    what: &str,
-    f: impl Fn(&OrderState) -> bool + Copy,
-) -> anyhow::Result<usize> {
+/// Waits (bounded) until every order is in `status`; returns how many are.
+async fn wait_for_status(ctx: &AppContext, so_ids: &[String], status: OutboxStatus) -> anyhow::Result<usize> {
     let deadline = Instant::now() + WAIT_LIMIT;
     loop {
-        let done = count_orders(ctx, so_ids, f).await?;
+        let done = count_orders(ctx, so_ids, |row| row.status == status).await?;
         if done == so_ids.len() || Instant::now() > deadline {
             if done < so_ids.len() {
                 println!(
-                    "orders: only {done} of {} {what} before the demo gave up",
+                    "orders: only {done} of {} {status} before the demo gave up",
                     so_ids.len()
                 );
             }

@@ -1,16 +1,15 @@
 //! `haier-sync outbox …`: put orders into the outbox from a file, list them, send a dead one
-//! again, and ask Haier to cancel one. The poller and the callback receiver (in
-//! `crate::orders`) do the rest.
+//! again, and ask Haier to cancel one. It parses the arguments, calls `crate::orders` (which
+//! does the work, with the poller and the callback receiver) and prints.
 
 use crate::config::Config;
-use crate::db::outbox::{self, OutboxRow, STATUSES};
-use crate::db::{self, Db};
-use crate::haier::{CancelRequest, HaierClient, HaierError};
-use crate::orders::validate;
+use crate::db::Db;
+use crate::haier::HaierClient;
+use crate::orders::outbox::{self, OutboxRow};
+use crate::orders::{cancel_order, enqueue_orders, retry_order, Cancelled, Enqueued, OutboxStatus, Retried};
 use anyhow::Context as _;
 use clap::Subcommand;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -32,8 +31,8 @@ pub enum OutboxCommand {
     /// List outbox orders, newest first.
     List {
         /// Only orders in this status: pending, sending, pushed, confirmed, refused, cancelled or dead.
-        #[arg(long, value_name = "S", value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
-        status: Option<String>,
+        #[arg(long, value_name = "S", value_enum)]
+        status: Option<OutboxStatus>,
         /// At most this many orders.
         #[arg(long, value_name = "N", default_value_t = 50)]
         limit: i64,
@@ -87,7 +86,7 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
         }
         OutboxCommand::List { status, limit, json } => {
             let rows = db
-                .run(move |conn| Ok(outbox::list_orders(conn, status.as_deref(), limit)?))
+                .run(move |conn| Ok(outbox::list_orders(conn, status, limit)?))
                 .await
                 .context("Failed to list the outbox")?;
             if json {
@@ -97,26 +96,20 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        OutboxCommand::Retry { so_id } => {
-            let (moved, row) = retry_order(&db, &so_id).await?;
-            match (moved, row) {
-                (true, _) => {
-                    println!("{so_id} is pending again; the poller will check and push it");
-                    Ok(0)
-                }
-                (false, None) => {
-                    eprintln!("error: no outbox order has soId {so_id}");
-                    Ok(1)
-                }
-                (false, Some(row)) => {
-                    eprintln!(
-                        "error: {so_id} is {}, not dead; only a dead order can be retried",
-                        row.status
-                    );
-                    Ok(1)
-                }
+        OutboxCommand::Retry { so_id } => match retry_order(&db, &so_id).await? {
+            Retried::Pending => {
+                println!("{so_id} is pending again; the poller will check and push it");
+                Ok(0)
             }
-        }
+            Retried::NotFound => {
+                eprintln!("error: no outbox order has soId {so_id}");
+                Ok(1)
+            }
+            Retried::NotDead { status } => {
+                eprintln!("error: {so_id} is {status}, not dead; only a dead order can be retried");
+                Ok(1)
+            }
+        },
         OutboxCommand::Cancel { so_id, reason } => {
             let client =
                 HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
@@ -130,7 +123,7 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
                 Cancelled::Local => {
                     println!("{so_id} was not pushed yet: cancelled here, it will not be sent")
                 }
-                other => eprintln!("error: {}", other.describe(&so_id)),
+                other => eprintln!("error: {}", describe(other, &so_id)),
             }
             Ok(if matches!(outcome, Cancelled::Requested | Cancelled::Local) {
                 0
@@ -141,86 +134,16 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
     }
 }
 
-/// What `outbox cancel` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cancelled {
-    /// Haier took the request (`cancel_state = requested`); its callback brings the outcome.
-    Requested,
-    /// The order never reached Haier: cancelled in the outbox (`cancel_state = local`).
-    Local,
-    /// Haier declined the request (`data:false`).
-    Declined,
-    NotFound,
-    /// The order is being pushed right now, or is refused or cancelled already.
-    NotCancellable {
-        status: String,
-    },
-}
-
-impl Cancelled {
-    fn describe(&self, so_id: &str) -> String {
-        match self {
-            Cancelled::Requested | Cancelled::Local => format!("{so_id} cancelled"),
-            Cancelled::Declined => format!("Haier declined to cancel {so_id}"),
-            Cancelled::NotFound => format!("no outbox order has soId {so_id}"),
-            Cancelled::NotCancellable { status } if status == "sending" => {
-                format!("{so_id} is being pushed right now; try again in a moment")
-            }
-            Cancelled::NotCancellable { status } => {
-                format!("{so_id} is {status}: there is nothing to cancel")
-            }
-        }
-    }
-}
-
-/// Cancels an order: a `pending` one in the outbox only (it is never sent); a pushed, confirmed
-/// or dead one by asking Haier. A dead order Haier does not know (`ORDER_NOT_FOUND`) is
-/// cancelled in the outbox.
-pub async fn cancel_order(
-    db: &Db,
-    client: &HaierClient,
-    so_id: &str,
-    reason: &str,
-) -> anyhow::Result<Cancelled> {
-    let (id, why) = (so_id.to_owned(), reason.to_owned());
-    let (row, cancelled_here) = db
-        .run(move |conn| {
-            let cancelled = outbox::cancel_pending_order(conn, &id, &why, db::now_utc())?;
-            Ok((outbox::find_by_so_id(conn, &id)?, cancelled))
-        })
-        .await
-        .context("Failed to read the order to cancel")?;
-    let Some(row) = row else {
-        return Ok(Cancelled::NotFound);
-    };
-    if cancelled_here {
-        return Ok(Cancelled::Local);
-    }
-    if !matches!(row.status.as_str(), "pushed" | "confirmed" | "dead") {
-        return Ok(Cancelled::NotCancellable { status: row.status });
-    }
-    let request = CancelRequest {
-        so_id: so_id.to_owned(),
-        cancel_time_ms: chrono::Utc::now().timestamp_millis(),
-        reason: reason.to_owned(),
-    };
-    let (id, why) = (so_id.to_owned(), reason.to_owned());
-    match client.cancel_order(&request).await {
-        Ok(true) => {
-            db.run(move |conn| Ok(outbox::record_cancel_request(conn, &id, &why, db::now_utc())?))
-                .await
-                .context("Failed to record the cancel request")?;
-            Ok(Cancelled::Requested)
-        }
-        Ok(false) => Ok(Cancelled::Declined),
-        Err(HaierError::OrderNotFound { .. }) if row.status == "dead" => {
-            let why = format!("{why} (Haier never received the order)");
-            db.run(move |conn| Ok(outbox::cancel_unknown_order(conn, &id, &why, db::now_utc())?))
-                .await
-                .context("Failed to record the cancellation")?;
-            Ok(Cancelled::Local)
-        }
-        Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to ask Haier to cancel order {so_id}"))),
+/// What a cancel that did not happen says.
+fn describe(outcome: &Cancelled, so_id: &str) -> String {
+    match outcome {
+        Cancelled::Requested | Cancelled::Local => format!("{so_id} cancelled"),
+        Cancelled::Declined => format!("Haier declined to cancel {so_id}"),
+        Cancelled::NotFound => format!("no outbox order has soId {so_id}"),
+        Cancelled::NotCancellable {
+            status: OutboxStatus::Sending,
+        } => format!("{so_id} is being pushed right now; try again in a moment"),
+        Cancelled::NotCancellable { status } => format!("{so_id} is {status}: there is nothing to cancel"),
     }
 }
 
@@ -234,104 +157,6 @@ fn read_input(file: &PathBuf) -> anyhow::Result<String> {
         std::fs::read_to_string(file)
             .with_context(|| format!("Failed to read orders from {}", file.display()))
     }
-}
-
-/// What became of one order given to `enqueue`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Enqueued {
-    Inserted {
-        so_id: String,
-        id: i64,
-        warnings: Vec<String>,
-    },
-    Rejected {
-        /// The soId, or `order #N` (1-based) when it has none.
-        order: String,
-        reason: String,
-    },
-}
-
-/// Checks each order in `text` (one JSON order or an array of them) like the poller does,
-/// products against `haier_products`, and inserts the valid ones with the minimal columns.
-pub async fn enqueue_orders(db: &Db, text: &str) -> anyhow::Result<Vec<Enqueued>> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).context("Failed to read the orders: the file is not valid JSON")?;
-    let orders = match value {
-        serde_json::Value::Array(orders) => orders,
-        one => vec![one],
-    };
-    db.run(move |conn| {
-        let mut results = Vec::with_capacity(orders.len());
-        let catalog_ready = outbox::has_products_for_sale(conn)?;
-        for (i, order) in orders.iter().enumerate() {
-            let label = order
-                .get("soId")
-                .and_then(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .or_else(|| v.as_i64().map(|n| n.to_string()))
-                })
-                .unwrap_or_else(|| format!("order #{}", i + 1));
-            let valid = match validate::parse_order(&order.to_string()) {
-                Ok(valid) => valid,
-                Err(invalid) => {
-                    results.push(Enqueued::Rejected {
-                        order: label,
-                        reason: invalid.to_string(),
-                    });
-                    continue;
-                }
-            };
-            if !catalog_ready {
-                results.push(Enqueued::Rejected {
-                    order: label,
-                    reason: "haier_products lists no product for sale yet: run the products job first".into(),
-                });
-                continue;
-            }
-            let codes: Vec<String> = validate::product_codes(&valid.order).map(str::to_owned).collect();
-            let for_sale = outbox::product_codes_for_sale(conn, &codes)?;
-            let problems = validate::check_products(&valid.order, &for_sale);
-            if !problems.is_empty() {
-                results.push(Enqueued::Rejected {
-                    order: label,
-                    reason: problems.join("; "),
-                });
-                continue;
-            }
-            let order = &valid.order;
-            match outbox::insert_order(conn, &order.so_id, &order.online_no, &valid.payload_json())? {
-                Some(id) => results.push(Enqueued::Inserted {
-                    so_id: order.so_id.clone(),
-                    id,
-                    warnings: valid.warnings.clone(),
-                }),
-                None => {
-                    let status = outbox::find_by_so_id(conn, &order.so_id)?
-                        .map(|row| row.status)
-                        .unwrap_or_else(|| "unknown".into());
-                    results.push(Enqueued::Rejected {
-                        order: label,
-                        reason: format!("soId {} is in the outbox already (status {status})", order.so_id),
-                    });
-                }
-            }
-        }
-        Ok(results)
-    })
-    .await
-    .context("Failed to insert the orders into the outbox")
-}
-
-/// Moves a dead order back to pending. Returns whether it moved, and the row as it is now.
-pub async fn retry_order(db: &Db, so_id: &str) -> anyhow::Result<(bool, Option<OutboxRow>)> {
-    let so_id = so_id.to_owned();
-    db.run(move |conn| {
-        let moved = outbox::retry_dead_order(conn, &so_id, db::now_utc())?;
-        Ok((moved, outbox::find_by_so_id(conn, &so_id)?))
-    })
-    .await
-    .context("Failed to retry the order")
 }
 
 /// The longest `last_error` shown in the table (the JSON output has it whole).
@@ -353,7 +178,7 @@ fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
         "last error / notice",
     ]);
     for row in rows {
-        let next = if row.status == "pending" {
+        let next = if row.status == OutboxStatus::Pending {
             super::format_time(row.next_attempt_at, zone)
         } else {
             String::new()
@@ -371,7 +196,7 @@ fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
         table.add_row([
             row.so_id.clone(),
             row.online_no.clone(),
-            row.status.clone(),
+            row.status.to_string(),
             row.attempts.to_string(),
             next,
             row.haier_order_no.clone().unwrap_or_default(),
@@ -407,7 +232,7 @@ mod tests {
         else {
             panic!("list parses");
         };
-        assert_eq!((status.as_deref(), limit, json), (Some("dead"), 50, false));
+        assert_eq!((status, limit, json), (Some(OutboxStatus::Dead), 50, false));
         assert!(parse(&["list", "--status", "lost"]).is_err());
         let OutboxCommand::Cancel { so_id, reason } =
             parse(&["cancel", "SO-1", "--reason", "changed mind"]).unwrap()

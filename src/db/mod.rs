@@ -1,13 +1,12 @@
 //! The database: one connection enum over SQLite and PostgreSQL, the pool, embedded migrations,
-//! the schema, and one file of queries per table. Queries are synchronous diesel code run off the
+//! the schema, and one file of queries per table (the order tables' queries live with their
+//! owner, `crate::orders`). Queries are synchronous diesel code run off the
 //! async threads through [`Db::run`].
 
 pub mod background;
 pub mod instances;
 pub mod logistics;
 mod migrations;
-pub mod order_events;
-pub mod outbox;
 pub mod prices;
 pub mod products;
 pub mod schema;

@@ -8,6 +8,7 @@ use super::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use std::collections::HashSet;
 
 /// One product row as the products job writes it (and as it reads back).
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
@@ -246,4 +247,48 @@ pub fn insert_brands(conn: &mut DbConnection, names: &[String], at: NaiveDateTim
         .on_conflict(dsl::name)
         .do_nothing()
         .execute(c))
+}
+
+/// Which of `codes` `haier_products` lists as for sale (and not delisted). Locking: a plain read.
+pub fn codes_for_sale(conn: &mut DbConnection, codes: &[String]) -> QueryResult<HashSet<String>> {
+    use haier_products::dsl;
+    let mut found = HashSet::new();
+    for chunk in codes.chunks(500) {
+        let rows: Vec<String> = dsl::haier_products
+            .filter(dsl::product_code.eq_any(chunk))
+            .filter(dsl::is_sales.eq(true))
+            .filter(dsl::delisted_at.is_null())
+            .select(dsl::product_code)
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Whether `haier_products` lists any product for sale at all (before the first products sync it
+/// does not). Locking: a plain read.
+pub fn any_for_sale(conn: &mut DbConnection) -> QueryResult<bool> {
+    use haier_products::dsl;
+    diesel::select(diesel::dsl::exists(
+        dsl::haier_products
+            .filter(dsl::is_sales.eq(true))
+            .filter(dsl::delisted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// Up to `limit` products for sale that have a supply price, by code, with that price (the
+/// demo's sample orders). Locking: a plain read.
+pub fn priced_for_sale(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<(String, Option<String>)>> {
+    use super::schema::haier_prices;
+    use haier_products::dsl;
+    dsl::haier_products
+        .left_join(haier_prices::table.on(haier_prices::product_code.eq(dsl::product_code)))
+        .filter(dsl::is_sales.eq(true))
+        .filter(dsl::delisted_at.is_null())
+        .filter(haier_prices::supply_price.is_not_null())
+        .select((dsl::product_code, haier_prices::supply_price.nullable()))
+        .order(dsl::product_code.asc())
+        .limit(limit)
+        .load(conn)
 }

@@ -4,9 +4,9 @@
 //! rejected callbacks by reason (stored, or refused by the per-address limit and not stored). It
 //! only reads.
 
-use super::notices::Outcome;
-use crate::db::outbox::STATUSES;
-use crate::db::{outbox, Db};
+use super::outbox;
+use super::state::{CallbackOutcome, OutboxStatus};
+use crate::db::Db;
 use crate::haier::System;
 use anyhow::Context as _;
 use std::fmt::Write as _;
@@ -42,7 +42,7 @@ fn reason_label(index: usize) -> &'static str {
 /// Callbacks received since start, by outcome, and rejections by reason.
 #[derive(Debug, Default)]
 pub struct CallbackCounters {
-    by_outcome: [AtomicU64; Outcome::ALL.len()],
+    by_outcome: [AtomicU64; CallbackOutcome::ALL.len()],
     internal_errors: AtomicU64,
     /// Rejected callbacks by reason (the last slot is `other`), stored or not.
     rejected: [AtomicU64; REJECTION_REASONS.len() + 1],
@@ -69,8 +69,11 @@ impl CallbackCounters {
         )
     }
 
-    pub fn count(&self, outcome: Outcome) {
-        let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+    pub fn count(&self, outcome: CallbackOutcome) {
+        let index = CallbackOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
         self.by_outcome[index].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -79,8 +82,11 @@ impl CallbackCounters {
         self.internal_errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn get(&self, outcome: Outcome) -> u64 {
-        let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+    pub fn get(&self, outcome: CallbackOutcome) -> u64 {
+        let index = CallbackOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
         self.by_outcome[index].load(Ordering::Relaxed)
     }
 }
@@ -255,7 +261,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         "gauge",
         "Rows in haier_order_outbox, by status.",
     );
-    for status in STATUSES {
+    for status in OutboxStatus::ALL {
         let count = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "haier_order_outbox_rows{{status=\"{status}\"}} {count}");
     }
@@ -266,7 +272,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         "counter",
         "Haier callbacks received since start, by outcome (rejected ones over the per-address limit included).",
     );
-    for outcome in Outcome::ALL {
+    for &outcome in CallbackOutcome::ALL {
         let _ = writeln!(
             out,
             "haier_sync_callbacks_total{{outcome=\"{}\"}} {}",

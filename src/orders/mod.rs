@@ -1,13 +1,26 @@
-//! Orders: the transactional outbox's validation and poller (each paid order reaches Haier
-//! exactly once), the signed callback receiver that records what Haier did with them, and the
-//! metrics endpoint served beside it. The outbox SQL lives in `crate::db::outbox` and
-//! `crate::db::order_events`; the HTTP calls in `crate::haier`.
+//! Orders: owns `haier_order_outbox` and `haier_order_events` and every transition of an order.
+//! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
+//! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
+//! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
+//! retries or cancels one through [`manual`]. The metrics endpoint is served beside the callback
+//! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
+pub mod catalog;
+pub mod enqueue;
+pub mod events;
+pub mod manual;
 pub mod metrics;
 pub mod notices;
+pub mod outbox;
 pub mod poller;
+pub mod problem;
+pub mod state;
 pub mod validate;
 
 pub use callback::{router, serve};
+pub use enqueue::{enqueue_orders, Enqueued};
+pub use manual::{cancel_order, retry_order, Cancelled, Retried};
 pub use poller::{run_until_stopped, try_push_next_batch, PollOutcome};
+pub use problem::{InvalidOrder, Problem};
+pub use state::{CallbackOutcome, CancelState, OutboxStatus};

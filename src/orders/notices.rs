@@ -4,8 +4,9 @@
 //! with its `haier_order_events` row, so a replay (same method and data) is recognised and
 //! changes nothing. Signature, time stamp and app key are checked before, in `callback.rs`.
 
-use crate::db::order_events::{self, NewOrderEvent};
-use crate::db::outbox::{self, OrderMatch, OutboxRow};
+use super::events::{self, NewOrderEvent};
+use super::outbox::{self, OrderMatch, OutboxRow};
+use super::state::{CallbackOutcome, CancelState, OutboxStatus};
 use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::Connection;
@@ -129,41 +130,6 @@ fn integer_of(value: &Value) -> Option<i64> {
     }
 }
 
-/// What a callback ended as, as stored in `haier_order_events.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It changed the order.
-    Applied,
-    /// It was applied before (a replay, or the order already says so): nothing changed.
-    Duplicate,
-    /// It failed a check (signature, time stamp, app key, body, data): nothing changed.
-    Rejected,
-    /// No order has its `PlatformOrderNo` (or several share it as `online_no`).
-    UnknownOrder,
-    /// Valid, but contradicts what the order says now (or an unknown method): nothing changed.
-    Ignored,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Applied,
-        Outcome::Duplicate,
-        Outcome::Rejected,
-        Outcome::UnknownOrder,
-        Outcome::Ignored,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Rejected => "rejected",
-            Outcome::UnknownOrder => "unknown_order",
-            Outcome::Ignored => "ignored",
-        }
-    }
-}
-
 /// What to do to an order, decided from the notice and the order as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -179,7 +145,7 @@ pub enum Decision {
     },
     /// `partial` or `refused`: recorded, the status stays.
     RecordCancelState {
-        state: &'static str,
+        state: CancelState,
         detail: String,
     },
     RecordOutOfStock,
@@ -199,7 +165,7 @@ pub enum Decision {
 ///   and State 0 a refused one, the status kept; nothing more after `cancelled`.
 /// - oostock records the notice once.
 pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
-    let status = row.status.as_str();
+    let status = row.status;
     let cancel_detail = || {
         notice
             .items
@@ -212,14 +178,14 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
         (NoticeKind::Confirm, Some(1)) => {
             let number = notice.ext_order_no.clone().unwrap_or_default();
             match status {
-                "confirmed" if row.haier_order_no.as_deref() == Some(number.as_str()) => {
+                OutboxStatus::Confirmed if row.haier_order_no.as_deref() == Some(number.as_str()) => {
                     Decision::Duplicate(format!("already confirmed as {number}"))
                 }
-                "confirmed" => Decision::Ignore(format!(
+                OutboxStatus::Confirmed => Decision::Ignore(format!(
                     "already confirmed as {}; this confirm says {number}",
                     row.haier_order_no.as_deref().unwrap_or("?")
                 )),
-                "refused" | "cancelled" => {
+                OutboxStatus::Refused | OutboxStatus::Cancelled => {
                     Decision::Ignore(format!("the order is {status}; confirm not applied"))
                 }
                 _ => Decision::Confirm {
@@ -228,8 +194,8 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
             }
         }
         (NoticeKind::Confirm, _) => match status {
-            "refused" => Decision::Duplicate("already refused".into()),
-            "confirmed" | "cancelled" => {
+            OutboxStatus::Refused => Decision::Duplicate("already refused".into()),
+            OutboxStatus::Confirmed | OutboxStatus::Cancelled => {
                 Decision::Ignore(format!("the order is {status}; refusal not applied"))
             }
             _ => Decision::Refuse {
@@ -239,7 +205,7 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
                 ),
             },
         },
-        (NoticeKind::Cancel, _) if status == "cancelled" => {
+        (NoticeKind::Cancel, _) if status == OutboxStatus::Cancelled => {
             if notice.state == Some(1) {
                 Decision::Duplicate("already cancelled".into())
             } else {
@@ -252,12 +218,14 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
         },
         (NoticeKind::Cancel, state) => {
             let (cancel_state, detail) = if state == Some(2) {
-                ("partial", cancel_detail())
+                (CancelState::Partial, cancel_detail())
             } else {
-                ("refused", notice.fail_msg.clone().unwrap_or_else(cancel_detail))
+                (
+                    CancelState::Refused,
+                    notice.fail_msg.clone().unwrap_or_else(cancel_detail),
+                )
             };
-            if row.cancel_state.as_deref() == Some(cancel_state)
-                && row.cancel_detail.as_deref() == Some(detail.as_str())
+            if row.cancel_state == Some(cancel_state) && row.cancel_detail.as_deref() == Some(detail.as_str())
             {
                 Decision::Duplicate(format!("cancel already recorded as {cancel_state}"))
             } else {
@@ -290,7 +258,7 @@ pub fn fingerprint(method: &str, data: &str) -> String {
 /// How a verified callback was handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
-    pub outcome: Outcome,
+    pub outcome: CallbackOutcome,
     /// The order it concerned, when one was found.
     pub so_id: Option<String>,
     pub detail: String,
@@ -309,7 +277,7 @@ pub fn apply_notice(
     conn.transaction(|conn| {
         let handled = match outbox::lock_order_for_callback(conn, &notice.platform_order_no)? {
             OrderMatch::NotFound => Handled {
-                outcome: Outcome::UnknownOrder,
+                outcome: CallbackOutcome::UnknownOrder,
                 so_id: None,
                 detail: format!(
                     "no outbox order has soId or onlineNo {}",
@@ -317,7 +285,7 @@ pub fn apply_notice(
                 ),
             },
             OrderMatch::Ambiguous(n) => Handled {
-                outcome: Outcome::UnknownOrder,
+                outcome: CallbackOutcome::UnknownOrder,
                 so_id: None,
                 detail: format!(
                     "{n} outbox orders share onlineNo {} and none has it as soId: cannot tell which is meant",
@@ -326,9 +294,9 @@ pub fn apply_notice(
             },
             OrderMatch::Found(row) => {
                 let so_id = Some(row.so_id.clone());
-                if order_events::was_applied(conn, fingerprint)? {
+                if events::was_applied(conn, fingerprint)? {
                     Handled {
-                        outcome: Outcome::Duplicate,
+                        outcome: CallbackOutcome::Duplicate,
                         so_id,
                         detail: "the same callback was applied before".into(),
                     }
@@ -343,14 +311,14 @@ pub fn apply_notice(
             }
         };
         let state = notice.state.map(|s| s.to_string());
-        order_events::insert_event(
+        events::insert_event(
             conn,
             &NewOrderEvent {
                 so_id: handled.so_id.as_deref(),
                 method: Some(method),
                 platform_order_no: Some(&notice.platform_order_no),
                 state: state.as_deref(),
-                outcome: handled.outcome.as_str(),
+                outcome: handled.outcome,
                 detail: Some(&handled.detail),
                 raw,
                 fingerprint: Some(fingerprint),
@@ -367,36 +335,39 @@ fn execute(
     row: &OutboxRow,
     decision: Decision,
     now: NaiveDateTime,
-) -> diesel::QueryResult<(Outcome, String)> {
+) -> diesel::QueryResult<(CallbackOutcome, String)> {
     Ok(match decision {
         Decision::Confirm { haier_order_no } => {
             outbox::set_confirmed(conn, row.id, &haier_order_no, now)?;
             (
-                Outcome::Applied,
+                CallbackOutcome::Applied,
                 format!("{} → confirmed as {haier_order_no}", row.status),
             )
         }
         Decision::Refuse { reason } => {
             outbox::set_refused(conn, row.id, &reason, now)?;
-            (Outcome::Applied, format!("{} → refused: {reason}", row.status))
+            (
+                CallbackOutcome::Applied,
+                format!("{} → refused: {reason}", row.status),
+            )
         }
         Decision::Cancel {
             haier_order_no,
             detail,
         } => {
             outbox::set_cancelled(conn, row.id, haier_order_no.as_deref(), &detail, now)?;
-            (Outcome::Applied, format!("{} → cancelled", row.status))
+            (CallbackOutcome::Applied, format!("{} → cancelled", row.status))
         }
         Decision::RecordCancelState { state, detail } => {
             outbox::set_cancel_state(conn, row.id, state, &detail, now)?;
-            (Outcome::Applied, format!("cancel {state}: {detail}"))
+            (CallbackOutcome::Applied, format!("cancel {state}: {detail}"))
         }
         Decision::RecordOutOfStock => {
             outbox::set_out_of_stock(conn, row.id, now)?;
-            (Outcome::Applied, "out of stock recorded".into())
+            (CallbackOutcome::Applied, "out of stock recorded".into())
         }
-        Decision::Duplicate(why) => (Outcome::Duplicate, why),
-        Decision::Ignore(why) => (Outcome::Ignored, why),
+        Decision::Duplicate(why) => (CallbackOutcome::Duplicate, why),
+        Decision::Ignore(why) => (CallbackOutcome::Ignored, why),
     })
 }
 
@@ -404,7 +375,7 @@ fn execute(
 mod tests {
     use super::*;
 
-    fn row(status: &str) -> OutboxRow {
+    fn row(status: OutboxStatus) -> OutboxRow {
         let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
             .unwrap()
             .and_hms_opt(0, 0, 0)
@@ -414,7 +385,7 @@ mod tests {
             so_id: "SO-1".into(),
             online_no: "ON-1".into(),
             payload: "{}".into(),
-            status: status.into(),
+            status,
             attempts: 1,
             next_attempt_at: t,
             locked_by: None,
@@ -487,7 +458,12 @@ mod tests {
     #[test]
     fn a_confirm_applies_once_and_never_over_a_cancel() {
         let n = confirm(r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1}"#);
-        for status in ["pending", "sending", "pushed", "dead"] {
+        for status in [
+            OutboxStatus::Pending,
+            OutboxStatus::Sending,
+            OutboxStatus::Pushed,
+            OutboxStatus::Dead,
+        ] {
             assert_eq!(
                 decide(&n, &row(status)),
                 Decision::Confirm {
@@ -496,25 +472,34 @@ mod tests {
                 "from {status}"
             );
         }
-        let mut confirmed = row("confirmed");
+        let mut confirmed = row(OutboxStatus::Confirmed);
         confirmed.haier_order_no = Some("H1".into());
         assert!(matches!(decide(&n, &confirmed), Decision::Duplicate(_)));
         confirmed.haier_order_no = Some("H2".into());
         assert!(matches!(decide(&n, &confirmed), Decision::Ignore(_)));
-        assert!(matches!(decide(&n, &row("cancelled")), Decision::Ignore(_)));
+        assert!(matches!(
+            decide(&n, &row(OutboxStatus::Cancelled)),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]
     fn a_refusal_keeps_the_fail_message() {
         let n = confirm(r#"{"PlatformOrderNo":"SO-1","State":0,"FailMsg":"商品不可采"}"#);
         assert_eq!(
-            decide(&n, &row("pushed")),
+            decide(&n, &row(OutboxStatus::Pushed)),
             Decision::Refuse {
                 reason: "refused by Haier: 商品不可采".into()
             }
         );
-        assert!(matches!(decide(&n, &row("refused")), Decision::Duplicate(_)));
-        assert!(matches!(decide(&n, &row("confirmed")), Decision::Ignore(_)));
+        assert!(matches!(
+            decide(&n, &row(OutboxStatus::Refused)),
+            Decision::Duplicate(_)
+        ));
+        assert!(matches!(
+            decide(&n, &row(OutboxStatus::Confirmed)),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]
@@ -525,21 +510,25 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            decide(&full, &row("confirmed")),
+            decide(&full, &row(OutboxStatus::Confirmed)),
             Decision::Cancel { .. }
         ));
-        assert!(matches!(decide(&full, &row("cancelled")), Decision::Duplicate(_)));
+        assert!(matches!(
+            decide(&full, &row(OutboxStatus::Cancelled)),
+            Decision::Duplicate(_)
+        ));
         let partial = parse_notice(
             NoticeKind::Cancel,
             r#"{"PlatformOrderNo":"SO-1","State":2,"itemList":[{"productCode":"P","rejectQty":1}]}"#,
         )
         .unwrap();
-        let Decision::RecordCancelState { state, detail } = decide(&partial, &row("confirmed")) else {
+        let Decision::RecordCancelState { state, detail } = decide(&partial, &row(OutboxStatus::Confirmed))
+        else {
             panic!("a partial cancel is recorded");
         };
-        assert_eq!(state, "partial");
-        let mut recorded = row("confirmed");
-        recorded.cancel_state = Some("partial".into());
+        assert_eq!(state, CancelState::Partial);
+        let mut recorded = row(OutboxStatus::Confirmed);
+        recorded.cancel_state = Some(state);
         recorded.cancel_detail = Some(detail);
         assert!(matches!(decide(&partial, &recorded), Decision::Duplicate(_)));
         let refused = parse_notice(
@@ -548,9 +537,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            decide(&refused, &row("confirmed")),
+            decide(&refused, &row(OutboxStatus::Confirmed)),
             Decision::RecordCancelState {
-                state: "refused",
+                state: CancelState::Refused,
                 detail: "已签收".into()
             }
         );

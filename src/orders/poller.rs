@@ -19,18 +19,18 @@
 //! `lease_ms` should exceed the longest push the client can make (timeout × attempts + backoff);
 //! a lease that runs out early only costs a harmless duplicate push.
 
+use super::catalog::Catalog;
+use super::outbox::{self, OutboxRow, PushResult};
+use super::validate::{self, ValidOrder};
 use crate::config::JobConfig;
 use crate::context::AppContext;
-use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, Backend, Db, DbConnection};
 use crate::haier::{HaierClient, HaierError};
-use crate::orders::validate::{self, ValidOrder};
 use crate::runs::{FailureList, RunCounts, RunRecorder, RunSpec, Trigger};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use futures::StreamExt as _;
 use rand::Rng as _;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -42,6 +42,9 @@ const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_CAP: Duration = Duration::from_secs(300);
 /// How long an order waits when `haier_products` lists nothing for sale yet.
 const NO_CATALOG_WAIT: Duration = Duration::from_secs(60);
+/// What such an order's `last_error` says meanwhile.
+const NO_CATALOG_REASON: &str =
+    "haier_products lists no product for sale yet (run the products job): the order waits";
 /// How long an order waits when Haier cannot be called at all (credentials refused, breaker open).
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(30);
 /// The channel the outbox insert trigger notifies.
@@ -195,46 +198,48 @@ async fn check_rows(
     tally: &mut Tally,
 ) -> anyhow::Result<Vec<(OutboxRow, ValidOrder)>> {
     let token = token.to_owned();
-    let (checked, invalid, deferred) = db
+    let (checked, dead, deferred) = db
         .run(move |conn| {
-            let codes: Vec<String> = rows
+            let parsed: Vec<ValidOrder> = rows
                 .iter()
                 .filter_map(|row| validate::parse_order(&row.payload).ok())
-                .flat_map(|valid| {
-                    validate::product_codes(&valid.order)
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                })
-                .collect::<HashSet<_>>()
-                .into_iter()
                 .collect();
-            let catalog_ready = outbox::has_products_for_sale(conn)?;
-            let for_sale = outbox::product_codes_for_sale(conn, &codes)?;
+            let catalog = Catalog::load(conn, parsed.iter().map(|valid| &valid.order))?;
             let now = db::now_utc();
             let mut checked = Vec::new();
-            let mut invalid = Vec::new();
+            let mut dead = Vec::new();
             let mut deferred = Vec::new();
             for row in rows {
-                match validate::validate_outbox_row(&row.payload, &row.so_id, &row.online_no, &for_sale) {
-                    Ok(valid) => checked.push((row, valid)),
-                    Err(problems) if !catalog_ready && only_product_problems(&row, &problems) => {
-                        let reason = "haier_products lists no product for sale yet (run the products job): \
-                                      the order waits";
-                        outbox::defer_order(conn, row.id, &token, reason, after(now, NO_CATALOG_WAIT), now)?;
-                        deferred.push(row.so_id);
+                let invalid =
+                    match validate::validate_outbox_row(&row.payload, &row.so_id, &row.online_no, &catalog) {
+                        Ok(valid) => {
+                            checked.push((row, valid));
+                            continue;
+                        }
+                        Err(invalid) => invalid,
+                    };
+                let reason;
+                let result = if catalog.explains(&invalid.problems) {
+                    deferred.push(row.so_id.clone());
+                    PushResult::Deferred {
+                        reason: NO_CATALOG_REASON,
+                        at: after(now, NO_CATALOG_WAIT),
                     }
-                    Err(problems) => {
-                        let reason = format!("invalid order, not sent: {problems}");
-                        outbox::mark_dead(conn, row.id, &token, &reason, false, now)?;
-                        invalid.push((row.so_id, problems.to_string()));
+                } else {
+                    reason = format!("invalid order, not sent: {invalid}");
+                    dead.push((row.so_id.clone(), invalid.to_string()));
+                    PushResult::Dead {
+                        error: &reason,
+                        attempted: false,
                     }
-                }
+                };
+                outbox::record_push_result(conn, row.id, &token, result, now)?;
             }
-            Ok((checked, invalid, deferred))
+            Ok((checked, dead, deferred))
         })
         .await
         .context("Failed to check the claimed orders")?;
-    for (so_id, reason) in invalid {
+    for (so_id, reason) in dead {
         tracing::warn!(so_id = %so_id, reason = %reason, "invalid order marked dead; it was not sent");
         tally.failed += 1;
         tally.failures.push(&so_id, format!("dead: {reason}"));
@@ -249,15 +254,6 @@ async fn check_rows(
         }
     }
     Ok(checked)
-}
-
-/// Whether the payload's only problems are products not (yet) known, with an empty catalog.
-fn only_product_problems(row: &OutboxRow, problems: &validate::InvalidOrder) -> bool {
-    validate::parse_order(&row.payload).is_ok()
-        && problems
-            .problems
-            .iter()
-            .all(|p| p.ends_with("is not a Haier product for sale"))
 }
 
 /// What became of one push.
@@ -308,17 +304,25 @@ async fn record_push_result(
     let written = db
         .run(move |conn: &mut DbConnection| {
             let now = db::now_utc();
-            Ok(match &to_write {
-                Pushed::Delivered => outbox::mark_pushed(conn, id, &token, note.as_deref(), now)?,
-                Pushed::Retry(reason) if counted => {
-                    outbox::mark_for_retry(conn, id, &token, reason, after(now, wait), now)?
-                }
-                Pushed::Retry(reason) => {
-                    outbox::defer_order(conn, id, &token, reason, after(now, wait), now)?
-                }
-                Pushed::Dead(reason) => outbox::mark_dead(conn, id, &token, reason, true, now)?,
-                Pushed::LeaseLost => false,
-            })
+            let result = match &to_write {
+                Pushed::Delivered => PushResult::Pushed {
+                    note: note.as_deref(),
+                },
+                Pushed::Retry(error) if counted => PushResult::Retry {
+                    error,
+                    at: after(now, wait),
+                },
+                Pushed::Retry(reason) => PushResult::Deferred {
+                    reason,
+                    at: after(now, wait),
+                },
+                Pushed::Dead(error) => PushResult::Dead {
+                    error,
+                    attempted: true,
+                },
+                Pushed::LeaseLost => return Ok(false),
+            };
+            Ok(outbox::record_push_result(conn, id, &token, result, now)?)
         })
         .await
         .with_context(|| format!("Failed to record the push result of order {so_id}"))?;

@@ -1,7 +1,7 @@
 //! Checks an outbox payload before anything is sent, and normalises what the contract lets a
-//! shop write loosely. Every problem names its field (`itemList[1].itemQty must be at least 1
+//! shop write loosely. Every [`Problem`] names its field (`itemList[1].itemQty must be at least 1
 //! (got 0)`), so a `dead` row says what to fix. It reads no database: the caller passes the
-//! product codes that are for sale.
+//! [`Catalog`] of products for sale.
 //!
 //! Rules (the contract's required fields, the seed's "only Haier products"):
 //! - every required field is present and not blank; an optional field sent as `null` is absent;
@@ -19,10 +19,11 @@
 //! written (the contract sets no rule for them beyond being amounts). A `deliveryInstall` that contradicts the
 //! delivery/install times rule is sent as given, with a warning.
 
+use super::catalog::Catalog;
+use super::problem::{InvalidOrder, Problem};
 use crate::haier::Order;
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use serde_json::{Map, Number, Value};
-use std::collections::HashSet;
 
 /// The earliest `createTime` taken: 2000-01-01T00:00:00Z in milliseconds. Anything before is a
 /// mistake (`-1`, `0`, or a time in seconds).
@@ -63,33 +64,17 @@ impl ValidOrder {
     }
 }
 
-/// Why an order may not be sent: one problem per entry, each naming its field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .problems.join("; "))]
-pub struct InvalidOrder {
-    pub problems: Vec<String>,
-}
-
-impl InvalidOrder {
-    fn one(problem: impl Into<String>) -> Self {
-        Self {
-            problems: vec![problem.into()],
-        }
-    }
-}
-
 /// Checks one outbox row: the payload's fields, that it agrees with the row's `so_id` and
-/// `online_no` columns, and that its products are for sale (`for_sale` holds the codes
-/// `haier_products` lists as for sale).
+/// `online_no` columns, and that its products are for sale in `catalog`.
 pub fn validate_outbox_row(
     payload: &str,
     so_id: &str,
     online_no: &str,
-    for_sale: &HashSet<String>,
+    catalog: &Catalog,
 ) -> Result<ValidOrder, InvalidOrder> {
     let valid = parse_order(payload)?;
     let mut problems = check_columns(&valid.order, so_id, online_no);
-    problems.extend(check_products(&valid.order, for_sale));
+    problems.extend(catalog.check(&valid.order));
     if problems.is_empty() {
         Ok(valid)
     } else {
@@ -99,53 +84,32 @@ pub fn validate_outbox_row(
 
 /// The row's `so_id` and `online_no` columns must be the payload's `soId` and `onlineNo`: the
 /// callbacks are matched on the columns, Haier sees the payload.
-pub fn check_columns(order: &Order, so_id: &str, online_no: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    if order.so_id != so_id {
-        problems.push(format!(
-            "so_id column {so_id} does not match payload soId {}",
-            order.so_id
-        ));
-    }
-    if order.online_no != online_no {
-        problems.push(format!(
-            "online_no column {online_no} does not match payload onlineNo {}",
-            order.online_no
-        ));
-    }
-    problems
-}
-
-/// Every item's product code must be one `haier_products` lists as for sale.
-pub fn check_products(order: &Order, for_sale: &HashSet<String>) -> Vec<String> {
-    order
-        .item_list
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| !for_sale.contains(&item.product_code))
-        .map(|(i, item)| {
-            format!(
-                "itemList[{i}].productCode {} is not a Haier product for sale",
-                item.product_code
-            )
-        })
-        .collect()
-}
-
-/// The product codes an order names (for looking them up before [`check_products`]).
-pub fn product_codes(order: &Order) -> impl Iterator<Item = &str> {
-    order.item_list.iter().map(|item| item.product_code.as_str())
+pub fn check_columns(order: &Order, so_id: &str, online_no: &str) -> Vec<Problem> {
+    [
+        ("so_id", so_id, "soId", &order.so_id),
+        ("online_no", online_no, "onlineNo", &order.online_no),
+    ]
+    .into_iter()
+    .filter(|(_, value, _, payload)| value != payload)
+    .map(|(column, value, field, payload)| Problem::ColumnMismatch {
+        column,
+        value: value.to_owned(),
+        field,
+        payload: payload.clone(),
+    })
+    .collect()
 }
 
 /// Checks the fields of a payload and normalises it into an [`Order`].
 pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
     let value: Value = serde_json::from_str(payload)
-        .map_err(|e| InvalidOrder::one(format!("payload is not valid JSON: {e}")))?;
+        .map_err(|e| InvalidOrder::one(Problem::NotJson { error: e.to_string() }))?;
     let Value::Object(fields) = value else {
-        return Err(InvalidOrder::one(format!(
-            "payload must be a JSON object, not {}",
-            kind_of(&value)
-        )));
+        return Err(InvalidOrder::one(Problem::WrongType {
+            path: "payload".into(),
+            expected: "a JSON object",
+            found: kind_of(&value),
+        }));
     };
     let mut check = Checker::default();
     let mut out = Map::new();
@@ -184,9 +148,7 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
     let items = check.items(&fields);
     if let (Some(total), Some((_, Some(sum)))) = (total_qty, &items) {
         if total != *sum {
-            check.problem(format!(
-                "totalQty {total} does not equal the sum of itemQty {sum}"
-            ));
+            check.problem(Problem::TotalQtyMismatch { total, sum: *sum });
         }
     }
     if let Some((items, _)) = items {
@@ -199,7 +161,7 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
         });
     }
     let order: Order = serde_json::from_value(Value::Object(out))
-        .map_err(|e| InvalidOrder::one(format!("payload does not fit the push format: {e}")))?;
+        .map_err(|e| InvalidOrder::one(Problem::NotPushFormat { error: e.to_string() }))?;
     let mut warnings = Vec::new();
     let both_equal = matches!(
         (&order.distribution_time, &order.install_time),
@@ -220,12 +182,28 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
 /// Collects problems while reading fields.
 #[derive(Default)]
 struct Checker {
-    problems: Vec<String>,
+    problems: Vec<Problem>,
 }
 
 impl Checker {
-    fn problem(&mut self, text: String) {
-        self.problems.push(text);
+    fn problem(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    /// A field that is absent or `null`.
+    fn missing<T>(&mut self, path: &str) -> Option<T> {
+        self.problem(Problem::Missing { path: path.into() });
+        None
+    }
+
+    /// A field of the wrong JSON type.
+    fn wrong_type<T>(&mut self, path: &str, expected: &'static str, value: &Value) -> Option<T> {
+        self.problem(Problem::WrongType {
+            path: path.into(),
+            expected,
+            found: kind_of(value),
+        });
+        None
     }
 
     /// A field's value, with `null` counted as absent.
@@ -235,19 +213,15 @@ impl Checker {
 
     fn required_text(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<String> {
         let Some(value) = Self::present(fields, name) else {
-            self.problem(format!("{path} is missing"));
-            return None;
+            return self.missing(path);
         };
         match text_of(value) {
             Some(text) if text.trim().is_empty() => {
-                self.problem(format!("{path} is empty"));
+                self.problem(Problem::Empty { path: path.into() });
                 None
             }
             Some(text) => Some(text),
-            None => {
-                self.problem(format!("{path} must be text, not {}", kind_of(value)));
-                None
-            }
+            None => self.wrong_type(path, "text", value),
         }
     }
 
@@ -255,17 +229,13 @@ impl Checker {
         let value = Self::present(fields, name)?;
         match text_of(value) {
             Some(text) => Some(text),
-            None => {
-                self.problem(format!("{path} must be text, not {}", kind_of(value)));
-                None
-            }
+            None => self.wrong_type(path, "text", value),
         }
     }
 
     fn required_integer(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<i64> {
         let Some(value) = Self::present(fields, name) else {
-            self.problem(format!("{path} is missing"));
-            return None;
+            return self.missing(path);
         };
         let parsed = match value {
             Value::Number(n) => n.as_i64(),
@@ -273,15 +243,17 @@ impl Checker {
             _ => None,
         };
         if parsed.is_none() {
-            self.problem(format!("{path} must be a whole number (got {value})"));
+            self.problem(Problem::NotWholeNumber {
+                path: path.into(),
+                value: value.to_string(),
+            });
         }
         parsed
     }
 
     fn required_number(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<Number> {
         let Some(value) = Self::present(fields, name) else {
-            self.problem(format!("{path} is missing"));
-            return None;
+            return self.missing(path);
         };
         let parsed = match value {
             Value::Number(n) => Some(n.clone()),
@@ -290,7 +262,10 @@ impl Checker {
             _ => None,
         };
         if parsed.is_none() {
-            self.problem(format!("{path} must be a number (got {value})"));
+            self.problem(Problem::NotNumber {
+                path: path.into(),
+                value: value.to_string(),
+            });
         }
         parsed
     }
@@ -301,13 +276,19 @@ impl Checker {
         match amount.as_f64() {
             Some(value) if value.is_finite() && value.abs() < 1e28 => {
                 if value < 0.0 {
-                    self.problem(format!("{path} must not be negative (got {amount})"));
+                    self.problem(Problem::Negative {
+                        path: path.into(),
+                        amount: amount.to_string(),
+                    });
                     return None;
                 }
                 Some(amount)
             }
             _ => {
-                self.problem(format!("{path} is too large to be an amount (got {amount})"));
+                self.problem(Problem::TooLarge {
+                    path: path.into(),
+                    amount: amount.to_string(),
+                });
                 None
             }
         }
@@ -319,20 +300,10 @@ impl Checker {
         if (EARLIEST_CREATE_TIME_MS..=latest).contains(&ms) {
             return true;
         }
-        let hint = if (EARLIEST_CREATE_TIME_MS..=latest).contains(&ms.saturating_mul(1000)) {
-            "; it looks like seconds"
-        } else {
-            ""
-        };
-        let shown = Utc
-            .timestamp_millis_opt(ms)
-            .single()
-            .map(|at| format!(", {}", at.format("%Y-%m-%d %H:%M:%S UTC")))
-            .unwrap_or_default();
-        self.problem(format!(
-            "createTime must be milliseconds since 1970-01-01 UTC, from 2000-01-01 to a day from now \
-             (got {ms}{shown}{hint})"
-        ));
+        self.problem(Problem::CreateTimeOutOfRange {
+            ms,
+            looks_like_seconds: (EARLIEST_CREATE_TIME_MS..=latest).contains(&ms.saturating_mul(1000)),
+        });
         false
     }
 
@@ -340,24 +311,26 @@ impl Checker {
         let value = Self::present(fields, name)?;
         let parsed = bool_of(value);
         if parsed.is_none() {
-            self.problem(format!("{path} must be true or false (got {value})"));
+            self.problem(Problem::NotBool {
+                path: path.into(),
+                value: value.to_string(),
+            });
         }
         parsed
     }
 
     fn delivery_install(&mut self, fields: &Map<String, Value>) -> Option<String> {
         let Some(value) = Self::present(fields, "deliveryInstall") else {
-            self.problem("deliveryInstall is missing".into());
-            return None;
+            return self.missing("deliveryInstall");
         };
         match value {
             Value::Bool(b) => Some(b.to_string()),
             Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some("true".into()),
             Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some("false".into()),
             other => {
-                self.problem(format!(
-                    "deliveryInstall must be \"true\" or \"false\" (got {other})"
-                ));
+                self.problem(Problem::BadDeliveryInstall {
+                    value: other.to_string(),
+                });
                 None
             }
         }
@@ -366,25 +339,21 @@ impl Checker {
     /// The normalised items and, when every quantity could be read, their sum.
     fn items(&mut self, fields: &Map<String, Value>) -> Option<(Vec<Value>, Option<i64>)> {
         let items = match Self::present(fields, "itemList") {
-            None => {
-                self.problem("itemList is missing".into());
-                return None;
-            }
+            None => return self.missing("itemList"),
             Some(Value::Array(items)) if items.is_empty() => {
-                self.problem("itemList is empty".into());
+                self.problem(Problem::Empty {
+                    path: "itemList".into(),
+                });
                 return None;
             }
             Some(Value::Array(items)) => items,
-            Some(other) => {
-                self.problem(format!("itemList must be an array, not {}", kind_of(other)));
-                return None;
-            }
+            Some(other) => return self.wrong_type("itemList", "an array", other),
         };
         let mut out = Vec::with_capacity(items.len());
         let mut sum = Some(0_i64);
         for (i, item) in items.iter().enumerate() {
             let Value::Object(item) = item else {
-                self.problem(format!("itemList[{i}] must be an object, not {}", kind_of(item)));
+                self.wrong_type::<()>(&format!("itemList[{i}]"), "an object", item);
                 sum = None;
                 continue;
             };
@@ -396,7 +365,7 @@ impl Checker {
             let qty_path = format!("itemList[{i}].itemQty");
             match self.required_integer(item, "itemQty", &qty_path) {
                 Some(qty) if qty < 1 => {
-                    self.problem(format!("{qty_path} must be at least 1 (got {qty})"));
+                    self.problem(Problem::QuantityBelowOne { path: qty_path, qty });
                     sum = None;
                 }
                 Some(qty) => {
@@ -486,12 +455,16 @@ mod tests {
         })
     }
 
-    fn problems_of(value: Value) -> Vec<String> {
-        parse_order(&value.to_string()).unwrap_err().problems
+    fn texts(invalid: InvalidOrder) -> Vec<String> {
+        invalid.problems.iter().map(ToString::to_string).collect()
     }
 
-    fn for_sale(codes: &[&str]) -> HashSet<String> {
-        codes.iter().map(|c| c.to_string()).collect()
+    fn problems_of(value: Value) -> Vec<String> {
+        texts(parse_order(&value.to_string()).unwrap_err())
+    }
+
+    fn for_sale(codes: &[&str]) -> Catalog {
+        Catalog::selling(codes.iter().copied())
     }
 
     #[test]
@@ -634,7 +607,14 @@ mod tests {
         let err = validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A"])).unwrap_err();
         assert_eq!(
             err.problems,
-            ["itemList[1].productCode GA0SZC00B is not a Haier product for sale"]
+            [Problem::UnknownProduct {
+                index: 1,
+                code: "GA0SZC00B".into()
+            }]
+        );
+        assert_eq!(
+            err.to_string(),
+            "itemList[1].productCode GA0SZC00B is not a Haier product for sale"
         );
         assert!(
             validate_outbox_row(&payload, "SO-1", "ON-1", &for_sale(&["GA0SZC00A", "GA0SZC00B"])).is_ok()
@@ -693,7 +673,7 @@ mod tests {
             .to_string()
             .replace("\"totalAmt\":5999.5", "\"totalAmt\":1e400");
         assert_eq!(
-            parse_order(&payload).unwrap_err().problems,
+            texts(parse_order(&payload).unwrap_err()),
             ["totalAmt is too large to be an amount (got 1e+400)"]
         );
     }

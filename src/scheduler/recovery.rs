@@ -19,7 +19,8 @@
 //! still pushing.
 
 use super::{before, LIVE_HEARTBEATS};
-use crate::db::{self, instances, outbox, Db};
+use crate::db::{self, instances, Db};
+use crate::orders::outbox;
 use crate::runs;
 use chrono::{DateTime, Utc};
 use std::path::Path;

@@ -1,12 +1,14 @@
 //! The logistics job: for each pushed order with a Haier order number that is not delivered yet,
-//! asks Haier for its logistics, stores the newest state in `haier_logistics`, and marks the
-//! outbox row delivered once Haier says so. Orders come from the outbox in keyset pages.
+//! asks Haier for its logistics, stores the newest state in `haier_logistics`, and has
+//! `crate::orders` mark the order delivered once Haier says so. Orders come from the outbox in
+//! keyset pages.
 
 use super::pipeline::{self, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker};
 use crate::config::JobConfig;
 use crate::db::{self, logistics, Db, DbConnection};
 use crate::haier::{HaierClient, Logistics};
+use crate::orders::outbox::{self, TrackedOrder};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use diesel::Connection as _;
@@ -22,7 +24,7 @@ pub async fn run(
     _overrides: &RunOverrides,
     run: &RunTracker<'_>,
 ) -> Ending {
-    let total = match ctx.db.run(|c| Ok(logistics::count_undelivered_orders(c)?)).await {
+    let total = match ctx.db.run(|c| Ok(outbox::count_undelivered_orders(c)?)).await {
         Ok(n) => u64::try_from(n).unwrap_or_default(),
         Err(e) => return Ending::Failed(e.context("Failed to count the orders to follow")),
     };
@@ -63,13 +65,13 @@ pub async fn run(
 }
 
 /// The orders to follow, read in keyset pages by outbox id.
-fn tracked_orders(db: Db) -> impl Stream<Item = anyhow::Result<logistics::TrackedOrder>> + Send {
+fn tracked_orders(db: Db) -> impl Stream<Item = anyhow::Result<TrackedOrder>> + Send {
     let pages = futures::stream::unfold(Some(0i64), move |after| {
         let db = db.clone();
         async move {
             let after = after?;
             let page = db
-                .run(move |c| Ok(logistics::undelivered_orders_after(c, after, ORDERS_PER_PAGE)?))
+                .run(move |c| Ok(outbox::undelivered_orders_after(c, after, ORDERS_PER_PAGE)?))
                 .await;
             match page {
                 Err(e) => Some((vec![Err(e)], None)),
@@ -88,7 +90,7 @@ fn tracked_orders(db: Db) -> impl Stream<Item = anyhow::Result<logistics::Tracke
 
 async fn fetch_logistics(
     client: &HaierClient,
-    order: logistics::TrackedOrder,
+    order: TrackedOrder,
 ) -> Fetched<(i64, logistics::LogisticsRow)> {
     match pipeline::call_haier(|| client.query_logistics(&order.haier_order_no)).await {
         Ok(found) => Fetched::rows(vec![(
@@ -137,7 +139,7 @@ fn write_logistics_page(
     }
     let marked = conn.transaction(|conn| {
         logistics::upsert_logistics(conn, &rows)?;
-        logistics::mark_orders_delivered(conn, &delivered, now)
+        outbox::mark_orders_delivered(conn, &delivered, now)
     })?;
     Ok(Written {
         updated: rows.len() as u64,

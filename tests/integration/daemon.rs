@@ -648,7 +648,7 @@ async fn recovery_closes_rows_of_gone_processes_only() {
 #[tokio::test]
 async fn recovery_frees_the_order_leases_of_gone_processes_of_this_host_only() {
     use crate::support_orders::{insert_many_by_sql, row};
-    use haier_sync::db::outbox;
+    use haier_sync::orders::{outbox, OutboxStatus};
     let test = TestDb::new().await;
     let host = this_host();
     let crashed = format!("{host}:{DEAD_PID}");
@@ -684,7 +684,7 @@ async fn recovery_frees_the_order_leases_of_gone_processes_of_this_host_only() {
     );
     for i in 1..=3 {
         let freed = row(&test.db, &format!("DEAD-{i:05}")).await;
-        assert_eq!(freed.status, "pending", "{freed:?}");
+        assert_eq!(freed.status, OutboxStatus::Pending, "{freed:?}");
         assert_eq!((freed.locked_by.as_deref(), freed.locked_until), (None, None));
         assert!(freed.next_attempt_at <= db::now_utc(), "due now: {freed:?}");
         assert_eq!(freed.attempts, 1, "the lost attempt is counted");

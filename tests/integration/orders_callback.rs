@@ -5,6 +5,7 @@ use super::support_orders::*;
 use chrono::{Duration, Utc};
 use haier_sync::db::testing::TestDb;
 use haier_sync::orders::notices::{METHOD_CANCEL, METHOD_CONFIRM, METHOD_OUT_OF_STOCK};
+use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
 
 const CONFIRM_SO1: &str =
     r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":1,"FailMsg":""}"#;
@@ -28,7 +29,7 @@ async fn a_confirm_sets_confirmed_once_even_when_sent_twice() {
     assert_eq!(reply["data"]["platformOrderNo"], "SO-1");
 
     let confirmed = row(&test.db, "SO-1").await;
-    assert_eq!(confirmed.status, "confirmed");
+    assert_eq!(confirmed.status, OutboxStatus::Confirmed);
     assert_eq!(confirmed.haier_order_no.as_deref(), Some("SO.20261124.000001"));
     assert!(confirmed.confirmed_at.is_some());
 
@@ -117,13 +118,13 @@ async fn bad_callbacks_change_nothing_and_get_a_failure_reply() {
         );
     }
     let order = row(&test.db, "SO-1").await;
-    assert_eq!(order.status, "pending");
+    assert_eq!(order.status, OutboxStatus::Pending);
     assert_eq!(order.haier_order_no, None);
     let events = events(&test.db).await;
     assert_eq!(events.len(), cases.len(), "every callback is stored");
     assert!(events
         .iter()
-        .all(|e| e.outcome == "rejected" && e.so_id.is_none()));
+        .all(|e| e.outcome == CallbackOutcome::Rejected && e.so_id.is_none()));
     assert!(events
         .iter()
         .all(|e| e.detail.as_deref().is_some_and(|d| !d.contains(SECRET))));
@@ -135,7 +136,7 @@ async fn bad_callbacks_change_nothing_and_get_a_failure_reply() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    assert_eq!(row(&test.db, "SO-1").await.status, "confirmed");
+    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
 }
 
 #[tokio::test]
@@ -158,7 +159,7 @@ async fn an_oversized_body_is_refused_and_recorded() {
     assert_eq!(reply["code"], "body_too_large");
     let events = events(&test.db).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].outcome, "rejected");
+    assert_eq!(events[0].outcome, CallbackOutcome::Rejected);
 }
 
 #[tokio::test]
@@ -172,7 +173,7 @@ async fn a_refusal_sets_refused_with_the_fail_message() {
     .await;
     assert_eq!(reply["success"], true);
     let order = row(&test.db, "SO-1").await;
-    assert_eq!(order.status, "refused");
+    assert_eq!(order.status, OutboxStatus::Refused);
     assert_eq!(
         order.last_error.as_deref(),
         Some("refused by Haier: 商品不可采（未投放或不存在）: P1")
@@ -207,9 +208,9 @@ async fn a_callback_for_an_unknown_order_is_stored_and_refused() {
     assert_eq!(reply["success"], false);
     assert_eq!(reply["code"], "unknown_order");
     let events = events(&test.db).await;
-    assert_eq!(events[0].outcome, "unknown_order");
+    assert_eq!(events[0].outcome, CallbackOutcome::UnknownOrder);
     assert_eq!(events[0].platform_order_no.as_deref(), Some("SO-404"));
-    assert_eq!(row(&test.db, "SO-1").await.status, "pending");
+    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Pending);
 }
 
 #[tokio::test]
@@ -231,7 +232,7 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     assert_eq!(reply["success"], true);
     let order = row(&test.db, "SO-1").await;
     assert!(order.out_of_stock_at.is_some());
-    assert_eq!(order.status, "confirmed");
+    assert_eq!(order.status, OutboxStatus::Confirmed);
 
     let partial = r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":2,"itemList":[{"productCode":"P1","totalQty":2,"receiveQty":1,"returnQty":0,"rejectQty":1}]}"#;
     let (_, reply) = post_form(
@@ -241,8 +242,12 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     .await;
     assert_eq!(reply["success"], true);
     let order = row(&test.db, "SO-1").await;
-    assert_eq!(order.status, "confirmed", "a partial cancel keeps the status");
-    assert_eq!(order.cancel_state.as_deref(), Some("partial"));
+    assert_eq!(
+        order.status,
+        OutboxStatus::Confirmed,
+        "a partial cancel keeps the status"
+    );
+    assert_eq!(order.cancel_state, Some(CancelState::Partial));
     assert!(order
         .cancel_detail
         .as_deref()
@@ -257,8 +262,8 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     .await;
     assert_eq!(reply["success"], true);
     let order = row(&test.db, "SO-1").await;
-    assert_eq!(order.status, "cancelled");
-    assert_eq!(order.cancel_state.as_deref(), Some("full"));
+    assert_eq!(order.status, OutboxStatus::Cancelled);
+    assert_eq!(order.cancel_state, Some(CancelState::Full));
 
     // A late copy of the first confirm does not undo the cancel.
     post_form(
@@ -266,8 +271,12 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
         &signed_form(METHOD_CONFIRM, CONFIRM_SO1, Utc::now(), APP_KEY, SECRET),
     )
     .await;
-    assert_eq!(row(&test.db, "SO-1").await.status, "cancelled");
-    let outcomes: Vec<String> = events(&test.db).await.into_iter().map(|e| e.outcome).collect();
+    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Cancelled);
+    let outcomes: Vec<String> = events(&test.db)
+        .await
+        .into_iter()
+        .map(|e| e.outcome.to_string())
+        .collect();
     assert_eq!(
         outcomes,
         ["applied", "applied", "applied", "applied", "duplicate"]

@@ -2,8 +2,8 @@
 //! and why.
 
 use super::support_orders::*;
-use haier_sync::cli::outbox::{enqueue_orders, retry_order, Enqueued};
 use haier_sync::db::testing::TestDb;
+use haier_sync::orders::{enqueue_orders, retry_order, Enqueued, OutboxStatus, Retried};
 use serde_json::json;
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
     let rejected: Vec<(String, String)> = results
         .iter()
         .filter_map(|r| match r {
-            Enqueued::Rejected { order, reason } => Some((order.clone(), reason.clone())),
+            Enqueued::Rejected { order, reason } => Some((order.clone(), reason.to_string())),
             _ => None,
         })
         .collect();
@@ -67,7 +67,7 @@ async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
     so_ids.sort();
     assert_eq!(so_ids, ["SO-1", "SO-6"]);
     let flagged = row(&test.db, "SO-6").await;
-    assert_eq!(flagged.status, "pending");
+    assert_eq!(flagged.status, OutboxStatus::Pending);
     assert_eq!(flagged.online_no, "ON-SO-6");
     assert!(
         flagged.payload.contains("\"deliveryInstall\":\"false\""),
@@ -83,7 +83,7 @@ async fn enqueue_refuses_every_order_before_the_first_products_sync() {
         .await
         .unwrap();
     assert!(
-        matches!(&results[..], [Enqueued::Rejected { reason, .. }] if reason.contains("run the products job first"))
+        matches!(&results[..], [Enqueued::Rejected { reason, .. }] if reason.to_string().contains("run the products job first"))
     );
     assert!(all_rows(&test.db).await.is_empty());
 }
@@ -92,11 +92,13 @@ async fn enqueue_refuses_every_order_before_the_first_products_sync() {
 async fn retry_moves_only_a_dead_order_back_to_pending() {
     let test = TestDb::new().await;
     insert_by_sql(&test.db, "SO-1", "ON-SO-1", &order_json("SO-1", &["P1"])).await;
-    let (moved, row) = retry_order(&test.db, "SO-1").await.unwrap();
-    assert!(!moved);
-    assert_eq!(row.unwrap().status, "pending");
-    let (moved, row) = retry_order(&test.db, "SO-404").await.unwrap();
-    assert!(!moved && row.is_none());
+    assert_eq!(
+        retry_order(&test.db, "SO-1").await.unwrap(),
+        Retried::NotDead {
+            status: OutboxStatus::Pending
+        }
+    );
+    assert_eq!(retry_order(&test.db, "SO-404").await.unwrap(), Retried::NotFound);
 
     test.db
         .run(|conn| {
@@ -113,8 +115,7 @@ async fn retry_moves_only_a_dead_order_back_to_pending() {
         })
         .await
         .unwrap();
-    let (moved, row) = retry_order(&test.db, "SO-1").await.unwrap();
-    assert!(moved);
-    let row = row.unwrap();
+    assert_eq!(retry_order(&test.db, "SO-1").await.unwrap(), Retried::Pending);
+    let row = row(&test.db, "SO-1").await;
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
 }

@@ -3,8 +3,9 @@
 
 use super::support_orders::*;
 use chrono::Duration;
-use haier_sync::db::outbox;
 use haier_sync::db::{now_utc, testing::TestDb};
+use haier_sync::orders::outbox::{self, PushResult};
+use haier_sync::orders::OutboxStatus;
 use std::collections::HashSet;
 
 async fn claim(test: &TestDb, token: &str, lease: Duration, limit: i64) -> Vec<outbox::OutboxRow> {
@@ -24,9 +25,9 @@ async fn claimed_rows_are_leased_and_not_claimed_twice() {
     insert_many_by_sql(&test.db, "SO", 5, &["P1"]).await;
     let first = claim(&test, "A", Duration::minutes(1), 3).await;
     assert_eq!(first.len(), 3);
-    assert!(first
-        .iter()
-        .all(|r| r.status == "sending" && r.locked_by.as_deref() == Some("A") && r.locked_until.is_some()));
+    assert!(first.iter().all(|r| r.status == OutboxStatus::Sending
+        && r.locked_by.as_deref() == Some("A")
+        && r.locked_until.is_some()));
     assert!(first.iter().all(|r| r.attempts == 0));
     let second = claim(&test, "B", Duration::minutes(1), 3).await;
     assert_eq!(second.len(), 2);
@@ -59,7 +60,10 @@ async fn a_lost_lease_writes_nothing() {
     let id = old[0].id;
     let written = test
         .db
-        .run(move |conn| Ok(outbox::mark_pushed(conn, id, "old", None, now_utc())?))
+        .run(move |conn| {
+            let pushed = PushResult::Pushed { note: None };
+            Ok(outbox::record_push_result(conn, id, "old", pushed, now_utc())?)
+        })
         .await
         .unwrap();
     assert!(!written);
@@ -70,12 +74,15 @@ async fn a_lost_lease_writes_nothing() {
     );
     let written = test
         .db
-        .run(move |conn| Ok(outbox::mark_pushed(conn, id, "new", Some("note"), now_utc())?))
+        .run(move |conn| {
+            let pushed = PushResult::Pushed { note: Some("note") };
+            Ok(outbox::record_push_result(conn, id, "new", pushed, now_utc())?)
+        })
         .await
         .unwrap();
     assert!(written);
     let row = super::support_orders::row(&test.db, "SO-00001").await;
-    assert_eq!(row.status, "pushed");
+    assert_eq!(row.status, OutboxStatus::Pushed);
     assert_eq!(row.attempts, 2);
     assert_eq!(row.locked_by, None);
     assert!(row.pushed_at.is_some());
@@ -90,14 +97,11 @@ async fn a_row_waits_for_its_next_attempt() {
     test.db
         .run(move |conn| {
             let now = now_utc();
-            Ok(outbox::mark_for_retry(
-                conn,
-                id,
-                "A",
-                "timed out",
-                now + Duration::seconds(30),
-                now,
-            )?)
+            let retry = PushResult::Retry {
+                error: "timed out",
+                at: now + Duration::seconds(30),
+            };
+            Ok(outbox::record_push_result(conn, id, "A", retry, now)?)
         })
         .await
         .unwrap();

@@ -3,8 +3,8 @@
 //! with backoff or end `dead`, a crashed poller's leases run out and are taken again.
 
 use super::support_orders::*;
-use haier_sync::cli::outbox::{cancel_order, retry_order, Cancelled};
 use haier_sync::orders::poller::{self, PollOutcome};
+use haier_sync::orders::{cancel_order, retry_order, CancelState, Cancelled, OutboxStatus, Retried};
 use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimOptions};
 use serde_json::json;
@@ -33,7 +33,7 @@ async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
     assert_eq!(stats.orders.duplicates_rejected, 0);
 
     env.wait_for_rows(Duration::from_secs(60), |rows| {
-        rows.iter().all(|r| r.status == "confirmed")
+        rows.iter().all(|r| r.status == OutboxStatus::Confirmed)
     })
     .await;
     for row in all_rows(env.db()).await {
@@ -103,7 +103,7 @@ async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them(
     ];
     for (so_id, field) in expected {
         let row = row(env.db(), so_id).await;
-        assert_eq!(row.status, "dead", "{so_id}");
+        assert_eq!(row.status, OutboxStatus::Dead, "{so_id}");
         let error = row.last_error.unwrap();
         assert!(error.contains(field), "{so_id}: {error}");
         assert_eq!(row.attempts, 0, "{so_id} was never sent");
@@ -113,7 +113,10 @@ async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them(
     assert_eq!(env.sim.stats().orders.received, 1);
     // Its confirm callback may already have landed.
     let good = row(env.db(), "SO-GOOD").await.status;
-    assert!(good == "pushed" || good == "confirmed", "SO-GOOD is {good}");
+    assert!(
+        matches!(good, OutboxStatus::Pushed | OutboxStatus::Confirmed),
+        "SO-GOOD is {good}"
+    );
     let log = &env.order_logs().await[0];
     assert_eq!(log.status, RunStatus::Partial);
     assert!(
@@ -147,7 +150,7 @@ async fn orders_wait_without_dying_until_the_product_catalog_is_synced() {
     seed_products(env.db(), &[env.code(0)]).await;
     make_all_due(env.db()).await;
     env.push_all_due().await;
-    assert_eq!(row(env.db(), "SO-1").await.status, "pushed");
+    assert_eq!(row(env.db(), "SO-1").await.status, OutboxStatus::Pushed);
 }
 
 #[tokio::test]
@@ -234,11 +237,13 @@ async fn retryable_failures_back_off_then_die_at_max_attempts_and_retry_revives_
     assert!(env.sim.order("SO-1").is_none());
 
     env.sim.set_faults(Faults::default()).unwrap();
-    let (moved, _) = retry_order(env.db(), "SO-1").await.unwrap();
-    assert!(moved);
+    let retried = retry_order(env.db(), "SO-1").await.unwrap();
+    assert_eq!(retried, Retried::Pending);
     env.push_all_due().await;
-    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "confirmed")
-        .await;
+    env.wait_for_rows(Duration::from_secs(10), |rows| {
+        rows[0].status == OutboxStatus::Confirmed
+    })
+    .await;
     assert_eq!(env.sim.stats().orders.distinct_so_ids, 1);
 }
 
@@ -261,7 +266,7 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
         .db()
         .run(|conn| {
             let now = haier_sync::db::now_utc();
-            Ok(haier_sync::db::outbox::claim_due_orders(
+            Ok(haier_sync::orders::outbox::claim_due_orders(
                 conn,
                 "killed-poller",
                 now,
@@ -296,7 +301,7 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
 
     env.push_all_due().await;
     env.wait_for_rows(Duration::from_secs(20), |rows| {
-        rows.iter().all(|r| r.status == "confirmed")
+        rows.iter().all(|r| r.status == OutboxStatus::Confirmed)
     })
     .await;
     let stats = env.sim.stats();
@@ -347,7 +352,7 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     let sending = all_rows(env.db())
         .await
         .iter()
-        .filter(|r| r.status == "sending")
+        .filter(|r| r.status == OutboxStatus::Sending)
         .count();
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(poller::run_until_stopped(
@@ -359,7 +364,7 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let rows = all_rows(env.db()).await;
-        if rows.iter().all(|r| r.status == "confirmed") {
+        if rows.iter().all(|r| r.status == OutboxStatus::Confirmed) {
             break;
         }
         assert!(
@@ -377,7 +382,7 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     assert_eq!(rows.len(), 1000);
     assert!(rows
         .iter()
-        .all(|r| r.status == "confirmed" && r.haier_order_no.is_some()));
+        .all(|r| r.status == OutboxStatus::Confirmed && r.haier_order_no.is_some()));
     let stats = env.sim.stats();
     assert_eq!(stats.orders.distinct_so_ids, 1000);
     assert_eq!(env.sim.orders().len(), 1000);
@@ -419,13 +424,13 @@ async fn an_insert_wakes_the_poller_at_once_on_postgres() {
         cancel.clone(),
     ));
     env.wait_for_rows(Duration::from_secs(5), |rows| {
-        rows.iter().all(|r| r.status != "pending")
+        rows.iter().all(|r| r.status != OutboxStatus::Pending)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the poller now waits for a NOTIFY
     insert_by_sql(env.db(), "SO-M", "ON-SO-M", &order_json("SO-M", &[env.code(0)])).await;
     env.wait_for_rows(Duration::from_secs(5), |rows| {
-        rows.iter().all(|r| r.status != "pending")
+        rows.iter().all(|r| r.status != OutboxStatus::Pending)
     })
     .await;
     cancel.cancel();
@@ -438,21 +443,25 @@ async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
     let env = OrdersEnv::start(quick_callbacks()).await;
     insert_by_sql(env.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &[env.code(0)])).await;
     env.push_all_due().await;
-    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "confirmed")
-        .await;
+    env.wait_for_rows(Duration::from_secs(10), |rows| {
+        rows[0].status == OutboxStatus::Confirmed
+    })
+    .await;
 
     let outcome = cancel_order(env.db(), &env.ctx.client, "SO-1", "customer changed their mind")
         .await
         .unwrap();
     assert_eq!(outcome, Cancelled::Requested);
     assert_eq!(
-        row(env.db(), "SO-1").await.cancel_state.as_deref(),
-        Some("requested")
+        row(env.db(), "SO-1").await.cancel_state,
+        Some(CancelState::Requested)
     );
-    env.wait_for_rows(Duration::from_secs(10), |rows| rows[0].status == "cancelled")
-        .await;
+    env.wait_for_rows(Duration::from_secs(10), |rows| {
+        rows[0].status == OutboxStatus::Cancelled
+    })
+    .await;
     let cancelled = row(env.db(), "SO-1").await;
-    assert_eq!(cancelled.cancel_state.as_deref(), Some("full"));
+    assert_eq!(cancelled.cancel_state, Some(CancelState::Full));
     assert!(env.sim.order("SO-1").unwrap().cancelled);
 
     insert_by_sql(env.db(), "SO-2", "ON-SO-2", &order_json("SO-2", &[env.code(0)])).await;
@@ -495,8 +504,8 @@ async fn cancelling_a_dead_order_haier_never_received_cancels_it_here() {
         .unwrap();
     assert_eq!(outcome, Cancelled::Local);
     let cancelled = row(env.db(), "SO-D").await;
-    assert_eq!(cancelled.status, "cancelled");
-    assert_eq!(cancelled.cancel_state.as_deref(), Some("local"));
+    assert_eq!(cancelled.status, OutboxStatus::Cancelled);
+    assert_eq!(cancelled.cancel_state, Some(CancelState::Local));
     assert_eq!(
         cancelled.cancel_detail.as_deref(),
         Some("given up (Haier never received the order)")

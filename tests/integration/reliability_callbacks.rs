@@ -6,9 +6,11 @@ use super::support_orders::*;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt as _;
 use haier_sync::config::CallbackConfig;
-use haier_sync::db::{order_events::OrderEvent, testing::TestDb, Db, DbConnection};
+use haier_sync::db::{testing::TestDb, Db, DbConnection};
 use haier_sync::orders::callback::{excerpt, sign_fields, REJECTED_STORED_BYTES};
+use haier_sync::orders::events::OrderEvent;
 use haier_sync::orders::notices::{METHOD_CANCEL, METHOD_CONFIRM};
+use haier_sync::orders::{CallbackOutcome, OutboxStatus};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -155,7 +157,7 @@ fn stored_bytes(event: &OrderEvent) -> usize {
 
 async fn assert_order_untouched(db: &Db, what: &str) {
     let order = row(db, "SO-1").await;
-    assert_eq!(order.status, "pending", "{what}");
+    assert_eq!(order.status, OutboxStatus::Pending, "{what}");
     assert_eq!(order.haier_order_no, None, "{what}");
     assert_eq!(order.cancel_state, None, "{what}");
     assert_eq!(order.out_of_stock_at, None, "{what}");
@@ -713,7 +715,7 @@ async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change
         } else {
             "rejected"
         };
-        assert_eq!(event.outcome, outcome, "{what}");
+        assert_eq!(event.outcome.as_str(), outcome, "{what}");
         assert_eq!(event.detail.as_deref(), Some(description), "{what}");
         match case.stored {
             Stored::Excerpt => {
@@ -747,7 +749,7 @@ async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change
     )
     .await;
     assert_eq!((reply.status, reply.body["success"].clone()), (200, true.into()));
-    assert_eq!(row(&test.db, "SO-1").await.status, "confirmed");
+    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
 }
 
 /// The figure: 1000 junk POSTs of 64 KB once added 65 MB. They come from 1000 addresses
@@ -782,7 +784,7 @@ async fn a_thousand_rejected_64_kb_callbacks_from_a_thousand_addresses_add_under
         .all(|r| r.status == 200 && r.body["code"] == "bad_sign"));
     let events = events(&test.db).await;
     assert_eq!(events.len(), 1000, "each address's first rejection is stored");
-    assert!(events.iter().all(|e| e.outcome == "rejected"));
+    assert!(events.iter().all(|e| e.outcome == CallbackOutcome::Rejected));
     let grown = database_bytes(&test.db).await - before;
     eprintln!("1000 rejected 64 KB callbacks added {grown} bytes to the database");
     assert!(
@@ -846,8 +848,12 @@ async fn rejected_callbacks_over_the_per_address_limit_get_429_are_not_stored_an
     );
     let reply = post_raw(to, local(1), FORM, &signed(METHOD_CONFIRM, CONFIRM_SO1, now)).await;
     assert_eq!((reply.status, reply.body["success"].clone()), (200, true.into()));
-    assert_eq!(row(&test.db, "SO-1").await.status, "confirmed");
-    let outcomes: Vec<String> = events(&test.db).await.into_iter().map(|e| e.outcome).collect();
+    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
+    let outcomes: Vec<String> = events(&test.db)
+        .await
+        .into_iter()
+        .map(|e| e.outcome.to_string())
+        .collect();
     assert_eq!(
         outcomes,
         ["rejected", "rejected", "rejected", "rejected", "rejected", "applied"]
@@ -993,7 +999,10 @@ fn arbitrary_unsigned_or_tampered_callbacks_never_panic_and_never_change_an_orde
         &signed(METHOD_CONFIRM, CONFIRM_SO1, now),
     ));
     assert_eq!(reply.body["success"], true);
-    assert_eq!(runtime.block_on(row(&test.db, "SO-1")).status, "confirmed");
+    assert_eq!(
+        runtime.block_on(row(&test.db, "SO-1")).status,
+        OutboxStatus::Confirmed
+    );
     drop(receiver);
     runtime.block_on(async move { drop(test) });
 }

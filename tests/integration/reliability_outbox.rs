@@ -3,8 +3,8 @@
 //! them is pushed in the same poll, and the next poll is idle.
 
 use super::support_orders::*;
-use haier_sync::db::outbox;
 use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
+use haier_sync::orders::{outbox, OutboxStatus};
 use haier_sync::simulator::SimOptions;
 use serde_json::{json, Value};
 
@@ -250,7 +250,7 @@ async fn twenty_nine_bad_payloads_end_dead_with_their_exact_message_and_the_poll
 
     for b in &bad {
         let row = row(env.db(), b.so_id).await;
-        assert_eq!(row.status, "dead", "{}", b.so_id);
+        assert_eq!(row.status, OutboxStatus::Dead, "{}", b.so_id);
         assert_eq!(
             row.last_error.as_deref(),
             Some(format!("invalid order, not sent: {}", b.message).as_str()),

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
+use haier_sync::orders::{CancelState, OutboxStatus};
 use haier_sync::runs::{RunStatus, SyncType, Trigger};
 use std::collections::BTreeSet;
 
@@ -23,6 +24,16 @@ async fn sync_type_holds_the_texts_the_sync_log_allows() {
 #[tokio::test]
 async fn trigger_holds_the_texts_the_sync_log_allows() {
     assert_texts_match_check(Trigger::TEXTS, "haier_sync_logs", "trigger").await;
+}
+
+#[tokio::test]
+async fn outbox_status_holds_the_texts_the_outbox_allows() {
+    assert_texts_match_check(OutboxStatus::TEXTS, "haier_order_outbox", "status").await;
+}
+
+#[tokio::test]
+async fn cancel_state_holds_the_texts_the_outbox_allows() {
+    assert_texts_match_check(CancelState::TEXTS, "haier_order_outbox", "cancel_state").await;
 }
 
 #[test]

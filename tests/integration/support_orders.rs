@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use haier_sync::config::{CallbackConfig, Secret};
-use haier_sync::db::outbox::{self, OutboxRow};
 use haier_sync::db::schema::haier_products;
-use haier_sync::db::{now_utc, order_events, Db, DbConnection};
+use haier_sync::db::{now_utc, Db, DbConnection};
 use haier_sync::orders::callback::{beijing_timestamp, sign_fields};
+use haier_sync::orders::events;
+use haier_sync::orders::outbox::{self, OutboxRow};
 use serde_json::{json, Value};
 
 pub const APP_KEY: &str = "demo-app-key";
@@ -141,11 +142,15 @@ pub async fn all_rows(db: &Db) -> Vec<OutboxRow> {
 
 /// Rows per status, as `(status, count)` sorted by status.
 pub async fn status_counts(db: &Db) -> Vec<(String, i64)> {
-    db.run(|conn| Ok(outbox::count_by_status(conn)?)).await.unwrap()
+    let counts = db.run(|conn| Ok(outbox::count_by_status(conn)?)).await.unwrap();
+    counts
+        .into_iter()
+        .map(|(status, n)| (status.to_string(), n))
+        .collect()
 }
 
-pub async fn events(db: &Db) -> Vec<order_events::OrderEvent> {
-    db.run(|conn| Ok(order_events::list_all(conn)?)).await.unwrap()
+pub async fn events(db: &Db) -> Vec<events::OrderEvent> {
+    db.run(|conn| Ok(events::list_all(conn)?)).await.unwrap()
 }
 
 /// Makes every pending row due now (skips the retry backoff without waiting for it).

@@ -1,8 +1,10 @@
-//! Queries on `haier_order_events`: every callback Haier sent, valid or not, with its outcome
-//! (unsigned ones only within the receiver's per-address limit, and cut to an excerpt).
+//! `haier_order_events`: every callback Haier sent, valid or not, with its outcome (unsigned ones
+//! only within the receiver's per-address limit, and cut to an excerpt). Every statement on it is
+//! a small function whose doc comment states its locking contract.
 
-use super::schema::haier_order_events::{self, dsl};
-use super::DbConnection;
+use super::state::CallbackOutcome;
+use crate::db::schema::haier_order_events::{self, dsl};
+use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -17,11 +19,10 @@ pub struct OrderEvent {
     pub method: Option<String>,
     pub platform_order_no: Option<String>,
     pub state: Option<String>,
-    /// `applied`, `duplicate`, `rejected`, `unknown_order` or `ignored`.
-    pub outcome: String,
+    pub outcome: CallbackOutcome,
     pub detail: Option<String>,
     /// The form fields as received, as JSON. For a callback that failed the `AppKey`/`Sign`
-    /// check, an excerpt: the row keeps at most `orders::callback::REJECTED_STORED_BYTES` of
+    /// check, an excerpt: the row keeps at most [`REJECTED_STORED_BYTES`](super::callback::REJECTED_STORED_BYTES) of
     /// text in all, and a cut `raw` ends in `… [cut: N bytes in all]` (so it is no longer JSON).
     pub raw: String,
     pub fingerprint: Option<String>,
@@ -36,7 +37,7 @@ pub struct NewOrderEvent<'a> {
     pub method: Option<&'a str>,
     pub platform_order_no: Option<&'a str>,
     pub state: Option<&'a str>,
-    pub outcome: &'a str,
+    pub outcome: CallbackOutcome,
     pub detail: Option<&'a str>,
     pub raw: &'a str,
     pub fingerprint: Option<&'a str>,
@@ -58,7 +59,7 @@ pub fn was_applied(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bo
     diesel::select(diesel::dsl::exists(
         haier_order_events::table
             .filter(dsl::fingerprint.eq(fingerprint))
-            .filter(dsl::outcome.eq("applied")),
+            .filter(dsl::outcome.eq(CallbackOutcome::Applied)),
     ))
     .get_result(conn)
 }
@@ -81,7 +82,7 @@ pub fn list_all(conn: &mut DbConnection) -> QueryResult<Vec<OrderEvent>> {
 }
 
 /// The number of stored callbacks per outcome. Locking: a plain read.
-pub fn count_by_outcome(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_outcome(conn: &mut DbConnection) -> QueryResult<Vec<(CallbackOutcome, i64)>> {
     haier_order_events::table
         .group_by(dsl::outcome)
         .select((dsl::outcome, diesel::dsl::count_star()))

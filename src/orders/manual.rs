@@ -1,0 +1,107 @@
+//! What an operator does to one order by hand (`outbox retry`, `outbox cancel`): send a dead order
+//! again, and cancel an order, here when Haier never had it, else by asking Haier.
+
+use super::outbox;
+use super::state::OutboxStatus;
+use crate::db::{self, Db};
+use crate::haier::{CancelRequest, HaierClient, HaierError};
+use anyhow::Context as _;
+
+/// What [`retry_order`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retried {
+    /// The order is `pending` again, its attempts reset: the poller checks and pushes it.
+    Pending,
+    NotFound,
+    /// The order is in another status: only a `dead` order can be retried.
+    NotDead {
+        status: OutboxStatus,
+    },
+}
+
+/// Moves a `dead` order back to `pending`, due now, with its attempts reset.
+pub async fn retry_order(db: &Db, so_id: &str) -> anyhow::Result<Retried> {
+    let so_id = so_id.to_owned();
+    db.run(move |conn| {
+        if outbox::retry_dead_order(conn, &so_id, db::now_utc())? {
+            return Ok(Retried::Pending);
+        }
+        Ok(match outbox::find_by_so_id(conn, &so_id)? {
+            None => Retried::NotFound,
+            Some(row) => Retried::NotDead { status: row.status },
+        })
+    })
+    .await
+    .context("Failed to retry the order")
+}
+
+/// What [`cancel_order`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Haier took the request (`cancel_state = requested`); its callback brings the outcome.
+    Requested,
+    /// The order never reached Haier: cancelled in the outbox (`cancel_state = local`).
+    Local,
+    /// Haier declined the request (`data:false`).
+    Declined,
+    NotFound,
+    /// The order is being pushed right now, or is refused or cancelled already.
+    NotCancellable {
+        status: OutboxStatus,
+    },
+}
+
+/// Cancels an order: a `pending` one in the outbox only (it is never sent); a pushed, confirmed
+/// or dead one by asking Haier. A dead order Haier does not know (`ORDER_NOT_FOUND`) is
+/// cancelled in the outbox.
+pub async fn cancel_order(
+    db: &Db,
+    client: &HaierClient,
+    so_id: &str,
+    reason: &str,
+) -> anyhow::Result<Cancelled> {
+    let (id, why) = (so_id.to_owned(), reason.to_owned());
+    let (row, cancelled_here) = db
+        .run(move |conn| {
+            let cancelled = outbox::cancel_here(conn, &id, &[OutboxStatus::Pending], &why, db::now_utc())?;
+            Ok((outbox::find_by_so_id(conn, &id)?, cancelled))
+        })
+        .await
+        .context("Failed to read the order to cancel")?;
+    let Some(row) = row else {
+        return Ok(Cancelled::NotFound);
+    };
+    if cancelled_here {
+        return Ok(Cancelled::Local);
+    }
+    if !matches!(
+        row.status,
+        OutboxStatus::Pushed | OutboxStatus::Confirmed | OutboxStatus::Dead
+    ) {
+        return Ok(Cancelled::NotCancellable { status: row.status });
+    }
+    let request = CancelRequest {
+        so_id: so_id.to_owned(),
+        cancel_time_ms: chrono::Utc::now().timestamp_millis(),
+        reason: reason.to_owned(),
+    };
+    let (id, why) = (so_id.to_owned(), reason.to_owned());
+    match client.cancel_order(&request).await {
+        Ok(true) => {
+            db.run(move |conn| Ok(outbox::record_cancel_request(conn, &id, &why, db::now_utc())?))
+                .await
+                .context("Failed to record the cancel request")?;
+            Ok(Cancelled::Requested)
+        }
+        Ok(false) => Ok(Cancelled::Declined),
+        Err(HaierError::OrderNotFound { .. }) if row.status == OutboxStatus::Dead => {
+            let why = format!("{why} (Haier never received the order)");
+            let from = [OutboxStatus::Pending, OutboxStatus::Dead];
+            db.run(move |conn| Ok(outbox::cancel_here(conn, &id, &from, &why, db::now_utc())?))
+                .await
+                .context("Failed to record the cancellation")?;
+            Ok(Cancelled::Local)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to ask Haier to cancel order {so_id}"))),
+    }
+}

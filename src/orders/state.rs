@@ -1,0 +1,62 @@
+//! The states of an order, each kept as text in the outbox and event tables: where an order is
+//! in the outbox, what became of a cancel, and what a callback ended as. A new state is one line
+//! here and one word in the migration's `CHECK`.
+
+use crate::db::text_enum::text_enum;
+
+text_enum! {
+    /// Where an order is in `haier_order_outbox` (`status`), in the order it goes through them.
+    pub enum OutboxStatus {
+        /// Waiting for its first or next push (`next_attempt_at`).
+        Pending = "pending",
+        /// Claimed by a poller, under a lease (`locked_by`, `locked_until`).
+        Sending = "sending",
+        /// Haier took the push; its confirm callback has not come yet.
+        Pushed = "pushed",
+        /// Haier confirmed it, with its order number.
+        Confirmed = "confirmed",
+        /// Haier refused it in its confirm callback.
+        Refused = "refused",
+        /// Cancelled, here (never pushed) or by Haier.
+        Cancelled = "cancelled",
+        /// Given up: invalid, refused by Haier's API, or out of attempts.
+        Dead = "dead",
+    }
+}
+
+impl OutboxStatus {
+    /// The statuses of orders Haier has received and may be delivering.
+    pub const TRACKED: [OutboxStatus; 2] = [OutboxStatus::Pushed, OutboxStatus::Confirmed];
+}
+
+text_enum! {
+    /// What became of a cancel (`haier_order_outbox.cancel_state`).
+    pub enum CancelState {
+        /// Asked of Haier; the outcome comes in its cancel callback.
+        Requested = "requested",
+        /// Cancelled here, before Haier had the order.
+        Local = "local",
+        /// Haier cancelled the whole order.
+        Full = "full",
+        /// Haier cancelled part of it; the status stays.
+        Partial = "partial",
+        /// Haier declined to cancel; the status stays.
+        Refused = "refused",
+    }
+}
+
+text_enum! {
+    /// What a callback ended as (`haier_order_events.outcome`).
+    pub enum CallbackOutcome {
+        /// It changed the order.
+        Applied = "applied",
+        /// It was applied before (a replay, or the order already says so): nothing changed.
+        Duplicate = "duplicate",
+        /// It failed a check (signature, time stamp, app key, body, data): nothing changed.
+        Rejected = "rejected",
+        /// No order has its `PlatformOrderNo` (or several share it as `online_no`).
+        UnknownOrder = "unknown_order",
+        /// Valid, but contradicts what the order says now (or an unknown method): nothing changed.
+        Ignored = "ignored",
+    }
+}
