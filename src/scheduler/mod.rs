@@ -4,16 +4,20 @@
 //! behind [`JobRunner`]; it does not live here.
 
 pub mod daemon;
+mod instance;
 pub mod jobs;
 pub mod recovery;
 pub mod reload;
 pub mod runner;
+mod supervise;
+pub mod triggers;
 
-pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, Service, ShutdownReport, Signals};
+pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, ShutdownReport, Signals};
 pub use jobs::{FireOutcome, Scheduler};
 pub use recovery::{recover_orphaned_runs, RecoveryReport};
 pub use reload::{diff_jobs, JobChange};
 pub use runner::SyncJobRunner;
+pub use supervise::Service;
 
 use crate::config::{JobConfig, JobKind};
 use crate::db::{instances, Db};
