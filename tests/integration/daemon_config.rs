@@ -3,7 +3,7 @@
 use haier_sync::config::{self, CatchUp, DatabaseUrl, JobKind, Overlap};
 
 const EXAMPLE: &str = include_str!("../../systemd/jobs.example.toml");
-const LOADER: &str = include_str!("../../src/config/load.rs");
+const LOADER: &str = include_str!("../../src/config/raw.rs");
 const UNIT: &str = include_str!("../../systemd/haier-sync.service");
 
 /// The credential files the example's `*_file` keys name, as the unit's LoadCredential= provides them.
@@ -80,6 +80,7 @@ fn loader_keys() -> Vec<(String, String)> {
     let mut current: Option<String> = None;
     for line in LOADER.lines() {
         let line = line.trim();
+        let line = line.strip_prefix("pub(super) ").unwrap_or(line);
         if let Some(rest) = line.strip_prefix("struct Raw") {
             current = rest.split_whitespace().next().map(|s| s.to_owned());
             continue;

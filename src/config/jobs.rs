@@ -1,0 +1,219 @@
+//! The `[jobs.<name>]` tables: [`JobConfig`] and the settings it is made of, and their resolution
+//! from the raw shape, with defaults.
+
+use super::limits;
+use super::load::{ConfigError, LoaderWithDoc};
+use super::raw::RawJob;
+use super::{DefaultsConfig, Schedule};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// What a job does: the `kind` key of `[jobs.<name>]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Products,
+    Prices,
+    Stock,
+    Logistics,
+    OrderOutbox,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Products,
+        JobKind::Prices,
+        JobKind::Stock,
+        JobKind::Logistics,
+        JobKind::OrderOutbox,
+    ];
+
+    /// The name used in `jobs.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Products => "products",
+            JobKind::Prices => "prices",
+            JobKind::Stock => "stock",
+            JobKind::Logistics => "logistics",
+            JobKind::OrderOutbox => "order_outbox",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The `sync_type` this kind writes to `haier_sync_logs`.
+    pub fn sync_type(self) -> &'static str {
+        match self {
+            JobKind::OrderOutbox => "order",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to do with a tick that comes while the job's previous run still goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    /// Write a `skipped` log row and drop the tick.
+    Skip,
+    /// Run once more as soon as the current run ends (at most one waiting run).
+    Queue,
+}
+
+/// What to do at start when a fire time was missed while the daemon was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    Skip,
+    Once,
+}
+
+/// The county a stock job queries when neither the job nor `[defaults]` names one (the seed's
+/// default: Beijing, Dongcheng).
+pub const DEFAULT_COUNTY_CODE: &str = "110101";
+/// order_outbox defaults; `lease_ms` outlasts the longest push the client makes with its default
+/// timeout and retries.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1_000;
+pub const DEFAULT_BATCH_SIZE: u32 = 50;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+pub const DEFAULT_LEASE_MS: u64 = 120_000;
+
+/// One `[jobs.<name>]` table.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub name: String,
+    pub kind: JobKind,
+    /// Required for the sync kinds; the order poller runs on `poll_interval_ms` instead.
+    pub schedule: Option<Schedule>,
+    pub timezone: Tz,
+    pub enabled: bool,
+    pub timeout_ms: Option<u64>,
+    pub overlap: Overlap,
+    pub jitter_ms: u64,
+    pub catch_up: CatchUp,
+    /// products/prices/stock: only these codes (empty: every listed product).
+    pub product_codes: Vec<String>,
+    /// stock: the counties to query; already resolved from the job, `[defaults]`, then `110101`.
+    pub county_codes: Vec<String>,
+    /// Requests in flight at once for this job (default: half the openplat `per_second`, at least
+    /// twice its burst and 8).
+    pub concurrency: Option<usize>,
+    /// order_outbox: how often to look for due rows when nothing wakes the poller.
+    pub poll_interval_ms: u64,
+    /// order_outbox: rows claimed per poll.
+    pub batch_size: u32,
+    /// order_outbox: push attempts before a row goes `dead`.
+    pub max_attempts: u32,
+    /// order_outbox: how long a claimed row stays leased to this instance.
+    pub lease_ms: u64,
+}
+
+impl LoaderWithDoc {
+    pub(super) fn resolve_job(
+        &self,
+        name: &str,
+        raw: RawJob,
+        defaults: &DefaultsConfig,
+    ) -> Result<JobConfig, ConfigError> {
+        let path = |key: &'static str| -> Vec<&str> { vec!["jobs", name, key] };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(self.error(
+                &["jobs", name],
+                "a job name uses only letters, digits, `_` and `-`",
+            ));
+        }
+        let kind = raw
+            .kind
+            .ok_or_else(|| self.error(&path("kind"), "this key is required"))?;
+        let schedule = match (&raw.schedule, kind) {
+            (Some(_), JobKind::OrderOutbox) => {
+                return Err(self.error(
+                    &path("schedule"),
+                    "the order_outbox poller runs on `poll_interval_ms`, not a schedule",
+                ))
+            }
+            (None, JobKind::OrderOutbox) => None,
+            (None, _) => return Err(self.error(&path("schedule"), "this key is required")),
+            (Some(text), _) => Some(Schedule::parse(text).map_err(|m| self.error(&path("schedule"), m))?),
+        };
+        let timezone = match raw.timezone.as_deref() {
+            Some(text) => self.timezone(text, &path("timezone"))?,
+            None => defaults.timezone,
+        };
+        let county_codes = match raw.county_codes {
+            Some(codes) if !codes.is_empty() => self.county_codes(codes, &path("county_codes"))?,
+            _ if !defaults.county_codes.is_empty() => defaults.county_codes.clone(),
+            _ => vec![DEFAULT_COUNTY_CODE.to_owned()],
+        };
+        if let Some(timeout_ms) = raw.timeout_ms {
+            if !limits::JOB_TIMEOUT_MS.contains(timeout_ms.into()) {
+                return Err(self.error(
+                    &path("timeout_ms"),
+                    format!(
+                        "{} (leave it out for no timeout)",
+                        limits::JOB_TIMEOUT_MS.message(timeout_ms.into())
+                    ),
+                ));
+            }
+        }
+        if let Some(concurrency) = raw.concurrency {
+            self.check(
+                &path("concurrency"),
+                u64::try_from(concurrency).unwrap_or(u64::MAX),
+                limits::CONCURRENCY,
+            )?;
+        }
+        let product_codes = raw.product_codes.unwrap_or_default();
+        if product_codes.iter().any(|code| code.trim().is_empty()) {
+            return Err(self.error(&path("product_codes"), "a product code must not be empty"));
+        }
+        let jitter_ms = raw.jitter_ms.unwrap_or(0);
+        self.check(&path("jitter_ms"), jitter_ms, limits::JITTER_MS)?;
+        let poll_interval_ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
+        let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        let lease_ms = raw.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
+        for (key, value, limit) in [
+            ("poll_interval_ms", poll_interval_ms, limits::POLL_INTERVAL_MS),
+            ("batch_size", u64::from(batch_size), limits::BATCH_SIZE),
+            (
+                "max_attempts",
+                u64::from(max_attempts),
+                limits::OUTBOX_MAX_ATTEMPTS,
+            ),
+            ("lease_ms", lease_ms, limits::LEASE_MS),
+        ] {
+            self.check(&path(key), value, limit)?;
+        }
+        Ok(JobConfig {
+            name: name.to_owned(),
+            kind,
+            schedule,
+            timezone,
+            enabled: raw.enabled.unwrap_or(true),
+            timeout_ms: raw.timeout_ms,
+            overlap: raw.overlap.unwrap_or(Overlap::Skip),
+            jitter_ms,
+            catch_up: raw.catch_up.unwrap_or(CatchUp::Once),
+            product_codes,
+            county_codes,
+            concurrency: raw.concurrency,
+            poll_interval_ms,
+            batch_size,
+            max_attempts,
+            lease_ms,
+        })
+    }
+}
