@@ -1,10 +1,13 @@
-//! The `[jobs.<name>]` tables: [`JobConfig`] and the settings it is made of, and their resolution
-//! from the raw shape, with defaults.
+//! The `[jobs.<name>]` tables: a job is either a sync ([`SyncJob`]: products, prices, stock or
+//! logistics, fired by its cron schedule) or the order-outbox poller ([`OutboxJob`]: runs
+//! continuously), the two shapes of [`JobSpec`]; and their resolution from the raw shape, with
+//! defaults. The file format is one flat table for both: every key is accepted and checked for
+//! either kind, and each shape keeps the keys it uses.
 
 use super::limits;
 use super::load::{ConfigError, LoaderWithDoc};
 use super::raw::RawJob;
-use super::{DefaultsConfig, Schedule};
+use super::{Config, DefaultsConfig, Schedule};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +53,65 @@ impl JobKind {
             other => other.as_str(),
         }
     }
+
+    /// The sync this kind names; `None` for `order_outbox`.
+    pub fn sync_kind(self) -> Option<SyncKind> {
+        SyncKind::ALL.into_iter().find(|k| k.job_kind() == self)
+    }
 }
 
 impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a sync job fetches from Haier: one file each in `src/sync/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncKind {
+    Products,
+    Prices,
+    Stock,
+    Logistics,
+}
+
+impl SyncKind {
+    pub const ALL: [SyncKind; 4] = [
+        SyncKind::Products,
+        SyncKind::Prices,
+        SyncKind::Stock,
+        SyncKind::Logistics,
+    ];
+
+    /// The `kind` this is in `jobs.toml`.
+    pub fn job_kind(self) -> JobKind {
+        match self {
+            SyncKind::Products => JobKind::Products,
+            SyncKind::Prices => JobKind::Prices,
+            SyncKind::Stock => JobKind::Stock,
+            SyncKind::Logistics => JobKind::Logistics,
+        }
+    }
+
+    /// The name used in `jobs.toml`.
+    pub fn as_str(self) -> &'static str {
+        self.job_kind().as_str()
+    }
+
+    /// The `sync_type` this kind writes to `haier_sync_logs`.
+    pub fn sync_type(self) -> &'static str {
+        self.job_kind().sync_type()
+    }
+}
+
+impl From<SyncKind> for JobKind {
+    fn from(kind: SyncKind) -> JobKind {
+        kind.job_kind()
+    }
+}
+
+impl std::fmt::Display for SyncKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -86,13 +145,79 @@ pub const DEFAULT_BATCH_SIZE: u32 = 50;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_LEASE_MS: u64 = 120_000;
 
-/// One `[jobs.<name>]` table.
-#[derive(Debug, Clone)]
-pub struct JobConfig {
+/// One `[jobs.<name>]` table, in the shape its kind gives it.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a config holds a handful of jobs; a parsed cron schedule is what makes a sync job large"
+)]
+pub enum JobSpec {
+    /// products, prices, stock or logistics: runs when its schedule fires.
+    Sync(SyncJob),
+    /// order_outbox: pushes due orders continuously.
+    Outbox(OutboxJob),
+}
+
+impl JobSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            JobSpec::Sync(job) => &job.name,
+            JobSpec::Outbox(job) => &job.name,
+        }
+    }
+
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobSpec::Sync(job) => job.kind.job_kind(),
+            JobSpec::Outbox(job) => job.kind(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        match self {
+            JobSpec::Sync(job) => job.enabled,
+            JobSpec::Outbox(job) => job.enabled,
+        }
+    }
+
+    pub fn as_sync(&self) -> Option<&SyncJob> {
+        match self {
+            JobSpec::Sync(job) => Some(job),
+            JobSpec::Outbox(_) => None,
+        }
+    }
+
+    pub fn as_sync_mut(&mut self) -> Option<&mut SyncJob> {
+        match self {
+            JobSpec::Sync(job) => Some(job),
+            JobSpec::Outbox(_) => None,
+        }
+    }
+
+    pub fn as_outbox(&self) -> Option<&OutboxJob> {
+        match self {
+            JobSpec::Outbox(job) => Some(job),
+            JobSpec::Sync(_) => None,
+        }
+    }
+
+    pub fn as_outbox_mut(&mut self) -> Option<&mut OutboxJob> {
+        match self {
+            JobSpec::Outbox(job) => Some(job),
+            JobSpec::Sync(_) => None,
+        }
+    }
+}
+
+/// A products, prices, stock or logistics job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncJob {
     pub name: String,
-    pub kind: JobKind,
-    /// Required for the sync kinds; the order poller runs on `poll_interval_ms` instead.
+    pub kind: SyncKind,
+    /// Always set for a job from `jobs.toml`; `None` only for the job with every default that
+    /// `run-job <kind>` makes up when no job of that kind is configured.
     pub schedule: Option<Schedule>,
+    /// The zone of the schedule.
     pub timezone: Tz,
     pub enabled: bool,
     pub timeout_ms: Option<u64>,
@@ -106,23 +231,90 @@ pub struct JobConfig {
     /// Requests in flight at once for this job (default: half the openplat `per_second`, at least
     /// twice its burst and 8).
     pub concurrency: Option<usize>,
-    /// order_outbox: how often to look for due rows when nothing wakes the poller.
+}
+
+impl SyncJob {
+    /// A job of `kind` with every default and no schedule, named after its kind. Its counties
+    /// are `[defaults] county_codes`, else [`DEFAULT_COUNTY_CODE`].
+    pub fn with_defaults(kind: SyncKind, defaults: &DefaultsConfig) -> SyncJob {
+        let county_codes = if defaults.county_codes.is_empty() {
+            vec![DEFAULT_COUNTY_CODE.to_owned()]
+        } else {
+            defaults.county_codes.clone()
+        };
+        SyncJob {
+            name: kind.as_str().to_owned(),
+            kind,
+            schedule: None,
+            timezone: defaults.timezone,
+            enabled: true,
+            timeout_ms: None,
+            overlap: Overlap::Skip,
+            jitter_ms: 0,
+            catch_up: CatchUp::Skip,
+            product_codes: Vec::new(),
+            county_codes,
+            concurrency: None,
+        }
+    }
+}
+
+/// The `order_outbox` job: the poller that pushes due orders to YLH.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxJob {
+    pub name: String,
+    pub enabled: bool,
+    /// Pushes in flight at once (default: `batch_size`).
+    pub concurrency: Option<usize>,
+    /// How often to look for due rows when nothing wakes the poller.
     pub poll_interval_ms: u64,
-    /// order_outbox: rows claimed per poll.
+    /// Rows claimed per poll.
     pub batch_size: u32,
-    /// order_outbox: push attempts before a row goes `dead`.
+    /// Push attempts before a row goes `dead`.
     pub max_attempts: u32,
-    /// order_outbox: how long a claimed row stays leased to this instance.
+    /// How long a claimed row stays leased to this instance.
     pub lease_ms: u64,
 }
 
+impl OutboxJob {
+    /// Always [`JobKind::OrderOutbox`].
+    pub fn kind(&self) -> JobKind {
+        JobKind::OrderOutbox
+    }
+
+    /// An outbox job with every default, named after its kind.
+    pub fn with_defaults() -> OutboxJob {
+        OutboxJob {
+            name: JobKind::OrderOutbox.as_str().to_owned(),
+            enabled: true,
+            concurrency: None,
+            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            lease_ms: DEFAULT_LEASE_MS,
+        }
+    }
+}
+
+impl Config {
+    /// The first configured `order_outbox` job (in name order), or one with every default.
+    pub fn outbox_job(&self) -> OutboxJob {
+        self.jobs
+            .values()
+            .find_map(JobSpec::as_outbox)
+            .cloned()
+            .unwrap_or_else(OutboxJob::with_defaults)
+    }
+}
+
 impl LoaderWithDoc {
+    /// Checks every key of a job table, whichever kind uses it, then keeps those of its kind.
     pub(super) fn resolve_job(
         &self,
         name: &str,
         raw: RawJob,
         defaults: &DefaultsConfig,
-    ) -> Result<JobConfig, ConfigError> {
+    ) -> Result<JobSpec, ConfigError> {
         let path = |key: &'static str| -> Vec<&str> { vec!["jobs", name, key] };
         if name.is_empty()
             || !name
@@ -137,16 +329,19 @@ impl LoaderWithDoc {
         let kind = raw
             .kind
             .ok_or_else(|| self.error(&path("kind"), "this key is required"))?;
-        let schedule = match (&raw.schedule, kind) {
-            (Some(_), JobKind::OrderOutbox) => {
+        let sync_kind = kind.sync_kind();
+        let schedule = match (&raw.schedule, sync_kind) {
+            (Some(_), None) => {
                 return Err(self.error(
                     &path("schedule"),
                     "the order_outbox poller runs on `poll_interval_ms`, not a schedule",
                 ))
             }
-            (None, JobKind::OrderOutbox) => None,
-            (None, _) => return Err(self.error(&path("schedule"), "this key is required")),
-            (Some(text), _) => Some(Schedule::parse(text).map_err(|m| self.error(&path("schedule"), m))?),
+            (None, None) => None,
+            (None, Some(_)) => return Err(self.error(&path("schedule"), "this key is required")),
+            (Some(text), Some(_)) => {
+                Some(Schedule::parse(text).map_err(|m| self.error(&path("schedule"), m))?)
+            }
         };
         let timezone = match raw.timezone.as_deref() {
             Some(text) => self.timezone(text, &path("timezone"))?,
@@ -197,23 +392,31 @@ impl LoaderWithDoc {
         ] {
             self.check(&path(key), value, limit)?;
         }
-        Ok(JobConfig {
-            name: name.to_owned(),
-            kind,
-            schedule,
-            timezone,
-            enabled: raw.enabled.unwrap_or(true),
-            timeout_ms: raw.timeout_ms,
-            overlap: raw.overlap.unwrap_or(Overlap::Skip),
-            jitter_ms,
-            catch_up: raw.catch_up.unwrap_or(CatchUp::Once),
-            product_codes,
-            county_codes,
-            concurrency: raw.concurrency,
-            poll_interval_ms,
-            batch_size,
-            max_attempts,
-            lease_ms,
+        let enabled = raw.enabled.unwrap_or(true);
+        Ok(match sync_kind {
+            Some(kind) => JobSpec::Sync(SyncJob {
+                name: name.to_owned(),
+                kind,
+                schedule,
+                timezone,
+                enabled,
+                timeout_ms: raw.timeout_ms,
+                overlap: raw.overlap.unwrap_or(Overlap::Skip),
+                jitter_ms,
+                catch_up: raw.catch_up.unwrap_or(CatchUp::Once),
+                product_codes,
+                county_codes,
+                concurrency: raw.concurrency,
+            }),
+            None => JobSpec::Outbox(OutboxJob {
+                name: name.to_owned(),
+                enabled,
+                concurrency: raw.concurrency,
+                poll_interval_ms,
+                batch_size,
+                max_attempts,
+                lease_ms,
+            }),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The validated configuration every other module reads, but for the jobs (`jobs.rs`). Built from
 //! `jobs.toml` by `load.rs` and `resolve.rs`.
 
-use super::{JobConfig, Secret};
+use super::{JobSpec, Secret};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     pub daemon: DaemonConfig,
     /// Jobs by name, in name order.
-    pub jobs: BTreeMap<String, JobConfig>,
+    pub jobs: BTreeMap<String, JobSpec>,
 }
 
 /// Which database the URL names.

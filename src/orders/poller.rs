@@ -19,7 +19,7 @@
 //! `lease_ms` should exceed the longest push the client can make (timeout × attempts + backoff);
 //! a lease that runs out early only costs a harmless duplicate push.
 
-use crate::config::JobConfig;
+use crate::config::OutboxJob;
 use crate::context::AppContext;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, Backend, Db, DbConnection};
@@ -81,12 +81,12 @@ fn lease_token() -> String {
 
 /// One poll: claims up to `batch_size` due rows, pushes them, writes the results and one sync
 /// log row. Tests and the demo call this directly to deliver all due orders without sleeping.
-pub async fn try_push_next_batch(ctx: &AppContext, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+pub async fn try_push_next_batch(ctx: &AppContext, job: &OutboxJob) -> anyhow::Result<PollOutcome> {
     push_next_batch(&ctx.db, &ctx.client, job).await
 }
 
 /// [`try_push_next_batch`] with its parts spelled out.
-pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &OutboxJob) -> anyhow::Result<PollOutcome> {
     let token = lease_token();
     let rows = {
         let token = token.clone();
@@ -106,7 +106,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
         db,
         RunSpec {
             job_name: job.name.clone(),
-            sync_type: job.kind.sync_type().to_owned(),
+            sync_type: job.kind().sync_type().to_owned(),
             trigger: Trigger::Schedule,
             scheduled_for: None,
         },
@@ -154,7 +154,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
 async fn push_claimed(
     db: &Db,
     client: &HaierClient,
-    job: &JobConfig,
+    job: &OutboxJob,
     token: &str,
     rows: Vec<OutboxRow>,
 ) -> anyhow::Result<(Tally, Option<anyhow::Error>)> {
@@ -387,7 +387,7 @@ impl Tally {
 /// stopping (a daemon that cannot wait leaves leases that run out and are taken again).
 pub async fn run_until_stopped(
     ctx: AppContext,
-    job: JobConfig,
+    job: OutboxJob,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     poll_until_stopped(&ctx.db, &ctx.client, &job, cancel).await
@@ -397,7 +397,7 @@ pub async fn run_until_stopped(
 pub async fn poll_until_stopped(
     db: &Db,
     client: &HaierClient,
-    job: &JobConfig,
+    job: &OutboxJob,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener_stop = cancel.child_token();

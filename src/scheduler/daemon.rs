@@ -10,7 +10,7 @@ use super::reload::{diff_jobs, sections_needing_restart, JobChange};
 use super::supervise::{first_ended, Pollers, Service};
 use super::triggers::CronTriggers;
 use super::JobRunner;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, JobSpec};
 use crate::db::{self, instances, Db};
 use anyhow::Context as _;
 use chrono::Utc;
@@ -152,9 +152,13 @@ impl Daemon {
         let mut triggers = CronTriggers::new(scheduler.clone()).await?;
         let mut pollers = Pollers::new(runner);
         for job in config.jobs.values() {
-            scheduler.upsert_job(job.clone());
-            triggers.set(job).await?;
-            pollers.set(job);
+            match job {
+                JobSpec::Sync(job) => {
+                    scheduler.upsert_job(job.clone());
+                    triggers.set(job).await?;
+                }
+                JobSpec::Outbox(job) => pollers.set(job),
+            }
         }
         triggers.start().await?;
         scheduler.catch_up(now).await?;
@@ -429,9 +433,15 @@ impl Running {
                 self.triggers.remove(change.name()).await?;
                 self.pollers.stop(change.name());
             }
-            Some(job) => {
+            // A job whose kind changed leaves the scheduler for the pollers, or the other way.
+            Some(JobSpec::Sync(job)) => {
+                self.pollers.stop(&job.name);
                 self.scheduler.upsert_job(job.clone());
                 self.triggers.set(job).await?;
+            }
+            Some(JobSpec::Outbox(job)) => {
+                self.scheduler.remove_job(&job.name);
+                self.triggers.remove(&job.name).await?;
                 self.pollers.set(job);
             }
         }

@@ -4,7 +4,7 @@
 //! calls of [`Scheduler::on_tick`]. It does not do a job's work (that is the [`JobRunner`]).
 
 use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
-use crate::config::{CatchUp, JobConfig, Overlap, Schedule};
+use crate::config::{CatchUp, Overlap, Schedule, SyncJob};
 use crate::db::{self, instances, sync_logs, Db};
 use crate::sync::{RunRecorder, RunSpec, RunStatus, Trigger};
 use anyhow::Context as _;
@@ -49,7 +49,7 @@ impl RunHandle {
 #[derive(Debug)]
 struct Slot {
     /// `None` once the job left `jobs.toml`; the slot lives on only while its run goes.
-    config: Option<JobConfig>,
+    config: Option<SyncJob>,
     running: bool,
     /// The tick waiting for the running one (`overlap = "queue"`; at most one).
     queued: Option<(DateTime<Utc>, Trigger)>,
@@ -77,8 +77,8 @@ pub struct Scheduler {
 }
 
 enum Decision {
-    Run(JobConfig),
-    Skip(JobConfig, &'static str),
+    Run(SyncJob),
+    Skip(SyncJob, &'static str),
     Done(FireOutcome),
 }
 
@@ -112,7 +112,7 @@ impl Scheduler {
     }
 
     /// Adds a job or replaces its settings. A run that goes on keeps the settings it started with.
-    pub fn upsert_job(&self, job: JobConfig) {
+    pub fn upsert_job(&self, job: SyncJob) {
         let mut slots = self.slots();
         let slot = slots.entry(job.name.clone()).or_insert_with(|| Slot {
             config: None,
@@ -136,7 +136,7 @@ impl Scheduler {
     }
 
     /// The settings of a job this scheduler knows.
-    pub fn job(&self, name: &str) -> Option<JobConfig> {
+    pub fn job(&self, name: &str) -> Option<SyncJob> {
         self.slots().get(name).and_then(|s| s.config.clone())
     }
 
@@ -242,7 +242,7 @@ impl Scheduler {
 
     async fn write_skipped(
         &self,
-        job: &JobConfig,
+        job: &SyncJob,
         fire_time: DateTime<Utc>,
         trigger: Trigger,
         reason: &str,
@@ -256,7 +256,7 @@ impl Scheduler {
     }
 
     /// Runs the tick, then each tick queued behind it, on the tracked task set.
-    fn spawn_runs(&self, job: JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunHandle {
+    fn spawn_runs(&self, job: SyncJob, fire_time: DateTime<Utc>, trigger: Trigger) -> RunHandle {
         let this = self.clone();
         let handle = self.inner.tracker.spawn(async move {
             let mut statuses = Vec::new();
@@ -273,7 +273,7 @@ impl Scheduler {
     }
 
     /// Marks a run ended; returns the queued tick to run next, if any.
-    fn finish_run(&self, name: &str) -> Option<(JobConfig, DateTime<Utc>, Trigger, bool)> {
+    fn finish_run(&self, name: &str) -> Option<(SyncJob, DateTime<Utc>, Trigger, bool)> {
         let mut slots = self.slots();
         let slot = slots.get_mut(name)?;
         let queued = slot.queued.take();
@@ -295,7 +295,7 @@ impl Scheduler {
     /// One run: jitter, the cross-instance overlap check, then the runner, inside the job's span.
     async fn execute(
         &self,
-        job: &JobConfig,
+        job: &SyncJob,
         fire_time: DateTime<Utc>,
         trigger: Trigger,
         jitter: bool,
@@ -395,7 +395,7 @@ impl Scheduler {
     /// with `trigger = catch_up`. A job that has never run does not catch up, so that a first
     /// start does not run everything at once.
     pub async fn catch_up(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, FireOutcome)>> {
-        let candidates: Vec<(JobConfig, DateTime<Utc>)> = self
+        let candidates: Vec<(SyncJob, DateTime<Utc>)> = self
             .slots()
             .values()
             .filter_map(|s| s.config.clone())
@@ -458,7 +458,7 @@ impl Scheduler {
     }
 }
 
-fn run_spec(job: &JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
+fn run_spec(job: &SyncJob, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
     RunSpec {
         job_name: job.name.clone(),
         sync_type: job.kind.sync_type().to_owned(),

@@ -4,7 +4,7 @@
 //! and stopping them in order is the daemon loop's (`daemon.rs`).
 
 use super::JobRunner;
-use crate::config::{JobConfig, JobKind};
+use crate::config::OutboxJob;
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,13 +53,13 @@ impl Pollers {
     }
 
     /// Starts (or restarts with new settings) the poller of `job`; stops it when the job is
-    /// disabled or not an `order_outbox` job.
-    pub(super) fn set(&mut self, job: &JobConfig) {
+    /// disabled.
+    pub(super) fn set(&mut self, job: &OutboxJob) {
         let previous = self.running.remove(&job.name);
         if let Some((cancel, _)) = &previous {
             cancel.cancel();
         }
-        if job.kind != JobKind::OrderOutbox || !job.enabled {
+        if !job.enabled {
             return;
         }
         let cancel = CancellationToken::new();
@@ -98,12 +98,12 @@ impl Pollers {
     }
 }
 
-async fn supervise_poller(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
+async fn supervise_poller(runner: Arc<dyn JobRunner>, job: OutboxJob, cancel: CancellationToken) {
     let span = tracing::info_span!("poller", job = %job.name);
     poll_until_stopped(runner, job, cancel).instrument(span).await
 }
 
-async fn poll_until_stopped(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
+async fn poll_until_stopped(runner: Arc<dyn JobRunner>, job: OutboxJob, cancel: CancellationToken) {
     loop {
         debug!("Order poller starting (every {} ms)", job.poll_interval_ms);
         let result = runner.run_until_stopped(job.clone(), cancel.clone()).await;

@@ -4,7 +4,7 @@
 
 use super::is_scheduled;
 use super::jobs::Scheduler;
-use crate::config::{JobConfig, Schedule};
+use crate::config::{Schedule, SyncJob};
 use anyhow::Context as _;
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -59,7 +59,7 @@ impl CronTriggers {
 
     /// Makes (or re-makes) the trigger of `job`; removes it when the job is disabled or has no
     /// schedule.
-    pub async fn set(&mut self, job: &JobConfig) -> anyhow::Result<()> {
+    pub async fn set(&mut self, job: &SyncJob) -> anyhow::Result<()> {
         self.remove(&job.name).await?;
         let Some(schedule) = job.schedule.clone().filter(|_| job.enabled && is_scheduled(job)) else {
             return Ok(());

@@ -34,18 +34,24 @@ fn the_example_config_loads_with_its_credentials() {
     );
     assert_eq!(config.callback.secret.expose(), "secret-of-callback-secret");
     assert_eq!(config.haier.seller_password.expose(), "secret-of-haier-password");
-    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind).collect();
+    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind()).collect();
     for kind in JobKind::ALL {
         assert!(kinds.contains(&kind), "the example has no {kind} job");
     }
     // The defaults it states are the loader's.
-    let stock = &config.jobs["stock"];
+    let stock = config.jobs["stock"].as_sync().unwrap();
     assert_eq!(
         (stock.overlap, stock.catch_up, stock.jitter_ms),
         (Overlap::Skip, CatchUp::Once, 0)
     );
     assert_eq!(
-        config.jobs["logistics"].schedule.as_ref().unwrap().normalized(),
+        config.jobs["logistics"]
+            .as_sync()
+            .unwrap()
+            .schedule
+            .as_ref()
+            .unwrap()
+            .normalized(),
         "0 */10 * * * *"
     );
     assert_eq!(config.daemon.shutdown_grace_ms, 20_000);
