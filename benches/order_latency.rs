@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use diesel::sql_types::Text;
 use diesel::{Connection as _, RunQueryDsl as _};
-use haier_sync::config::{JobConfig, JobKind};
+use haier_sync::config::{OutboxJob, SyncKind};
 use haier_sync::db::{Backend, DbConnection};
 use haier_sync::haier::System;
 use haier_sync::orders;
@@ -36,13 +36,14 @@ use tokio_util::sync::CancellationToken;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The shipped `orders` job: batch 50, poll every second, 10 attempts, 60 s lease.
-fn shipped_job() -> anyhow::Result<JobConfig> {
+fn shipped_job() -> anyhow::Result<OutboxJob> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs.toml");
     let config = haier_sync::config::load_with_env(&path, std::iter::empty())
         .context("Failed to load the shipped jobs.toml")?;
     config
         .jobs
         .get("orders")
+        .and_then(|job| job.as_outbox())
         .cloned()
         .context("the shipped jobs.toml has no `orders` job")
 }
@@ -144,7 +145,7 @@ async fn wait_for_pushes(
 /// Orders one at a time, `gap` apart: insert → pushed latency.
 async fn latency(
     env: &BenchEnv,
-    job: &JobConfig,
+    job: &OutboxJob,
     code: &str,
     orders: usize,
     gap: Duration,
@@ -185,7 +186,7 @@ async fn latency(
 }
 
 /// `orders` orders in one transaction: time to the last push and the request rate.
-async fn burst(env: &BenchEnv, job: &JobConfig, codes: &[String], orders: usize) -> anyhow::Result<()> {
+async fn burst(env: &BenchEnv, job: &OutboxJob, codes: &[String], orders: usize) -> anyhow::Result<()> {
     let before = env.sim.stats();
     let started = now_utc();
     let codes = codes.to_vec();
@@ -233,12 +234,12 @@ async fn burst(env: &BenchEnv, job: &JobConfig, codes: &[String], orders: usize)
 /// Both phases on one backend, the poller running throughout.
 async fn run_backend(
     backend: Backend,
-    job: &JobConfig,
+    job: &OutboxJob,
     sizes: (usize, Duration, usize),
 ) -> anyhow::Result<()> {
     let (orders, gap, burst_orders) = sizes;
     let env = BenchEnv::start(backend, 50, QUOTA).await?;
-    env.run(env.job(JobKind::Products), RunOverrides::default())
+    env.run(env.job(SyncKind::Products), RunOverrides::default())
         .await?;
     // The token lives for hours in the daemon: log in first so that no order waits for it.
     env.ctx.client.login(System::Ylh).await?;

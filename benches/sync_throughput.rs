@@ -13,7 +13,7 @@
 
 mod support;
 
-use haier_sync::config::{JobConfig, JobKind};
+use haier_sync::config::{SyncJob, SyncKind};
 use haier_sync::db::Backend;
 use haier_sync::simulator::Faults;
 use haier_sync::sync::RunOverrides;
@@ -74,12 +74,7 @@ impl Row {
 }
 
 /// Runs `job` once through `sync::run_job` and measures it from the simulator's counters.
-async fn measure(
-    env: &BenchEnv,
-    label: &str,
-    job: JobConfig,
-    overrides: RunOverrides,
-) -> anyhow::Result<Row> {
+async fn measure(env: &BenchEnv, label: &str, job: SyncJob, overrides: RunOverrides) -> anyhow::Result<Row> {
     let concurrency = job.concurrency.unwrap_or_else(|| {
         haier_sync::sync::pipeline::default_concurrency(haier_sync::config::RateLimit {
             per_second: env.quota.per_second,
@@ -117,7 +112,7 @@ fn set_latency(env: &BenchEnv, latency_ms: u64) -> anyhow::Result<()> {
 /// products by code (20 a call), then their prices (20 a call).
 async fn products_and_prices(backend: Backend, products: usize) -> anyhow::Result<()> {
     let env = BenchEnv::start(backend, products, QUOTA).await?;
-    let listing = env.job(JobKind::Products);
+    let listing = env.job(SyncKind::Products);
     measure(
         &env,
         "products (listing)",
@@ -133,7 +128,7 @@ async fn products_and_prices(backend: Backend, products: usize) -> anyhow::Resul
     measure(&env, "products (by code)", listing, by_code)
         .await?
         .print();
-    measure(&env, "prices", env.job(JobKind::Prices), RunOverrides::default())
+    measure(&env, "prices", env.job(SyncKind::Prices), RunOverrides::default())
         .await?
         .print();
     env.sim.shutdown().await;
@@ -147,12 +142,12 @@ async fn stock(backend: Backend, products: usize) -> anyhow::Result<()> {
     measure(
         &env,
         "products (listing)",
-        env.job(JobKind::Products),
+        env.job(SyncKind::Products),
         RunOverrides::default(),
     )
     .await?
     .print();
-    let job = env.job(JobKind::Stock);
+    let job = env.job(SyncKind::Stock);
     measure(&env, "stock, 2 counties", job.clone(), RunOverrides::default())
         .await?
         .print();
@@ -168,7 +163,7 @@ async fn stock(backend: Backend, products: usize) -> anyhow::Result<()> {
     measure(&env, "stock, 1 county", job.clone(), one_county.clone())
         .await?
         .print();
-    let wide = JobConfig {
+    let wide = SyncJob {
         concurrency: Some(32),
         ..job
     };
@@ -181,18 +176,18 @@ async fn stock(backend: Backend, products: usize) -> anyhow::Result<()> {
 /// machine (client, simulator and database share its cores), to show how far below it the quota is.
 async fn ceiling(backend: Backend, price_products: usize, stock_products: usize) -> anyhow::Result<()> {
     let env = BenchEnv::start(backend, price_products, NO_QUOTA).await?;
-    env.run(env.job(JobKind::Products), RunOverrides::default())
+    env.run(env.job(SyncKind::Products), RunOverrides::default())
         .await?;
-    let prices = JobConfig {
+    let prices = SyncJob {
         concurrency: Some(32),
-        ..env.job(JobKind::Prices)
+        ..env.job(SyncKind::Prices)
     };
     measure(&env, "prices", prices, RunOverrides::default())
         .await?
         .print();
-    let stock = JobConfig {
+    let stock = SyncJob {
         concurrency: Some(32),
-        ..env.job(JobKind::Stock)
+        ..env.job(SyncKind::Stock)
     };
     let first_codes = RunOverrides {
         product_codes: Some(env.codes_for_sale().into_iter().take(stock_products).collect()),

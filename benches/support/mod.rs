@@ -2,7 +2,7 @@
 //! a fresh database and the daemon's context pointing at both, and the choice of backends.
 
 use anyhow::Context as _;
-use haier_sync::config::{self, JobConfig, JobKind};
+use haier_sync::config::{self, SyncJob, SyncKind};
 use haier_sync::db::testing::{self, TestDb};
 use haier_sync::db::Backend;
 use haier_sync::runs::RunStatus;
@@ -78,12 +78,12 @@ impl BenchEnv {
     }
 
     /// The default job of `kind` (no jobs are configured).
-    pub fn job(&self, kind: JobKind) -> JobConfig {
+    pub fn job(&self, kind: SyncKind) -> SyncJob {
         sync::job_of_kind(&self.ctx.config, kind)
     }
 
     /// Runs `job` once; fails unless the run succeeded.
-    pub async fn run(&self, job: JobConfig, overrides: RunOverrides) -> anyhow::Result<RunOutcome> {
+    pub async fn run(&self, job: SyncJob, overrides: RunOverrides) -> anyhow::Result<RunOutcome> {
         let name = job.name.clone();
         let outcome = sync::run_job(
             &self.ctx,

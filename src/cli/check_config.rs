@@ -7,7 +7,7 @@ use std::path::Path;
 pub fn run(path: &Path) -> i32 {
     match config::load(path) {
         Ok(config) => {
-            let enabled = config.jobs.values().filter(|j| j.enabled).count();
+            let enabled = config.jobs.values().filter(|j| j.enabled()).count();
             println!(
                 "{}: OK ({} jobs, {} enabled; database: {})",
                 path.display(),

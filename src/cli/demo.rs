@@ -4,7 +4,7 @@
 //! confirm callbacks, then logistics), and prints the status table and the sync log.
 
 use crate::cli::run_job::{print_summary, Display};
-use crate::config::{self, JobKind};
+use crate::config::{self, SyncKind};
 use crate::context::AppContext;
 use crate::db::products;
 use crate::orders::outbox::{self, OutboxRow};
@@ -143,16 +143,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
 /// every order was confirmed and delivered.
 async fn run_every_kind(ctx: &AppContext) -> anyhow::Result<bool> {
     let mut all_succeeded = true;
-    for kind in [JobKind::Products, JobKind::Prices, JobKind::Stock] {
+    for kind in [SyncKind::Products, SyncKind::Prices, SyncKind::Stock] {
         let overrides = RunOverrides {
-            county_codes: (kind == JobKind::Stock).then(|| DEMO_COUNTIES.map(String::from).to_vec()),
+            county_codes: (kind == SyncKind::Stock).then(|| DEMO_COUNTIES.map(String::from).to_vec()),
             ..RunOverrides::default()
         };
         all_succeeded &= run_sync(ctx, kind, overrides).await?;
     }
 
     let so_ids = enqueue_sample_orders(ctx).await?;
-    let job = sync::context::job_of_kind(&ctx.config, JobKind::OrderOutbox);
+    let job = ctx.config.outbox_job();
     let push_started = Instant::now();
     while let PollOutcome::Worked { counts } = try_push_next_batch(ctx, &job).await? {
         println!("orders: pushed {} of {} to YLH", counts.success, counts.total);
@@ -172,7 +172,7 @@ async fn run_every_kind(ctx: &AppContext) -> anyhow::Result<bool> {
     tokio::time::sleep(Duration::from_millis(DELIVERY_AFTER_MS + 200)).await;
     let deadline = Instant::now() + WAIT_LIMIT;
     loop {
-        all_succeeded &= run_sync(ctx, JobKind::Logistics, RunOverrides::default()).await?;
+        all_succeeded &= run_sync(ctx, SyncKind::Logistics, RunOverrides::default()).await?;
         let delivered = count_orders(ctx, &so_ids, |row| row.delivered_at.is_some()).await?;
         if delivered == so_ids.len() {
             println!("logistics: all {delivered} orders delivered");
@@ -196,7 +196,7 @@ async fn run_every_kind(ctx: &AppContext) -> anyhow::Result<bool> {
 }
 
 /// Runs the configured job of `kind` with a progress display; true when it ended `success`.
-async fn run_sync(ctx: &AppContext, kind: JobKind, overrides: RunOverrides) -> anyhow::Result<bool> {
+async fn run_sync(ctx: &AppContext, kind: SyncKind, overrides: RunOverrides) -> anyhow::Result<bool> {
     let job = sync::context::job_of_kind(&ctx.config, kind);
     let display = Display::new(kind.as_str(), std::io::stderr().is_terminal());
     let started = Instant::now();

@@ -3,7 +3,7 @@
 //! 3 partial, 1 failed or interrupted, 2 usage or configuration error.
 
 use super::EXIT_USAGE;
-use crate::config::{Config, JobConfig, JobKind};
+use crate::config::{Config, JobKind, JobSpec, SyncJob, SyncKind};
 use crate::db::Db;
 use crate::haier::HaierClient;
 use crate::runs::RunStatus;
@@ -52,7 +52,7 @@ pub struct RunJobArgs {
 /// One run of the plan.
 #[derive(Debug, Clone)]
 struct PlannedRun {
-    job: JobConfig,
+    job: SyncJob,
     overrides: RunOverrides,
 }
 
@@ -153,14 +153,16 @@ async fn close_late_rows(ctx: &AppContext) {
 
 /// The runs `args` asks for, or why the arguments do not make sense.
 fn plan(args: &RunJobArgs, config: &Config) -> Result<Vec<PlannedRun>, String> {
-    let job = resolve_job(&args.job, config)?;
-    if job.kind == JobKind::OrderOutbox {
-        return Err(format!(
-            "{} is an order_outbox job: the outbox poller runs it under `haier-sync run`",
-            job.name
-        ));
-    }
-    let is_products = job.kind == JobKind::Products;
+    let job = match resolve_job(&args.job, config)? {
+        JobSpec::Sync(job) => job,
+        JobSpec::Outbox(job) => {
+            return Err(format!(
+                "{} is an order_outbox job: the outbox poller runs it under `haier-sync run`",
+                job.name
+            ))
+        }
+    };
+    let is_products = job.kind == SyncKind::Products;
     for (flag, given) in [
         ("--category", args.category.is_some()),
         ("--brand", args.brand.is_some()),
@@ -174,7 +176,7 @@ fn plan(args: &RunJobArgs, config: &Config) -> Result<Vec<PlannedRun>, String> {
             ));
         }
     }
-    if !args.county_codes.is_empty() && job.kind != JobKind::Stock && !args.sync_stock {
+    if !args.county_codes.is_empty() && job.kind != SyncKind::Stock && !args.sync_stock {
         return Err(format!(
             "--county-code applies to stock runs: run a stock job, or add --sync-stock to a products job (not {})",
             job.name
@@ -216,13 +218,13 @@ fn plan(args: &RunJobArgs, config: &Config) -> Result<Vec<PlannedRun>, String> {
     };
     if args.sync_prices {
         runs.push(PlannedRun {
-            job: sync::job_of_kind(config, JobKind::Prices),
+            job: sync::job_of_kind(config, SyncKind::Prices),
             overrides: follow_on.clone(),
         });
     }
     if args.sync_stock {
         runs.push(PlannedRun {
-            job: sync::job_of_kind(config, JobKind::Stock),
+            job: sync::job_of_kind(config, SyncKind::Stock),
             overrides: follow_on,
         });
     }
@@ -230,12 +232,15 @@ fn plan(args: &RunJobArgs, config: &Config) -> Result<Vec<PlannedRun>, String> {
 }
 
 /// A job by name, else by kind (see [`RunJobArgs::job`]).
-fn resolve_job(name: &str, config: &Config) -> Result<JobConfig, String> {
+fn resolve_job(name: &str, config: &Config) -> Result<JobSpec, String> {
     if let Some(job) = config.jobs.get(name) {
         return Ok(job.clone());
     }
     match JobKind::parse(name) {
-        Some(kind) => Ok(sync::job_of_kind(config, kind)),
+        Some(kind) => Ok(match kind.sync_kind() {
+            Some(kind) => JobSpec::Sync(sync::job_of_kind(config, kind)),
+            None => JobSpec::Outbox(config.outbox_job()),
+        }),
         None => {
             let names: Vec<&str> = config.jobs.keys().map(String::as_str).collect();
             Err(format!(

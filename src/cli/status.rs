@@ -1,7 +1,7 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
 //! and whether a daemon is running against the database.
 
-use crate::config::{Config, JobKind};
+use crate::config::{Config, JobKind, JobSpec};
 use crate::db::{instances, Db};
 use crate::runs::{self, RunStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -30,6 +30,9 @@ pub struct JobStatus {
     pub last_success_at: Option<NaiveDateTime>,
     /// In the job's time zone, RFC 3339.
     pub next_fire_at: Option<String>,
+    /// The job runs all the time (the order poller) rather than when a schedule fires.
+    #[serde(skip)]
+    pub continuous: bool,
 }
 
 /// A daemon whose heartbeat is fresh.
@@ -82,23 +85,36 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
         .jobs
         .values()
         .zip(history)
-        .map(|(job, (last, success))| JobStatus {
-            job: job.name.clone(),
-            kind: job.kind,
-            schedule: match &job.schedule {
-                Some(s) => s.as_written().to_owned(),
-                None => format!("every {} ms", job.poll_interval_ms),
-            },
-            timezone: job.timezone.name().to_owned(),
-            enabled: job.enabled,
-            last_run_at: last.as_ref().map(|r| r.started_at),
-            last_status: last.map(|r| r.status),
-            last_success_at: success.map(|r| r.started_at),
-            next_fire_at: if job.enabled {
-                crate::scheduler::next_fire_time(job, now).map(|t| t.to_rfc3339())
-            } else {
-                None
-            },
+        .map(|(job, (last, success))| {
+            let (schedule, timezone, next_fire_at) = match job {
+                JobSpec::Sync(job) => (
+                    job.schedule
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |s| s.as_written().to_owned()),
+                    job.timezone,
+                    job.enabled
+                        .then(|| crate::scheduler::next_fire_time(job, now))
+                        .flatten()
+                        .map(|t| t.to_rfc3339()),
+                ),
+                JobSpec::Outbox(job) => (
+                    format!("every {} ms", job.poll_interval_ms),
+                    config.defaults.timezone,
+                    None,
+                ),
+            };
+            JobStatus {
+                job: job.name().to_owned(),
+                kind: job.kind(),
+                schedule,
+                timezone: timezone.name().to_owned(),
+                enabled: job.enabled(),
+                last_run_at: last.as_ref().map(|r| r.started_at),
+                last_status: last.map(|r| r.status),
+                last_success_at: success.map(|r| r.started_at),
+                next_fire_at,
+                continuous: matches!(job, JobSpec::Outbox(_)),
+            }
         })
         .collect();
     let client = live
@@ -154,12 +170,12 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             t.map(|t| super::format_time(t, zone))
                 .unwrap_or_else(|| "-".into())
         };
-        let next = match (&job.next_fire_at, job.kind) {
-            (Some(t), _) => DateTime::parse_from_rfc3339(t)
+        let next = match &job.next_fire_at {
+            Some(t) => DateTime::parse_from_rfc3339(t)
                 .map(|t| format!("{} {}", t.format("%Y-%m-%d %H:%M:%S"), job.timezone))
                 .unwrap_or_else(|_| t.clone()),
-            (None, JobKind::OrderOutbox) if job.enabled => "continuous".into(),
-            (None, _) => "-".into(),
+            None if job.continuous && job.enabled => "continuous".into(),
+            None => "-".into(),
         };
         table.add_row([
             job.job.clone(),

@@ -1,8 +1,9 @@
-//! The validated configuration every other module reads. Built from `jobs.toml` by `load.rs`.
+//! The validated configuration every other module reads, but for the jobs (`jobs.rs`). Built from
+//! `jobs.toml` by `load.rs` and `resolve.rs`.
 
-use super::{Schedule, Secret};
+use super::{JobSpec, Secret};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     pub daemon: DaemonConfig,
     /// Jobs by name, in name order.
-    pub jobs: BTreeMap<String, JobConfig>,
+    pub jobs: BTreeMap<String, JobSpec>,
 }
 
 /// Which database the URL names.
@@ -144,7 +145,7 @@ pub struct CallbackConfig {
     pub rejected_burst: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -177,116 +178,4 @@ pub struct DaemonConfig {
     pub watch_config: bool,
     /// How often the daemon records that it is alive.
     pub heartbeat_ms: u64,
-}
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    Products,
-    Prices,
-    Stock,
-    Logistics,
-    OrderOutbox,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 5] = [
-        JobKind::Products,
-        JobKind::Prices,
-        JobKind::Stock,
-        JobKind::Logistics,
-        JobKind::OrderOutbox,
-    ];
-
-    /// The name used in `jobs.toml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Products => "products",
-            JobKind::Prices => "prices",
-            JobKind::Stock => "stock",
-            JobKind::Logistics => "logistics",
-            JobKind::OrderOutbox => "order_outbox",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
-    /// The `sync_type` this kind writes to `haier_sync_logs`.
-    pub fn sync_type(self) -> crate::runs::SyncType {
-        use crate::runs::SyncType;
-        match self {
-            JobKind::Products => SyncType::Products,
-            JobKind::Prices => SyncType::Prices,
-            JobKind::Stock => SyncType::Stock,
-            JobKind::Logistics => SyncType::Logistics,
-            JobKind::OrderOutbox => SyncType::Order,
-        }
-    }
-}
-
-impl std::fmt::Display for JobKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What to do with a tick that comes while the job's previous run still goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Overlap {
-    /// Write a `skipped` log row and drop the tick.
-    Skip,
-    /// Run once more as soon as the current run ends (at most one waiting run).
-    Queue,
-}
-
-/// What to do at start when a fire time was missed while the daemon was down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CatchUp {
-    Skip,
-    Once,
-}
-
-/// The county a stock job queries when neither the job nor `[defaults]` names one (the seed's
-/// default: Beijing, Dongcheng).
-pub const DEFAULT_COUNTY_CODE: &str = "110101";
-/// order_outbox defaults; `lease_ms` outlasts the longest push the client makes with its default
-/// timeout and retries.
-pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1_000;
-pub const DEFAULT_BATCH_SIZE: u32 = 50;
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-pub const DEFAULT_LEASE_MS: u64 = 120_000;
-
-/// One `[jobs.<name>]` table.
-#[derive(Debug, Clone)]
-pub struct JobConfig {
-    pub name: String,
-    pub kind: JobKind,
-    /// Required for the sync kinds; the order poller runs on `poll_interval_ms` instead.
-    pub schedule: Option<Schedule>,
-    pub timezone: Tz,
-    pub enabled: bool,
-    pub timeout_ms: Option<u64>,
-    pub overlap: Overlap,
-    pub jitter_ms: u64,
-    pub catch_up: CatchUp,
-    /// products/prices/stock: only these codes (empty: every listed product).
-    pub product_codes: Vec<String>,
-    /// stock: the counties to query; already resolved from the job, `[defaults]`, then `110101`.
-    pub county_codes: Vec<String>,
-    /// Requests in flight at once for this job (default: half the openplat `per_second`, at least
-    /// twice its burst and 8).
-    pub concurrency: Option<usize>,
-    /// order_outbox: how often to look for due rows when nothing wakes the poller.
-    pub poll_interval_ms: u64,
-    /// order_outbox: rows claimed per poll.
-    pub batch_size: u32,
-    /// order_outbox: push attempts before a row goes `dead`.
-    pub max_attempts: u32,
-    /// order_outbox: how long a claimed row stays leased to this instance.
-    pub lease_ms: u64,
 }

@@ -22,7 +22,7 @@
 use super::catalog::Catalog;
 use super::outbox::{self, OutboxRow, PushResult};
 use super::validate::{self, ValidOrder};
-use crate::config::JobConfig;
+use crate::config::OutboxJob;
 use crate::context::AppContext;
 use crate::db::{self, Backend, Db, DbConnection};
 use crate::haier::{HaierClient, HaierError};
@@ -84,12 +84,12 @@ fn lease_token() -> String {
 
 /// One poll: claims up to `batch_size` due rows, pushes them, writes the results and one sync
 /// log row. Tests and the demo call this directly to deliver all due orders without sleeping.
-pub async fn try_push_next_batch(ctx: &AppContext, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+pub async fn try_push_next_batch(ctx: &AppContext, job: &OutboxJob) -> anyhow::Result<PollOutcome> {
     push_next_batch(&ctx.db, &ctx.client, job).await
 }
 
 /// [`try_push_next_batch`] with its parts spelled out.
-pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> anyhow::Result<PollOutcome> {
+pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &OutboxJob) -> anyhow::Result<PollOutcome> {
     let token = lease_token();
     let rows = {
         let token = token.clone();
@@ -109,7 +109,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
         db,
         RunSpec {
             job_name: job.name.clone(),
-            sync_type: job.kind.sync_type(),
+            sync_type: job.kind().sync_type(),
             trigger: Trigger::Schedule,
             scheduled_for: None,
         },
@@ -157,7 +157,7 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &JobConfig) -> 
 async fn push_claimed(
     db: &Db,
     client: &HaierClient,
-    job: &JobConfig,
+    job: &OutboxJob,
     token: &str,
     rows: Vec<OutboxRow>,
 ) -> anyhow::Result<(Tally, Option<anyhow::Error>)> {
@@ -391,7 +391,7 @@ impl Tally {
 /// stopping (a daemon that cannot wait leaves leases that run out and are taken again).
 pub async fn run_until_stopped(
     ctx: AppContext,
-    job: JobConfig,
+    job: OutboxJob,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     poll_until_stopped(&ctx.db, &ctx.client, &job, cancel).await
@@ -401,7 +401,7 @@ pub async fn run_until_stopped(
 pub async fn poll_until_stopped(
     db: &Db,
     client: &HaierClient,
-    job: &JobConfig,
+    job: &OutboxJob,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener_stop = cancel.child_token();

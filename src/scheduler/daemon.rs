@@ -3,17 +3,18 @@
 //! SIGHUP or file change, and graceful shutdown on SIGTERM/SIGINT. Building the client and the
 //! services is the caller's (`cli/run.rs`).
 
-use super::jobs::{CronTriggers, Scheduler};
+use super::instance::{record_stop, register_instance};
+use super::jobs::Scheduler;
 use super::recovery::recover_orphaned_runs;
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
+use super::supervise::{first_ended, Pollers, Service};
+use super::triggers::CronTriggers;
 use super::JobRunner;
-use crate::config::{self, Config, ConfigError, JobConfig, JobKind};
+use crate::config::{self, Config, ConfigError, JobSpec};
 use crate::db::{self, instances, Db};
 use anyhow::Context as _;
 use chrono::Utc;
-use futures::future::BoxFuture;
 use sd_notify::NotifyState;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn, Instrument as _};
+use tracing::{debug, error, info, warn};
 
 /// After the grace period, how long cancelled runs get to close their rows before the daemon
 /// closes what is left itself and exits.
@@ -29,30 +30,6 @@ pub const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// How often `jobs.toml` is checked for changes when `[daemon] watch_config` is on.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How long a failed order poller waits before it is started again.
-const POLLER_RESTART_DELAY: Duration = Duration::from_secs(5);
-
-/// A long-running part of the daemon besides the jobs (the callback receiver): started once,
-/// stopped by its token at shutdown. Its end before shutdown is fatal: the daemon stops with a
-/// failure so that systemd restarts it.
-pub struct Service {
-    pub name: String,
-    start: Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>,
-}
-
-impl Service {
-    pub fn new<F, Fut>(name: impl Into<String>, start: F) -> Service
-    where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        Service {
-            name: name.into(),
-            start: Box::new(move |cancel| Box::pin(start(cancel))),
-        }
-    }
-}
 
 /// How a reload went.
 #[derive(Debug)]
@@ -175,9 +152,13 @@ impl Daemon {
         let mut triggers = CronTriggers::new(scheduler.clone()).await?;
         let mut pollers = Pollers::new(runner);
         for job in config.jobs.values() {
-            scheduler.upsert_job(job.clone());
-            triggers.set(job).await?;
-            pollers.set(job);
+            match job {
+                JobSpec::Sync(job) => {
+                    scheduler.upsert_job(job.clone());
+                    triggers.set(job).await?;
+                }
+                JobSpec::Outbox(job) => pollers.set(job),
+            }
         }
         triggers.start().await?;
         scheduler.catch_up(now).await?;
@@ -452,9 +433,15 @@ impl Running {
                 self.triggers.remove(change.name()).await?;
                 self.pollers.stop(change.name());
             }
-            Some(job) => {
+            // A job whose kind changed leaves the scheduler for the pollers, or the other way.
+            Some(JobSpec::Sync(job)) => {
+                self.pollers.stop(&job.name);
                 self.scheduler.upsert_job(job.clone());
                 self.triggers.set(job).await?;
+            }
+            Some(JobSpec::Outbox(job)) => {
+                self.scheduler.remove_job(&job.name);
+                self.triggers.remove(&job.name).await?;
                 self.pollers.set(job);
             }
         }
@@ -542,168 +529,6 @@ impl Running {
         );
         Ok(report)
     }
-}
-
-/// Closes the `running` rows this daemon still has as `interrupted` and marks the instance
-/// stopped, trying again with backoff until `deadline` (at least one attempt, of at most a second
-/// past it). Returns how many rows it closed.
-async fn record_stop(db: &Db, instance: &str, deadline: tokio::time::Instant) -> anyhow::Result<usize> {
-    let last_try_by = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
-    let mut wait = crate::db::background::RETRY_BASE;
-    let mut warned = false;
-    loop {
-        let instance = instance.to_owned();
-        let attempt = db.run(move |conn| {
-            let closed = crate::runs::log::interrupt_rows_of(
-                conn,
-                std::slice::from_ref(&instance),
-                "interrupted: the daemon stopped before the run closed its row",
-            )?;
-            instances::mark_stopped(conn, &instance, db::now_utc())?;
-            Ok(closed)
-        });
-        let error = match tokio::time::timeout_at(last_try_by, attempt).await {
-            Ok(Ok(closed)) => return Ok(closed),
-            Ok(Err(error)) => error,
-            Err(_) => anyhow::anyhow!("the database did not answer before the shutdown's time was up"),
-        };
-        if tokio::time::Instant::now() + wait >= last_try_by {
-            return Err(error);
-        }
-        if !std::mem::replace(&mut warned, true) {
-            warn!(
-                "Failed to record the daemon's stop: {error:#}; trying again until the shutdown's time is up"
-            );
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(crate::db::background::RETRY_CAP);
-    }
-}
-
-/// The order-outbox pollers: one task per enabled `order_outbox` job, restarted when its
-/// settings change, supervised (restarted after an error) until stopped.
-struct Pollers {
-    runner: Arc<dyn JobRunner>,
-    running: HashMap<String, (CancellationToken, JoinHandle<anyhow::Result<()>>)>,
-}
-
-impl Pollers {
-    fn new(runner: Arc<dyn JobRunner>) -> Pollers {
-        Pollers {
-            runner,
-            running: HashMap::new(),
-        }
-    }
-
-    /// Starts (or restarts with new settings) the poller of `job`; stops it when the job is
-    /// disabled or not an `order_outbox` job.
-    fn set(&mut self, job: &JobConfig) {
-        let previous = self.running.remove(&job.name);
-        if let Some((cancel, _)) = &previous {
-            cancel.cancel();
-        }
-        if job.kind != JobKind::OrderOutbox || !job.enabled {
-            return;
-        }
-        let cancel = CancellationToken::new();
-        let runner = self.runner.clone();
-        let job = job.clone();
-        let name = job.name.clone();
-        let token = cancel.clone();
-        let handle = tokio::spawn(async move {
-            // One poller per job at a time: the new one starts when the old one has finished.
-            if let Some((_, old)) = previous {
-                let _ = old.await;
-            }
-            supervise_poller(runner, job, token).await;
-            Ok(())
-        });
-        self.running.insert(name, (cancel, handle));
-    }
-
-    fn stop(&mut self, name: &str) {
-        if let Some((cancel, _)) = self.running.get(name) {
-            cancel.cancel();
-        }
-    }
-
-    fn stop_all(&mut self) {
-        for (cancel, _) in self.running.values() {
-            cancel.cancel();
-        }
-    }
-
-    fn take_all(&mut self) -> Vec<(String, JoinHandle<anyhow::Result<()>>)> {
-        self.running
-            .drain()
-            .map(|(name, (_, handle))| (format!("the order poller {name}"), handle))
-            .collect()
-    }
-}
-
-async fn supervise_poller(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
-    let span = tracing::info_span!("poller", job = %job.name);
-    poll_until_stopped(runner, job, cancel).instrument(span).await
-}
-
-async fn poll_until_stopped(runner: Arc<dyn JobRunner>, job: JobConfig, cancel: CancellationToken) {
-    loop {
-        debug!("Order poller starting (every {} ms)", job.poll_interval_ms);
-        let result = runner.run_until_stopped(job.clone(), cancel.clone()).await;
-        if cancel.is_cancelled() {
-            if let Err(e) = result {
-                warn!(job.name = %job.name, "Order poller stopped with an error: {e:#}");
-            }
-            return;
-        }
-        match result {
-            Ok(()) => warn!(job.name = %job.name, "Order poller ended by itself; starting it again"),
-            Err(e) => error!(
-                job.name = %job.name,
-                "Order poller failed: {e:#}; starting it again in {} s",
-                POLLER_RESTART_DELAY.as_secs()
-            ),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(POLLER_RESTART_DELAY) => {}
-            _ = cancel.cancelled() => return,
-        }
-    }
-}
-
-/// Resolves with the name of the first service that ended, and takes it out of the list;
-/// never when there are none.
-async fn first_ended(services: &mut Vec<(String, JoinHandle<anyhow::Result<()>>)>) -> String {
-    if services.is_empty() {
-        return std::future::pending().await;
-    }
-    let (result, index, _) = futures::future::select_all(services.iter_mut().map(|(_, h)| h)).await;
-    let (name, _) = services.remove(index);
-    match result {
-        Ok(Ok(())) => error!("{name} ended"),
-        Ok(Err(e)) => error!("{name} failed: {e:#}"),
-        Err(e) => error!("{name} panicked: {e}"),
-    }
-    name
-}
-
-async fn register_instance(db: &Db, instance: &str) -> anyhow::Result<()> {
-    let now = db::now_utc();
-    let row = instances::Instance {
-        instance: instance.to_owned(),
-        hostname: hostname::get()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "unknown".to_owned()),
-        pid: i64::from(std::process::id()),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: now,
-        heartbeat_at: now,
-        stopped_at: None,
-        client_stats: None,
-    };
-    db.run(move |conn| Ok(instances::register(conn, &row)?))
-        .await
-        .context("Failed to register the daemon instance")
 }
 
 /// A hash of the config file's content, or `None` when it cannot be read.

@@ -1,16 +1,15 @@
 //! Per-job firing: a tick becomes a run, a `skipped` row, a queued run, or nothing. Owns the
 //! overlap guard (in this process and across live instances), jitter, catch-up at start, and the
-//! task tracking that shutdown waits on; [`CronTriggers`] turns cron ticks into calls of
-//! [`Scheduler::on_tick`]. It does not do a job's work (that is the [`JobRunner`]).
+//! task tracking that shutdown waits on; `CronTriggers` (`triggers.rs`) turns cron ticks into
+//! calls of [`Scheduler::on_tick`]. It does not do a job's work (that is the [`JobRunner`]).
 
 use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
-use crate::config::{CatchUp, JobConfig, Overlap, Schedule};
+use crate::config::{CatchUp, Overlap, Schedule, SyncJob};
 use crate::db::{self, instances, Db};
 use crate::runs::{self, RunRecorder, RunSpec, RunStatus, Trigger};
 use anyhow::Context as _;
-use chrono::{DateTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
-use std::collections::{BTreeMap, HashMap};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,7 +49,7 @@ impl RunHandle {
 #[derive(Debug)]
 struct Slot {
     /// `None` once the job left `jobs.toml`; the slot lives on only while its run goes.
-    config: Option<JobConfig>,
+    config: Option<SyncJob>,
     running: bool,
     /// The tick waiting for the running one (`overlap = "queue"`; at most one).
     queued: Option<(DateTime<Utc>, Trigger)>,
@@ -78,8 +77,8 @@ pub struct Scheduler {
 }
 
 enum Decision {
-    Run(JobConfig),
-    Skip(JobConfig, &'static str),
+    Run(SyncJob),
+    Skip(SyncJob, &'static str),
     Done(FireOutcome),
 }
 
@@ -113,7 +112,7 @@ impl Scheduler {
     }
 
     /// Adds a job or replaces its settings. A run that goes on keeps the settings it started with.
-    pub fn upsert_job(&self, job: JobConfig) {
+    pub fn upsert_job(&self, job: SyncJob) {
         let mut slots = self.slots();
         let slot = slots.entry(job.name.clone()).or_insert_with(|| Slot {
             config: None,
@@ -137,7 +136,7 @@ impl Scheduler {
     }
 
     /// The settings of a job this scheduler knows.
-    pub fn job(&self, name: &str) -> Option<JobConfig> {
+    pub fn job(&self, name: &str) -> Option<SyncJob> {
         self.slots().get(name).and_then(|s| s.config.clone())
     }
 
@@ -243,7 +242,7 @@ impl Scheduler {
 
     async fn write_skipped(
         &self,
-        job: &JobConfig,
+        job: &SyncJob,
         fire_time: DateTime<Utc>,
         trigger: Trigger,
         reason: &str,
@@ -257,7 +256,7 @@ impl Scheduler {
     }
 
     /// Runs the tick, then each tick queued behind it, on the tracked task set.
-    fn spawn_runs(&self, job: JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunHandle {
+    fn spawn_runs(&self, job: SyncJob, fire_time: DateTime<Utc>, trigger: Trigger) -> RunHandle {
         let this = self.clone();
         let handle = self.inner.tracker.spawn(async move {
             let mut statuses = Vec::new();
@@ -274,7 +273,7 @@ impl Scheduler {
     }
 
     /// Marks a run ended; returns the queued tick to run next, if any.
-    fn finish_run(&self, name: &str) -> Option<(JobConfig, DateTime<Utc>, Trigger, bool)> {
+    fn finish_run(&self, name: &str) -> Option<(SyncJob, DateTime<Utc>, Trigger, bool)> {
         let mut slots = self.slots();
         let slot = slots.get_mut(name)?;
         let queued = slot.queued.take();
@@ -296,7 +295,7 @@ impl Scheduler {
     /// One run: jitter, the cross-instance overlap check, then the runner, inside the job's span.
     async fn execute(
         &self,
-        job: &JobConfig,
+        job: &SyncJob,
         fire_time: DateTime<Utc>,
         trigger: Trigger,
         jitter: bool,
@@ -396,7 +395,7 @@ impl Scheduler {
     /// with `trigger = catch_up`. A job that has never run does not catch up, so that a first
     /// start does not run everything at once.
     pub async fn catch_up(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, FireOutcome)>> {
-        let candidates: Vec<(JobConfig, DateTime<Utc>)> = self
+        let candidates: Vec<(SyncJob, DateTime<Utc>)> = self
             .slots()
             .values()
             .filter_map(|s| s.config.clone())
@@ -459,166 +458,11 @@ impl Scheduler {
     }
 }
 
-fn run_spec(job: &JobConfig, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
+fn run_spec(job: &SyncJob, fire_time: DateTime<Utc>, trigger: Trigger) -> RunSpec {
     RunSpec {
         job_name: job.name.clone(),
         sync_type: job.kind.sync_type(),
         trigger,
         scheduled_for: Some(fire_time.naive_utc()),
-    }
-}
-
-/// One cron trigger registered with tokio-cron-scheduler.
-struct Registered {
-    job: tokio_cron_scheduler::Job,
-    schedule: Schedule,
-    timezone: Tz,
-    /// The zone's UTC offset when the trigger was made: the library keeps it fixed.
-    offset_seconds: i32,
-}
-
-/// The cron triggers: one tokio-cron-scheduler job per enabled scheduled job, each calling
-/// [`Scheduler::on_tick`]. Works around the library's gaps: it cannot update a job in place (so
-/// a change removes and re-adds), and it fixes a zone's UTC offset when a job is made (so
-/// [`CronTriggers::follow_offset_changes`] re-makes triggers after a daylight-saving change).
-pub struct CronTriggers {
-    cron: tokio_cron_scheduler::JobScheduler,
-    scheduler: Scheduler,
-    registered: HashMap<String, Registered>,
-}
-
-impl CronTriggers {
-    pub async fn new(scheduler: Scheduler) -> anyhow::Result<CronTriggers> {
-        let cron = tokio_cron_scheduler::JobScheduler::new()
-            .await
-            .context("Failed to create the cron scheduler")?;
-        Ok(CronTriggers {
-            cron,
-            scheduler,
-            registered: HashMap::new(),
-        })
-    }
-
-    /// Starts ticking.
-    pub async fn start(&self) -> anyhow::Result<()> {
-        self.cron
-            .start()
-            .await
-            .context("Failed to start the cron scheduler")
-    }
-
-    /// The jobs with a trigger, by name.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.registered.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    /// Makes (or re-makes) the trigger of `job`; removes it when the job is disabled or has no
-    /// schedule.
-    pub async fn set(&mut self, job: &JobConfig) -> anyhow::Result<()> {
-        self.remove(&job.name).await?;
-        let Some(schedule) = job.schedule.clone().filter(|_| job.enabled && is_scheduled(job)) else {
-            return Ok(());
-        };
-        let scheduler = self.scheduler.clone();
-        let name = job.name.clone();
-        let trigger_schedule = schedule.clone();
-        let cron_job = tokio_cron_scheduler::Job::new_async_tz(
-            schedule.normalized(),
-            job.timezone,
-            move |_id, _cron| {
-                let scheduler = scheduler.clone();
-                let name = name.clone();
-                let schedule = trigger_schedule.clone();
-                Box::pin(async move {
-                    scheduler.on_tick(&name, &schedule, Utc::now()).await;
-                })
-            },
-        )
-        .with_context(|| format!("Failed to make the cron trigger of job {} ({schedule})", job.name))?;
-        self.cron
-            .add(cron_job.clone())
-            .await
-            .with_context(|| format!("Failed to add the cron trigger of job {}", job.name))?;
-        self.registered.insert(
-            job.name.clone(),
-            Registered {
-                job: cron_job,
-                schedule,
-                timezone: job.timezone,
-                offset_seconds: utc_offset_seconds(job.timezone, Utc::now()),
-            },
-        );
-        Ok(())
-    }
-
-    /// Removes the trigger of `name`, if it has one.
-    pub async fn remove(&mut self, name: &str) -> anyhow::Result<()> {
-        if let Some(old) = self.registered.remove(name) {
-            self.cron
-                .remove(&old.job.guid())
-                .await
-                .with_context(|| format!("Failed to remove the cron trigger of job {name}"))?;
-        }
-        Ok(())
-    }
-
-    /// Re-makes the triggers whose zone has changed its UTC offset since they were made (the
-    /// library would otherwise fire an hour off after a daylight-saving change). Returns the jobs
-    /// re-made.
-    pub async fn follow_offset_changes(&mut self, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
-        let stale: Vec<String> = self
-            .registered
-            .iter()
-            .filter(|(_, r)| utc_offset_seconds(r.timezone, now) != r.offset_seconds)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in &stale {
-            if let Some(job) = self.scheduler.job(name) {
-                info!(
-                    job.name = %name,
-                    "The UTC offset of {} changed; re-making the trigger of `{}`",
-                    job.timezone,
-                    self.registered.get(name).map(|r| r.schedule.to_string()).unwrap_or_default()
-                );
-                self.set(&job).await?;
-            }
-        }
-        Ok(stale)
-    }
-
-    /// Stops ticking. Does not wait for runs: the [`Scheduler`] tracks those.
-    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
-        self.cron
-            .shutdown()
-            .await
-            .context("Failed to stop the cron scheduler")
-    }
-}
-
-fn utc_offset_seconds(zone: Tz, at: DateTime<Utc>) -> i32 {
-    zone.offset_from_utc_datetime(&at.naive_utc())
-        .fix()
-        .local_minus_utc()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn offsets_change_with_daylight_saving() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let winter = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-        let summer = Utc.with_ymd_and_hms(2026, 7, 10, 12, 0, 0).unwrap();
-        assert_eq!(utc_offset_seconds(berlin, winter), 3600);
-        assert_eq!(utc_offset_seconds(berlin, summer), 7200);
-        let shanghai = chrono_tz::Asia::Shanghai;
-        assert_eq!(
-            utc_offset_seconds(shanghai, winter),
-            utc_offset_seconds(shanghai, summer)
-        );
     }
 }

@@ -4,18 +4,22 @@
 //! behind [`JobRunner`]; it does not live here.
 
 pub mod daemon;
+mod instance;
 pub mod jobs;
 pub mod recovery;
 pub mod reload;
 pub mod runner;
+mod supervise;
+pub mod triggers;
 
-pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, Service, ShutdownReport, Signals};
+pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, ShutdownReport, Signals};
 pub use jobs::{FireOutcome, Scheduler};
 pub use recovery::{recover_orphaned_runs, RecoveryReport};
 pub use reload::{diff_jobs, JobChange};
 pub use runner::SyncJobRunner;
+pub use supervise::Service;
 
-use crate::config::{JobConfig, JobKind};
+use crate::config::{OutboxJob, SyncJob};
 use crate::db::{instances, Db};
 use crate::runs::{RunStatus, Trigger};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -32,31 +36,32 @@ pub trait JobRunner: Send + Sync + 'static {
     /// when the fire time was already taken by another instance.
     async fn run(
         &self,
-        job: JobConfig,
+        job: SyncJob,
         trigger: Trigger,
         scheduled_for: Option<NaiveDateTime>,
         cancel: CancellationToken,
     ) -> anyhow::Result<RunStatus>;
 
     /// Runs a continuous job (the `order_outbox` poller) until `cancel` fires.
-    async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()>;
+    async fn run_until_stopped(&self, job: OutboxJob, cancel: CancellationToken) -> anyhow::Result<()>;
 }
 
-/// Whether a job is driven by cron ticks (the sync kinds) rather than running continuously.
-pub fn is_scheduled(job: &JobConfig) -> bool {
-    job.kind != JobKind::OrderOutbox && job.schedule.is_some()
+/// Whether a sync job is driven by cron ticks: every job from `jobs.toml` is, the job `run-job`
+/// makes up for a kind with none configured is not.
+pub fn is_scheduled(job: &SyncJob) -> bool {
+    job.schedule.is_some()
 }
 
 /// The next fire time of a scheduled job strictly after `after`, in the job's zone. `None` for
-/// the order poller (it runs continuously) and for a schedule that never fires again.
-pub fn next_fire_time(job: &JobConfig, after: DateTime<Utc>) -> Option<DateTime<Tz>> {
+/// a job without a schedule and for a schedule that never fires again.
+pub fn next_fire_time(job: &SyncJob, after: DateTime<Utc>) -> Option<DateTime<Tz>> {
     let schedule = job.schedule.as_ref()?;
     schedule.next_after(&after.trunc_subsecs(0).with_timezone(&job.timezone))
 }
 
 /// The last fire time of a scheduled job at or before `at`, in UTC and whole seconds: the
 /// `scheduled_for` every instance writes for that tick, whenever its trigger happened to run.
-pub fn fire_time_at_or_before(job: &JobConfig, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn fire_time_at_or_before(job: &SyncJob, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let schedule = job.schedule.as_ref()?;
     schedule
         .previous_at_or_before(&at.trunc_subsecs(0).with_timezone(&job.timezone))
@@ -96,10 +101,10 @@ mod tests {
     use crate::config::Schedule;
     use chrono::TimeZone;
 
-    pub(crate) fn job(name: &str, schedule: &str) -> JobConfig {
-        JobConfig {
+    pub(crate) fn job(name: &str, schedule: &str) -> SyncJob {
+        SyncJob {
             name: name.into(),
-            kind: JobKind::Stock,
+            kind: crate::config::SyncKind::Stock,
             schedule: Some(Schedule::parse(schedule).unwrap()),
             timezone: chrono_tz::Asia::Shanghai,
             enabled: true,
@@ -110,10 +115,6 @@ mod tests {
             product_codes: vec![],
             county_codes: vec!["110101".into()],
             concurrency: None,
-            poll_interval_ms: 1000,
-            batch_size: 50,
-            max_attempts: 10,
-            lease_ms: 60_000,
         }
     }
 
@@ -142,11 +143,10 @@ mod tests {
     }
 
     #[test]
-    fn the_order_poller_has_no_fire_times() {
-        let mut poller = job("orders", "* * * * * *");
-        poller.kind = JobKind::OrderOutbox;
-        poller.schedule = None;
-        assert!(!is_scheduled(&poller));
-        assert!(next_fire_time(&poller, Utc::now()).is_none());
+    fn a_job_without_a_schedule_has_no_fire_times() {
+        let mut made_up = job("stock", "* * * * * *");
+        made_up.schedule = None;
+        assert!(!is_scheduled(&made_up));
+        assert!(next_fire_time(&made_up, Utc::now()).is_none());
     }
 }

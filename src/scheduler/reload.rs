@@ -2,7 +2,7 @@
 //! change per job (added, removed, enabled, disabled, re-timed, updated), each logged on its own
 //! line. Applying the changes is the daemon's (`daemon.rs`); this file only compares.
 
-use crate::config::{Config, JobConfig};
+use crate::config::{Config, JobSpec, OutboxJob, SyncJob};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -73,7 +73,7 @@ impl fmt::Display for JobChange {
 }
 
 /// The changes that turn job set `old` into `new`, in name order.
-pub fn diff_jobs(old: &BTreeMap<String, JobConfig>, new: &BTreeMap<String, JobConfig>) -> Vec<JobChange> {
+pub fn diff_jobs(old: &BTreeMap<String, JobSpec>, new: &BTreeMap<String, JobSpec>) -> Vec<JobChange> {
     let mut changes = Vec::new();
     for name in old.keys() {
         if !new.contains_key(name) {
@@ -90,8 +90,8 @@ pub fn diff_jobs(old: &BTreeMap<String, JobConfig>, new: &BTreeMap<String, JobCo
             continue;
         }
         let name = name.clone();
-        let change = if old_job.enabled != new_job.enabled {
-            if new_job.enabled {
+        let change = if old_job.enabled() != new_job.enabled() {
+            if new_job.enabled() {
                 JobChange::Enabled { name }
             } else {
                 JobChange::Disabled { name }
@@ -112,15 +112,30 @@ pub fn diff_jobs(old: &BTreeMap<String, JobConfig>, new: &BTreeMap<String, JobCo
 }
 
 /// `*/2 * * * * * Asia/Shanghai`, or the poll interval of the order poller.
-fn timing(job: &JobConfig) -> String {
-    match &job.schedule {
-        Some(s) => format!("{} {}", s.as_written(), job.timezone),
-        None => format!("every {} ms", job.poll_interval_ms),
+fn timing(job: &JobSpec) -> String {
+    match job {
+        JobSpec::Sync(SyncJob {
+            schedule: Some(s),
+            timezone,
+            ..
+        }) => format!("{} {timezone}", s.as_written()),
+        JobSpec::Sync(_) => "no schedule".to_owned(),
+        JobSpec::Outbox(job) => format!("every {} ms", job.poll_interval_ms),
     }
 }
 
-/// The settings of a job that differ, by key.
-fn changed_fields(a: &JobConfig, b: &JobConfig) -> Vec<&'static str> {
+/// The settings of a job that differ, by key. A job whose kind changed has a new schedule (a
+/// cron one, or the poller's interval) as well.
+fn changed_fields(a: &JobSpec, b: &JobSpec) -> Vec<&'static str> {
+    match (a, b) {
+        (JobSpec::Sync(a), JobSpec::Sync(b)) => changed_sync_fields(a, b),
+        (JobSpec::Outbox(a), JobSpec::Outbox(b)) => changed_outbox_fields(a, b),
+        _ if a.enabled() != b.enabled() => vec!["kind", "schedule", "enabled"],
+        _ => vec!["kind", "schedule"],
+    }
+}
+
+fn changed_sync_fields(a: &SyncJob, b: &SyncJob) -> Vec<&'static str> {
     let mut fields = Vec::new();
     let mut check = |key: &'static str, same: bool| {
         if !same {
@@ -137,6 +152,18 @@ fn changed_fields(a: &JobConfig, b: &JobConfig) -> Vec<&'static str> {
     check("catch_up", a.catch_up == b.catch_up);
     check("product_codes", a.product_codes == b.product_codes);
     check("county_codes", a.county_codes == b.county_codes);
+    check("concurrency", a.concurrency == b.concurrency);
+    fields
+}
+
+fn changed_outbox_fields(a: &OutboxJob, b: &OutboxJob) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let mut check = |key: &'static str, same: bool| {
+        if !same {
+            fields.push(key);
+        }
+    };
+    check("enabled", a.enabled == b.enabled);
     check("concurrency", a.concurrency == b.concurrency);
     check("poll_interval_ms", a.poll_interval_ms == b.poll_interval_ms);
     check("batch_size", a.batch_size == b.batch_size);
@@ -177,8 +204,10 @@ mod tests {
     use crate::config::{Overlap, Schedule};
     use crate::scheduler::tests::job;
 
-    fn set(jobs: &[JobConfig]) -> BTreeMap<String, JobConfig> {
-        jobs.iter().map(|j| (j.name.clone(), j.clone())).collect()
+    fn set(jobs: &[SyncJob]) -> BTreeMap<String, JobSpec> {
+        jobs.iter()
+            .map(|j| (j.name.clone(), JobSpec::Sync(j.clone())))
+            .collect()
     }
 
     #[test]

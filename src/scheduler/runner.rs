@@ -2,7 +2,7 @@
 //! poller, all on one shared [`AppContext`] (one pool, one rate-limited client).
 
 use super::JobRunner;
-use crate::config::JobConfig;
+use crate::config::{OutboxJob, SyncJob};
 use crate::context::AppContext;
 use crate::runs::{RunStatus, Trigger};
 use crate::sync::{self, NoProgress, RunOverrides, RunRequest};
@@ -26,7 +26,7 @@ impl SyncJobRunner {
 impl JobRunner for SyncJobRunner {
     async fn run(
         &self,
-        job: JobConfig,
+        job: SyncJob,
         trigger: Trigger,
         scheduled_for: Option<NaiveDateTime>,
         cancel: CancellationToken,
@@ -41,7 +41,7 @@ impl JobRunner for SyncJobRunner {
         Ok(outcome.status)
     }
 
-    async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    async fn run_until_stopped(&self, job: OutboxJob, cancel: CancellationToken) -> anyhow::Result<()> {
         crate::orders::poller::run_until_stopped(self.ctx.clone(), job, cancel).await
     }
 }

@@ -5,7 +5,7 @@
 
 use super::pipeline::{self, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker};
-use crate::config::JobConfig;
+use crate::config::SyncJob;
 use crate::db::{self, logistics, Db, DbConnection};
 use crate::haier::{HaierClient, Logistics};
 use crate::orders::outbox::{self, TrackedOrder};
@@ -18,12 +18,7 @@ use futures::{Stream, StreamExt};
 const ORDERS_PER_PAGE: i64 = 500;
 
 /// Runs the logistics job. `overrides` do not apply to it.
-pub async fn run(
-    ctx: &AppContext,
-    job: &JobConfig,
-    _overrides: &RunOverrides,
-    run: &RunTracker<'_>,
-) -> Ending {
+pub async fn run(ctx: &AppContext, job: &SyncJob, _overrides: &RunOverrides, run: &RunTracker<'_>) -> Ending {
     let total = match ctx.db.run(|c| Ok(outbox::count_undelivered_orders(c)?)).await {
         Ok(n) => u64::try_from(n).unwrap_or_default(),
         Err(e) => return Ending::Failed(e.context("Failed to count the orders to follow")),

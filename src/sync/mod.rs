@@ -14,7 +14,7 @@ mod tracker;
 pub use context::{default_job, job_of_kind, AppContext, DEFAULT_COUNTY_CODE};
 pub use tracker::RunTracker;
 
-use crate::config::{JobConfig, JobKind};
+use crate::config::{SyncJob, SyncKind};
 use crate::runs::{Closing, RunCounts, RunRecorder, RunSpec, RunStatus, Trigger};
 use chrono::NaiveDateTime;
 use std::pin::pin;
@@ -43,7 +43,7 @@ pub struct RunOverrides {
 /// One run to do now.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    pub job: JobConfig,
+    pub job: SyncJob,
     pub trigger: Trigger,
     /// The cron fire time, for scheduled and catch-up runs (one run per job and fire time).
     pub scheduled_for: Option<NaiveDateTime>,
@@ -52,7 +52,7 @@ pub struct RunRequest {
 
 impl RunRequest {
     /// A manual run of `job` with `overrides`.
-    pub fn manual(job: JobConfig, overrides: RunOverrides) -> Self {
+    pub fn manual(job: SyncJob, overrides: RunOverrides) -> Self {
         Self {
             job,
             trigger: Trigger::Manual,
@@ -106,8 +106,7 @@ pub enum Ending {
 /// Runs one job now: opens its log row (or returns status `skipped` with no `log_id`, without
 /// running, when another instance already took the fire time), runs the job's kind under its
 /// `timeout_ms` and `cancel`, closes the row (`interrupted` on cancel or timeout, with the counts
-/// so far) and returns the outcome. Fails only when the row cannot be opened, or for a kind that
-/// is not a sync (`order_outbox`, which the outbox poller runs).
+/// so far) and returns the outcome. Fails only when the row cannot be opened.
 pub async fn run_job(
     ctx: &AppContext,
     request: RunRequest,
@@ -120,11 +119,6 @@ pub async fn run_job(
         scheduled_for,
         overrides,
     } = request;
-    anyhow::ensure!(
-        job.kind != JobKind::OrderOutbox,
-        "job {} is an order_outbox job: the outbox poller runs it, not run-job",
-        job.name
-    );
     let spec = RunSpec {
         job_name: job.name.clone(),
         sync_type: job.kind.sync_type(),
@@ -148,7 +142,7 @@ pub async fn run_job(
 
 async fn run_recorded(
     ctx: &AppContext,
-    job: &JobConfig,
+    job: &SyncJob,
     overrides: &RunOverrides,
     recorder: RunRecorder,
     cancel: CancellationToken,
@@ -216,18 +210,12 @@ async fn run_recorded(
     })
 }
 
-async fn run_kind(
-    ctx: &AppContext,
-    job: &JobConfig,
-    overrides: &RunOverrides,
-    run: &RunTracker<'_>,
-) -> Ending {
+async fn run_kind(ctx: &AppContext, job: &SyncJob, overrides: &RunOverrides, run: &RunTracker<'_>) -> Ending {
     match job.kind {
-        JobKind::Products => products::run(ctx, job, overrides, run).await,
-        JobKind::Prices => prices::run(ctx, job, overrides, run).await,
-        JobKind::Stock => stock::run(ctx, job, overrides, run).await,
-        JobKind::Logistics => logistics::run(ctx, job, overrides, run).await,
-        JobKind::OrderOutbox => Ending::Failed(anyhow::anyhow!("order_outbox is not a sync kind")),
+        SyncKind::Products => products::run(ctx, job, overrides, run).await,
+        SyncKind::Prices => prices::run(ctx, job, overrides, run).await,
+        SyncKind::Stock => stock::run(ctx, job, overrides, run).await,
+        SyncKind::Logistics => logistics::run(ctx, job, overrides, run).await,
     }
 }
 

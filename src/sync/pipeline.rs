@@ -4,7 +4,7 @@
 //! cancel.
 
 use super::{AppContext, Ending, RunOverrides, RunTracker};
-use crate::config::JobConfig;
+use crate::config::SyncJob;
 use crate::db::{products, Db};
 use crate::haier::HaierError;
 use futures::{Stream, StreamExt};
@@ -25,7 +25,7 @@ const MIN_CONCURRENCY: usize = 8;
 /// second (at least twice the burst and [`MIN_CONCURRENCY`]), which keeps the quota busy while
 /// Haier takes up to half a second to answer. The client's shared limiter does the pacing; this
 /// only keeps enough calls waiting for it.
-pub(crate) fn concurrency(ctx: &AppContext, job: &JobConfig) -> usize {
+pub(crate) fn concurrency(ctx: &AppContext, job: &SyncJob) -> usize {
     job.concurrency
         .unwrap_or_else(|| default_concurrency(ctx.config.haier.rate_limit))
         .max(1)
@@ -56,7 +56,7 @@ pub(crate) enum CodeSource {
 
 impl CodeSource {
     /// The override's codes, else the job's, else every listed product.
-    pub(crate) fn of(job: &JobConfig, overrides: &RunOverrides, for_sale_only: bool) -> CodeSource {
+    pub(crate) fn of(job: &SyncJob, overrides: &RunOverrides, for_sale_only: bool) -> CodeSource {
         match given_codes(job, overrides) {
             Some(codes) => CodeSource::Given(codes),
             None => CodeSource::Listed { for_sale_only },
@@ -153,7 +153,7 @@ impl CodeSource {
 
 /// The codes of `--product-codes`, else of the job's `product_codes`: trimmed, blanks and
 /// repeats left out, in the order given. `None` when neither names any.
-pub(crate) fn given_codes(job: &JobConfig, overrides: &RunOverrides) -> Option<Vec<String>> {
+pub(crate) fn given_codes(job: &SyncJob, overrides: &RunOverrides) -> Option<Vec<String>> {
     let codes = match &overrides.product_codes {
         Some(codes) => codes,
         None if !job.product_codes.is_empty() => &job.product_codes,
@@ -355,11 +355,11 @@ pub(crate) fn batches(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{CatchUp, JobKind, Overlap};
+    use crate::config::{CatchUp, Overlap, SyncKind};
 
     /// A job of `kind` with plain defaults, for unit tests.
-    pub(crate) fn job(kind: JobKind) -> JobConfig {
-        JobConfig {
+    pub(crate) fn job(kind: SyncKind) -> SyncJob {
+        SyncJob {
             name: kind.as_str().into(),
             kind,
             schedule: None,
@@ -372,10 +372,6 @@ pub(crate) mod tests {
             product_codes: Vec::new(),
             county_codes: vec!["110101".into()],
             concurrency: None,
-            poll_interval_ms: 1000,
-            batch_size: 50,
-            max_attempts: 10,
-            lease_ms: 60_000,
         }
     }
 
@@ -413,7 +409,7 @@ pub(crate) mod tests {
 
     #[test]
     fn given_codes_come_from_the_override_then_the_job_without_blanks_or_repeats() {
-        let mut job = job(JobKind::Prices);
+        let mut job = job(SyncKind::Prices);
         assert_eq!(given_codes(&job, &RunOverrides::default()), None);
         job.product_codes = vec!["B".into(), "A".into()];
         assert_eq!(

@@ -5,7 +5,7 @@
 
 use super::pipeline::{self, fetch_batch, CodeSource, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker};
-use crate::config::JobConfig;
+use crate::config::SyncJob;
 use crate::db::{self, prices, DbConnection};
 use crate::haier::{HaierClient, Price, MAX_CODES_PER_CALL};
 use anyhow::Context as _;
@@ -21,12 +21,7 @@ use std::str::FromStr;
 pub const NO_PRODUCTS_YET: &str = "no products synced yet; run the products job first";
 
 /// Runs the prices job.
-pub async fn run(
-    ctx: &AppContext,
-    job: &JobConfig,
-    overrides: &RunOverrides,
-    run: &RunTracker<'_>,
-) -> Ending {
+pub async fn run(ctx: &AppContext, job: &SyncJob, overrides: &RunOverrides, run: &RunTracker<'_>) -> Ending {
     let source = CodeSource::of(job, overrides, false);
     let total = match source.count(&ctx.db).await {
         Ok(total) => total,

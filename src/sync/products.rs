@@ -9,7 +9,7 @@
 
 use super::pipeline::{self, fetch_batch, given_codes, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker};
-use crate::config::JobConfig;
+use crate::config::SyncJob;
 use crate::db::{self, products, DbConnection};
 use crate::haier::{HaierClient, Product, MAX_CODES_PER_CALL};
 use anyhow::Context as _;
@@ -20,12 +20,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
 /// Runs the products job.
-pub async fn run(
-    ctx: &AppContext,
-    job: &JobConfig,
-    overrides: &RunOverrides,
-    run: &RunTracker<'_>,
-) -> Ending {
+pub async fn run(ctx: &AppContext, job: &SyncJob, overrides: &RunOverrides, run: &RunTracker<'_>) -> Ending {
     let labels = LocalLabels {
         category: overrides.local_category.clone(),
         brand: overrides.local_brand.clone(),
@@ -78,7 +73,7 @@ async fn sync_full_listing(ctx: &AppContext, labels: LocalLabels, run: &RunTrack
 
 async fn sync_given_codes(
     ctx: &AppContext,
-    job: &JobConfig,
+    job: &SyncJob,
     labels: LocalLabels,
     codes: Vec<String>,
     run: &RunTracker<'_>,

@@ -5,7 +5,7 @@
 
 use super::pipeline::{self, CodeSource, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker, DEFAULT_COUNTY_CODE};
-use crate::config::JobConfig;
+use crate::config::SyncJob;
 use crate::db::{self, products, stocks};
 use crate::haier::{HaierClient, StockLevel};
 use anyhow::Context as _;
@@ -14,12 +14,7 @@ use futures::StreamExt;
 use std::sync::Arc;
 
 /// Runs the stock job.
-pub async fn run(
-    ctx: &AppContext,
-    job: &JobConfig,
-    overrides: &RunOverrides,
-    run: &RunTracker<'_>,
-) -> Ending {
+pub async fn run(ctx: &AppContext, job: &SyncJob, overrides: &RunOverrides, run: &RunTracker<'_>) -> Ending {
     let counties: Arc<Vec<String>> = Arc::new(county_codes(job, overrides));
     let mut source = CodeSource::of(job, overrides, true);
     if let CodeSource::Given(codes) = &mut source {
@@ -97,7 +92,7 @@ pub async fn run(
 
 /// `--county-code`, else the job's `county_codes` (already defaulted from `[defaults]`), else
 /// [`DEFAULT_COUNTY_CODE`]. Repeats are left out.
-pub fn county_codes(job: &JobConfig, overrides: &RunOverrides) -> Vec<String> {
+pub fn county_codes(job: &SyncJob, overrides: &RunOverrides) -> Vec<String> {
     let mut codes: Vec<String> = Vec::new();
     let given = overrides
         .county_codes

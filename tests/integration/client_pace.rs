@@ -4,7 +4,7 @@
 
 use crate::support_sync::{EnvOptions, SyncEnv};
 use haier_sync::cli::status;
-use haier_sync::config::JobKind;
+use haier_sync::config::SyncKind;
 use haier_sync::db::{self, instances, stocks};
 use haier_sync::haier::System;
 use haier_sync::orders::metrics;
@@ -29,7 +29,7 @@ async fn env_with_low_quota(products: usize) -> SyncEnv {
         ..EnvOptions::default()
     })
     .await;
-    env.run(JobKind::Products, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
         .set_faults(Faults {
             qps: Some(QUOTA_PER_SECOND),
@@ -54,7 +54,7 @@ async fn a_stock_sync_against_a_quota_far_below_rate_limit_draws_few_429s_and_su
         env.sim.stats().throttled
     };
     let (outcome, first_second) =
-        tokio::join!(env.run(JobKind::Stock, RunOverrides::default()), first_second);
+        tokio::join!(env.run(SyncKind::Stock, RunOverrides::default()), first_second);
     let took = started.elapsed();
     let after = env.sim.stats();
     let throttled = after.throttled - before.throttled;

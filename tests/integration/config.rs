@@ -39,14 +39,18 @@ fn the_shipped_config_is_valid() {
         "http://127.0.0.1:18700/oauth2/auth"
     );
     assert_eq!(config.ylh.path_suffix, "-dev");
-    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind).collect();
+    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind()).collect();
     for kind in JobKind::ALL {
         assert!(kinds.contains(&kind), "shipped jobs.toml has no {kind} job");
     }
-    let stock = &config.jobs["stock"];
+    let stock = config.jobs["stock"].as_sync().unwrap();
     assert_eq!(stock.county_codes, ["110101", "310101"]);
     assert_eq!(stock.overlap, Overlap::Skip);
-    assert_eq!(config.jobs["prices"].county_codes, ["110101"], "defaults apply");
+    assert_eq!(
+        config.jobs["prices"].as_sync().unwrap().county_codes,
+        ["110101"],
+        "defaults apply"
+    );
 }
 
 #[test]
@@ -69,7 +73,7 @@ fn environment_variables_override_file_keys() {
         config.ylh.seller_code, "8800633175",
         "set in the file, not derived"
     );
-    let stock = &config.jobs["stock"];
+    let stock = config.jobs["stock"].as_sync().unwrap();
     assert_eq!(stock.schedule.as_ref().unwrap().normalized(), "0 */7 * * * *");
     assert!(!stock.enabled);
 }
@@ -341,7 +345,7 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(config.haier.seller_password.expose(), "demo-password");
     assert_eq!(config.defaults.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(
-        config.jobs["prices"].county_codes,
+        config.jobs["prices"].as_sync().unwrap().county_codes,
         ["110101"],
         "the seed's default county"
     );

@@ -3,7 +3,7 @@
 //! runner writes real rows through `RunRecorder` and blocks on a semaphore, never on a sleep.
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use haier_sync::config::{self, Config, JobConfig};
+use haier_sync::config::{self, Config, OutboxJob, SyncJob};
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::{self, instances, Db};
 use haier_sync::runs::{self, RunCounts, RunRecorder, RunSpec, RunStatus, SyncType, Trigger};
@@ -31,7 +31,7 @@ pub mod support {
         pub max_in_flight: AtomicUsize,
         started: watch::Sender<usize>,
         /// The settings each order poller was started with.
-        pub pollers: Mutex<Vec<JobConfig>>,
+        pub pollers: Mutex<Vec<OutboxJob>>,
         pollers_started: watch::Sender<usize>,
     }
 
@@ -81,7 +81,7 @@ pub mod support {
     impl JobRunner for FakeRunner {
         async fn run(
             &self,
-            job: JobConfig,
+            job: SyncJob,
             trigger: Trigger,
             scheduled_for: Option<NaiveDateTime>,
             cancel: CancellationToken,
@@ -130,7 +130,7 @@ pub mod support {
             Ok(status)
         }
 
-        async fn run_until_stopped(&self, job: JobConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+        async fn run_until_stopped(&self, job: OutboxJob, cancel: CancellationToken) -> anyhow::Result<()> {
             self.pollers.lock().unwrap().push(job);
             self.pollers_started.send_modify(|n| *n += 1);
             cancel.cancelled().await;
@@ -158,12 +158,11 @@ pub mod support {
         (path, config)
     }
 
-    /// One job from a `[jobs.<name>]` table.
-    pub fn job(test: &TestDb, name: &str, table: &str) -> JobConfig {
+    /// One sync job from a `[jobs.<name>]` table.
+    pub fn job(test: &TestDb, name: &str, table: &str) -> SyncJob {
         let dir = tempfile::tempdir().unwrap();
-        let (_, mut config) =
-            write_config(dir.path(), &config_text(test, &format!("[jobs.{name}]\n{table}")));
-        config.jobs.remove(name).unwrap()
+        let (_, config) = write_config(dir.path(), &config_text(test, &format!("[jobs.{name}]\n{table}")));
+        config.jobs[name].as_sync().unwrap().clone()
     }
 
     pub async fn rows(db: &Db, job: &str) -> Vec<runs::SyncLog> {

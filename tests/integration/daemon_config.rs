@@ -3,7 +3,7 @@
 use haier_sync::config::{self, CatchUp, DatabaseUrl, JobKind, Overlap};
 
 const EXAMPLE: &str = include_str!("../../systemd/jobs.example.toml");
-const LOADER: &str = include_str!("../../src/config/load.rs");
+const LOADER: &str = include_str!("../../src/config/raw.rs");
 const UNIT: &str = include_str!("../../systemd/haier-sync.service");
 
 /// The credential files the example's `*_file` keys name, as the unit's LoadCredential= provides them.
@@ -34,18 +34,24 @@ fn the_example_config_loads_with_its_credentials() {
     );
     assert_eq!(config.callback.secret.expose(), "secret-of-callback-secret");
     assert_eq!(config.haier.seller_password.expose(), "secret-of-haier-password");
-    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind).collect();
+    let kinds: Vec<JobKind> = config.jobs.values().map(|j| j.kind()).collect();
     for kind in JobKind::ALL {
         assert!(kinds.contains(&kind), "the example has no {kind} job");
     }
     // The defaults it states are the loader's.
-    let stock = &config.jobs["stock"];
+    let stock = config.jobs["stock"].as_sync().unwrap();
     assert_eq!(
         (stock.overlap, stock.catch_up, stock.jitter_ms),
         (Overlap::Skip, CatchUp::Once, 0)
     );
     assert_eq!(
-        config.jobs["logistics"].schedule.as_ref().unwrap().normalized(),
+        config.jobs["logistics"]
+            .as_sync()
+            .unwrap()
+            .schedule
+            .as_ref()
+            .unwrap()
+            .normalized(),
         "0 */10 * * * *"
     );
     assert_eq!(config.daemon.shutdown_grace_ms, 20_000);
@@ -80,6 +86,7 @@ fn loader_keys() -> Vec<(String, String)> {
     let mut current: Option<String> = None;
     for line in LOADER.lines() {
         let line = line.trim();
+        let line = line.strip_prefix("pub(super) ").unwrap_or(line);
         if let Some(rest) = line.strip_prefix("struct Raw") {
             current = rest.split_whitespace().next().map(|s| s.to_owned());
             continue;

@@ -312,7 +312,7 @@ async fn a_restart_after_kill_9_closes_the_orphan_row_and_catches_up() {
     let (_, config) = write_config(dir.path(), &config_text(&test, text));
     // The previous daemon on this host was killed mid-run a moment ago.
     let now = chrono::Utc::now();
-    let tick = scheduler::fire_time_at_or_before(&config.jobs["stock"], now).unwrap();
+    let tick = scheduler::fire_time_at_or_before(config.jobs["stock"].as_sync().unwrap(), now).unwrap();
     let crashed = format!("{}:{DEAD_PID}", this_host());
     instance_row(&test.db, &crashed, chrono::Duration::seconds(1)).await;
     orphan_row(&test.db, "stock", &crashed, tick.naive_utc(), 7).await;

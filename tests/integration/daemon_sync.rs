@@ -4,7 +4,7 @@
 
 use crate::daemon::support::{rows, utc, wait_for_rows};
 use crate::support_sync::{EnvOptions, SyncEnv};
-use haier_sync::config::JobKind;
+use haier_sync::config::SyncKind;
 use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::scheduler::{Daemon, FireOutcome, SyncJobRunner};
@@ -26,7 +26,7 @@ async fn shutdown_in_the_middle_of_a_stock_sync_interrupts_it_with_partial_count
         ..EnvOptions::default()
     })
     .await;
-    let products = env.run(JobKind::Products, RunOverrides::default()).await;
+    let products = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(products.status, RunStatus::Success);
     // 1200 stock calls, 8 at a time, 40 ms each: about 6 s, with progress written every 200 rows.
     env.sim

@@ -193,7 +193,13 @@ async fn a_repeated_so_id_counts_as_delivered() {
 #[tokio::test]
 async fn retryable_failures_back_off_then_die_at_max_attempts_and_retry_revives_them() {
     let env = OrdersEnv::start_with(quick_callbacks(), |config| {
-        config.jobs.get_mut("orders").unwrap().max_attempts = 3;
+        config
+            .jobs
+            .get_mut("orders")
+            .unwrap()
+            .as_outbox_mut()
+            .unwrap()
+            .max_attempts = 3;
     })
     .await;
     env.sim
@@ -255,7 +261,13 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
         ..quick_callbacks()
     };
     let env = OrdersEnv::start_with(sim, |config| {
-        config.jobs.get_mut("orders").unwrap().lease_ms = 200;
+        config
+            .jobs
+            .get_mut("orders")
+            .unwrap()
+            .as_outbox_mut()
+            .unwrap()
+            .lease_ms = 200;
     })
     .await;
     let ids = insert_many_by_sql(env.db(), "SO", 20, &[env.code(0)]).await;
@@ -330,7 +342,7 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
         },
         |config| {
             config.ylh.timeout_ms = 300;
-            let job = config.jobs.get_mut("orders").unwrap();
+            let job = config.jobs.get_mut("orders").unwrap().as_outbox_mut().unwrap();
             job.lease_ms = 1_500;
             job.batch_size = 50;
         },
@@ -397,7 +409,13 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
 async fn an_insert_wakes_the_poller_at_once_on_postgres() {
     let env = OrdersEnv::start_with(quick_callbacks(), |config| {
         // Only a NOTIFY can wake the poller within the test's time.
-        config.jobs.get_mut("orders").unwrap().poll_interval_ms = 600_000;
+        config
+            .jobs
+            .get_mut("orders")
+            .unwrap()
+            .as_outbox_mut()
+            .unwrap()
+            .poll_interval_ms = 600_000;
     })
     .await;
     let stop = tokio_util::sync::CancellationToken::new();

@@ -332,9 +332,12 @@ fn the_loader_limits_accept_their_own_bounds() {
     let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.callback.max_body_bytes, 1024);
     assert_eq!(config.callback.max_clock_skew_secs, 86_400);
-    assert_eq!(config.jobs["stock"].jitter_ms, 86_400_000);
-    assert_eq!(config.jobs["stock"].timeout_ms, Some(86_400_000));
-    assert_eq!(config.jobs["orders"].lease_ms, 100);
+    assert_eq!(config.jobs["stock"].as_sync().unwrap().jitter_ms, 86_400_000);
+    assert_eq!(
+        config.jobs["stock"].as_sync().unwrap().timeout_ms,
+        Some(86_400_000)
+    );
+    assert_eq!(config.jobs["orders"].as_outbox().unwrap().lease_ms, 100);
     assert_eq!(config.daemon.heartbeat_ms, 100);
     assert_eq!(config.haier.retry.max_attempts, 100);
     assert_eq!(config.haier.breaker.failure_threshold, 1_000_000);

@@ -9,7 +9,7 @@
 use crate::daemon::support::{rows as job_rows, utc, wait_for_rows, DEADLINE};
 use crate::support_sync::{EnvOptions, SyncEnv};
 use diesel::{Connection, RunQueryDsl};
-use haier_sync::config::{DatabaseUrl, JobKind};
+use haier_sync::config::{DatabaseUrl, SyncKind};
 use haier_sync::runs::SyncLog;
 use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
@@ -128,7 +128,7 @@ impl Drop for Outage {
 /// database that is waited for [`WAIT_MS`]; and the daemon's `[daemon]` settings.
 async fn slow_stock_env(daemon: &str) -> SyncEnv {
     let env = SyncEnv::start_with(stock_options(daemon)).await;
-    let products = env.run(JobKind::Products, RunOverrides::default()).await;
+    let products = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(products.status, RunStatus::Success, "{products:?}");
     env.sim
         .set_faults(Faults {
@@ -460,7 +460,13 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
         ..SimOptions::default()
     };
     let env = OrdersEnv::start_with(sim, |config| {
-        config.jobs.get_mut("orders").unwrap().lease_ms = 1_000;
+        config
+            .jobs
+            .get_mut("orders")
+            .unwrap()
+            .as_outbox_mut()
+            .unwrap()
+            .lease_ms = 1_000;
     })
     .await;
     let db = Db::connect(&haier_sync::config::DatabaseConfig {

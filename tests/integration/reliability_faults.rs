@@ -9,7 +9,7 @@
 //! `cargo test --test integration reliability_faults -- --ignored`.
 
 use crate::support_sync::{EnvOptions, SyncEnv};
-use haier_sync::config::{BreakerPolicy, Config, JobConfig, JobKind, RateLimit, RetryPolicy};
+use haier_sync::config::{BreakerPolicy, Config, RateLimit, RetryPolicy, SyncJob, SyncKind};
 use haier_sync::haier::paths::TOKEN_PATH;
 use haier_sync::haier::{BreakerState, HaierError, System};
 use haier_sync::runs::RunStatus;
@@ -41,7 +41,7 @@ async fn env_with(products: usize, options: EnvOptions, tweak: impl FnOnce(&mut 
     env.ctx = AppContext::connect(config).await.expect("rebuild the context");
     let faults = env.sim.faults();
     env.sim.set_faults(Faults::default()).unwrap();
-    let synced = env.run(JobKind::Products, RunOverrides::default()).await;
+    let synced = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(synced.status, RunStatus::Success, "{synced:?}");
     env.sim.set_faults(faults).unwrap();
     env
@@ -63,11 +63,11 @@ fn assert_honest(row: &SyncLog) {
 }
 
 /// Runs `kind` and checks its row is honest and not `failed`; returns the row.
-async fn run_honestly(env: &SyncEnv, kind: JobKind) -> SyncLog {
+async fn run_honestly(env: &SyncEnv, kind: SyncKind) -> SyncLog {
     run_job_honestly(env, env.job(kind)).await
 }
 
-async fn run_job_honestly(env: &SyncEnv, job: JobConfig) -> SyncLog {
+async fn run_job_honestly(env: &SyncEnv, job: SyncJob) -> SyncLog {
     let outcome = env.run_job(job, RunOverrides::default()).await;
     let row = env.log(&outcome).await;
     assert_honest(&row);
@@ -102,7 +102,7 @@ async fn hung_calls_time_out_and_are_retried_so_a_stock_run_still_ends_honestly(
         |config| config.haier.timeout_ms = 300,
     )
     .await;
-    let row = run_honestly(&env, JobKind::Stock).await;
+    let row = run_honestly(&env, SyncKind::Stock).await;
     assert_eq!(row.total_count, 120);
     assert!(env.sim.stats().faults.hung > 0, "no call hung");
     assert_eq!(stock_rows(&env).await, row.success_count);
@@ -125,10 +125,10 @@ async fn server_errors_on_a_third_of_calls_leave_stock_and_price_runs_honest() {
         |_| {},
     )
     .await;
-    let stock = run_honestly(&env, JobKind::Stock).await;
+    let stock = run_honestly(&env, SyncKind::Stock).await;
     assert_eq!(stock.total_count, 200);
     assert_eq!(stock_rows(&env).await, stock.success_count);
-    let prices = run_honestly(&env, JobKind::Prices).await;
+    let prices = run_honestly(&env, SyncKind::Prices).await;
     assert_eq!(prices.total_count, 200);
     assert!(env.sim.stats().faults.failed > 20, "{:?}", env.sim.stats().faults);
 }
@@ -151,7 +151,7 @@ async fn a_429_storm_is_waited_out_and_every_item_is_synced() {
         |_| {},
     )
     .await;
-    let row = run_honestly(&env, JobKind::Stock).await;
+    let row = run_honestly(&env, SyncKind::Stock).await;
     assert_eq!(
         (row.status.as_str(), row.total_count, row.success_count),
         ("success", 120, 120),
@@ -187,7 +187,7 @@ async fn tokens_revoked_again_and_again_mid_run_do_not_abort_the_run() {
     )
     .await;
     let before = env.sim.stats();
-    let mut job = env.job(JobKind::Stock);
+    let mut job = env.job(SyncKind::Stock);
     job.concurrency = Some(32);
     let row = run_job_honestly(&env, job).await;
     let after = env.sim.stats();
@@ -216,7 +216,7 @@ async fn a_login_whose_tokens_are_always_refused_still_fails_the_run_clearly() {
             ..Faults::default()
         })
         .unwrap();
-    let outcome = env.run(JobKind::Stock, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Stock, RunOverrides::default()).await;
     let row = env.log(&outcome).await;
     assert_eq!(outcome.status, RunStatus::Failed, "{outcome:?}");
     assert_eq!(row.total_count, row.success_count + row.failed_count, "{row:#?}");
@@ -361,7 +361,7 @@ async fn the_daemon_recovers_from_an_outage(
         cool_down_ms,
     };
     env.ctx = AppContext::connect(config.clone()).await.unwrap();
-    let synced = env.run(JobKind::Products, RunOverrides::default()).await;
+    let synced = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(synced.status, RunStatus::Success, "{synced:?}");
 
     let daemon_config = config;
@@ -516,7 +516,7 @@ async fn a_stock_run_after_an_outage_waits_for_the_probe_and_succeeds() {
             ..Faults::default()
         })
         .unwrap();
-    let down = env.run(JobKind::Stock, RunOverrides::default()).await;
+    let down = env.run(SyncKind::Stock, RunOverrides::default()).await;
     assert_eq!(down.status, RunStatus::Failed, "{down:?}");
     let row = env.log(&down).await;
     assert_eq!(row.total_count, row.success_count + row.failed_count, "{row:#?}");
@@ -526,7 +526,7 @@ async fn a_stock_run_after_an_outage_waits_for_the_probe_and_succeeds() {
     env.sim.set_faults(Faults::default()).unwrap();
     let sent = env.sim.stats().requests.stock;
     for _ in 0..3 {
-        let row = run_honestly(&env, JobKind::Stock).await;
+        let row = run_honestly(&env, SyncKind::Stock).await;
         assert_eq!((row.status.as_str(), row.success_count), ("success", 40));
     }
     // The probe was one of the first run's 40 calls: nothing else was sent.

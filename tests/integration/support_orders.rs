@@ -241,7 +241,7 @@ pub struct OrdersEnv {
     pub sim: haier_sync::simulator::SimHandle,
     pub ctx: haier_sync::context::AppContext,
     pub receiver: ReceiverHandle,
-    pub job: haier_sync::config::JobConfig,
+    pub job: haier_sync::config::OutboxJob,
     /// Codes the simulator sells, listed in `haier_products`.
     pub codes: Vec<String>,
 }
@@ -290,12 +290,11 @@ impl OrdersEnv {
             failure_threshold: 1_000,
             cool_down_ms: 100,
         };
-        let mut job = config.jobs["orders"].clone();
+        let job = config.jobs.get_mut("orders").unwrap().as_outbox_mut().unwrap();
         job.batch_size = 100;
         job.poll_interval_ms = 50;
-        config.jobs.insert("orders".into(), job);
         adjust(&mut config);
-        let job = config.jobs["orders"].clone();
+        let job = config.jobs["orders"].as_outbox().unwrap().clone();
         let client = haier_sync::haier::HaierClient::new(&config.haier, &config.ylh).unwrap();
         let ctx = haier_sync::context::AppContext {
             config: std::sync::Arc::new(config),

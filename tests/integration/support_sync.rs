@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use haier_sync::config::{self, Config, JobConfig, JobKind};
+use haier_sync::config::{self, Config, SyncJob, SyncKind};
 use haier_sync::db::testing::TestDb;
 use haier_sync::runs::{self, SyncLog};
 use haier_sync::simulator::{SimCredentials, SimHandle, SimOptions, Simulator};
@@ -80,16 +80,16 @@ impl SyncEnv {
     }
 
     /// The first job of `kind`, or one with defaults.
-    pub fn job(&self, kind: JobKind) -> JobConfig {
+    pub fn job(&self, kind: SyncKind) -> SyncJob {
         sync::job_of_kind(self.config(), kind)
     }
 
     /// Runs a job of `kind` with `overrides` and no progress display.
-    pub async fn run(&self, kind: JobKind, overrides: RunOverrides) -> RunOutcome {
+    pub async fn run(&self, kind: SyncKind, overrides: RunOverrides) -> RunOutcome {
         self.run_job(self.job(kind), overrides).await
     }
 
-    pub async fn run_job(&self, job: JobConfig, overrides: RunOverrides) -> RunOutcome {
+    pub async fn run_job(&self, job: SyncJob, overrides: RunOverrides) -> RunOutcome {
         sync::run_job(
             &self.ctx,
             RunRequest::manual(job, overrides),

@@ -5,7 +5,7 @@
 use crate::support_sync::{CancelAfter, EnvOptions, RefusingProxy, SyncEnv};
 use diesel::prelude::*;
 use haier_sync::cli::run_job::{self, RunJobArgs};
-use haier_sync::config::JobKind;
+use haier_sync::config::SyncKind;
 use haier_sync::db::schema::{haier_brands, haier_categories, haier_order_outbox};
 use haier_sync::db::{self, logistics, prices, products, stocks};
 use haier_sync::haier::{Order, OrderItem};
@@ -52,7 +52,7 @@ fn decimal(text: &Option<String>) -> Decimal {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_listing_fills_the_catalog_and_an_unchanged_rerun_writes_nothing() {
     let env = SyncEnv::start(2000).await;
-    let first = env.run(JobKind::Products, RunOverrides::default()).await;
+    let first = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
     let log = env.log(&first).await;
     assert_eq!(
@@ -84,7 +84,7 @@ async fn products_listing_fills_the_catalog_and_an_unchanged_rerun_writes_nothin
     assert!(brands >= 2, "brands from the brand names: {brands}");
 
     // The same catalog again: no product row is written, and the run is still a success.
-    let second = env.run(JobKind::Products, RunOverrides::default()).await;
+    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(second.status, RunStatus::Success);
     let log = env.log(&second).await;
     assert_eq!(
@@ -107,7 +107,7 @@ async fn products_listing_fills_the_catalog_and_an_unchanged_rerun_writes_nothin
 async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
     let env = SyncEnv::start(120).await;
     assert_eq!(
-        env.run(JobKind::Products, RunOverrides::default()).await.status,
+        env.run(SyncKind::Products, RunOverrides::default()).await.status,
         RunStatus::Success
     );
     let all = for_sale_codes(&env);
@@ -129,7 +129,7 @@ async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
         sync::run_job(
             &ctx,
             RunRequest::manual(
-                sync::job_of_kind(&ctx.config, JobKind::Products),
+                sync::job_of_kind(&ctx.config, SyncKind::Products),
                 RunOverrides::default(),
             ),
             CancellationToken::new(),
@@ -156,7 +156,7 @@ async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
     assert_eq!(listed, 100);
 
     // Listed again by the full catalog: re-listed.
-    let outcome = env.run(JobKind::Products, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert!(
         outcome.message.as_deref().unwrap().contains("20 changed"),
         "{:?}",
@@ -168,7 +168,7 @@ async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
     // A listing of given codes never delists.
     let outcome = smaller
         .run(
-            JobKind::Products,
+            SyncKind::Products,
             RunOverrides {
                 product_codes: codes(&[&all[0]]),
                 ..RunOverrides::default()
@@ -191,7 +191,7 @@ async fn products_by_code_store_them_with_local_labels_and_fail_unknown_codes() 
     wanted.push("NOSUCH001".to_owned());
     let outcome = env
         .run(
-            JobKind::Products,
+            SyncKind::Products,
             RunOverrides {
                 product_codes: Some(wanted.clone()),
                 local_category: Some("热水器".into()),
@@ -227,7 +227,7 @@ async fn products_by_code_store_them_with_local_labels_and_fail_unknown_codes() 
     assert!(extra_row.no_sales_reason.is_some());
 
     // A later listing without labels keeps the shop's labels.
-    env.run(JobKind::Products, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
     let row = env.query(move |c| products::find(c, &wanted[0])).await.unwrap();
     assert_eq!(row.local_category.as_deref(), Some("热水器"));
 }
@@ -239,8 +239,8 @@ async fn products_by_code_store_them_with_local_labels_and_fail_unknown_codes() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prices_are_stored_exactly_and_moves_are_recorded() {
     let env = SyncEnv::start(300).await;
-    env.run(JobKind::Products, RunOverrides::default()).await;
-    let outcome = env.run(JobKind::Prices, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
     assert_eq!((outcome.counts.total, outcome.counts.success), (300, 300));
 
@@ -285,7 +285,7 @@ async fn prices_are_stored_exactly_and_moves_are_recorded() {
         .is_empty());
 
     // Unchanged prices are not rewritten.
-    let again = env.run(JobKind::Prices, RunOverrides::default()).await;
+    let again = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(again.status, RunStatus::Success);
     assert_eq!(env.query(prices::all).await, rows);
 
@@ -297,7 +297,7 @@ async fn prices_are_stored_exactly_and_moves_are_recorded() {
     moved.sort();
     moved.dedup();
     assert!(!moved.is_empty());
-    let outcome = env.run(JobKind::Prices, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Success);
     let changes = env.query(|c| prices::recent_changes(c, None, 10_000)).await;
     let mut changed: Vec<String> = changes.iter().map(|c| c.product_code.clone()).collect();
@@ -326,7 +326,7 @@ async fn prices_are_stored_exactly_and_moves_are_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prices_and_stock_with_no_products_synced_say_so() {
     let env = SyncEnv::start(10).await;
-    for kind in [JobKind::Prices, JobKind::Stock] {
+    for kind in [SyncKind::Prices, SyncKind::Stock] {
         let outcome = env.run(kind, RunOverrides::default()).await;
         assert_eq!(outcome.status, RunStatus::Success);
         assert_eq!(outcome.counts.total, 0);
@@ -336,7 +336,7 @@ async fn prices_and_stock_with_no_products_synced_say_so() {
             .unwrap()
             .contains("run the products job first"));
     }
-    let outcome = env.run(JobKind::Prices, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.message.as_deref(), Some(NO_PRODUCTS_YET));
     let requests = env.sim.stats().requests;
     assert_eq!(requests.prices + requests.stock, 0, "no call goes out");
@@ -349,11 +349,11 @@ async fn prices_and_stock_with_no_products_synced_say_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_covers_every_product_for_sale_in_each_county() {
     let env = SyncEnv::start(150).await;
-    env.run(JobKind::Products, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
     // A code not placed for the customer is synced too, and must be skipped.
     let extra = env.sim.catalog().extra_products()[0].code.clone();
     env.run(
-        JobKind::Products,
+        SyncKind::Products,
         RunOverrides {
             product_codes: codes(&[&extra]),
             ..RunOverrides::default()
@@ -361,7 +361,7 @@ async fn stock_covers_every_product_for_sale_in_each_county() {
     )
     .await;
 
-    let outcome = env.run(JobKind::Stock, counties(&["110101", "310101"])).await;
+    let outcome = env.run(SyncKind::Stock, counties(&["110101", "310101"])).await;
     assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
     assert_eq!((outcome.counts.total, outcome.counts.success), (300, 300));
     let rows = env.query(stocks::all).await;
@@ -386,7 +386,7 @@ async fn stock_covers_every_product_for_sale_in_each_county() {
     assert!(with_stock > 100);
 
     // The job's own county list applies without --county-code.
-    let outcome = env.run(JobKind::Stock, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Stock, RunOverrides::default()).await;
     assert_eq!(outcome.counts.total, 150, "[defaults] county_codes = [110101]");
 }
 
@@ -498,7 +498,7 @@ async fn logistics_follow_pushed_orders_until_delivered() {
     })
     .await;
     // Nothing pushed yet: nothing to do.
-    let outcome = env.run(JobKind::Logistics, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Logistics, RunOverrides::default()).await;
     assert_eq!((outcome.status, outcome.counts.total), (RunStatus::Success, 0));
 
     let orders = pushed_orders(&env, 3).await;
@@ -508,7 +508,7 @@ async fn logistics_follow_pushed_orders_until_delivered() {
     env.query(|c| insert_outbox_row(c, "SO-REFUSED", Some("SO.X"), "refused"))
         .await;
 
-    let outcome = env.run(JobKind::Logistics, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Logistics, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
     assert_eq!((outcome.counts.total, outcome.counts.success), (3, 3));
     let rows = env.query(logistics::all).await;
@@ -521,7 +521,7 @@ async fn logistics_follow_pushed_orders_until_delivered() {
     }
 
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let outcome = env.run(JobKind::Logistics, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Logistics, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Success);
     assert!(
         outcome.message.as_deref().unwrap().contains("3 newly delivered"),
@@ -539,7 +539,7 @@ async fn logistics_follow_pushed_orders_until_delivered() {
         assert!(env.query(move |c| delivered_at_of(c, &so)).await.is_some());
     }
     // Delivered orders are not asked about again.
-    let outcome = env.run(JobKind::Logistics, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Logistics, RunOverrides::default()).await;
     assert_eq!(outcome.counts.total, 0);
 }
 
@@ -566,10 +566,10 @@ async fn every_kind_ends_success_when_retries_absorb_a_ten_percent_fail_rate() {
         })
         .unwrap();
     for (kind, overrides) in [
-        (JobKind::Products, RunOverrides::default()),
-        (JobKind::Prices, RunOverrides::default()),
-        (JobKind::Stock, counties(&["110101", "310101"])),
-        (JobKind::Logistics, RunOverrides::default()),
+        (SyncKind::Products, RunOverrides::default()),
+        (SyncKind::Prices, RunOverrides::default()),
+        (SyncKind::Stock, counties(&["110101", "310101"])),
+        (SyncKind::Logistics, RunOverrides::default()),
     ] {
         let outcome = env.run(kind, overrides).await;
         assert_eq!(
@@ -622,7 +622,7 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
             ..sim.ctx.clone()
         }
     };
-    let run = |kind: JobKind, overrides: RunOverrides| {
+    let run = |kind: SyncKind, overrides: RunOverrides| {
         let ctx = env.clone();
         async move {
             sync::run_job(
@@ -638,13 +638,13 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
 
     // The full listing does not name codes, so it goes through.
     assert_eq!(
-        run(JobKind::Products, RunOverrides::default()).await.status,
+        run(SyncKind::Products, RunOverrides::default()).await.status,
         RunStatus::Success
     );
 
     // Products by code: the batch is refused, then each code is asked alone.
     let outcome = run(
-        JobKind::Products,
+        SyncKind::Products,
         RunOverrides {
             product_codes: Some(all[30..50].to_vec()),
             ..RunOverrides::default()
@@ -662,7 +662,7 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
     );
     assert!(outcome.message.as_deref().unwrap().contains(&refused_code));
 
-    let outcome = run(JobKind::Prices, RunOverrides::default()).await;
+    let outcome = run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Partial, "{:?}", outcome.message);
     assert_eq!(
         (
@@ -677,7 +677,7 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
     assert_eq!(priced.len(), 99);
     assert!(priced.iter().all(|p| p.product_code != refused_code));
 
-    let outcome = run(JobKind::Stock, counties(&["110101", "310101"])).await;
+    let outcome = run(SyncKind::Stock, counties(&["110101", "310101"])).await;
     assert_eq!(outcome.status, RunStatus::Partial, "{:?}", outcome.message);
     assert_eq!(
         (
@@ -694,7 +694,7 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
         .contains(&format!("{refused_code}@110101")));
     assert_eq!(sim.query(stocks::all).await.len(), 198);
 
-    let outcome = run(JobKind::Logistics, RunOverrides::default()).await;
+    let outcome = run(SyncKind::Logistics, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Partial, "{:?}", outcome.message);
     assert_eq!(
         (
@@ -721,7 +721,7 @@ async fn refused_credentials_fail_the_run_at_once() {
         ..EnvOptions::default()
     })
     .await;
-    let outcome = env.run(JobKind::Products, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(
         outcome.message.as_deref().unwrap().contains("login refused"),
@@ -760,7 +760,7 @@ async fn refused_credentials_fail_the_run_at_once() {
         products::upsert_products(c, &rows)
     })
     .await;
-    let outcome = env.run(JobKind::Prices, RunOverrides::default()).await;
+    let outcome = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Failed);
     // No item was tried: all 50 count as failed, not reached.
     assert_eq!(
@@ -784,7 +784,7 @@ async fn refused_credentials_fail_the_run_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
     let env = SyncEnv::start(300).await;
-    env.run(JobKind::Products, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
         .set_faults(Faults {
             latency_ms: 5,
@@ -797,7 +797,7 @@ async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
         done: AtomicU64::new(0),
         cancel: cancel.clone(),
     });
-    let mut job = env.job(JobKind::Stock);
+    let mut job = env.job(SyncKind::Stock);
     job.concurrency = Some(8);
     let outcome = sync::run_job(
         &env.ctx,
@@ -836,14 +836,14 @@ async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_past_its_timeout_is_interrupted() {
     let env = SyncEnv::start(200).await;
-    env.run(JobKind::Products, RunOverrides::default()).await;
+    env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
         .set_faults(Faults {
             latency_ms: 40,
             ..Faults::default()
         })
         .unwrap();
-    let mut job = env.job(JobKind::Stock);
+    let mut job = env.job(SyncKind::Stock);
     job.timeout_ms = Some(400);
     job.concurrency = Some(4);
     let started = std::time::Instant::now();
@@ -860,14 +860,14 @@ async fn a_run_past_its_timeout_is_interrupted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fire_time_taken_by_another_instance_is_not_run_and_order_outbox_is_refused() {
+async fn a_fire_time_taken_by_another_instance_is_not_run() {
     let env = SyncEnv::start(10).await;
     let tick = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
         .unwrap()
         .and_hms_opt(2, 0, 0)
         .unwrap();
     let request = RunRequest {
-        job: env.job(JobKind::Products),
+        job: env.job(SyncKind::Products),
         trigger: Trigger::Schedule,
         scheduled_for: Some(tick),
         overrides: RunOverrides::default(),
@@ -890,16 +890,6 @@ async fn a_fire_time_taken_by_another_instance_is_not_run_and_order_outbox_is_re
     .unwrap()
     .unwrap();
     assert_eq!((second.status, second.log_id), (RunStatus::Skipped, None));
-
-    let outbox = sync::default_job(env.config(), JobKind::OrderOutbox);
-    let refused = sync::run_job(
-        &env.ctx,
-        RunRequest::manual(outbox, RunOverrides::default()),
-        CancellationToken::new(),
-        Arc::new(NoProgress),
-    )
-    .await;
-    assert!(refused.is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -992,7 +982,7 @@ async fn run_job_exit_codes_follow_the_outcome_and_usage_errors_exit_two() {
         0
     );
     // A job name from the config file works as well as a kind.
-    let named = sync::job_of_kind(&config, JobKind::Prices).name;
+    let named = sync::job_of_kind(&config, SyncKind::Prices).name;
     assert_eq!(
         run_job::run(run_job_args(&named), config.clone()).await.unwrap(),
         0
