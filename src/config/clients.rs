@@ -101,7 +101,10 @@ impl LoaderWithDoc {
                 let base = self.url(host, &[s, "environment"])?;
                 let token = match raw.token_url.as_deref() {
                     Some(t) => self.url(t, &[s, "token_url"])?,
-                    None => self.url(&format!("{host}/oauth2/auth"), &[s, "environment"])?,
+                    None => self.url(
+                        &format!("{host}{}", crate::haier::paths::TOKEN_PATH),
+                        &[s, "environment"],
+                    )?,
                 };
                 (base, token)
             }
@@ -110,7 +113,7 @@ impl LoaderWithDoc {
                 let token = match raw.token_url.as_deref() {
                     Some(t) => self.url(t, &[s, "token_url"])?,
                     None => base_url
-                        .join("/oauth2/auth")
+                        .join(crate::haier::paths::TOKEN_PATH)
                         .map_err(|e| self.error(&[s, "base_url"], e.to_string()))?,
                 };
                 (base_url, token)
