@@ -156,20 +156,31 @@ pub fn list(conn: &mut DbConnection, filter: &LogFilter) -> QueryResult<Vec<Sync
 
 /// The newest row of a job, skipped ticks left out.
 pub fn latest_run(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
-    dsl::haier_sync_logs
-        .filter(dsl::job_name.eq(job_name))
-        .filter(dsl::status.ne(RunStatus::Skipped))
-        .order((dsl::started_at.desc(), dsl::id.desc()))
-        .select(SyncLog::as_select())
-        .first(conn)
-        .optional()
+    newest_row(conn, job_name, Newest::Run)
 }
 
 /// The newest `success` row of a job.
 pub fn latest_success(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
-    dsl::haier_sync_logs
+    newest_row(conn, job_name, Newest::Success)
+}
+
+/// Which of a job's rows [`newest_row`] looks at.
+enum Newest {
+    /// Any but `skipped`.
+    Run,
+    /// Only `success`.
+    Success,
+}
+
+fn newest_row(conn: &mut DbConnection, job_name: &str, which: Newest) -> QueryResult<Option<SyncLog>> {
+    let query = dsl::haier_sync_logs
         .filter(dsl::job_name.eq(job_name))
-        .filter(dsl::status.eq(RunStatus::Success))
+        .into_boxed();
+    let query = match which {
+        Newest::Run => query.filter(dsl::status.ne(RunStatus::Skipped)),
+        Newest::Success => query.filter(dsl::status.eq(RunStatus::Success)),
+    };
+    query
         .order((dsl::started_at.desc(), dsl::id.desc()))
         .select(SyncLog::as_select())
         .first(conn)
