@@ -14,6 +14,7 @@ pub mod run_stats;
 pub mod schema;
 pub mod stocks;
 pub mod sync_logs;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text_enum;
 
