@@ -22,6 +22,5 @@ mod reliability_faults;
 mod reliability_outbox;
 mod reliability_replies;
 mod simulator;
-mod support_orders;
-mod support_sync;
+mod support;
 mod sync;

@@ -1,51 +1,51 @@
-//! Helpers for the order tests: seeding `haier_products`, writing outbox rows the way a shop
-//! does (plain SQL), reading them back, and building signed callbacks.
+//! Orders as a shop writes them and Haier answers them: `haier_products` listed as a products
+//! sync would, outbox rows inserted by plain SQL, the rows read back, callbacks signed with the
+//! simulator's signer, and the callback receiver served in process.
 
-#![allow(dead_code)]
-
+use super::app::TestApp;
+use super::wait::wait_for;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use haier_sync::config::{CallbackConfig, Secret};
+use haier_sync::config::JobConfig;
+use haier_sync::context::AppContext;
 use haier_sync::db::outbox::{self, OutboxRow};
 use haier_sync::db::schema::haier_products;
+use haier_sync::db::sync_logs::{self, LogFilter, SyncLog};
 use haier_sync::db::{now_utc, order_events, Db, DbConnection};
 use haier_sync::orders::callback::{beijing_timestamp, sign_fields};
+use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
+use haier_sync::sync::RunCounts;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
+/// The `[callback]` app key and secret of the shipped `jobs.toml` (and the simulator's).
 pub const APP_KEY: &str = "demo-app-key";
 pub const SECRET: &str = "demo-callback-secret";
 
-pub fn callback_config() -> CallbackConfig {
-    CallbackConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        app_key: APP_KEY.into(),
-        secret: Secret::new(SECRET),
-        max_body_bytes: 65_536,
-        max_clock_skew_secs: 600,
-        rejected_per_minute: 6,
-        rejected_burst: 20,
-    }
-}
-
-/// Lists `codes` in `haier_products` as for sale (as a products sync would).
-pub async fn seed_products(db: &Db, codes: &[&str]) {
-    let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+/// Lists `codes` in `haier_products` as for sale, as a products sync would (one transaction).
+pub async fn seed_products(db: &Db, codes: &[impl AsRef<str>]) {
+    let codes: Vec<String> = codes.iter().map(|c| c.as_ref().to_owned()).collect();
     db.run(move |conn| {
-        let now = now_utc();
-        for code in &codes {
-            diesel::insert_into(haier_products::table)
-                .values((
-                    haier_products::product_code.eq(code),
-                    haier_products::model.eq(format!("Model {code}")),
-                    haier_products::leaflet_urls.eq("[]"),
-                    haier_products::is_sales.eq(true),
-                    haier_products::content_hash.eq("x"),
-                    haier_products::first_seen_at.eq(now),
-                    haier_products::last_seen_at.eq(now),
-                    haier_products::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
+        conn.transaction(|conn| {
+            let now = now_utc();
+            for code in &codes {
+                diesel::insert_into(haier_products::table)
+                    .values((
+                        haier_products::product_code.eq(code),
+                        haier_products::model.eq(format!("Model {code}")),
+                        haier_products::leaflet_urls.eq("[]"),
+                        haier_products::is_sales.eq(true),
+                        haier_products::content_hash.eq("x"),
+                        haier_products::first_seen_at.eq(now),
+                        haier_products::last_seen_at.eq(now),
+                        haier_products::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            diesel::QueryResult::Ok(())
+        })?;
         Ok(())
     })
     .await
@@ -80,9 +80,9 @@ pub fn order_json(so_id: &str, codes: &[&str]) -> Value {
     })
 }
 
-/// Inserts a row as the shop does: `INSERT INTO haier_order_outbox (so_id, online_no, payload)`.
-pub async fn insert_by_sql(db: &Db, so_id: &str, online_no: &str, payload: &Value) {
-    let (so_id, online_no, payload) = (so_id.to_owned(), online_no.to_owned(), payload.to_string());
+/// Writes rows `(so_id, online_no, payload)` as a shop does, in one transaction: plain SQL naming
+/// only those columns (everything else defaults: `pending`, due now).
+pub async fn insert_orders_by_sql(db: &Db, rows: Vec<(String, String, String)>) {
     db.run(move |conn| {
         use diesel::sql_types::Text;
         let sql = match conn {
@@ -93,28 +93,13 @@ pub async fn insert_by_sql(db: &Db, so_id: &str, online_no: &str, payload: &Valu
                 "INSERT INTO haier_order_outbox (so_id, online_no, payload) VALUES (?, ?, ?)"
             }
         };
-        diesel::sql_query(sql)
-            .bind::<Text, _>(so_id)
-            .bind::<Text, _>(online_no)
-            .bind::<Text, _>(payload)
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-}
-
-/// Inserts `count` valid orders `SO-00001`… by SQL in one transaction.
-pub async fn insert_many_by_sql(db: &Db, prefix: &str, count: usize, codes: &[&str]) -> Vec<String> {
-    let ids: Vec<String> = (1..=count).map(|i| format!("{prefix}-{i:05}")).collect();
-    let rows: Vec<(String, String, String)> = ids
-        .iter()
-        .map(|id| (id.clone(), format!("ON-{id}"), order_json(id, codes).to_string()))
-        .collect();
-    db.run(move |conn| {
         conn.transaction(|conn| {
             for (so_id, online_no, payload) in &rows {
-                outbox::insert_order(conn, so_id, online_no, payload)?;
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(so_id)
+                    .bind::<Text, _>(online_no)
+                    .bind::<Text, _>(payload)
+                    .execute(conn)?;
             }
             diesel::QueryResult::Ok(())
         })?;
@@ -122,6 +107,26 @@ pub async fn insert_many_by_sql(db: &Db, prefix: &str, count: usize, codes: &[&s
     })
     .await
     .unwrap();
+}
+
+/// One row, as the shop writes it.
+pub async fn insert_by_sql(db: &Db, so_id: &str, online_no: &str, payload: &Value) {
+    insert_orders_by_sql(
+        db,
+        vec![(so_id.to_owned(), online_no.to_owned(), payload.to_string())],
+    )
+    .await;
+}
+
+/// `count` valid orders `<prefix>-00001`…, each with one item of every code in `codes`, as the
+/// shop writes them; returns their `so_id`s.
+pub async fn insert_many_by_sql(db: &Db, prefix: &str, count: usize, codes: &[&str]) -> Vec<String> {
+    let ids: Vec<String> = (1..=count).map(|i| format!("{prefix}-{i:05}")).collect();
+    let rows = ids
+        .iter()
+        .map(|id| (id.clone(), format!("ON-{id}"), order_json(id, codes).to_string()))
+        .collect();
+    insert_orders_by_sql(db, rows).await;
     ids
 }
 
@@ -161,7 +166,20 @@ pub async fn make_all_due(db: &Db) {
     .unwrap();
 }
 
-/// The form fields of a callback, signed with `secret` at `at`.
+/// The outbox's rows; shown as their counts per status.
+pub struct Outbox(pub Vec<OutboxRow>);
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &self.0 {
+            *counts.entry(row.status.as_str()).or_default() += 1;
+        }
+        write!(f, "outbox rows per status: {counts:?}")
+    }
+}
+
+/// The form fields of a callback, time-stamped `at` and signed with `secret`.
 pub fn signed_form(
     method: &str,
     data: &str,
@@ -193,14 +211,21 @@ pub async fn post_form(url: &str, fields: &[(String, String)]) -> (u16, Value) {
     (status, body)
 }
 
-/// A running callback receiver on a free port.
+/// The callback receiver served in this process.
 pub struct ReceiverHandle {
     pub base_url: String,
-    pub cancel: tokio_util::sync::CancellationToken,
-    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    cancel: CancellationToken,
 }
 
 impl ReceiverHandle {
+    /// Serves the daemon's receiver over `ctx` on `listener`.
+    pub(super) fn serve(ctx: AppContext, listener: tokio::net::TcpListener) -> ReceiverHandle {
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let cancel = CancellationToken::new();
+        tokio::spawn(haier_sync::orders::callback::serve(ctx, listener, cancel.clone()));
+        ReceiverHandle { base_url, cancel }
+    }
+
     pub fn callback_url(&self) -> String {
         format!("{}/haier/callback", self.base_url)
     }
@@ -212,164 +237,43 @@ impl Drop for ReceiverHandle {
     }
 }
 
-/// Starts a receiver on 127.0.0.1:0 over `db`, without a Haier client.
-pub async fn start_receiver(db: &Db, config: CallbackConfig) -> ReceiverHandle {
-    use haier_sync::orders::callback::{build_router, serve_router, Receiver};
-    use haier_sync::orders::metrics::MetricsSource;
-    let receiver = std::sync::Arc::new(Receiver::new(db.clone(), config, MetricsSource::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(serve_router(build_router(receiver), listener, cancel.clone()));
-    ReceiverHandle {
-        base_url,
-        cancel,
-        task,
-    }
-}
-
-/// Everything an end-to-end order test needs: a fresh database, the simulator (sending its
-/// callbacks to the receiver), the shared context with a fast client, the receiver, and the
-/// `orders` job of the shipped jobs.toml with test-sized settings.
-pub struct OrdersEnv {
-    pub test: haier_sync::db::testing::TestDb,
-    pub sim: haier_sync::simulator::SimHandle,
-    pub ctx: haier_sync::context::AppContext,
-    pub receiver: ReceiverHandle,
-    pub job: haier_sync::config::JobConfig,
-    /// Codes the simulator sells, listed in `haier_products`.
-    pub codes: Vec<String>,
-}
-
-impl OrdersEnv {
-    pub async fn start(options: haier_sync::simulator::SimOptions) -> OrdersEnv {
-        Self::start_with(options, |_| {}).await
-    }
-
-    /// Starts everything; `adjust` may change the config (client timeouts, retries) first.
-    pub async fn start_with(
-        mut options: haier_sync::simulator::SimOptions,
-        adjust: impl FnOnce(&mut haier_sync::config::Config),
-    ) -> OrdersEnv {
-        use haier_sync::config::{BreakerPolicy, RateLimit, RetryPolicy};
-        use haier_sync::simulator::{SimCredentials, Simulator};
-        let test = haier_sync::db::testing::TestDb::new().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        options.callback_url = Some(format!("{base_url}/haier/callback"));
-        let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
-            .await
-            .unwrap();
-
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs.toml");
-        let env = [
-            ("HAIER_SYNC_HAIER__BASE_URL".to_owned(), sim.base_url()),
-            ("HAIER_SYNC_YLH__BASE_URL".to_owned(), sim.base_url()),
-            ("HAIER_SYNC_DATABASE__URL".to_owned(), test.url_text()),
-        ];
-        let mut config = haier_sync::config::load_with_env(&shipped, env).unwrap();
-        config.database = test.config.clone();
-        let fast = RateLimit {
-            per_second: 2_000,
-            burst: 200,
-        };
-        config.ylh.rate_limit = fast;
-        config.haier.rate_limit = fast;
-        config.ylh.timeout_ms = 1_000;
-        config.ylh.retry = RetryPolicy {
-            max_attempts: 3,
-            backoff_base_ms: 10,
-            backoff_cap_ms: 100,
-        };
-        config.ylh.breaker = BreakerPolicy {
-            failure_threshold: 1_000,
-            cool_down_ms: 100,
-        };
-        let mut job = config.jobs["orders"].clone();
-        job.batch_size = 100;
-        job.poll_interval_ms = 50;
-        config.jobs.insert("orders".into(), job);
-        adjust(&mut config);
-        let job = config.jobs["orders"].clone();
-        let client = haier_sync::haier::HaierClient::new(&config.haier, &config.ylh).unwrap();
-        let ctx = haier_sync::context::AppContext {
-            config: std::sync::Arc::new(config),
-            db: test.db.clone(),
-            client,
-        };
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(haier_sync::orders::callback::serve(
-            ctx.clone(),
-            listener,
-            cancel.clone(),
-        ));
-        let receiver = ReceiverHandle {
-            base_url,
-            cancel,
-            task,
-        };
-
-        let codes: Vec<String> = sim
-            .catalog()
-            .products_for_sale()
-            .iter()
-            .take(20)
-            .map(|p| p.code.clone())
-            .collect();
-        let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
-        seed_products(&test.db, &refs).await;
-        OrdersEnv {
-            test,
-            sim,
-            ctx,
-            receiver,
-            job,
-            codes,
-        }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.test.db
-    }
-
+impl TestApp {
+    /// The `i`-th listed product code (wrapping).
     pub fn code(&self, i: usize) -> &str {
         &self.codes[i % self.codes.len()]
     }
 
+    /// The configured `orders` job.
+    pub fn orders_job(&self) -> JobConfig {
+        self.config().jobs["orders"].clone()
+    }
+
     /// Polls until a poll finds nothing due; returns the polls that did work.
-    pub async fn push_all_due(&self) -> Vec<haier_sync::sync::RunCounts> {
-        use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
+    pub async fn push_all_due(&self) -> Vec<RunCounts> {
+        let job = self.orders_job();
         let mut worked = Vec::new();
         loop {
-            match try_push_next_batch(&self.ctx, &self.job).await.unwrap() {
+            match try_push_next_batch(&self.ctx, &job).await.unwrap() {
                 PollOutcome::Idle => return worked,
                 PollOutcome::Worked { counts } => worked.push(counts),
             }
         }
     }
 
-    /// Waits (up to `limit`) until `done` holds for the outbox rows; panics with the status
-    /// counts when it does not.
-    pub async fn wait_for_rows(&self, limit: std::time::Duration, done: impl Fn(&[OutboxRow]) -> bool) {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let rows = all_rows(self.db()).await;
-            if done(&rows) {
-                return;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "outbox not done after {limit:?}: {:?}",
-                    status_counts(self.db()).await
-                );
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    /// Waits (up to `limit`) until `done` holds for the outbox rows.
+    pub async fn wait_for_orders(&self, limit: Duration, done: impl Fn(&[OutboxRow]) -> bool) {
+        let db = self.db();
+        wait_for(
+            "the outbox",
+            limit,
+            || async { Outbox(all_rows(db).await) },
+            |outbox| done(&outbox.0),
+        )
+        .await;
     }
 
     /// The sync-log rows the order job wrote.
-    pub async fn order_logs(&self) -> Vec<haier_sync::db::sync_logs::SyncLog> {
-        use haier_sync::db::sync_logs::{self, LogFilter};
+    pub async fn order_logs(&self) -> Vec<SyncLog> {
         self.db()
             .run(|conn| {
                 Ok(sync_logs::list(
