@@ -6,7 +6,7 @@ use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt as _;
 use haier_sync::db::{order_events::OrderEvent, Db, DbConnection};
-use haier_sync::orders::callback::{excerpt, sign_fields, REJECTED_STORED_BYTES};
+use haier_sync::orders::callback::{excerpt, REJECTED_STORED_BYTES};
 use haier_sync::orders::notices::{METHOD_CANCEL, METHOD_CONFIRM};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -86,14 +86,14 @@ fn encode<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> Vec<u8> {
 
 /// `fields` with a `Sign` made with the right secret appended, form-encoded.
 fn signed_body(fields: &[(&str, &str)]) -> Vec<u8> {
-    let sign = sign_fields(fields, SECRET);
+    let sign = sim_sign(fields, SECRET);
     let mut all: Vec<(&str, &str)> = fields.to_vec();
     all.push(("Sign", &sign));
     encode(&all)
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
-    haier_sync::orders::callback::beijing_timestamp(at)
+    haier_sync::simulator::beijing_timestamp(at)
 }
 
 /// A signed callback with this method and data, form-encoded.
@@ -224,7 +224,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
         fields.push(("Sign", sign.to_owned()));
         encode(&fields)
     };
-    let good_sign = sign_fields(&base(CONFIRM_SO1), SECRET);
+    let good_sign = sim_sign(&base(CONFIRM_SO1), SECRET);
     let bad_sign = "Sign does not match the fields and the shared secret";
     let json_refused =
         "the body must be application/x-www-form-urlencoded with the fields AppKey, TimeStamp, \
@@ -407,7 +407,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
                     "Data",
                     r#"{"ExtOrderNo":"SO.Y","PlatformOrderNo":"SO-1","State":1}"#.to_owned(),
                 ));
-                let sign = sign_fields(&fields, SECRET);
+                let sign = sim_sign(&fields, SECRET);
                 with_sign(fields, &sign)
             },
             200,
@@ -649,7 +649,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
             {
                 let mut fields = base(CONFIRM_SO1);
                 fields.push(("FailMsg", "x".repeat(70_000)));
-                let sign = sign_fields(&fields, SECRET);
+                let sign = sim_sign(&fields, SECRET);
                 with_sign(fields, &sign)
             },
             413,

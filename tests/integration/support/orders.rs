@@ -12,8 +12,8 @@ use haier_sync::db::outbox::{self, OutboxRow};
 use haier_sync::db::schema::haier_products;
 use haier_sync::db::sync_logs::{self, LogFilter, SyncLog};
 use haier_sync::db::{now_utc, order_events, Db, DbConnection};
-use haier_sync::orders::callback::{beijing_timestamp, sign_fields};
 use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
+use haier_sync::simulator::{beijing_timestamp, sign_callback};
 use haier_sync::sync::RunCounts;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -179,7 +179,14 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-/// The form fields of a callback, time-stamped `at` and signed with `secret`.
+/// The contract's sign, as Haier (the simulator) makes it.
+pub fn sim_sign<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)], secret: &str) -> String {
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    sign_callback(&fields, secret)
+}
+
+/// The form fields of a callback, time-stamped `at` and signed with `secret` by the simulator's
+/// signer.
 pub fn signed_form(
     method: &str,
     data: &str,
@@ -193,7 +200,7 @@ pub fn signed_form(
         ("Method".to_owned(), method.to_owned()),
         ("Data".to_owned(), data.to_owned()),
     ];
-    let sign = sign_fields(&fields, secret);
+    let sign = sim_sign(&fields, secret);
     fields.push(("Sign".to_owned(), sign));
     fields
 }
