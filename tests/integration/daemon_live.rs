@@ -3,6 +3,8 @@
 //! after `kill -9`, the heartbeat, and the real signals. Checked as rows in `haier_sync_logs`.
 
 use crate::support::*;
+use chrono::Utc;
+use haier_sync::cli::status;
 use haier_sync::db::{instances, sync_logs};
 use haier_sync::scheduler::daemon::{ReloadOutcome, Signals, CANCEL_WAIT};
 use haier_sync::scheduler::{self, Daemon, FireOutcome, JobChange};
@@ -356,13 +358,29 @@ async fn the_heartbeat_shows_the_daemon_running_until_it_stops() {
         |row| row.heartbeat_at > row.started_at,
     )
     .await;
-    let live = scheduler::daemon_running(app.db(), 100).await.unwrap();
+    // What `haier-sync status` reports, through the code it runs.
+    let zone = app.config().defaults.timezone;
+    let report = status::collect(app.db(), app.config(), Utc::now()).await.unwrap();
+    assert!(report.daemon.running, "{report:#?}");
     assert_eq!(
-        live.iter().map(|i| i.instance.as_str()).collect::<Vec<_>>(),
+        report
+            .daemon
+            .instances
+            .iter()
+            .map(|i| i.instance.as_str())
+            .collect::<Vec<_>>(),
         [me.as_str()]
     );
+    let shown = status::render(&report, zone);
+    assert!(
+        shown.starts_with(&format!("daemon: running — {me} (up since ")),
+        "{shown}"
+    );
     handle.shutdown().await.unwrap();
-    assert!(scheduler::daemon_running(app.db(), 100).await.unwrap().is_empty());
+    let report = status::collect(app.db(), app.config(), Utc::now()).await.unwrap();
+    assert!(!report.daemon.running, "{report:#?}");
+    assert!(report.daemon.instances.is_empty(), "{report:#?}");
+    assert!(status::render(&report, zone).starts_with("daemon: not running\n"));
 }
 
 #[tokio::test]
