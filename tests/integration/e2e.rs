@@ -72,8 +72,11 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
     let started = Instant::now();
 
     // Killed each time Haier has taken another sixth of the orders: mid-push, with rows under lease.
+    // A kill hit a batch in flight when it left rows under the killed daemon's lease, or the
+    // batch's log row `running` (before the next start frees and closes them).
+    let mut kills_mid_batch = 0;
     for kill in 1..=KILLS {
-        daemon.start();
+        let pid = daemon.start();
         let target = ORDERS * kill / (KILLS + 1);
         let deadline = Deadline::new(Duration::from_secs(30));
         while sim.stats().orders.distinct_so_ids < target {
@@ -86,7 +89,31 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
         }
         let status = daemon.kill_9();
         assert_eq!(status.signal(), Some(9), "kill {kill}: {status:?}");
+        let killed = instance_of(pid);
+        let leased = all_rows(app.db())
+            .await
+            .iter()
+            .filter(|r| {
+                r.status == "sending"
+                    && r.locked_by
+                        .as_deref()
+                        .is_some_and(|token| token.starts_with(&format!("{killed}:")))
+            })
+            .count();
+        let open = job_rows(app.db(), "orders")
+            .await
+            .iter()
+            .filter(|r| r.status == "running" && r.instance == killed)
+            .count();
+        eprintln!("kill {kill}: {leased} orders left sending, {open} batches left running");
+        if leased > 0 || open > 0 {
+            kills_mid_batch += 1;
+        }
     }
+    assert!(
+        kills_mid_batch >= 1,
+        "no kill hit a batch in flight: every kill found the daemon idle"
+    );
 
     daemon.start();
     let deadline = Deadline::new(Duration::from_secs(60));

@@ -3,10 +3,13 @@
 //! with backoff or end `dead`, a crashed poller's leases run out and are taken again.
 
 use crate::support::*;
+use chrono::NaiveDateTime;
 use haier_sync::cli::outbox::{cancel_order, retry_order, Cancelled};
+use haier_sync::db::outbox::OutboxRow;
 use haier_sync::orders::poller::{self, PollOutcome};
 use haier_sync::simulator::{Faults, SimOptions};
 use serde_json::json;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Order tests' app on `sim`, with the `orders` job as `job`.
@@ -349,7 +352,12 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     let env = spawn_app_with(options).await;
     insert_many_by_sql(env.db(), "SO", 1000, &[env.code(0), env.code(1)]).await;
 
+    // A crash hit a batch in flight when it left rows under a lease taken since that poller
+    // started, or the batch's log row `running`.
+    let mut crashes_mid_batch = 0;
     for crash in 0..5 {
+        let leased_before = leases(&all_rows(env.db()).await);
+        let open_before = open_batches(&env).await;
         let cancel = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(poller::run_until_stopped(
             env.ctx.clone(),
@@ -359,7 +367,18 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
         tokio::time::sleep(Duration::from_millis(400 + 150 * crash)).await;
         task.abort(); // kill -9: no cleanup, leases left behind
         let _ = task.await;
+        let leased = leases(&all_rows(env.db()).await);
+        let caught_leases = leased.difference(&leased_before).count();
+        let caught_batches = open_batches(&env).await.difference(&open_before).count();
+        eprintln!("crash {crash}: {caught_leases} rows left sending, {caught_batches} batches left running");
+        if caught_leases > 0 || caught_batches > 0 {
+            crashes_mid_batch += 1;
+        }
     }
+    assert!(
+        crashes_mid_batch >= 1,
+        "no crash hit a batch in flight: the test crashed only idle pollers"
+    );
     let sending = all_rows(env.db())
         .await
         .iter()
@@ -398,6 +417,24 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
         "crash test: {sending} rows left sending by the crashes; {} duplicate pushes answered DUPLICATE_SOID; {} faults",
         stats.orders.duplicates_rejected, stats.faults_injected
     );
+}
+
+/// The rows under a lease, each with its holder and expiry.
+fn leases(rows: &[OutboxRow]) -> HashSet<(i64, Option<String>, Option<NaiveDateTime>)> {
+    rows.iter()
+        .filter(|r| r.status == "sending")
+        .map(|r| (r.id, r.locked_by.clone(), r.locked_until))
+        .collect()
+}
+
+/// The ids of the order job's log rows still `running`.
+async fn open_batches(env: &TestApp) -> HashSet<i64> {
+    env.order_logs()
+        .await
+        .iter()
+        .filter(|l| l.status == "running")
+        .map(|l| l.id)
+        .collect()
 }
 
 #[tokio::test]
