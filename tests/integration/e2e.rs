@@ -267,7 +267,10 @@ fn is_running_with_progress(row: &SyncLog) -> bool {
 async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_counts() {
     use chrono::Timelike as _;
     const GRACE_MS: u64 = 1000;
-    // Once a day, at a second a little ahead: one tick while the test runs.
+    let daemon_keys = format!("heartbeat_ms = 200\nshutdown_grace_ms = {GRACE_MS}");
+    let app = slow_stock_app(&daemon_keys, "").await;
+    // Once a day, at a second a little ahead: one tick while the test runs (the job is written
+    // once the app is set up, just before the daemon starts).
     let fire = chrono::Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(3);
     let jobs = format!(
         "[jobs.stock]\nkind = \"stock\"\nschedule = \"{} {} {} * * *\"\ntimezone = \"UTC\"\n\
@@ -276,11 +279,7 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
         fire.minute(),
         fire.hour()
     );
-    let app = slow_stock_app(
-        &format!("heartbeat_ms = 200\nshutdown_grace_ms = {GRACE_MS}"),
-        &jobs,
-    )
-    .await;
+    app.write_config(&app.config_text_with_tables(&tables(&daemon_keys, &jobs)));
     let mut daemon = app.daemon_process();
     let pid = daemon.start();
 
