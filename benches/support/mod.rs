@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use haier_sync::config::{self, SyncJob, SyncKind};
-use haier_sync::db::testing::{self, TestDb};
+use haier_sync::db::testing::{self, TempDir, TestDb};
 use haier_sync::db::Backend;
 use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimCredentials, SimHandle, SimOptions, SimStats, Simulator};
@@ -41,7 +41,7 @@ pub struct BenchEnv {
     pub sim: SimHandle,
     pub ctx: AppContext,
     _db: TestDb,
-    _config_dir: tempfile::TempDir,
+    _config_dir: TempDir,
 }
 
 impl BenchEnv {
@@ -58,7 +58,7 @@ impl BenchEnv {
         };
         let sim = Simulator::start("127.0.0.1:0".parse()?, options, SimCredentials::default()).await?;
         let db = TestDb::new_on(backend).await;
-        let config_dir = tempfile::tempdir()?;
+        let config_dir = TempDir::new("haier-sync-bench")?;
         let path = config_dir.path().join("jobs.toml");
         std::fs::write(&path, config_text(&sim.base_url(), &db.url_text(), quota))?;
         let config = config::load_with_env(&path, Vec::<(String, String)>::new())

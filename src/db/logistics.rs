@@ -53,6 +53,7 @@ pub fn upsert_logistics(conn: &mut DbConnection, rows: &[LogisticsRow]) -> Query
 }
 
 /// Every logistics row, by order code (tests and small tools).
+#[cfg(any(test, feature = "test-support"))]
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<LogisticsRow>> {
     use haier_logistics::dsl;
     dsl::haier_logistics

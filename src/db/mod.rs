@@ -11,6 +11,7 @@ pub mod prices;
 pub mod products;
 pub mod schema;
 pub mod stocks;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text_enum;
 

@@ -109,6 +109,7 @@ pub fn insert_price_changes(conn: &mut DbConnection, rows: &[NewPriceChange]) ->
 }
 
 /// Every stored price, in code order (tests and small tools).
+#[cfg(any(test, feature = "test-support"))]
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<PriceRow>> {
     use haier_prices::dsl;
     dsl::haier_prices

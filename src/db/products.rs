@@ -173,6 +173,7 @@ pub fn find(conn: &mut DbConnection, code: &str) -> QueryResult<Option<Product>>
 }
 
 /// Every product, in code order (tests and small tools; the jobs page through codes instead).
+#[cfg(any(test, feature = "test-support"))]
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Product>> {
     use haier_products::dsl;
     dsl::haier_products

@@ -44,6 +44,7 @@ pub fn upsert_stocks(conn: &mut DbConnection, rows: &[StockRow]) -> QueryResult<
 }
 
 /// Every stock row, by product then county (tests and small tools).
+#[cfg(any(test, feature = "test-support"))]
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<StockRow>> {
     use haier_stocks::dsl;
     dsl::haier_stocks

@@ -1,11 +1,13 @@
 //! A fresh, migrated database per test, on the backend `HAIER_SYNC_TEST_BACKEND` names
 //! (`sqlite`, the default, or `postgres`). PostgreSQL tests each get their own database on the
 //! server `HAIER_SYNC_TEST_PG_URL` points at (default `postgres://postgres@127.0.0.1:5432/test`),
-//! so they run in parallel. Used by the tests and benchmarks; not part of the daemon.
+//! so they run in parallel. Used by the tests and benchmarks (the `test-support` feature); not
+//! part of the daemon.
 
 use super::{Backend, ConnectionOpener, Db};
 use crate::config::{DatabaseConfig, DatabaseUrl, Secret};
 use diesel::{Connection, RunQueryDsl};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -32,7 +34,7 @@ pub struct TestDb {
 }
 
 enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(#[allow(dead_code)] TempDir),
     Postgres { admin_url: String, name: String },
 }
 
@@ -48,6 +50,38 @@ impl Drop for Guard {
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A folder of its own under the system's temporary directory, removed with what it holds when
+/// dropped.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty folder named `<prefix>-<pid>-<n>-<random>`.
+    pub fn new(prefix: &str) -> std::io::Result<TempDir> {
+        let name = format!(
+            "{prefix}-{}-{}-{:08x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let path = std::env::temp_dir().join(name);
+        // `create_dir` fails on an existing folder: the name is this folder's alone.
+        std::fs::create_dir(&path)?;
+        Ok(TempDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
 
 impl TestDb {
     /// A fresh database on the suite's backend, migrated.
@@ -73,7 +107,7 @@ impl TestDb {
     pub fn new_blocking_on(backend: Backend) -> TestDb {
         let (config, guard) = match backend {
             Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("create a temporary directory");
+                let dir = TempDir::new("haier-sync-test").expect("create a temporary directory");
                 let path = dir.path().join("haier-sync-test.db");
                 let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
                 (
@@ -155,7 +189,19 @@ fn replace_database(url: &str, database: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::{replace_database, TempDir};
+
+    #[test]
+    fn a_temporary_folder_is_new_and_removed_with_its_files_when_dropped() {
+        let first = TempDir::new("haier-sync-unit").unwrap();
+        let second = TempDir::new("haier-sync-unit").unwrap();
+        assert_ne!(first.path(), second.path());
+        let path = first.path().to_owned();
+        std::fs::write(path.join("x.db"), "x").unwrap();
+        drop(first);
+        assert!(!path.exists());
+        assert!(second.path().is_dir());
+    }
 
     #[test]
     fn database_name_is_replaced_in_a_url() {

@@ -1,20 +1,11 @@
 //! The command line as a user meets it: the real binary on a fresh database.
 
-use haier_sync::db::testing::TestDb;
+use crate::support::{command, spawn_app_with, Options, SHIPPED};
 use std::path::Path;
 use std::process::{Command, Output};
 
-const SHIPPED: &str = include_str!("../../jobs.toml");
-
 fn haier_sync(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haier-sync"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("RUST_LOG")
-        .current_dir(config.parent().expect("config in a folder"))
-        .output()
-        .expect("run haier-sync")
+    command(config, args).output().expect("run haier-sync")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -23,16 +14,10 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_fresh_database_gives_valid_json_from_logs_and_status() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("jobs.toml");
-    std::fs::write(
-        &config,
-        SHIPPED.replace("sqlite://haier-sync.db", &test.url_text()),
-    )
-    .unwrap();
+    let app = spawn_app_with(Options::default().shipped_jobs()).await;
+    let config = app.config_path();
 
-    let migrate = haier_sync(&config, &["migrate"]);
+    let migrate = haier_sync(config, &["migrate"]);
     assert!(
         migrate.status.success(),
         "{:?}: {}{}",
@@ -41,7 +26,7 @@ async fn a_fresh_database_gives_valid_json_from_logs_and_status() {
         text(&migrate.stderr)
     );
 
-    let logs = haier_sync(&config, &["logs", "--json"]);
+    let logs = haier_sync(config, &["logs", "--json"]);
     assert!(
         logs.status.success(),
         "{:?}: {}{}",
@@ -52,7 +37,7 @@ async fn a_fresh_database_gives_valid_json_from_logs_and_status() {
     let rows: serde_json::Value = serde_json::from_slice(&logs.stdout).expect("logs --json prints JSON");
     assert_eq!(rows, serde_json::json!([]));
 
-    let status = haier_sync(&config, &["status", "--json"]);
+    let status = haier_sync(config, &["status", "--json"]);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let report: serde_json::Value =
         serde_json::from_slice(&status.stdout).expect("status --json prints JSON");

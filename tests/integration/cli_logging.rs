@@ -1,37 +1,29 @@
 //! Where one-shot commands log: plain lines (no colour codes) on a redirected stderr, and the
 //! `[log] directory` files when it is set.
 
-use haier_sync::db::testing::TestDb;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::support::{command, spawn_app_with, Options, TestApp};
+use haier_sync::config::RetryPolicy;
+use std::path::Path;
+use std::process::Output;
 
-const SHIPPED: &str = include_str!("../../jobs.toml");
-
-/// A config whose openplat refuses every connection at once (port 1), so `run-job` fails fast and
+/// An app whose openplat refuses every connection at once (port 1), so `run-job` fails fast and
 /// logs an error, and whose `[log]` writes info lines to `<dir>/logs`.
-fn failing_config(dir: &Path, database_url: &str) -> PathBuf {
-    let text = SHIPPED
-        .replacen("sqlite://haier-sync.db", database_url, 1)
-        .replacen(
-            "base_url = \"http://127.0.0.1:18700\"\nclient_id = \"demo-openplat-client\"",
-            "base_url = \"http://127.0.0.1:1\"\nclient_id = \"demo-openplat-client\"\n\
-             retry = { max_attempts = 1 }",
-            1,
-        )
-        .replacen("level = \"info\"", "level = \"info\"\ndirectory = \"logs\"", 1);
-    let path = dir.join("jobs.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+async fn failing_app() -> TestApp {
+    let mut options = Options::default()
+        .shipped_jobs()
+        .openplat_url("http://127.0.0.1:1")
+        .set("log.directory", "\"logs\"");
+    options.haier.retry = Some(RetryPolicy {
+        max_attempts: 1,
+        backoff_base_ms: 5,
+        backoff_cap_ms: 50,
+    });
+    spawn_app_with(options).await
 }
 
 fn run_job(config: &Path, envs: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haier-sync"));
-    command
-        .args(["run-job", "products", "--config"])
-        .arg(config)
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .current_dir(config.parent().expect("config in a folder"));
+    let mut command = command(config, &["run-job", "products"]);
+    command.env_remove("NO_COLOR");
     for (name, value) in envs {
         command.env(name, value);
     }
@@ -58,11 +50,10 @@ fn command_log(dir: &Path) -> String {
 
 #[tokio::test]
 async fn run_job_writes_no_colour_codes_into_a_redirected_stderr() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = failing_config(dir.path(), &test.url_text());
+    let app = failing_app().await;
+    let config = app.config_path();
     for envs in [&[][..], &[("RUST_LOG", "info")][..]] {
-        let out = run_job(&config, envs);
+        let out = run_job(config, envs);
         assert_eq!(out.status.code(), Some(1), "the run fails: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("job failed"), "{envs:?}: {stderr}");
@@ -72,30 +63,23 @@ async fn run_job_writes_no_colour_codes_into_a_redirected_stderr() {
 
 #[tokio::test]
 async fn one_shot_commands_write_their_lines_to_the_log_directory() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = failing_config(dir.path(), &test.url_text());
-    let out = run_job(&config, &[]);
+    let app = failing_app().await;
+    let (config, dir) = (app.config_path(), app.dir());
+    let out = run_job(config, &[]);
     assert_eq!(out.status.code(), Some(1), "the run fails: {out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("job started"), "stderr stays at warn: {stderr}");
 
     // The file gets `[log] level` (info): the start and the failure, without colour codes.
-    let log = command_log(dir.path());
+    let log = command_log(dir);
     assert!(log.contains("job started"), "{log}");
     assert!(log.contains("job failed"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in the file: {log:?}");
 
     // A folder the command may not create is reported, and the command still runs.
-    std::fs::remove_dir_all(dir.path().join("logs")).unwrap();
-    std::fs::write(dir.path().join("logs"), "a file where the folder should be").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    std::fs::remove_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs"), "a file where the folder should be").unwrap();
+    let out = command(config, &["status"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

@@ -1015,52 +1015,49 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
 // ---------------------------------------------------------------------------------------------
 
 mod against_the_simulator {
+    use crate::support::{spawn_app_with, ClientSettings, Options, TestApp};
     use futures::StreamExt;
     use haier_sync::config::Config;
     use haier_sync::haier::{BreakerState, HaierClient, HaierError, Order, OrderItem, System};
-    use haier_sync::simulator::{SimCredentials, SimHandle, SimOptions, SimStats, Simulator};
+    use haier_sync::simulator::{SimHandle, SimStats};
     use serde_json::{json, Value};
     use std::time::{Duration, Instant};
 
-    async fn start_sim() -> SimHandle {
-        let options = SimOptions {
-            products: 100,
-            ..SimOptions::default()
-        };
-        Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
-            .await
-            .unwrap()
+    /// An app on a simulator of 100 products; the tests build their clients from its config.
+    async fn start_app() -> TestApp {
+        spawn_app_with(Options::default().products(100)).await
     }
 
-    /// The shipped `jobs.toml` (the simulator's demo credentials) pointed at `sim`. `overrides`
-    /// is TOML: top-level keys replace that key in both `[haier]` and `[ylh]`, keys under a
-    /// `[haier]` or `[ylh]` table in that section only.
-    fn config_for(sim: &SimHandle, overrides: &str) -> Config {
-        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs.toml")).unwrap();
-        let mut doc: toml_edit::DocumentMut = shipped.parse().unwrap();
+    /// The shipped `jobs.toml` (the simulator's demo credentials, the shipped client settings)
+    /// pointed at the app's simulator. `overrides` is TOML: top-level keys replace that key in
+    /// both `[haier]` and `[ylh]`, keys under a `[haier]` or `[ylh]` table in that section only.
+    fn config_for(app: &TestApp, overrides: &str) -> Config {
         let extra: toml_edit::DocumentMut = overrides.parse().unwrap();
-        for section in ["haier", "ylh"] {
-            doc[section]["base_url"] = toml_edit::value(sim.base_url());
-            for (key, item) in extra.iter() {
-                match item.as_table() {
-                    Some(table) if key == section => {
-                        for (key, item) in table.iter() {
-                            doc[section][key] = item.clone();
+        app.load_config_with(|options| {
+            options.haier = ClientSettings::default();
+            options.ylh = ClientSettings::default();
+            for section in ["haier", "ylh"] {
+                let mut set = |key: &str, item: &toml_edit::Item| {
+                    let value = item.to_string().trim().to_owned();
+                    options.settings.push((format!("{section}.{key}"), value));
+                };
+                for (key, item) in extra.iter() {
+                    match item.as_table() {
+                        Some(table) if key == section => {
+                            for (key, item) in table.iter() {
+                                set(key, item);
+                            }
                         }
+                        Some(_) => {}
+                        None => set(key, item),
                     }
-                    Some(_) => {}
-                    None => doc[section][key] = item.clone(),
                 }
             }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.toml");
-        std::fs::write(&path, doc.to_string()).unwrap();
-        haier_sync::config::load(&path).unwrap()
+        })
     }
 
-    fn client_with(sim: &SimHandle, overrides: &str) -> HaierClient {
-        let config = config_for(sim, overrides);
+    fn client_with(app: &TestApp, overrides: &str) -> HaierClient {
+        let config = config_for(app, overrides);
         HaierClient::new(&config.haier, &config.ylh).unwrap()
     }
 
@@ -1114,9 +1111,10 @@ mod against_the_simulator {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_hundred_stock_calls_with_a_stale_token_make_exactly_one_token_request() {
-        let sim = start_sim().await;
-        let client = client_with(&sim, "rate_limit = { per_second = 2000, burst = 200 }");
-        let products = codes(&sim, 200);
+        let app = start_app().await;
+        let sim = &app.sim;
+        let client = client_with(&app, "rate_limit = { per_second = 2000, burst = 200 }");
+        let products = codes(sim, 200);
         client.query_stock(&products[0], "110101").await.unwrap();
 
         let storm = |client: HaierClient| {
@@ -1130,10 +1128,10 @@ mod against_the_simulator {
         };
 
         // Stale on the server: every token is revoked, so all 200 calls meet a 401 at once.
-        let before = sim_stats(&sim).await;
+        let before = sim_stats(sim).await;
         sim.expire_tokens();
         storm(client.clone()).await;
-        let after = sim_stats(&sim).await;
+        let after = sim_stats(sim).await;
         assert_eq!(after.requests.token_openplat - before.requests.token_openplat, 1);
         assert!(
             after.unauthorized > before.unauthorized,
@@ -1143,7 +1141,7 @@ mod against_the_simulator {
         // Stale in the client: its token is due for refresh when all 200 calls start.
         client.expire_tokens();
         storm(client.clone()).await;
-        let last = sim_stats(&sim).await;
+        let last = sim_stats(sim).await;
         assert_eq!(last.requests.token_openplat - after.requests.token_openplat, 1);
         assert_eq!(last.unauthorized, after.unauthorized);
         assert_eq!(client.stats().openplat.token_requests, 3);
@@ -1151,13 +1149,14 @@ mod against_the_simulator {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn at_95_per_second_against_a_quota_of_100_a_thousand_stock_calls_get_no_429() {
-        let sim = start_sim().await;
-        set_faults(&sim, json!({"qps": 100})).await;
+        let app = start_app().await;
+        let sim = &app.sim;
+        set_faults(sim, json!({"qps": 100})).await;
         // The simulator counts a sliding one-second window: 95/s plus a burst of 3 stays within
         // 100 in any second, and the burst lets the limiter make up for late timer wake-ups.
-        let client = client_with(&sim, "rate_limit = { per_second = 95, burst = 3 }");
+        let client = client_with(&app, "rate_limit = { per_second = 95, burst = 3 }");
         client.login(System::Openplat).await.unwrap();
-        let products = codes(&sim, 100);
+        let products = codes(sim, 100);
         let started = Instant::now();
         let results: Vec<_> = futures::stream::iter((0..1000).map(|i| {
             let client = client.clone();
@@ -1175,7 +1174,7 @@ mod against_the_simulator {
             elapsed.as_secs_f64(),
             (rate / 95.0 - 1.0) * 100.0
         );
-        let stats = sim_stats(&sim).await;
+        let stats = sim_stats(sim).await;
         assert_eq!(stats.throttled, 0, "the simulator answered 429s");
         assert_eq!(stats.requests.stock, 1000);
         assert_eq!(client.stats().operation("stock").throttled, 0);
@@ -1183,14 +1182,15 @@ mod against_the_simulator {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_a_fifth_of_calls_failing_500_calls_all_succeed_and_the_retries_are_counted() {
-        let sim = start_sim().await;
-        set_faults(&sim, json!({"fail_rate": 0.2})).await;
+        let app = start_app().await;
+        let sim = &app.sim;
+        set_faults(sim, json!({"fail_rate": 0.2})).await;
         let client = client_with(
-            &sim,
+            &app,
             "rate_limit = { per_second = 1000, burst = 50 }\n\
              retry = { max_attempts = 10, backoff_base_ms = 5, backoff_cap_ms = 100 }",
         );
-        let products = codes(&sim, 100);
+        let products = codes(sim, 100);
         let results: Vec<_> = futures::stream::iter((0..500).map(|i| {
             let client = client.clone();
             let code = products[i % products.len()].clone();
@@ -1202,7 +1202,7 @@ mod against_the_simulator {
         let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
         assert!(failed.is_empty(), "{failed:?}");
         let stock = client.stats().operation("stock");
-        let sim = sim_stats(&sim).await;
+        let sim = sim_stats(sim).await;
         println!(
             "500 calls, {} requests, {} retries, {} faults injected",
             stock.requests, stock.retries, sim.faults.failed
@@ -1217,17 +1217,18 @@ mod against_the_simulator {
 
     #[tokio::test]
     async fn password_errors_and_refused_logins_are_not_retried_and_duplicates_are_typed() {
-        let sim = start_sim().await;
-        let client = client_with(&sim, "[haier]\ncustomer_password = \"wrong-password\"");
+        let app = start_app().await;
+        let sim = &app.sim;
+        let client = client_with(&app, "[haier]\ncustomer_password = \"wrong-password\"");
         match client.query_balance().await {
             Err(HaierError::Business { code, .. }) => assert_eq!(code, "PASSWORD_ERROR"),
             other => panic!("expected PASSWORD_ERROR, got {other:?}"),
         }
-        assert_eq!(sim_stats(&sim).await.requests.balance, 1);
+        assert_eq!(sim_stats(sim).await.requests.balance, 1);
 
-        let refused = client_with(&sim, "[ylh]\npassword = \"wrong-password\"");
+        let refused = client_with(&app, "[ylh]\npassword = \"wrong-password\"");
         let error = refused
-            .push_order(&order("SO-X", &codes(&sim, 1)[0]))
+            .push_order(&order("SO-X", &codes(sim, 1)[0]))
             .await
             .unwrap_err();
         assert!(
@@ -1240,31 +1241,32 @@ mod against_the_simulator {
             ),
             "{error:?}"
         );
-        assert_eq!(sim_stats(&sim).await.requests.token_ylh, 1);
+        assert_eq!(sim_stats(sim).await.requests.token_ylh, 1);
 
-        let code = &codes(&sim, 1)[0];
+        let code = &codes(sim, 1)[0];
         client.push_order(&order("SO-1", code)).await.unwrap();
         match client.push_order(&order("SO-1", code)).await {
             Err(HaierError::DuplicateSoId { so_id }) => assert_eq!(so_id, "SO-1"),
             other => panic!("expected DuplicateSoId, got {other:?}"),
         }
-        let stats = sim_stats(&sim).await;
+        let stats = sim_stats(sim).await;
         assert_eq!(stats.requests.order_push, 2);
         assert_eq!(stats.orders.duplicates_rejected, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_breaker_opens_while_the_simulator_fails_and_closes_once_it_heals() {
-        let sim = start_sim().await;
+        let app = start_app().await;
+        let sim = &app.sim;
         let client = client_with(
-            &sim,
+            &app,
             "retry = { max_attempts = 2, backoff_base_ms = 5, backoff_cap_ms = 20 }\n\
              breaker = { failure_threshold = 3, cool_down_ms = 300 }",
         );
-        let code = codes(&sim, 1).remove(0);
+        let code = codes(sim, 1).remove(0);
         client.query_stock(&code, "110101").await.unwrap();
 
-        set_faults(&sim, json!({"fail_rate": 1.0})).await;
+        set_faults(sim, json!({"fail_rate": 1.0})).await;
         for _ in 0..3 {
             let error = client.query_stock(&code, "110101").await.unwrap_err();
             assert!(
@@ -1279,16 +1281,16 @@ mod against_the_simulator {
             );
         }
         assert_eq!(client.breaker_state(System::Openplat), BreakerState::Open);
-        let sent = sim_stats(&sim).await.requests.stock;
+        let sent = sim_stats(sim).await.requests.stock;
         let error = client.query_stock(&code, "110101").await.unwrap_err();
         assert!(matches!(error, HaierError::BreakerOpen { .. }), "{error:?}");
         assert_eq!(
-            sim_stats(&sim).await.requests.stock,
+            sim_stats(sim).await.requests.stock,
             sent,
             "an open breaker sends nothing"
         );
 
-        set_faults(&sim, json!({"fail_rate": 0.0})).await;
+        set_faults(sim, json!({"fail_rate": 0.0})).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match client.query_stock(&code, "110101").await {
@@ -1302,7 +1304,7 @@ mod against_the_simulator {
         }
         assert_eq!(client.breaker_state(System::Openplat), BreakerState::Closed);
         // Exactly one probe went out after the cool-down.
-        assert_eq!(sim_stats(&sim).await.requests.stock, sent + 1);
+        assert_eq!(sim_stats(sim).await.requests.stock, sent + 1);
     }
 
     /// Openplat tokens are JWTs (`eyJ…` is the base64 of `{"`); YLH's are UUID-shaped.
@@ -1321,10 +1323,11 @@ mod against_the_simulator {
     #[test]
     fn a_debug_log_of_a_session_with_the_simulator_holds_no_secret_or_token() {
         let (config, log) = super::with_debug_log(async {
-            let sim = start_sim().await;
-            let config = config_for(&sim, "");
+            let app = start_app().await;
+            let sim = &app.sim;
+            let config = config_for(&app, "");
             let client = HaierClient::new(&config.haier, &config.ylh).unwrap();
-            let products = codes(&sim, 3);
+            let products = codes(sim, 3);
             client.query_products(Some(&products)).await.unwrap();
             client.query_prices(&products).await.unwrap();
             client.query_stock(&products[0], "110101").await.unwrap();

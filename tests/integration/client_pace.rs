@@ -2,14 +2,14 @@
 //! of spending several requests per item on them, and `status` shows the pace in force. On the
 //! suite's backend (SQLite or PostgreSQL).
 
-use crate::support_sync::{EnvOptions, SyncEnv};
+use crate::support::{spawn_app_with, wait_until, Options, TestApp};
 use haier_sync::cli::status;
 use haier_sync::config::SyncKind;
 use haier_sync::db::{self, instances, stocks};
 use haier_sync::haier::System;
 use haier_sync::orders::metrics;
 use haier_sync::runs::RunStatus;
-use haier_sync::simulator::{Faults, SimOptions};
+use haier_sync::simulator::Faults;
 use haier_sync::sync::RunOverrides;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,15 +19,12 @@ const QUOTA_PER_SECOND: f64 = 5.0;
 /// The configured `rate_limit` (per second, burst).
 const RATE_LIMIT: (u32, u32) = (50, 5);
 
-async fn env_with_low_quota(products: usize) -> SyncEnv {
-    let env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products,
-            ..SimOptions::default()
-        },
-        openplat_rate_limit: Some(RATE_LIMIT),
-        ..EnvOptions::default()
-    })
+async fn env_with_low_quota(products: usize) -> TestApp {
+    let env = spawn_app_with(
+        Options::default()
+            .products(products)
+            .openplat_rate_limit(RATE_LIMIT.0, RATE_LIMIT.1),
+    )
     .await;
     env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
@@ -117,11 +114,10 @@ async fn status_shows_the_pace_lowered_by_429s_next_to_rate_limit() {
             tokio::spawn(async move { client.query_stock(&code, "110101").await })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.stats().operation("stock").throttled == 0 {
-        assert!(Instant::now() < deadline, "no 429 seen");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("a 429", Duration::from_secs(5), || {
+        client.stats().operation("stock").throttled > 0
+    })
+    .await;
     for call in calls {
         call.abort();
     }

@@ -1,9 +1,8 @@
 //! Loading `jobs.toml`: layering (file, environment, secret files) and every validation error.
 
+use crate::support::SHIPPED;
 use haier_sync::config::{self, ConfigError, DatabaseUrl, JobKind, Overlap};
 use std::path::{Path, PathBuf};
-
-const SHIPPED: &str = include_str!("../../jobs.toml");
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -2,9 +2,10 @@
 //! only the difference, graceful shutdown (finish within the grace, else interrupt), restart
 //! after `kill -9`, the heartbeat, and the real signals. Checked as rows in `haier_sync_logs`.
 
-use crate::daemon::support::*;
+use crate::support::*;
+use chrono::Utc;
+use haier_sync::cli::status;
 use haier_sync::db::instances;
-use haier_sync::db::testing::TestDb;
 use haier_sync::runs::{RunStatus, SyncLog, Trigger};
 use haier_sync::scheduler::daemon::{ReloadOutcome, Signals, CANCEL_WAIT};
 use haier_sync::scheduler::{self, Daemon, FireOutcome, JobChange};
@@ -34,30 +35,24 @@ fn assert_one_row_per_tick(rows: &[SyncLog], step: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_every_two_seconds_write_a_row_each_and_an_edited_schedule_applies_without_restart() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let daemon_table = "[daemon]\nwatch_config = true\nheartbeat_ms = 500\n";
-    let every = |cron: &str| {
-        config_text(
-            &test,
-            &format!("{daemon_table}\n[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n"),
-        )
-    };
-    let (path, config) = write_config(dir.path(), &every("*/2 * * * * *"));
-    let runner = FakeRunner::new(&test.db, false);
-    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+    let every =
+        |cron: &str| format!("{daemon_table}\n[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n");
+    let app = spawn_app_with(Options::default().extra_toml(every("*/2 * * * * *"))).await;
+    let runner = FakeRunner::new(app.db(), false);
+    let handle = Daemon::new(app.config().clone(), app.db().clone(), runner.clone())
         .with_watch_interval(Duration::from_millis(100))
         .start()
         .await
         .unwrap();
 
-    let rows = wait_for_rows(&test.db, "tick", "three ticks of */2", |r| r.len() >= 3).await;
+    let rows = wait_for_rows(app.db(), "tick", "three ticks of */2", DEADLINE, |r| r.len() >= 3).await;
     assert!(rows.iter().all(|r| second(r) % 2 == 0), "{rows:#?}");
     assert_one_row_per_tick(&rows, 2);
 
     // Edit the file: every 3 s. The first tick on an odd multiple of 3 proves the new schedule.
-    std::fs::write(&path, every("*/3 * * * * *")).unwrap();
-    let rows = wait_for_rows(&test.db, "tick", "two ticks of */3", |rows| {
+    app.write_config(&app.config_text_with_tables(&every("*/3 * * * * *")));
+    let rows = wait_for_rows(app.db(), "tick", "two ticks of */3", DEADLINE, |rows| {
         rows.iter()
             .position(|r| second(r) % 3 == 0 && second(r) % 2 == 1)
             .is_some_and(|i| rows.len() >= i + 2)
@@ -71,10 +66,13 @@ async fn ticks_every_two_seconds_write_a_row_each_and_an_edited_schedule_applies
     assert_one_row_per_tick(&rows[switch..], 3);
 
     // An invalid cron is refused: the */3 schedule keeps running.
-    let broken = every("*/3 * * *");
-    std::fs::write(&path, &broken).unwrap();
+    let broken = app.config_text_with_tables(&every("*/3 * * *"));
+    app.write_config(&broken);
     let seen = rows.len();
-    let rows = wait_for_rows(&test.db, "tick", "two more ticks of */3", |r| r.len() >= seen + 2).await;
+    let rows = wait_for_rows(app.db(), "tick", "two more ticks of */3", DEADLINE, |r| {
+        r.len() >= seen + 2
+    })
+    .await;
     assert_one_row_per_tick(&rows[switch..], 3);
     match handle.reload().await.unwrap() {
         ReloadOutcome::Refused(e) => {
@@ -108,8 +106,6 @@ async fn ticks_every_two_seconds_write_a_row_each_and_an_edited_schedule_applies
 
 #[tokio::test]
 async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let daily =
         |name: &str, at: &str| format!("[jobs.{name}]\nkind = \"stock\"\nschedule = \"0 0 {at} * * *\"\n");
     let orders =
@@ -121,9 +117,9 @@ async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
         daily("same", "3"),
         orders(1000)
     );
-    let (path, config) = write_config(dir.path(), &config_text(&test, &before));
-    let runner = FakeRunner::new(&test.db, true);
-    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+    let app = spawn_app_with(Options::default().extra_toml(before)).await;
+    let runner = FakeRunner::new(app.db(), true);
+    let handle = Daemon::new(app.config().clone(), app.db().clone(), runner.clone())
         .start()
         .await
         .unwrap();
@@ -148,7 +144,7 @@ async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
         daily("fresh", "4"),
         orders(250)
     );
-    std::fs::write(&path, config_text(&test, &after)).unwrap();
+    app.write_config(&app.config_text_with_tables(&after));
     let ReloadOutcome::Applied(changes) = handle.reload().await.unwrap() else {
         panic!("the new file is valid")
     };
@@ -168,7 +164,7 @@ async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
     assert_eq!(handle.scheduler().running_jobs(), ["busy"]);
     runner.release();
     assert_eq!(busy.wait().await, [RunStatus::Success]);
-    let rows = rows(&test.db, "busy").await;
+    let rows = rows(app.db(), "busy").await;
     assert_eq!(
         (rows.len(), rows[0].status.as_str(), rows[0].success_count),
         (1, "success", 10)
@@ -212,12 +208,10 @@ async fn reload_applies_only_the_difference_and_leaves_a_running_job_alone() {
 
 #[tokio::test]
 async fn shutdown_lets_a_running_job_finish_within_the_grace() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "[daemon]\nshutdown_grace_ms = 10000\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\n";
-    let (_, config) = write_config(dir.path(), &config_text(&test, text));
-    let runner = FakeRunner::new(&test.db, true);
-    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+    let app = spawn_app_with(Options::default().extra_toml(text)).await;
+    let runner = FakeRunner::new(app.db(), true);
+    let handle = Daemon::new(app.config().clone(), app.db().clone(), runner.clone())
         .start()
         .await
         .unwrap();
@@ -232,11 +226,7 @@ async fn shutdown_lets_a_running_job_finish_within_the_grace() {
     runner.wait_started(1).await;
 
     let stopping = tokio::spawn(handle.shutdown());
-    let deadline = Instant::now() + DEADLINE;
-    while !scheduler.is_stopping() {
-        assert!(Instant::now() < deadline, "shutdown did not begin");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("shutdown to begin", DEADLINE, || scheduler.is_stopping()).await;
     // No new ticks once stopping.
     let late = scheduler
         .fire("stock", utc(2026, 11, 25, 3, 0, 0), Trigger::Schedule)
@@ -248,7 +238,7 @@ async fn shutdown_lets_a_running_job_finish_within_the_grace() {
     assert!(report.ended_within_grace, "{report:?}");
     assert!(report.cancelled.is_empty());
     assert_eq!(report.exit_code(), 0);
-    let rows = rows(&test.db, "stock").await;
+    let rows = rows(app.db(), "stock").await;
     assert_eq!(
         (rows.len(), rows[0].status.as_str(), rows[0].success_count),
         (1, "success", 10)
@@ -257,16 +247,14 @@ async fn shutdown_lets_a_running_job_finish_within_the_grace() {
 
 #[tokio::test]
 async fn shutdown_mid_run_interrupts_it_after_the_grace_with_partial_counts() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "[daemon]\nshutdown_grace_ms = 300\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\n";
-    let (_, config) = write_config(dir.path(), &config_text(&test, text));
-    let runner = FakeRunner::new(&test.db, true);
-    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+    let app = spawn_app_with(Options::default().extra_toml(text)).await;
+    let runner = FakeRunner::new(app.db(), true);
+    let handle = Daemon::new(app.config().clone(), app.db().clone(), runner.clone())
         .start()
         .await
         .unwrap();
-    assert_eq!(scheduler::daemon_running(&test.db, 5_000).await.unwrap().len(), 1);
+    assert_eq!(scheduler::daemon_running(app.db(), 5_000).await.unwrap().len(), 1);
     let FireOutcome::Started(_run) = handle
         .scheduler()
         .fire("stock", utc(2026, 11, 24, 3, 0, 0), Trigger::Schedule)
@@ -290,13 +278,13 @@ async fn shutdown_mid_run_interrupts_it_after_the_grace_with_partial_counts() {
     assert_eq!(report.cancelled, ["stock"]);
     assert_eq!(report.rows_closed_by_daemon, 0, "the run closed its own row");
 
-    let rows = rows(&test.db, "stock").await;
+    let rows = rows(app.db(), "stock").await;
     let row = &rows[0];
     assert_eq!(row.status, RunStatus::Interrupted);
     assert_eq!((row.total_count, row.success_count, row.failed_count), (10, 5, 0));
     assert!(row.completed_at.is_some());
     assert!(
-        scheduler::daemon_running(&test.db, 5_000)
+        scheduler::daemon_running(app.db(), 5_000)
             .await
             .unwrap()
             .is_empty(),
@@ -306,23 +294,22 @@ async fn shutdown_mid_run_interrupts_it_after_the_grace_with_partial_counts() {
 
 #[tokio::test]
 async fn a_restart_after_kill_9_closes_the_orphan_row_and_catches_up() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "[daemon]\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\ntimezone = \"UTC\"\n";
-    let (_, config) = write_config(dir.path(), &config_text(&test, text));
+    let app = spawn_app_with(Options::default().extra_toml(text)).await;
+    let config = app.config().clone();
     // The previous daemon on this host was killed mid-run a moment ago.
     let now = chrono::Utc::now();
     let tick = scheduler::fire_time_at_or_before(config.jobs["stock"].as_sync().unwrap(), now).unwrap();
     let crashed = format!("{}:{DEAD_PID}", this_host());
-    instance_row(&test.db, &crashed, chrono::Duration::seconds(1)).await;
-    orphan_row(&test.db, "stock", &crashed, tick.naive_utc(), 7).await;
+    instance_row(app.db(), &crashed, chrono::Duration::seconds(1)).await;
+    orphan_row(app.db(), "stock", &crashed, tick.naive_utc(), 7).await;
 
-    let runner = FakeRunner::new(&test.db, false);
-    let handle = Daemon::new(config, test.db.clone(), runner.clone())
+    let runner = FakeRunner::new(app.db(), false);
+    let handle = Daemon::new(config, app.db().clone(), runner.clone())
         .start()
         .await
         .unwrap();
-    let rows = wait_for_rows(&test.db, "stock", "the catch-up run", |rows| {
+    let rows = wait_for_rows(app.db(), "stock", "the catch-up run", DEADLINE, |rows| {
         rows.iter()
             .any(|r| r.trigger == Trigger::CatchUp && r.status == RunStatus::Success)
     })
@@ -343,57 +330,74 @@ async fn a_restart_after_kill_9_closes_the_orphan_row_and_catches_up() {
 
 #[tokio::test]
 async fn the_heartbeat_shows_the_daemon_running_until_it_stops() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (_, config) = write_config(
-        dir.path(),
-        &config_text(&test, "[daemon]\nheartbeat_ms = 100\nwatch_config = false\n"),
-    );
-    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
-        .start()
-        .await
-        .unwrap();
+    let app =
+        spawn_app_with(Options::default().extra_toml("[daemon]\nheartbeat_ms = 100\nwatch_config = false\n"))
+            .await;
+    let handle = Daemon::new(
+        app.config().clone(),
+        app.db().clone(),
+        FakeRunner::new(app.db(), false),
+    )
+    .start()
+    .await
+    .unwrap();
     let me = haier_sync::db::instance_name();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let name = me.clone();
-        let row = test
-            .db
-            .run(move |c| Ok(instances::find(c, &name)?))
-            .await
-            .unwrap()
-            .expect("the instance is registered");
-        if row.heartbeat_at > row.started_at {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no heartbeat written");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let live = scheduler::daemon_running(&test.db, 100).await.unwrap();
+    let db = app.db();
+    wait_for(
+        "a heartbeat",
+        DEADLINE,
+        || {
+            let name = me.clone();
+            async move {
+                db.run(move |c| Ok(instances::find(c, &name)?))
+                    .await
+                    .unwrap()
+                    .expect("the instance is registered")
+            }
+        },
+        |row| row.heartbeat_at > row.started_at,
+    )
+    .await;
+    // What `haier-sync status` reports, through the code it runs.
+    let zone = app.config().defaults.timezone;
+    let report = status::collect(app.db(), app.config(), Utc::now()).await.unwrap();
+    assert!(report.daemon.running, "{report:#?}");
     assert_eq!(
-        live.iter().map(|i| i.instance.as_str()).collect::<Vec<_>>(),
+        report
+            .daemon
+            .instances
+            .iter()
+            .map(|i| i.instance.as_str())
+            .collect::<Vec<_>>(),
         [me.as_str()]
     );
+    let shown = status::render(&report, zone);
+    assert!(
+        shown.starts_with(&format!("daemon: running — {me} (up since ")),
+        "{shown}"
+    );
     handle.shutdown().await.unwrap();
-    assert!(scheduler::daemon_running(&test.db, 100).await.unwrap().is_empty());
+    let report = status::collect(app.db(), app.config(), Utc::now()).await.unwrap();
+    assert!(!report.daemon.running, "{report:#?}");
+    assert!(report.daemon.instances.is_empty(), "{report:#?}");
+    assert!(status::render(&report, zone).starts_with("daemon: not running\n"));
 }
 
 #[tokio::test]
 async fn a_failed_service_stops_the_daemon_with_exit_code_1() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (_, config) = write_config(
-        dir.path(),
-        &config_text(&test, "[daemon]\nwatch_config = false\n"),
-    );
-    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
-        .with_service(scheduler::Service::new(
-            "the callback receiver",
-            |_cancel| async { anyhow::bail!("address in use") },
-        ))
-        .start()
-        .await
-        .unwrap();
+    let app = spawn_app_with(Options::default().extra_toml("[daemon]\nwatch_config = false\n")).await;
+    let handle = Daemon::new(
+        app.config().clone(),
+        app.db().clone(),
+        FakeRunner::new(app.db(), false),
+    )
+    .with_service(scheduler::Service::new(
+        "the callback receiver",
+        |_cancel| async { anyhow::bail!("address in use") },
+    ))
+    .start()
+    .await
+    .unwrap();
     let report = tokio::time::timeout(DEADLINE, handle.wait())
         .await
         .unwrap()
@@ -406,27 +410,28 @@ async fn a_failed_service_stops_the_daemon_with_exit_code_1() {
 /// before the signals are sent, so the test process itself is never stopped by them.)
 #[tokio::test]
 async fn sighup_reloads_and_sigterm_stops_the_daemon() {
-    let test = TestDb::new().await;
-    let dir = tempfile::tempdir().unwrap();
     let job = |at: &str| {
         format!("[daemon]\nwatch_config = false\n\n[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 {at} * * *\"\n")
     };
-    let (path, config) = write_config(dir.path(), &config_text(&test, &job("3")));
+    let app = spawn_app_with(Options::default().extra_toml(job("3"))).await;
     let signals = Signals::listen().unwrap();
-    let handle = Daemon::new(config, test.db.clone(), FakeRunner::new(&test.db, false))
-        .start()
-        .await
-        .unwrap();
+    let handle = Daemon::new(
+        app.config().clone(),
+        app.db().clone(),
+        FakeRunner::new(app.db(), false),
+    )
+    .start()
+    .await
+    .unwrap();
     let scheduler = handle.scheduler().clone();
     let running = tokio::spawn(handle.run_until(signals));
 
-    std::fs::write(&path, config_text(&test, &job("4"))).unwrap();
+    app.write_config(&app.config_text_with_tables(&job("4")));
     send_signal("HUP");
-    let deadline = Instant::now() + DEADLINE;
-    while scheduler.job("stock").unwrap().schedule.unwrap().as_written() != "0 0 4 * * *" {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("SIGHUP to reload", DEADLINE, || {
+        scheduler.job("stock").unwrap().schedule.unwrap().as_written() == "0 0 4 * * *"
+    })
+    .await;
     send_signal("TERM");
     let report = tokio::time::timeout(DEADLINE, running)
         .await

@@ -2,29 +2,22 @@
 //! its middle closes its row `interrupted` with the counts it reached, and the daemon still exits
 //! 0 within the grace.
 
-use crate::daemon::support::{rows, utc, wait_for_rows};
-use crate::support_sync::{EnvOptions, SyncEnv};
+use crate::support::{rows, spawn_app_with, utc, wait_for_rows, Options, DEADLINE};
 use haier_sync::config::SyncKind;
 use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::scheduler::{Daemon, FireOutcome, SyncJobRunner};
-use haier_sync::simulator::{Faults, SimOptions};
+use haier_sync::simulator::Faults;
 use haier_sync::sync::RunOverrides;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_in_the_middle_of_a_stock_sync_interrupts_it_with_partial_counts() {
-    let env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 1200,
-            ..SimOptions::default()
-        },
-        extra_toml: "[daemon]\nshutdown_grace_ms = 500\nwatch_config = false\n\n\
-                     [jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\nconcurrency = 8\n"
-            .to_owned(),
-        ..EnvOptions::default()
-    })
+    let env = spawn_app_with(Options::default().products(1200).extra_toml(
+        "[daemon]\nshutdown_grace_ms = 500\nwatch_config = false\n\n\
+         [jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\nconcurrency = 8\n",
+    ))
     .await;
     let products = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(products.status, RunStatus::Success);
@@ -50,7 +43,7 @@ async fn shutdown_in_the_middle_of_a_stock_sync_interrupts_it_with_partial_count
     else {
         panic!("the stock tick should start")
     };
-    wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
+    wait_for_rows(&env.ctx.db, "stock", "stock progress", DEADLINE, |rows| {
         rows.first()
             .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })

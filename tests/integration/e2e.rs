@@ -5,318 +5,32 @@
 //! Every wait is a poll against a deadline; a guard kills the daemon on every path and prints
 //! its output when a test fails.
 
-use crate::daemon::support::{finished_row, rows as job_rows, this_host};
-use crate::support_orders::{order_json, status_counts};
-use diesel::prelude::*;
-use haier_sync::db::schema::haier_products;
-use haier_sync::db::testing::TestDb;
-use haier_sync::db::{now_utc, Db};
+use crate::support::{
+    all_rows, command, finished_row, insert_orders_by_sql, instance_of, order_json, rows as job_rows,
+    spawn_app_with, status_counts, wait_for_rows, Callbacks, Deadline, Options, TestApp,
+};
+use haier_sync::orders::OutboxStatus;
 use haier_sync::runs::{RunStatus, SyncLog, Trigger};
 use haier_sync::scheduler::daemon::CANCEL_WAIT;
-use haier_sync::simulator::{Faults, SimCredentials, SimHandle, SimOptions, Simulator};
-use std::fmt::Debug;
+use haier_sync::simulator::{Faults, SimOptions};
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `haier-sync run` process (one at a time, started again after each kill), with its config
-/// and the output of every start in a temporary folder. Dropping it kills a running process;
-/// dropping it during a panic prints what every start wrote.
-pub(crate) struct DaemonProcess {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    child: Option<Child>,
-    starts: usize,
-}
-
-impl DaemonProcess {
-    pub(crate) fn new(config_text: &str) -> DaemonProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("jobs.toml");
-        let daemon = DaemonProcess {
-            dir,
-            config,
-            child: None,
-            starts: 0,
-        };
-        daemon.write_config(config_text);
-        daemon
-    }
-
-    /// Replaces `jobs.toml` in one step (a rename), so the daemon never reads half a file.
-    fn write_config(&self, text: &str) {
-        let staged = self.dir.path().join("jobs.toml.new");
-        std::fs::write(&staged, text).unwrap();
-        std::fs::rename(&staged, &self.config).unwrap();
-    }
-
-    fn output_path(&self, start: usize) -> PathBuf {
-        self.dir.path().join(format!("daemon-{start}.log"))
-    }
-
-    /// Starts `haier-sync run -c jobs.toml`, its stdout and stderr going to one file per start.
-    /// Returns the pid.
-    pub(crate) fn start(&mut self) -> u32 {
-        assert!(self.child.is_none(), "a daemon is running already");
-        self.starts += 1;
-        let log = std::fs::File::create(self.output_path(self.starts)).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_haier-sync"));
-        command
-            .arg("run")
-            .arg("-c")
-            .arg(&self.config)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .env_remove("RUST_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC");
-        // Only the test's file configures the daemon.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("HAIER_SYNC_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command.spawn().expect("spawn haier-sync run");
-        let pid = child.id();
-        self.child = Some(child);
-        pid
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.as_ref().expect("a daemon is running").id()
-    }
-
-    /// `kill -9`, and reaps the process (so that its pid is gone, as after a real crash).
-    pub(crate) fn kill_9(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("a daemon is running");
-        child.kill().unwrap();
-        child.wait().unwrap()
-    }
-
-    /// Sends a signal (`TERM`, `HUP`) with the `kill` command.
-    pub(crate) fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits for the process to exit by itself, up to `limit`.
-    pub(crate) async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            let child = self.child.as_mut().expect("a daemon is running");
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// What every start wrote to stdout and stderr, start by start.
-    pub(crate) fn output(&self) -> String {
-        (1..=self.starts)
-            .map(|n| {
-                let text = std::fs::read_to_string(self.output_path(n)).unwrap_or_default();
-                format!("----- daemon start {n} -----\n{text}")
-            })
-            .collect()
-    }
-
-    /// Waits until the current start's output contains `needle`.
-    async fn wait_output(&self, needle: &str, limit: Duration) {
-        let deadline = Deadline::new(limit);
-        loop {
-            let text = std::fs::read_to_string(self.output_path(self.starts)).unwrap_or_default();
-            if text.contains(needle) {
-                return;
-            }
-            deadline
-                .wait(&format!("`{needle}` in the daemon's output"), &())
-                .await;
-        }
-    }
-}
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("{}", self.output());
-        }
-    }
-}
-
-/// A bound on a wait: [`Deadline::wait`] pauses briefly, or panics with what was awaited and
-/// what was last seen once the time is up.
-pub(crate) struct Deadline {
-    at: Instant,
-    limit: Duration,
-}
-
-impl Deadline {
-    pub(crate) fn new(limit: Duration) -> Deadline {
-        Deadline {
-            at: Instant::now() + limit,
-            limit,
-        }
-    }
-
-    pub(crate) async fn wait(&self, what: &str, last_seen: &impl Debug) {
-        assert!(
-            Instant::now() < self.at,
-            "timed out after {:?} waiting for {what}; last seen: {last_seen:#?}",
-            self.limit
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls the job's rows until `done` holds for them.
-pub(crate) async fn wait_for_rows(
-    db: &Db,
-    job: &str,
-    what: &str,
-    limit: Duration,
-    done: impl Fn(&[SyncLog]) -> bool,
-) -> Vec<SyncLog> {
-    let deadline = Deadline::new(limit);
-    loop {
-        let rows = job_rows(db, job).await;
-        if done(&rows) {
-            return rows;
-        }
-        deadline.wait(what, &rows).await;
-    }
-}
-
-/// How a test's `jobs.toml` differs from the shipped one.
-pub(crate) struct Setup<'a> {
-    /// `[haier]` and `[ylh]` `timeout_ms`.
-    pub(crate) timeout_ms: u64,
-    /// `[callback] listen` port, which the simulator's callback URL targets.
-    pub(crate) callback_port: u16,
-    /// The `[daemon]` keys.
-    pub(crate) daemon: &'a str,
-    /// The `[jobs.*]` tables, in place of the shipped ones.
-    pub(crate) jobs: &'a str,
-}
-
-/// The shipped `jobs.toml`, pointed at the simulator and the test's database, with a quota and
-/// retries the tests do not wait on, and the test's `[daemon]` and jobs.
-pub(crate) fn config_text(test: &TestDb, sim: &SimHandle, setup: &Setup<'_>) -> String {
-    use toml_edit::{value, DocumentMut, Item, Value};
-    let inline = |text: &str| Item::Value(text.parse::<Value>().unwrap());
-    let mut doc: DocumentMut = include_str!("../../jobs.toml").parse().unwrap();
-    doc["database"]["url"] = value(test.url_text());
-    for system in ["haier", "ylh"] {
-        doc[system]["base_url"] = value(sim.base_url());
-        doc[system]["timeout_ms"] = value(setup.timeout_ms as i64);
-        doc[system]["rate_limit"] = inline("{ per_second = 5000, burst = 200 }");
-        doc[system]["retry"] = inline("{ max_attempts = 4, backoff_base_ms = 10, backoff_cap_ms = 100 }");
-        doc[system]["breaker"] = inline("{ failure_threshold = 100000, cool_down_ms = 100 }");
-    }
-    doc["callback"]["listen"] = value(format!("127.0.0.1:{}", setup.callback_port));
-    doc.remove("jobs").expect("the shipped config has jobs");
-    format!("{doc}\n[daemon]\n{}\n\n{}\n", setup.daemon, setup.jobs)
-}
-
-/// A port nobody listens on now.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub(crate) async fn start_simulator(options: SimOptions) -> SimHandle {
-    Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
-        .await
-        .expect("start the simulator")
-}
-
-/// The first `n` codes the simulator sells, listed in `haier_products` as a products sync would
-/// (one transaction).
-async fn list_products(db: &Db, sim: &SimHandle, n: usize) -> Vec<String> {
-    let codes: Vec<String> = sim
-        .catalog()
-        .products_for_sale()
-        .iter()
-        .take(n)
-        .map(|p| p.code.clone())
-        .collect();
-    assert_eq!(codes.len(), n, "the simulator sells too few products");
-    let rows = codes.clone();
-    db.run(move |conn| {
-        conn.transaction(|conn| {
-            let now = now_utc();
-            for code in &rows {
-                diesel::insert_into(haier_products::table)
-                    .values((
-                        haier_products::product_code.eq(code),
-                        haier_products::model.eq(format!("Model {code}")),
-                        haier_products::leaflet_urls.eq("[]"),
-                        haier_products::is_sales.eq(true),
-                        haier_products::content_hash.eq("x"),
-                        haier_products::first_seen_at.eq(now),
-                        haier_products::last_seen_at.eq(now),
-                        haier_products::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            diesel::QueryResult::Ok(())
-        })?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    codes
-}
-
-/// Writes `count` valid orders the way a shop does, plain SQL naming only `so_id`, `online_no`
-/// and `payload` (everything else defaults), 100 rows a statement, in one transaction.
-async fn insert_orders_by_sql(db: &Db, count: usize, codes: &[String]) {
-    let values: Vec<String> = (1..=count)
+/// `count` valid orders `SO-E2E-00001`…, one item each of `codes` in turn, as a shop writes them.
+async fn insert_shop_orders(app: &TestApp, count: usize) {
+    let rows = (1..=count)
         .map(|i| {
             let so_id = format!("SO-E2E-{i:05}");
-            let code = codes[i % codes.len()].as_str();
-            let payload = order_json(&so_id, &[code]).to_string().replace('\'', "''");
-            format!("('{so_id}', 'ON-{so_id}', '{payload}')")
+            let payload = order_json(&so_id, &[app.code(i)]).to_string();
+            (so_id.clone(), format!("ON-{so_id}"), payload)
         })
         .collect();
-    db.run(move |conn| {
-        conn.transaction(|conn| {
-            for chunk in values.chunks(100) {
-                diesel::sql_query(format!(
-                    "INSERT INTO haier_order_outbox (so_id, online_no, payload) VALUES {}",
-                    chunk.join(", ")
-                ))
-                .execute(conn)?;
-            }
-            diesel::QueryResult::Ok(())
-        })?;
-        Ok(())
-    })
-    .await
-    .unwrap();
+    insert_orders_by_sql(app.db(), rows).await;
 }
 
-pub(crate) fn instance_of(pid: u32) -> String {
-    format!("{}:{pid}", this_host())
+/// The test's `[daemon]` keys and `[jobs.*]` tables.
+fn tables(daemon: &str, jobs: &str) -> String {
+    format!("[daemon]\n{daemon}\n\n{jobs}\n")
 }
 
 /// Issue 7: orders survive `kill -9`. The outbox is filled by SQL, Haier fails 30 % of pushes and
@@ -327,45 +41,43 @@ pub(crate) fn instance_of(pid: u32) -> String {
 async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() {
     const ORDERS: u64 = 1000;
     const KILLS: u64 = 5;
-    let test = TestDb::new().await;
-    let callback_port = free_port();
-    let sim = start_simulator(SimOptions {
-        products: 50,
-        callback_url: Some(format!("http://127.0.0.1:{callback_port}/haier/callback")),
-        // Haier confirms after the lease ran out: an order it took from a push whose reply a
-        // kill lost is pushed again by the next daemon (and answered DUPLICATE_SOID) first.
-        callback_delay_ms: 3000,
-        // Callbacks sent while the daemon is down are tried again soon, and not given up.
-        callback_retry_base_ms: 100,
-        callback_max_attempts: 30,
-        faults: Faults {
-            fail_rate: 0.3,
-            hang_rate: 0.05,
-            ..Faults::default()
-        },
-        ..SimOptions::default()
-    })
+    let app = spawn_app_with(
+        Options::process(500)
+            .callbacks(Callbacks::ToDaemon)
+            .listed_products(20)
+            .extra_toml(tables(
+                "heartbeat_ms = 200\nwatch_config = false",
+                "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
+                 max_attempts = 100\nlease_ms = 2000",
+            ))
+            .sim(SimOptions {
+                products: 50,
+                // Haier confirms after the lease ran out: an order it took from a push whose reply a
+                // kill lost is pushed again by the next daemon (and answered DUPLICATE_SOID) first.
+                callback_delay_ms: 3000,
+                // Callbacks sent while the daemon is down are tried again soon, and not given up.
+                callback_retry_base_ms: 100,
+                callback_max_attempts: 30,
+                faults: Faults {
+                    fail_rate: 0.3,
+                    hang_rate: 0.05,
+                    ..Faults::default()
+                },
+                ..SimOptions::default()
+            }),
+    )
     .await;
-    let codes = list_products(&test.db, &sim, 20).await;
-    insert_orders_by_sql(&test.db, ORDERS as usize, &codes).await;
-
-    let text = config_text(
-        &test,
-        &sim,
-        &Setup {
-            timeout_ms: 500,
-            callback_port,
-            daemon: "heartbeat_ms = 200\nwatch_config = false",
-            jobs: "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
-                   max_attempts = 100\nlease_ms = 2000",
-        },
-    );
-    let mut daemon = DaemonProcess::new(&text);
+    let sim = &app.sim;
+    insert_shop_orders(&app, ORDERS as usize).await;
+    let mut daemon = app.daemon_process();
     let started = Instant::now();
 
     // Killed each time Haier has taken another sixth of the orders: mid-push, with rows under lease.
+    // A kill hit a batch in flight when it left rows under the killed daemon's lease, or the
+    // batch's log row `running` (before the next start frees and closes them).
+    let mut kills_mid_batch = 0;
     for kill in 1..=KILLS {
-        daemon.start();
+        let pid = daemon.start();
         let target = ORDERS * kill / (KILLS + 1);
         let deadline = Deadline::new(Duration::from_secs(30));
         while sim.stats().orders.distinct_so_ids < target {
@@ -378,12 +90,36 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
         }
         let status = daemon.kill_9();
         assert_eq!(status.signal(), Some(9), "kill {kill}: {status:?}");
+        let killed = instance_of(pid);
+        let leased = all_rows(app.db())
+            .await
+            .iter()
+            .filter(|r| {
+                r.status == OutboxStatus::Sending
+                    && r.locked_by
+                        .as_deref()
+                        .is_some_and(|token| token.starts_with(&format!("{killed}:")))
+            })
+            .count();
+        let open = job_rows(app.db(), "orders")
+            .await
+            .iter()
+            .filter(|r| r.status == RunStatus::Running && r.instance == killed)
+            .count();
+        eprintln!("kill {kill}: {leased} orders left sending, {open} batches left running");
+        if leased > 0 || open > 0 {
+            kills_mid_batch += 1;
+        }
     }
+    assert!(
+        kills_mid_batch >= 1,
+        "no kill hit a batch in flight: every kill found the daemon idle"
+    );
 
     daemon.start();
     let deadline = Deadline::new(Duration::from_secs(60));
     loop {
-        let counts = status_counts(&test.db).await;
+        let counts = status_counts(app.db()).await;
         if counts == [("confirmed".to_owned(), ORDERS as i64)] {
             break;
         }
@@ -404,7 +140,7 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
     let status = daemon.wait_exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(0), "{status:?}");
     // The batches the killed daemons left `running` were closed by the next start.
-    let logs = job_rows(&test.db, "orders").await;
+    let logs = job_rows(app.db(), "orders").await;
     let open: Vec<&SyncLog> = logs.iter().filter(|r| r.status == RunStatus::Running).collect();
     assert!(open.is_empty(), "{open:#?}");
     assert!(
@@ -425,34 +161,31 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
     const ORDERS: usize = 40;
-    let test = TestDb::new().await;
-    let sim = start_simulator(SimOptions {
-        products: 20,
-        faults: Faults {
-            hang_rate: 1.0,
-            ..Faults::default()
-        },
-        ..SimOptions::default()
-    })
+    let app = spawn_app_with(
+        Options::process(120_000)
+            .listed_products(10)
+            .extra_toml(tables(
+                "heartbeat_ms = 200\nwatch_config = false",
+                "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
+                 lease_ms = 60000",
+            ))
+            .sim(SimOptions {
+                products: 20,
+                faults: Faults {
+                    hang_rate: 1.0,
+                    ..Faults::default()
+                },
+                ..SimOptions::default()
+            }),
+    )
     .await;
-    let codes = list_products(&test.db, &sim, 10).await;
-    insert_orders_by_sql(&test.db, ORDERS, &codes).await;
-    let text = config_text(
-        &test,
-        &sim,
-        &Setup {
-            timeout_ms: 120_000,
-            callback_port: free_port(),
-            daemon: "heartbeat_ms = 200\nwatch_config = false",
-            jobs: "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
-                   lease_ms = 60000",
-        },
-    );
-    let mut daemon = DaemonProcess::new(&text);
+    let sim = &app.sim;
+    insert_shop_orders(&app, ORDERS).await;
+    let mut daemon = app.daemon_process();
     let first = daemon.start();
     let deadline = Deadline::new(Duration::from_secs(30));
     loop {
-        let counts = status_counts(&test.db).await;
+        let counts = status_counts(app.db()).await;
         if counts == [("sending".to_owned(), ORDERS as i64)] {
             break;
         }
@@ -468,7 +201,7 @@ async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
     let restarted = Instant::now();
     let deadline = Deadline::new(Duration::from_secs(10));
     loop {
-        let counts = status_counts(&test.db).await;
+        let counts = status_counts(app.db()).await;
         if counts == [("pushed".to_owned(), ORDERS as i64)] {
             break;
         }
@@ -483,7 +216,7 @@ async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
         stats.orders.duplicates_rejected, 0,
         "each order reached Haier once: {stats:#?}"
     );
-    let rows = crate::support_orders::all_rows(&test.db).await;
+    let rows = all_rows(app.db()).await;
     let freed_by = format!("leased by {}:", instance_of(first));
     assert!(
         rows.iter()
@@ -505,19 +238,22 @@ const COUNTIES: &str = "county_codes = [\"110101\", \"310101\"]";
 const STOCK_PRODUCTS: usize = 500;
 
 /// A simulator slow enough (40 ms a call, 4 calls at once) that a stock run of 1000 calls takes
-/// about 10 s, and a database listing its products.
-async fn slow_stock_env(test: &TestDb) -> SimHandle {
-    let sim = start_simulator(SimOptions {
-        products: 600,
-        faults: Faults {
-            latency_ms: 40,
-            ..Faults::default()
-        },
-        ..SimOptions::default()
-    })
-    .await;
-    list_products(&test.db, &sim, STOCK_PRODUCTS).await;
-    sim
+/// about 10 s, a database listing its products, and the test's `[daemon]` keys and jobs.
+async fn slow_stock_app(daemon: &str, jobs: &str) -> TestApp {
+    spawn_app_with(
+        Options::process(5000)
+            .listed_products(STOCK_PRODUCTS)
+            .extra_toml(tables(daemon, jobs))
+            .sim(SimOptions {
+                products: 600,
+                faults: Faults {
+                    latency_ms: 40,
+                    ..Faults::default()
+                },
+                ..SimOptions::default()
+            }),
+    )
+    .await
 }
 
 fn is_running_with_progress(row: &SyncLog) -> bool {
@@ -532,9 +268,10 @@ fn is_running_with_progress(row: &SyncLog) -> bool {
 async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_counts() {
     use chrono::Timelike as _;
     const GRACE_MS: u64 = 1000;
-    let test = TestDb::new().await;
-    let sim = slow_stock_env(&test).await;
-    // Once a day, at a second a little ahead: one tick while the test runs.
+    let daemon_keys = format!("heartbeat_ms = 200\nshutdown_grace_ms = {GRACE_MS}");
+    let app = slow_stock_app(&daemon_keys, "").await;
+    // Once a day, at a second a little ahead: one tick while the test runs (the job is written
+    // once the app is set up, just before the daemon starts).
     let fire = chrono::Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(3);
     let jobs = format!(
         "[jobs.stock]\nkind = \"stock\"\nschedule = \"{} {} {} * * *\"\ntimezone = \"UTC\"\n\
@@ -543,21 +280,12 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
         fire.minute(),
         fire.hour()
     );
-    let text = config_text(
-        &test,
-        &sim,
-        &Setup {
-            timeout_ms: 5000,
-            callback_port: free_port(),
-            daemon: &format!("heartbeat_ms = 200\nshutdown_grace_ms = {GRACE_MS}"),
-            jobs: &jobs,
-        },
-    );
-    let mut daemon = DaemonProcess::new(&text);
+    app.write_config(&app.config_text_with_tables(&tables(&daemon_keys, &jobs)));
+    let mut daemon = app.daemon_process();
     let pid = daemon.start();
 
     let rows = wait_for_rows(
-        &test.db,
+        app.db(),
         "stock",
         "the tick's run to show progress",
         Duration::from_secs(20),
@@ -569,13 +297,9 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
     assert_eq!(rows[0].trigger, Trigger::Schedule);
 
     // `status` sees the running daemon and its Haier client's counters (from its heartbeat).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Deadline::new(Duration::from_secs(10));
     loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
-            .args(["status", "--json", "-c"])
-            .arg(&daemon.config)
-            .output()
-            .unwrap();
+        let out = command(&daemon.config, &["status", "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["daemon"]["running"], true, "{report}");
@@ -585,11 +309,9 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
         if stock_calls > 0 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "status never showed the daemon's stock calls: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline
+            .wait("status to show the daemon's stock calls", &report)
+            .await;
     }
 
     let signalled = Instant::now();
@@ -604,7 +326,7 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
         "exited {took:?} after SIGTERM"
     );
 
-    let rows = job_rows(&test.db, "stock").await;
+    let rows = job_rows(app.db(), "stock").await;
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let row = &rows[0];
     assert_eq!(row.status, RunStatus::Interrupted, "{row:#?}");
@@ -623,22 +345,12 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
 /// the tick up again, to the end this time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up() {
-    let test = TestDb::new().await;
-    let sim = slow_stock_env(&test).await;
     let jobs = format!(
         "[jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\ntimezone = \"UTC\"\n\
          concurrency = 4\n{COUNTIES}"
     );
-    let text = config_text(
-        &test,
-        &sim,
-        &Setup {
-            timeout_ms: 5000,
-            callback_port: free_port(),
-            daemon: "heartbeat_ms = 200",
-            jobs: &jobs,
-        },
-    );
+    let app = slow_stock_app("heartbeat_ms = 200", &jobs).await;
+    let sim = &app.sim;
     // Yesterday's 03:00 UTC ran; today's (the latest) was missed.
     let tick = {
         let now = chrono::Utc::now();
@@ -650,17 +362,17 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
         }
     };
     finished_row(
-        &test.db,
+        app.db(),
         "stock",
         tick - chrono::Duration::days(1),
         RunStatus::Success,
     )
     .await;
 
-    let mut daemon = DaemonProcess::new(&text);
+    let mut daemon = app.daemon_process();
     let first = daemon.start();
     let rows = wait_for_rows(
-        &test.db,
+        app.db(),
         "stock",
         "the catch-up run to show progress",
         Duration::from_secs(20),
@@ -677,7 +389,7 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
     let status = daemon.kill_9();
     assert_eq!(status.signal(), Some(9));
     // The killed run's row stays `running` until a daemon starts again.
-    let after_kill = job_rows(&test.db, "stock").await;
+    let after_kill = job_rows(app.db(), "stock").await;
     let reached = after_kill.iter().find(|r| r.id == orphan_id).unwrap().clone();
     assert_eq!(reached.status, RunStatus::Running);
 
@@ -685,7 +397,7 @@ async fn kill_9_mid_run_then_restart_closes_the_orphan_and_catches_the_tick_up()
     sim.set_faults(Faults::default()).unwrap();
     let second = daemon.start();
     let rows = wait_for_rows(
-        &test.db,
+        app.db(),
         "stock",
         "the orphan closed and the catch-up run finished",
         Duration::from_secs(20),
@@ -756,41 +468,34 @@ fn assert_one_row_per_tick(rows: &[SyncLog], step: i64) {
 /// key and line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_schedule_applies_without_restart_and_an_invalid_one_is_reported_and_ignored() {
-    let test = TestDb::new().await;
-    let sim = start_simulator(SimOptions {
-        products: 10,
-        ..SimOptions::default()
-    })
-    .await;
-    let callback_port = free_port();
     // A stock job with no products listed: each tick writes its row and ends at once.
     let every = |cron: &str| {
-        config_text(
-            &test,
-            &sim,
-            &Setup {
-                timeout_ms: 5000,
-                callback_port,
-                daemon: "heartbeat_ms = 200",
-                jobs: &format!("[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n"),
-            },
+        tables(
+            "heartbeat_ms = 200",
+            &format!("[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n"),
         )
     };
-    let mut daemon = DaemonProcess::new(&every("*/2 * * * * *"));
+    let app = spawn_app_with(
+        Options::process(5000)
+            .products(10)
+            .extra_toml(every("*/2 * * * * *")),
+    )
+    .await;
+    let mut daemon = app.daemon_process();
     daemon.start();
     let limit = Duration::from_secs(15);
 
-    let rows = wait_for_rows(&test.db, "tick", "two ticks of */2", limit, |r| r.len() >= 2).await;
+    let rows = wait_for_rows(app.db(), "tick", "two ticks of */2", limit, |r| r.len() >= 2).await;
     assert!(rows.iter().all(|r| second_of(r) % 2 == 0), "{rows:#?}");
     assert_one_row_per_tick(&rows, 2);
 
     // Every 3 s: the first tick on an odd multiple of 3 proves the new schedule.
-    daemon.write_config(&every("*/3 * * * * *"));
+    app.write_config(&app.config_text_with_tables(&every("*/3 * * * * *")));
     let switched = |rows: &[SyncLog]| {
         rows.iter()
             .position(|r| second_of(r) % 3 == 0 && second_of(r) % 2 == 1)
     };
-    let rows = wait_for_rows(&test.db, "tick", "a tick of */3", limit, |rows| {
+    let rows = wait_for_rows(app.db(), "tick", "a tick of */3", limit, |rows| {
         switched(rows).is_some_and(|i| rows.len() >= i + 2)
     })
     .await;
@@ -804,9 +509,9 @@ async fn an_edited_schedule_applies_without_restart_and_an_invalid_one_is_report
         .await;
 
     // An invalid cron: refused, reported with file, line and key; */3 keeps running.
-    let broken = every("*/3 * * *");
+    let broken = app.config_text_with_tables(&every("*/3 * * *"));
     let line = broken.lines().position(|l| l.contains("\"*/3 * * *\"")).unwrap() + 1;
-    daemon.write_config(&broken);
+    app.write_config(&broken);
     daemon
         .wait_output(
             &format!(
@@ -817,7 +522,7 @@ async fn an_edited_schedule_applies_without_restart_and_an_invalid_one_is_report
         )
         .await;
     let seen = rows.len();
-    let rows = wait_for_rows(&test.db, "tick", "two more ticks of */3", limit, |r| {
+    let rows = wait_for_rows(app.db(), "tick", "two more ticks of */3", limit, |r| {
         r.len() >= seen + 2
     })
     .await;

@@ -23,6 +23,5 @@ mod reliability_outbox;
 mod reliability_replies;
 mod simulator;
 mod states;
-mod support_orders;
-mod support_sync;
+mod support;
 mod sync;

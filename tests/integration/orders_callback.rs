@@ -1,25 +1,25 @@
 //! The callback receiver over HTTP: signature, time stamp, app key and data checks; what each
 //! callback does to an outbox order; replays; every callback stored.
 
-use super::support_orders::*;
+use crate::support::*;
 use chrono::{Duration, Utc};
-use haier_sync::db::testing::TestDb;
 use haier_sync::orders::notices::{METHOD_CANCEL, METHOD_CONFIRM, METHOD_OUT_OF_STOCK};
 use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
 
 const CONFIRM_SO1: &str =
     r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":1,"FailMsg":""}"#;
 
-async fn setup() -> (TestDb, ReceiverHandle) {
-    let test = TestDb::new().await;
-    insert_by_sql(&test.db, "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
-    let receiver = start_receiver(&test.db, callback_config()).await;
-    (test, receiver)
+/// An app with its receiver, and one order (`SO-1`) in the outbox.
+async fn setup() -> TestApp {
+    let app = spawn_app_with(Options::default().callbacks(Callbacks::InProcess)).await;
+    insert_by_sql(app.db(), "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
+    app
 }
 
 #[tokio::test]
 async fn a_confirm_sets_confirmed_once_even_when_sent_twice() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let form = signed_form(METHOD_CONFIRM, CONFIRM_SO1, Utc::now(), APP_KEY, SECRET);
     let (status, reply) = post_form(&receiver.callback_url(), &form).await;
     assert_eq!(status, 200);
@@ -28,7 +28,7 @@ async fn a_confirm_sets_confirmed_once_even_when_sent_twice() {
     assert_eq!(reply["data"]["statusCode"], 200);
     assert_eq!(reply["data"]["platformOrderNo"], "SO-1");
 
-    let confirmed = row(&test.db, "SO-1").await;
+    let confirmed = row(app.db(), "SO-1").await;
     assert_eq!(confirmed.status, OutboxStatus::Confirmed);
     assert_eq!(confirmed.haier_order_no.as_deref(), Some("SO.20261124.000001"));
     assert!(confirmed.confirmed_at.is_some());
@@ -43,13 +43,13 @@ async fn a_confirm_sets_confirmed_once_even_when_sent_twice() {
     );
     let (status, reply) = post_form(&receiver.callback_url(), &again).await;
     assert_eq!((status, reply["success"].clone()), (200, true.into()));
-    let after = row(&test.db, "SO-1").await;
+    let after = row(app.db(), "SO-1").await;
     assert_eq!(
         after.confirmed_at, confirmed.confirmed_at,
         "a replay changes nothing"
     );
 
-    let events = events(&test.db).await;
+    let events = events(app.db()).await;
     let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
     assert_eq!(outcomes, ["applied", "duplicate"]);
     assert_eq!(events[0].so_id.as_deref(), Some("SO-1"));
@@ -60,7 +60,8 @@ async fn a_confirm_sets_confirmed_once_even_when_sent_twice() {
 
 #[tokio::test]
 async fn bad_callbacks_change_nothing_and_get_a_failure_reply() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let now = Utc::now();
     let cases = [
         (
@@ -117,10 +118,10 @@ async fn bad_callbacks_change_nothing_and_get_a_failure_reply() {
             "{what}: the reply names the secret"
         );
     }
-    let order = row(&test.db, "SO-1").await;
+    let order = row(app.db(), "SO-1").await;
     assert_eq!(order.status, OutboxStatus::Pending);
     assert_eq!(order.haier_order_no, None);
-    let events = events(&test.db).await;
+    let events = events(app.db()).await;
     assert_eq!(events.len(), cases.len(), "every callback is stored");
     assert!(events
         .iter()
@@ -136,15 +137,18 @@ async fn bad_callbacks_change_nothing_and_get_a_failure_reply() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
+    assert_eq!(row(app.db(), "SO-1").await.status, OutboxStatus::Confirmed);
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_and_recorded() {
-    let test = TestDb::new().await;
-    let mut config = callback_config();
-    config.max_body_bytes = 512;
-    let receiver = start_receiver(&test.db, config).await;
+    let app = spawn_app_with(
+        Options::default()
+            .callbacks(Callbacks::InProcess)
+            .set("callback.max_body_bytes", 1024),
+    )
+    .await;
+    let receiver = app.receiver();
     let big = format!(
         r#"{{"PlatformOrderNo":"SO-1","State":1,"ExtOrderNo":"X","FailMsg":"{}"}}"#,
         "x".repeat(2_000)
@@ -157,14 +161,15 @@ async fn an_oversized_body_is_refused_and_recorded() {
     assert_eq!(status, 413);
     assert_eq!(reply["success"], false);
     assert_eq!(reply["code"], "body_too_large");
-    let events = events(&test.db).await;
+    let events = events(app.db()).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].outcome, CallbackOutcome::Rejected);
 }
 
 #[tokio::test]
 async fn a_refusal_sets_refused_with_the_fail_message() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let data = r#"{"ExtOrderNo":"","PlatformOrderNo":"SO-1","State":0,"FailMsg":"商品不可采（未投放或不存在）: P1"}"#;
     let (_, reply) = post_form(
         &receiver.callback_url(),
@@ -172,7 +177,7 @@ async fn a_refusal_sets_refused_with_the_fail_message() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    let order = row(&test.db, "SO-1").await;
+    let order = row(app.db(), "SO-1").await;
     assert_eq!(order.status, OutboxStatus::Refused);
     assert_eq!(
         order.last_error.as_deref(),
@@ -182,7 +187,8 @@ async fn a_refusal_sets_refused_with_the_fail_message() {
 
 #[tokio::test]
 async fn an_order_is_found_by_online_no_when_no_so_id_matches() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let data = r#"{"ExtOrderNo":"SO.20261124.000009","PlatformOrderNo":"ON-1","State":1}"#;
     let (_, reply) = post_form(
         &receiver.callback_url(),
@@ -191,14 +197,15 @@ async fn an_order_is_found_by_online_no_when_no_so_id_matches() {
     .await;
     assert_eq!(reply["success"], true, "{reply}");
     assert_eq!(
-        row(&test.db, "SO-1").await.haier_order_no.as_deref(),
+        row(app.db(), "SO-1").await.haier_order_no.as_deref(),
         Some("SO.20261124.000009")
     );
 }
 
 #[tokio::test]
 async fn a_callback_for_an_unknown_order_is_stored_and_refused() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let data = r#"{"ExtOrderNo":"X","PlatformOrderNo":"SO-404","State":1}"#;
     let (_, reply) = post_form(
         &receiver.callback_url(),
@@ -207,15 +214,16 @@ async fn a_callback_for_an_unknown_order_is_stored_and_refused() {
     .await;
     assert_eq!(reply["success"], false);
     assert_eq!(reply["code"], "unknown_order");
-    let events = events(&test.db).await;
+    let events = events(app.db()).await;
     assert_eq!(events[0].outcome, CallbackOutcome::UnknownOrder);
     assert_eq!(events[0].platform_order_no.as_deref(), Some("SO-404"));
-    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Pending);
+    assert_eq!(row(app.db(), "SO-1").await.status, OutboxStatus::Pending);
 }
 
 #[tokio::test]
 async fn cancels_and_out_of_stock_notices_are_recorded() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let url = receiver.callback_url();
     post_form(
         &url,
@@ -230,7 +238,7 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    let order = row(&test.db, "SO-1").await;
+    let order = row(app.db(), "SO-1").await;
     assert!(order.out_of_stock_at.is_some());
     assert_eq!(order.status, OutboxStatus::Confirmed);
 
@@ -241,7 +249,7 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    let order = row(&test.db, "SO-1").await;
+    let order = row(app.db(), "SO-1").await;
     assert_eq!(
         order.status,
         OutboxStatus::Confirmed,
@@ -261,7 +269,7 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     )
     .await;
     assert_eq!(reply["success"], true);
-    let order = row(&test.db, "SO-1").await;
+    let order = row(app.db(), "SO-1").await;
     assert_eq!(order.status, OutboxStatus::Cancelled);
     assert_eq!(order.cancel_state, Some(CancelState::Full));
 
@@ -271,8 +279,8 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
         &signed_form(METHOD_CONFIRM, CONFIRM_SO1, Utc::now(), APP_KEY, SECRET),
     )
     .await;
-    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Cancelled);
-    let outcomes: Vec<String> = events(&test.db)
+    assert_eq!(row(app.db(), "SO-1").await.status, OutboxStatus::Cancelled);
+    let outcomes: Vec<String> = events(app.db())
         .await
         .into_iter()
         .map(|e| e.outcome.to_string())
@@ -285,7 +293,8 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
 
 #[tokio::test]
 async fn healthz_and_metrics_answer() {
-    let (test, receiver) = setup().await;
+    let app = setup().await;
+    let receiver = app.receiver();
     let health = reqwest::get(format!("{}/healthz", receiver.base_url))
         .await
         .unwrap();
@@ -312,5 +321,5 @@ async fn healthz_and_metrics_answer() {
         text.contains("haier_sync_callbacks_total{outcome=\"applied\"} 1"),
         "{text}"
     );
-    drop(test);
+    drop(app);
 }

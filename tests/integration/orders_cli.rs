@@ -1,15 +1,14 @@
 //! `haier-sync outbox enqueue` and `retry` as library calls: what is inserted, what is refused
 //! and why.
 
-use super::support_orders::*;
-use haier_sync::db::testing::TestDb;
+use crate::support::*;
 use haier_sync::orders::{enqueue_orders, retry_order, Enqueued, OutboxStatus, Retried};
 use serde_json::json;
 
 #[tokio::test]
 async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
-    let test = TestDb::new().await;
-    seed_products(&test.db, &["P1", "P2"]).await;
+    let app = spawn_app().await;
+    seed_products(app.db(), &["P1", "P2"]).await;
     let good = order_json("SO-1", &["P1", "P2"]);
     let mut no_consignee = order_json("SO-2", &["P1"]);
     no_consignee.as_object_mut().unwrap().remove("consigneeName");
@@ -32,7 +31,7 @@ async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
     ])
     .to_string();
 
-    let results = enqueue_orders(&test.db, &text).await.unwrap();
+    let results = enqueue_orders(app.db(), &text).await.unwrap();
     let rejected: Vec<(String, String)> = results
         .iter()
         .filter_map(|r| match r {
@@ -62,11 +61,11 @@ async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
             ),
         ]
     );
-    let rows = all_rows(&test.db).await;
+    let rows = all_rows(app.db()).await;
     let mut so_ids: Vec<&str> = rows.iter().map(|r| r.so_id.as_str()).collect();
     so_ids.sort();
     assert_eq!(so_ids, ["SO-1", "SO-6"]);
-    let flagged = row(&test.db, "SO-6").await;
+    let flagged = row(app.db(), "SO-6").await;
     assert_eq!(flagged.status, OutboxStatus::Pending);
     assert_eq!(flagged.online_no, "ON-SO-6");
     assert!(
@@ -78,29 +77,29 @@ async fn enqueue_inserts_valid_orders_and_names_the_field_of_each_rejection() {
 
 #[tokio::test]
 async fn enqueue_refuses_every_order_before_the_first_products_sync() {
-    let test = TestDb::new().await;
-    let results = enqueue_orders(&test.db, &order_json("SO-1", &["P1"]).to_string())
+    let app = spawn_app().await;
+    let results = enqueue_orders(app.db(), &order_json("SO-1", &["P1"]).to_string())
         .await
         .unwrap();
     assert!(
         matches!(&results[..], [Enqueued::Rejected { reason, .. }] if reason.to_string().contains("run the products job first"))
     );
-    assert!(all_rows(&test.db).await.is_empty());
+    assert!(all_rows(app.db()).await.is_empty());
 }
 
 #[tokio::test]
 async fn retry_moves_only_a_dead_order_back_to_pending() {
-    let test = TestDb::new().await;
-    insert_by_sql(&test.db, "SO-1", "ON-SO-1", &order_json("SO-1", &["P1"])).await;
+    let app = spawn_app().await;
+    insert_by_sql(app.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &["P1"])).await;
     assert_eq!(
-        retry_order(&test.db, "SO-1").await.unwrap(),
+        retry_order(app.db(), "SO-1").await.unwrap(),
         Retried::NotDead {
             status: OutboxStatus::Pending
         }
     );
-    assert_eq!(retry_order(&test.db, "SO-404").await.unwrap(), Retried::NotFound);
+    assert_eq!(retry_order(app.db(), "SO-404").await.unwrap(), Retried::NotFound);
 
-    test.db
+    app.db()
         .run(|conn| {
             use diesel::prelude::*;
             use haier_sync::db::schema::haier_order_outbox::dsl;
@@ -115,7 +114,7 @@ async fn retry_moves_only_a_dead_order_back_to_pending() {
         })
         .await
         .unwrap();
-    assert_eq!(retry_order(&test.db, "SO-1").await.unwrap(), Retried::Pending);
-    let row = row(&test.db, "SO-1").await;
+    assert_eq!(retry_order(app.db(), "SO-1").await.unwrap(), Retried::Pending);
+    let row = row(app.db(), "SO-1").await;
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
 }

@@ -2,13 +2,25 @@
 //! receiver: every order reaches Haier exactly once, invalid ones never do, failures are retried
 //! with backoff or end `dead`, a crashed poller's leases run out and are taken again.
 
-use super::support_orders::*;
+use crate::support::*;
+use chrono::NaiveDateTime;
+use haier_sync::orders::outbox::OutboxRow;
 use haier_sync::orders::poller::{self, PollOutcome};
 use haier_sync::orders::{cancel_order, retry_order, CancelState, Cancelled, OutboxStatus, Retried};
 use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimOptions};
 use serde_json::json;
+use std::collections::HashSet;
 use std::time::Duration;
+
+/// Order tests' app on `sim`, with the `orders` job as `job`.
+async fn start_with_job(sim: SimOptions, job: OrdersJob) -> TestApp {
+    spawn_app_with(Options::orders(sim).orders_job(job)).await
+}
+
+async fn start(sim: SimOptions) -> TestApp {
+    start_with_job(sim, OrdersJob::default()).await
+}
 
 fn quick_callbacks() -> SimOptions {
     SimOptions {
@@ -21,7 +33,7 @@ fn quick_callbacks() -> SimOptions {
 
 #[tokio::test]
 async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
-    let env = OrdersEnv::start(quick_callbacks()).await;
+    let env = start(quick_callbacks()).await;
     let codes = [env.code(0), env.code(1)];
     let ids = insert_many_by_sql(env.db(), "SO", 1000, &codes).await;
 
@@ -32,7 +44,7 @@ async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
     assert_eq!(stats.orders.distinct_so_ids, 1000);
     assert_eq!(stats.orders.duplicates_rejected, 0);
 
-    env.wait_for_rows(Duration::from_secs(60), |rows| {
+    env.wait_for_orders(Duration::from_secs(60), |rows| {
         rows.iter().all(|r| r.status == OutboxStatus::Confirmed)
     })
     .await;
@@ -53,7 +65,9 @@ async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
         .all(|l| l.job_name == "orders" && l.status == RunStatus::Success && l.completed_at.is_some()));
     assert_eq!(logs.iter().map(|l| l.success_count).sum::<i64>(), 1000);
     assert_eq!(
-        poller::try_push_next_batch(&env.ctx, &env.job).await.unwrap(),
+        poller::try_push_next_batch(&env.ctx, &env.orders_job())
+            .await
+            .unwrap(),
         PollOutcome::Idle
     );
     assert_eq!(env.order_logs().await.len(), polls.len());
@@ -61,7 +75,7 @@ async fn a_thousand_orders_inserted_by_sql_are_pushed_once_and_confirmed() {
 
 #[tokio::test]
 async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them() {
-    let env = OrdersEnv::start(quick_callbacks()).await;
+    let env = start(quick_callbacks()).await;
     let code = env.code(0).to_owned();
     let mut no_consignee = order_json("SO-NAME", &[&code]);
     no_consignee.as_object_mut().unwrap().remove("consigneeName");
@@ -131,7 +145,7 @@ async fn invalid_orders_end_dead_with_the_field_named_and_haier_never_sees_them(
 
 #[tokio::test]
 async fn orders_wait_without_dying_until_the_product_catalog_is_synced() {
-    let env = OrdersEnv::start(quick_callbacks()).await;
+    let env = start(quick_callbacks()).await;
     env.db()
         .run(|conn| {
             use diesel::prelude::*;
@@ -156,7 +170,7 @@ async fn orders_wait_without_dying_until_the_product_catalog_is_synced() {
 #[tokio::test]
 async fn a_repeated_so_id_counts_as_delivered() {
     // The confirm comes late, so the poller meets the order still pending.
-    let env = OrdersEnv::start(SimOptions {
+    let env = start(SimOptions {
         callback_delay_ms: 60_000,
         ..quick_callbacks()
     })
@@ -192,15 +206,13 @@ async fn a_repeated_so_id_counts_as_delivered() {
 
 #[tokio::test]
 async fn retryable_failures_back_off_then_die_at_max_attempts_and_retry_revives_them() {
-    let env = OrdersEnv::start_with(quick_callbacks(), |config| {
-        config
-            .jobs
-            .get_mut("orders")
-            .unwrap()
-            .as_outbox_mut()
-            .unwrap()
-            .max_attempts = 3;
-    })
+    let env = start_with_job(
+        quick_callbacks(),
+        OrdersJob {
+            max_attempts: 3,
+            ..OrdersJob::default()
+        },
+    )
     .await;
     env.sim
         .set_faults(Faults {
@@ -246,7 +258,7 @@ async fn retryable_failures_back_off_then_die_at_max_attempts_and_retry_revives_
     let retried = retry_order(env.db(), "SO-1").await.unwrap();
     assert_eq!(retried, Retried::Pending);
     env.push_all_due().await;
-    env.wait_for_rows(Duration::from_secs(10), |rows| {
+    env.wait_for_orders(Duration::from_secs(10), |rows| {
         rows[0].status == OutboxStatus::Confirmed
     })
     .await;
@@ -260,15 +272,13 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
         callback_delay_ms: 3_000,
         ..quick_callbacks()
     };
-    let env = OrdersEnv::start_with(sim, |config| {
-        config
-            .jobs
-            .get_mut("orders")
-            .unwrap()
-            .as_outbox_mut()
-            .unwrap()
-            .lease_ms = 200;
-    })
+    let env = start_with_job(
+        sim,
+        OrdersJob {
+            lease_ms: 200,
+            ..OrdersJob::default()
+        },
+    )
     .await;
     let ids = insert_many_by_sql(env.db(), "SO", 20, &[env.code(0)]).await;
     // A poller claims the rows and pushes them, then is killed before it writes anything down.
@@ -312,7 +322,7 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
     assert_eq!(expired, 20);
 
     env.push_all_due().await;
-    env.wait_for_rows(Duration::from_secs(20), |rows| {
+    env.wait_for_orders(Duration::from_secs(20), |rows| {
         rows.iter().all(|r| r.status == OutboxStatus::Confirmed)
     })
     .await;
@@ -331,36 +341,50 @@ async fn a_poller_that_crashed_after_pushing_is_covered_by_lease_expiry_and_dupl
 /// leases run out). Every order must end confirmed, none dead, and Haier hold exactly 1000.
 #[tokio::test]
 async fn a_thousand_orders_survive_faults_and_five_crashes() {
-    let env = OrdersEnv::start_with(
-        SimOptions {
-            faults: Faults {
-                fail_rate: 0.3,
-                hang_rate: 0.05,
-                ..Faults::default()
-            },
-            ..quick_callbacks()
+    let mut options = Options::orders(SimOptions {
+        faults: Faults {
+            fail_rate: 0.3,
+            hang_rate: 0.05,
+            ..Faults::default()
         },
-        |config| {
-            config.ylh.timeout_ms = 300;
-            let job = config.jobs.get_mut("orders").unwrap().as_outbox_mut().unwrap();
-            job.lease_ms = 1_500;
-            job.batch_size = 50;
-        },
-    )
-    .await;
+        ..quick_callbacks()
+    })
+    .orders_job(OrdersJob {
+        lease_ms: 1_500,
+        batch_size: 50,
+        ..OrdersJob::default()
+    });
+    options.ylh.timeout_ms = Some(300);
+    let env = spawn_app_with(options).await;
     insert_many_by_sql(env.db(), "SO", 1000, &[env.code(0), env.code(1)]).await;
 
+    // A crash hit a batch in flight when it left rows under a lease taken since that poller
+    // started, or the batch's log row `running`.
+    let mut crashes_mid_batch = 0;
     for crash in 0..5 {
+        let leased_before = leases(&all_rows(env.db()).await);
+        let open_before = open_batches(&env).await;
         let cancel = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(poller::run_until_stopped(
             env.ctx.clone(),
-            env.job.clone(),
+            env.orders_job(),
             cancel,
         ));
         tokio::time::sleep(Duration::from_millis(400 + 150 * crash)).await;
         task.abort(); // kill -9: no cleanup, leases left behind
         let _ = task.await;
+        let leased = leases(&all_rows(env.db()).await);
+        let caught_leases = leased.difference(&leased_before).count();
+        let caught_batches = open_batches(&env).await.difference(&open_before).count();
+        eprintln!("crash {crash}: {caught_leases} rows left sending, {caught_batches} batches left running");
+        if caught_leases > 0 || caught_batches > 0 {
+            crashes_mid_batch += 1;
+        }
     }
+    assert!(
+        crashes_mid_batch >= 1,
+        "no crash hit a batch in flight: the test crashed only idle pollers"
+    );
     let sending = all_rows(env.db())
         .await
         .iter()
@@ -369,24 +393,20 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(poller::run_until_stopped(
         env.ctx.clone(),
-        env.job.clone(),
+        env.orders_job(),
         cancel.clone(),
     ));
     // Retries wait up to 1 s, 2 s, 4 s …: skip those waits instead of sleeping through them.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let rows = all_rows(env.db()).await;
-        if rows.iter().all(|r| r.status == OutboxStatus::Confirmed) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not done: {:?}",
-            status_counts(env.db()).await
-        );
-        make_all_due(env.db()).await;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for(
+        "every order confirmed",
+        Duration::from_secs(120),
+        || async {
+            make_all_due(env.db()).await;
+            Outbox(all_rows(env.db()).await)
+        },
+        |outbox| outbox.0.iter().all(|r| r.status == OutboxStatus::Confirmed),
+    )
+    .await;
     cancel.cancel();
     task.await.unwrap().unwrap();
 
@@ -405,22 +425,38 @@ async fn a_thousand_orders_survive_faults_and_five_crashes() {
     );
 }
 
+/// The rows under a lease, each with its holder and expiry.
+fn leases(rows: &[OutboxRow]) -> HashSet<(i64, Option<String>, Option<NaiveDateTime>)> {
+    rows.iter()
+        .filter(|r| r.status == OutboxStatus::Sending)
+        .map(|r| (r.id, r.locked_by.clone(), r.locked_until))
+        .collect()
+}
+
+/// The ids of the order job's log rows still `running`.
+async fn open_batches(env: &TestApp) -> HashSet<i64> {
+    env.order_logs()
+        .await
+        .iter()
+        .filter(|l| l.status == RunStatus::Running)
+        .map(|l| l.id)
+        .collect()
+}
+
 #[tokio::test]
 async fn an_insert_wakes_the_poller_at_once_on_postgres() {
-    let env = OrdersEnv::start_with(quick_callbacks(), |config| {
+    let env = start_with_job(
+        quick_callbacks(),
         // Only a NOTIFY can wake the poller within the test's time.
-        config
-            .jobs
-            .get_mut("orders")
-            .unwrap()
-            .as_outbox_mut()
-            .unwrap()
-            .poll_interval_ms = 600_000;
-    })
+        OrdersJob {
+            poll_interval_ms: 600_000,
+            ..OrdersJob::default()
+        },
+    )
     .await;
     let stop = tokio_util::sync::CancellationToken::new();
     let wake = poller::listen_for_new_orders(env.db(), stop.clone());
-    if env.test.backend() == haier_sync::db::Backend::Sqlite {
+    if env.backend() == haier_sync::db::Backend::Sqlite {
         assert!(wake.is_none(), "SQLite polls");
         return;
     }
@@ -438,16 +474,16 @@ async fn an_insert_wakes_the_poller_at_once_on_postgres() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(poller::run_until_stopped(
         env.ctx.clone(),
-        env.job.clone(),
+        env.orders_job(),
         cancel.clone(),
     ));
-    env.wait_for_rows(Duration::from_secs(5), |rows| {
+    env.wait_for_orders(Duration::from_secs(5), |rows| {
         rows.iter().all(|r| r.status != OutboxStatus::Pending)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the poller now waits for a NOTIFY
     insert_by_sql(env.db(), "SO-M", "ON-SO-M", &order_json("SO-M", &[env.code(0)])).await;
-    env.wait_for_rows(Duration::from_secs(5), |rows| {
+    env.wait_for_orders(Duration::from_secs(5), |rows| {
         rows.iter().all(|r| r.status != OutboxStatus::Pending)
     })
     .await;
@@ -458,10 +494,10 @@ async fn an_insert_wakes_the_poller_at_once_on_postgres() {
 
 #[tokio::test]
 async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
-    let env = OrdersEnv::start(quick_callbacks()).await;
+    let env = start(quick_callbacks()).await;
     insert_by_sql(env.db(), "SO-1", "ON-SO-1", &order_json("SO-1", &[env.code(0)])).await;
     env.push_all_due().await;
-    env.wait_for_rows(Duration::from_secs(10), |rows| {
+    env.wait_for_orders(Duration::from_secs(10), |rows| {
         rows[0].status == OutboxStatus::Confirmed
     })
     .await;
@@ -474,7 +510,7 @@ async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
         row(env.db(), "SO-1").await.cancel_state,
         Some(CancelState::Requested)
     );
-    env.wait_for_rows(Duration::from_secs(10), |rows| {
+    env.wait_for_orders(Duration::from_secs(10), |rows| {
         rows[0].status == OutboxStatus::Cancelled
     })
     .await;
@@ -502,7 +538,7 @@ async fn cancel_asks_haier_for_pushed_orders_and_withdraws_pending_ones() {
 
 #[tokio::test]
 async fn cancelling_a_dead_order_haier_never_received_cancels_it_here() {
-    let env = OrdersEnv::start(quick_callbacks()).await;
+    let env = start(quick_callbacks()).await;
     insert_by_sql(env.db(), "SO-D", "ON-SO-D", &order_json("SO-D", &[env.code(0)])).await;
     env.db()
         .run(|conn| {

@@ -2,12 +2,11 @@
 //! what is stored, what 1000 rejected 64 KB callbacks cost the database, the per-address limit
 //! on rejected callbacks, their counts in `/metrics`, and a property test over arbitrary bodies.
 
-use super::support_orders::*;
+use crate::support::*;
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt as _;
-use haier_sync::config::CallbackConfig;
-use haier_sync::db::{testing::TestDb, Db, DbConnection};
-use haier_sync::orders::callback::{excerpt, sign_fields, REJECTED_STORED_BYTES};
+use haier_sync::db::{Db, DbConnection};
+use haier_sync::orders::callback::{excerpt, REJECTED_STORED_BYTES};
 use haier_sync::orders::events::OrderEvent;
 use haier_sync::orders::notices::{METHOD_CANCEL, METHOD_CONFIRM};
 use haier_sync::orders::{CallbackOutcome, OutboxStatus};
@@ -89,14 +88,14 @@ fn encode<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> Vec<u8> {
 
 /// `fields` with a `Sign` made with the right secret appended, form-encoded.
 fn signed_body(fields: &[(&str, &str)]) -> Vec<u8> {
-    let sign = sign_fields(fields, SECRET);
+    let sign = sim_sign(fields, SECRET);
     let mut all: Vec<(&str, &str)> = fields.to_vec();
     all.push(("Sign", &sign));
     encode(&all)
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
-    haier_sync::orders::callback::beijing_timestamp(at)
+    haier_sync::simulator::beijing_timestamp(at)
 }
 
 /// A signed callback with this method and data, form-encoded.
@@ -104,12 +103,14 @@ fn signed(method: &str, data: &str, now: DateTime<Utc>) -> Vec<u8> {
     encode(&signed_form(method, data, now, APP_KEY, SECRET))
 }
 
-/// A config whose limit on rejected callbacks does not come into play.
-fn unlimited() -> CallbackConfig {
-    CallbackConfig {
-        rejected_burst: 1_000_000,
-        ..callback_config()
-    }
+/// An app with its receiver, on the shipped `[callback]` limits.
+fn receiving() -> Options {
+    Options::default().callbacks(Callbacks::InProcess)
+}
+
+/// An app whose limit on rejected callbacks does not come into play.
+fn unlimited() -> Options {
+    receiving().set("callback.rejected_burst", 1_000_000)
 }
 
 /// The database's size in bytes: SQLite's pages (WAL included), PostgreSQL's files.
@@ -225,7 +226,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
         fields.push(("Sign", sign.to_owned()));
         encode(&fields)
     };
-    let good_sign = sign_fields(&base(CONFIRM_SO1), SECRET);
+    let good_sign = sim_sign(&base(CONFIRM_SO1), SECRET);
     let bad_sign = "Sign does not match the fields and the shared secret";
     let json_refused =
         "the body must be application/x-www-form-urlencoded with the fields AppKey, TimeStamp, \
@@ -408,7 +409,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
                     "Data",
                     r#"{"ExtOrderNo":"SO.Y","PlatformOrderNo":"SO-1","State":1}"#.to_owned(),
                 ));
-                let sign = sign_fields(&fields, SECRET);
+                let sign = sim_sign(&fields, SECRET);
                 with_sign(fields, &sign)
             },
             200,
@@ -650,7 +651,7 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
             {
                 let mut fields = base(CONFIRM_SO1);
                 fields.push(("FailMsg", "x".repeat(70_000)));
-                let sign = sign_fields(&fields, SECRET);
+                let sign = sim_sign(&fields, SECRET);
                 with_sign(fields, &sign)
             },
             413,
@@ -677,10 +678,10 @@ fn bad_callbacks(now: DateTime<Utc>) -> Vec<Case> {
 
 #[tokio::test]
 async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change_no_order() {
-    let test = TestDb::new().await;
-    insert_by_sql(&test.db, "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
-    let receiver = start_receiver(&test.db, unlimited()).await;
-    let to = addr_of(&receiver);
+    let app = spawn_app_with(unlimited()).await;
+    insert_by_sql(app.db(), "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
+    let receiver = app.receiver();
+    let to = addr_of(receiver);
     let cases = bad_callbacks(Utc::now());
     assert!(cases.len() >= 40, "{} cases", cases.len());
     eprintln!("{} bad callbacks", cases.len());
@@ -705,7 +706,7 @@ async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change
         }
         assert!(!reply.body.to_string().contains(SECRET), "{what}");
 
-        let events = events(&test.db).await;
+        let events = events(app.db()).await;
         stored += 1;
         assert_eq!(events.len(), stored, "{what}: one event per callback");
         let event = events.last().unwrap();
@@ -737,7 +738,7 @@ async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change
                 }
             }
         }
-        assert_order_untouched(&test.db, what).await;
+        assert_order_untouched(app.db(), what).await;
     }
 
     // The receiver still works: the right callback applies.
@@ -749,17 +750,17 @@ async fn forty_bad_callbacks_get_their_exact_reply_are_stored_bounded_and_change
     )
     .await;
     assert_eq!((reply.status, reply.body["success"].clone()), (200, true.into()));
-    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
+    assert_eq!(row(app.db(), "SO-1").await.status, OutboxStatus::Confirmed);
 }
 
 /// The issue's figure: 1000 junk POSTs of 64 KB once added 65 MB. They come from 1000 addresses
 /// here, so the per-address limit does not help: the excerpt alone must hold the growth down.
 #[tokio::test]
 async fn a_thousand_rejected_64_kb_callbacks_from_a_thousand_addresses_add_under_3_mb() {
-    let test = TestDb::new().await;
-    let receiver = start_receiver(&test.db, callback_config()).await;
-    let to = addr_of(&receiver);
-    let before = database_bytes(&test.db).await;
+    let app = spawn_app_with(receiving()).await;
+    let receiver = app.receiver();
+    let to = addr_of(receiver);
+    let before = database_bytes(app.db()).await;
     let now = Utc::now();
     let replies: Vec<Reply> = futures::stream::iter(0..1000u32)
         .map(|i| {
@@ -782,10 +783,10 @@ async fn a_thousand_rejected_64_kb_callbacks_from_a_thousand_addresses_add_under
     assert!(replies
         .iter()
         .all(|r| r.status == 200 && r.body["code"] == "bad_sign"));
-    let events = events(&test.db).await;
+    let events = events(app.db()).await;
     assert_eq!(events.len(), 1000, "each address's first rejection is stored");
     assert!(events.iter().all(|e| e.outcome == CallbackOutcome::Rejected));
-    let grown = database_bytes(&test.db).await - before;
+    let grown = database_bytes(app.db()).await - before;
     eprintln!("1000 rejected 64 KB callbacks added {grown} bytes to the database");
     assert!(
         grown < 3_000_000,
@@ -797,15 +798,15 @@ async fn a_thousand_rejected_64_kb_callbacks_from_a_thousand_addresses_add_under
 
 #[tokio::test]
 async fn rejected_callbacks_over_the_per_address_limit_get_429_are_not_stored_and_are_counted() {
-    let test = TestDb::new().await;
-    insert_by_sql(&test.db, "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
-    let config = CallbackConfig {
-        rejected_burst: 3,
-        rejected_per_minute: 1,
-        ..callback_config()
-    };
-    let receiver = start_receiver(&test.db, config).await;
-    let to = addr_of(&receiver);
+    let app = spawn_app_with(
+        receiving()
+            .set("callback.rejected_burst", 3)
+            .set("callback.rejected_per_minute", 1),
+    )
+    .await;
+    insert_by_sql(app.db(), "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
+    let receiver = app.receiver();
+    let to = addr_of(receiver);
     let now = Utc::now();
     let unsigned = encode(&[("AppKey", APP_KEY), ("Data", "x")]);
     for i in 0..3 {
@@ -830,7 +831,7 @@ async fn rejected_callbacks_over_the_per_address_limit_get_429_are_not_stored_an
         assert!((1..=60).contains(&wait), "Retry-After {wait}");
     }
     assert_eq!(
-        events(&test.db).await.len(),
+        events(app.db()).await.len(),
         3,
         "nothing is stored beyond the limit"
     );
@@ -848,8 +849,8 @@ async fn rejected_callbacks_over_the_per_address_limit_get_429_are_not_stored_an
     );
     let reply = post_raw(to, local(1), FORM, &signed(METHOD_CONFIRM, CONFIRM_SO1, now)).await;
     assert_eq!((reply.status, reply.body["success"].clone()), (200, true.into()));
-    assert_eq!(row(&test.db, "SO-1").await.status, OutboxStatus::Confirmed);
-    let outcomes: Vec<String> = events(&test.db)
+    assert_eq!(row(app.db(), "SO-1").await.status, OutboxStatus::Confirmed);
+    let outcomes: Vec<String> = events(app.db())
         .await
         .into_iter()
         .map(|e| e.outcome.to_string())
@@ -880,8 +881,8 @@ async fn rejected_callbacks_over_the_per_address_limit_get_429_are_not_stored_an
 
 #[tokio::test]
 async fn a_json_body_is_told_to_use_the_form_encoding() {
-    let test = TestDb::new().await;
-    let receiver = start_receiver(&test.db, callback_config()).await;
+    let app = spawn_app_with(receiving()).await;
+    let receiver = app.receiver();
     let form = signed_form(METHOD_CONFIRM, CONFIRM_SO1, Utc::now(), APP_KEY, SECRET);
     let json: serde_json::Map<String, Value> = form.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     let reply = reqwest::Client::new()
@@ -910,13 +911,13 @@ fn arbitrary_unsigned_or_tampered_callbacks_never_panic_and_never_change_an_orde
     use proptest::test_runner::{Config, TestRunner};
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (test, receiver) = runtime.block_on(async {
-        let test = TestDb::new().await;
-        insert_by_sql(&test.db, "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
-        let receiver = start_receiver(&test.db, unlimited()).await;
-        (test, receiver)
+    let app = runtime.block_on(async {
+        let app = spawn_app_with(unlimited()).await;
+        insert_by_sql(app.db(), "SO-1", "ON-1", &order_json("SO-1", &["P1"])).await;
+        app
     });
-    let to = addr_of(&receiver);
+    let receiver = app.receiver();
+    let to = addr_of(receiver);
     let now = Utc::now();
     let names = prop_oneof![
         Just("AppKey".to_owned()),
@@ -983,7 +984,7 @@ fn arbitrary_unsigned_or_tampered_callbacks_never_panic_and_never_change_an_orde
                 String::from_utf8_lossy(&body)
             );
             prop_assert_eq!(&reply.body["success"], &Value::Bool(false), "{:?}", reply.body);
-            let order = runtime.block_on(row(&test.db, "SO-1"));
+            let order = runtime.block_on(row(app.db(), "SO-1"));
             prop_assert_eq!(order.status.as_str(), "pending");
             prop_assert_eq!(order.haier_order_no, None);
             prop_assert_eq!(order.cancel_state, None);
@@ -1000,11 +1001,10 @@ fn arbitrary_unsigned_or_tampered_callbacks_never_panic_and_never_change_an_orde
     ));
     assert_eq!(reply.body["success"], true);
     assert_eq!(
-        runtime.block_on(row(&test.db, "SO-1")).status,
+        runtime.block_on(row(app.db(), "SO-1")).status,
         OutboxStatus::Confirmed
     );
-    drop(receiver);
-    runtime.block_on(async move { drop(test) });
+    runtime.block_on(async move { drop(app) });
 }
 
 #[test]

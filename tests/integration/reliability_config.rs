@@ -2,13 +2,12 @@
 //! (file, key, line and message), secret files that are not secrets, the same refusals through
 //! `check-config` and `run`, and a property test over arbitrary config text.
 
+use crate::support::{command, SHIPPED};
 use haier_sync::config::{self, ConfigError};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const SHIPPED: &str = include_str!("../../jobs.toml");
 
 /// One bad config: the shipped `jobs.toml` with one edit, and the error it must give.
 struct Case {
@@ -511,13 +510,8 @@ fn a_config_file_that_never_ends_is_refused_after_a_mebibyte() {
 // ---- the same refusals through the commands ----
 
 fn haier_sync(config: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("RUST_LOG")
+    let mut child = command(config, args)
         .env_remove("CREDENTIALS_DIRECTORY")
-        .current_dir(config.parent().expect("config in a folder"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

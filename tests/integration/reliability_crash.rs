@@ -7,11 +7,10 @@
 //! cut short reads `interrupted`), SQLite's `PRAGMA integrity_check` is `ok`, and Haier holds
 //! each of the 500 orders exactly once, re-sent only for pushes a kill cut off.
 
-use crate::daemon::support::rows as job_rows;
-use crate::e2e::{config_text, free_port, instance_of, start_simulator, DaemonProcess, Deadline, Setup};
-use crate::support_orders::{insert_many_by_sql, status_counts};
+use crate::support::{
+    insert_many_by_sql, instance_of, rows as job_rows, spawn_app_with, status_counts, Deadline, Options,
+};
 use diesel::prelude::*;
-use haier_sync::db::testing::TestDb;
 use haier_sync::db::{prices, products, stocks, Backend, Db};
 use haier_sync::runs::{RunStatus, SyncLog};
 use haier_sync::simulator::{Faults, PriceLookup, SimHandle, SimOptions};
@@ -175,45 +174,42 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
     let seed = seed();
     eprintln!("crash seed {seed} (replay with HAIER_SYNC_CRASH_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let test = TestDb::new().await;
-    let sim = start_simulator(SimOptions {
-        products: PRODUCTS,
-        // Slow enough that runs and pushes are under way when a kill lands.
-        faults: Faults {
-            latency_ms: 20,
-            ..Faults::default()
-        },
-        ..SimOptions::default()
-    })
+    let app = spawn_app_with(
+        Options::process(2000)
+            .extra_toml(format!(
+                "[daemon]\nheartbeat_ms = 200\nwatch_config = false\nshutdown_grace_ms = 2000\n\n{}",
+                jobs_toml()
+            ))
+            .sim(SimOptions {
+                products: PRODUCTS,
+                // Slow enough that runs and pushes are under way when a kill lands.
+                faults: Faults {
+                    latency_ms: 20,
+                    ..Faults::default()
+                },
+                ..SimOptions::default()
+            }),
+    )
     .await;
+    let sim = &app.sim;
     let codes: Vec<String> = sim.catalog().products_for_sale()[..10]
         .iter()
         .map(|p| p.code.clone())
         .collect();
     let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let text = config_text(
-        &test,
-        &sim,
-        &Setup {
-            timeout_ms: 2000,
-            callback_port: free_port(),
-            daemon: "heartbeat_ms = 200\nwatch_config = false\nshutdown_grace_ms = 2000",
-            jobs: &jobs_toml(),
-        },
-    );
-    let mut daemon = DaemonProcess::new(&text);
+    let mut daemon = app.daemon_process();
 
     let mut caught_running: Vec<(i64, String)> = Vec::new();
     let mut kills_mid_push = 0;
     let mut kills_mid_anything = 0;
     for kill in 1..=KILLS {
-        insert_many_by_sql(&test.db, &format!("SO-CRASH-{kill:02}"), ORDERS_PER_START, &codes).await;
+        insert_many_by_sql(app.db(), &format!("SO-CRASH-{kill:02}"), ORDERS_PER_START, &codes).await;
         daemon.start();
         let after = Duration::from_millis(rng.random_range(300..=2500));
         tokio::time::sleep(after).await;
         let status = daemon.kill_9();
         assert_eq!(status.signal(), Some(9), "kill {kill}: {status:?}");
-        let (running, sending) = left_running(&test.db).await;
+        let (running, sending) = left_running(app.db()).await;
         eprintln!(
             "kill {kill:2} after {:4} ms: running {:?}, {sending} orders sending",
             after.as_millis(),
@@ -232,11 +228,11 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
     let pid = daemon.start();
     let orders = KILLS * ORDERS_PER_START;
     let deadline = Deadline::new(Duration::from_secs(90));
-    while !final_round_done(&test.db, &instance_of(pid), orders).await {
+    while !final_round_done(app.db(), &instance_of(pid), orders).await {
         deadline
             .wait(
                 "a full round of syncs and every order pushed",
-                &status_counts(&test.db).await,
+                &status_counts(app.db()).await,
             )
             .await;
     }
@@ -264,7 +260,7 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
     );
 
     // No row stays `running`; each run a kill cut short is `interrupted`.
-    let runs = all_runs(&test.db).await;
+    let runs = all_runs(app.db()).await;
     let open: Vec<&SyncLog> = runs.iter().filter(|r| r.status == RunStatus::Running).collect();
     assert!(open.is_empty(), "{open:#?}");
     let by_id: BTreeMap<i64, &SyncLog> = runs.iter().map(|r| (r.id, r)).collect();
@@ -273,7 +269,7 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
         assert_eq!(row.status, RunStatus::Interrupted, "job {job}: {row:#?}");
     }
 
-    assert_tables_equal_the_simulator(&test.db, &sim).await;
+    assert_tables_equal_the_simulator(app.db(), sim).await;
 
     // Haier holds each order once; a second push happened only for a push a kill cut off.
     let stats = sim.stats().orders;
@@ -294,8 +290,8 @@ async fn twenty_kill_9_at_random_moments_lose_nothing_and_push_every_order_exact
     held.dedup();
     assert_eq!((before, held.len()), (orders, orders), "each soId once");
 
-    if test.backend() == Backend::Sqlite {
-        assert_eq!(sqlite_integrity(&test.db).await, ["ok"]);
+    if app.backend() == Backend::Sqlite {
+        assert_eq!(sqlite_integrity(app.db()).await, ["ok"]);
     }
     eprintln!(
         "survived {KILLS} kill -9 (seed {seed}); Haier holds {orders} orders once each after {} pushes \

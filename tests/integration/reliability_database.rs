@@ -6,8 +6,10 @@
 //! as soon as the database is back (also while the daemon stops), nothing stays `running`, and
 //! the next run succeeds.
 
-use crate::daemon::support::{rows as job_rows, utc, wait_for_rows, DEADLINE};
-use crate::support_sync::{EnvOptions, SyncEnv};
+use crate::support::{
+    insert_many_by_sql, rows as job_rows, spawn_app_with, status_counts, utc, wait_for, wait_for_rows,
+    wait_until, Options, OrdersJob, TestApp, DEADLINE,
+};
 use diesel::{Connection, RunQueryDsl};
 use haier_sync::config::{DatabaseUrl, SyncKind};
 use haier_sync::runs::SyncLog;
@@ -38,7 +40,7 @@ enum Outage {
 }
 
 impl Outage {
-    fn of(env: &SyncEnv) -> Outage {
+    fn of(env: &TestApp) -> Outage {
         Outage::of_url(&env.ctx.config.database.url)
     }
 
@@ -126,8 +128,8 @@ impl Drop for Outage {
 /// A simulator with 1200 products listed (a products run done), then slowed down so that a stock
 /// run of 1200 calls, 8 at a time, takes about 6 s and writes a page of 200 rows a second; a
 /// database that is waited for [`WAIT_MS`]; and the daemon's `[daemon]` settings.
-async fn slow_stock_env(daemon: &str) -> SyncEnv {
-    let env = SyncEnv::start_with(stock_options(daemon)).await;
+async fn slow_stock_env(daemon: &str) -> TestApp {
+    let env = spawn_app_with(stock_options(daemon)).await;
     let products = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(products.status, RunStatus::Success, "{products:?}");
     env.sim
@@ -139,22 +141,17 @@ async fn slow_stock_env(daemon: &str) -> SyncEnv {
     env
 }
 
-fn stock_options(daemon: &str) -> EnvOptions {
-    EnvOptions {
-        sim: SimOptions {
-            products: 1200,
-            ..SimOptions::default()
-        },
-        database_toml: format!("wait_ms = {WAIT_MS}"),
-        extra_toml: format!(
+fn stock_options(daemon: &str) -> Options {
+    Options::default()
+        .products(1200)
+        .set("database.wait_ms", WAIT_MS)
+        .extra_toml(format!(
             "[daemon]\nwatch_config = false\n{daemon}\n\n\
              [jobs.stock]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\nconcurrency = 8\ncatch_up = \"skip\"\n"
-        ),
-        ..EnvOptions::default()
-    }
+        ))
 }
 
-async fn start_daemon(env: &SyncEnv) -> DaemonHandle {
+async fn start_daemon(env: &TestApp) -> DaemonHandle {
     let runner = Arc::new(SyncJobRunner::new(env.ctx.clone()));
     Daemon::new((*env.ctx.config).clone(), env.ctx.db.clone(), runner)
         .start()
@@ -163,7 +160,7 @@ async fn start_daemon(env: &SyncEnv) -> DaemonHandle {
 }
 
 /// Fires the stock tick of `day` and waits until its row shows progress; returns the run.
-async fn start_stock_run(handle: &DaemonHandle, env: &SyncEnv, day: u32) -> scheduler::jobs::RunHandle {
+async fn start_stock_run(handle: &DaemonHandle, env: &TestApp, day: u32) -> scheduler::jobs::RunHandle {
     let FireOutcome::Started(run) = handle
         .scheduler()
         .fire("stock", utc(2026, 11, day, 3, 0, 0), Trigger::Schedule)
@@ -172,7 +169,7 @@ async fn start_stock_run(handle: &DaemonHandle, env: &SyncEnv, day: u32) -> sche
     else {
         panic!("the stock tick should start")
     };
-    wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
+    wait_for_rows(&env.ctx.db, "stock", "stock progress", DEADLINE, |rows| {
         rows.last()
             .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })
@@ -230,7 +227,7 @@ async fn a_run_whose_database_goes_away_ends_failed_and_the_next_run_succeeds_on
     }
 
     outage.restore();
-    let rows = wait_for_rows(&env.ctx.db, "stock", "the run's row closed", |rows| {
+    let rows = wait_for_rows(&env.ctx.db, "stock", "the run's row closed", DEADLINE, |rows| {
         rows[0].status != RunStatus::Running
     })
     .await;
@@ -273,14 +270,10 @@ async fn a_daemon_stopped_while_its_database_is_away_closes_the_runs_row_when_it
 
     let started = Instant::now();
     let stopping = tokio::spawn(handle.shutdown());
-    let deadline = Instant::now() + DEADLINE;
-    while !env.ctx.db.background().is_finishing() {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not come to closing its rows"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the daemon to come to closing its rows", DEADLINE, || {
+        env.ctx.db.background().is_finishing()
+    })
+    .await;
     assert_eq!(
         env.ctx.db.background().pending(),
         1,
@@ -362,37 +355,9 @@ async fn a_daemon_whose_database_stays_away_stops_within_its_shutdown_time_and_t
 async fn run_job_closes_its_row_before_it_exits_once_the_database_is_back() {
     let daemon = "shutdown_grace_ms = 10000";
     let env = slow_stock_env(daemon).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = match &env.ctx.config.database.url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-        DatabaseUrl::Postgres(url) => url.expose().to_owned(),
-    };
-    let config = dir.path().join("jobs.toml");
-    let text = crate::support_sync::config_text(
-        &env.sim.base_url(),
-        &env.sim.base_url(),
-        &db_url,
-        &stock_options(daemon),
-    );
-    std::fs::write(&config, text).unwrap();
-    let output = dir.path().join("run-job.log");
-    let log = std::fs::File::create(&output).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_haier-sync"));
-    command
-        .arg("-c")
-        .arg(&config)
-        .args(["run-job", "stock"])
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .env_remove("RUST_LOG");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HAIER_SYNC_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = KillOnDrop(command.spawn().expect("spawn haier-sync run-job"));
-    wait_for_rows(&env.ctx.db, "stock", "stock progress", |rows| {
+    let mut run_job = env.daemon_process();
+    run_job.start_with(&["run-job", "stock"]);
+    wait_for_rows(&env.ctx.db, "stock", "stock progress", DEADLINE, |rows| {
         rows.last()
             .is_some_and(|r| r.status == RunStatus::Running && r.success_count > 0)
     })
@@ -400,35 +365,20 @@ async fn run_job_closes_its_row_before_it_exits_once_the_database_is_back() {
 
     let mut outage = Outage::of(&env);
     outage.cut();
-    let said = |needle: &str| {
-        std::fs::read_to_string(&output)
-            .unwrap_or_default()
-            .contains(needle)
-    };
-    let deadline = Instant::now() + DEADLINE;
-    while !said("waiting up to 15 s for the database to take the closing write of 1 run(s)") {
+    let waiting = "waiting up to 15 s for the database to take the closing write of 1 run(s)";
+    wait_until("run-job to say it waits for the database", DEADLINE, || {
+        let said = run_job.current_output().contains(waiting);
         assert!(
-            child.0.try_wait().unwrap().is_none(),
+            said || run_job.try_exit().is_none(),
             "run-job exited with its row open:\n{}",
-            std::fs::read_to_string(&output).unwrap_or_default()
+            run_job.output()
         );
-        assert!(
-            Instant::now() < deadline,
-            "run-job did not say it waits for the database:\n{}",
-            std::fs::read_to_string(&output).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        said
+    })
+    .await;
     outage.restore();
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run-job did not exit");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let printed = std::fs::read_to_string(&output).unwrap_or_default();
+    let status = run_job.wait_exit(DEADLINE).await;
+    let printed = run_job.current_output();
     assert_eq!(status.code(), Some(1), "the run failed:\n{printed}");
     assert!(!printed.contains("could not close their log row"), "{printed}");
     let rows = job_rows(&env.ctx.db, "stock").await;
@@ -436,22 +386,11 @@ async fn run_job_closes_its_row_before_it_exits_once_the_database_is_back() {
     assert_closed_failed_by_the_run(&rows[0]);
 }
 
-/// Kills the child process when the test ends, however it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// An order batch whose database goes away while its pushes are in flight: the batch's log row
 /// is closed once the database is back (not left `running`), and the orders, whose results could
 /// not be written, are pushed again when their lease runs out and reach Haier once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_reach_haier_once() {
-    use crate::support_orders::{insert_many_by_sql, status_counts, OrdersEnv};
     use haier_sync::db::Db;
     use haier_sync::orders::poller;
     // Haier's confirm callbacks come after the test: the receiver does not wait on the database.
@@ -459,19 +398,14 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
         callback_delay_ms: 600_000,
         ..SimOptions::default()
     };
-    let env = OrdersEnv::start_with(sim, |config| {
-        config
-            .jobs
-            .get_mut("orders")
-            .unwrap()
-            .as_outbox_mut()
-            .unwrap()
-            .lease_ms = 1_000;
-    })
+    let env = spawn_app_with(Options::orders(sim).orders_job(OrdersJob {
+        lease_ms: 1_000,
+        ..OrdersJob::default()
+    }))
     .await;
     let db = Db::connect(&haier_sync::config::DatabaseConfig {
         wait_ms: WAIT_MS,
-        ..env.test.config.clone()
+        ..env.config().database.clone()
     })
     .await
     .unwrap();
@@ -483,24 +417,20 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
         })
         .unwrap();
     let batch = {
-        let (db, client, job) = (db.clone(), env.ctx.client.clone(), env.job.clone());
+        let (db, client, job) = (db.clone(), env.ctx.client.clone(), env.orders_job());
         tokio::spawn(async move { poller::push_next_batch(&db, &client, &job).await })
     };
     // The batch claims its orders, then opens its log row; the outage starts after both.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let counts = status_counts(env.db()).await;
-        let logs = env.order_logs().await;
-        if counts == [("sending".to_owned(), 20)] && logs.iter().any(|l| l.status == RunStatus::Running) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the batch did not claim the orders and open its row: {counts:?} {logs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut outage = Outage::of_url(&env.test.config.url);
+    wait_for(
+        "the batch to claim the orders and open its row",
+        DEADLINE,
+        || async { (status_counts(env.db()).await, env.order_logs().await) },
+        |(counts, logs)| {
+            counts == &[("sending".to_owned(), 20)] && logs.iter().any(|l| l.status == RunStatus::Running)
+        },
+    )
+    .await;
+    let mut outage = Outage::of_url(&env.config().database.url);
     outage.cut();
     let error = tokio::time::timeout(DEADLINE, batch)
         .await
@@ -535,16 +465,16 @@ async fn an_order_batch_whose_database_goes_away_is_closed_later_and_its_orders_
 
     // The lease (1 s) runs out and the orders are pushed again: Haier answers DUPLICATE_SOID for
     // those it took, and holds each once.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        env.push_all_due().await;
-        let counts = status_counts(env.db()).await;
-        if counts == [("pushed".to_owned(), 20)] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not every order pushed: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "every order pushed",
+        DEADLINE,
+        || async {
+            env.push_all_due().await;
+            status_counts(env.db()).await
+        },
+        |counts| counts == &[("pushed".to_owned(), 20)],
+    )
+    .await;
     let stats = env.sim.stats();
     assert_eq!(stats.orders.distinct_so_ids, 20, "{stats:#?}");
     assert!(open_rows(&env.order_logs().await).is_empty());

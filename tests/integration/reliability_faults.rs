@@ -8,15 +8,13 @@
 //! with a 60 s outage and the shipped 30 s cool-down is `#[ignore]`d; run it with
 //! `cargo test --test integration reliability_faults -- --ignored`.
 
-use crate::support_sync::{EnvOptions, SyncEnv};
-use haier_sync::config::{BreakerPolicy, Config, RateLimit, RetryPolicy, SyncJob, SyncKind};
-use haier_sync::haier::paths::TOKEN_PATH;
+use crate::support::{rows, spawn_app_with, wait_for, wait_for_rows, wait_until, Options, TestApp};
+use haier_sync::config::{BreakerPolicy, RetryPolicy, SyncJob, SyncKind};
 use haier_sync::haier::{BreakerState, HaierError, System};
-use haier_sync::runs::RunStatus;
-use haier_sync::runs::SyncLog;
+use haier_sync::runs::{RunStatus, SyncLog};
 use haier_sync::scheduler::{Daemon, SyncJobRunner};
 use haier_sync::simulator::{Faults, SimOptions};
-use haier_sync::sync::{AppContext, RunOverrides};
+use haier_sync::sync::RunOverrides;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,26 +23,40 @@ use tokio_util::sync::CancellationToken;
 /// How long a test waits for what should happen soon.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A simulator with `products` products and `faults`, the products synced, and the client built
-/// with `tweak` applied to the test config.
-async fn env_with(products: usize, options: EnvOptions, tweak: impl FnOnce(&mut Config)) -> SyncEnv {
-    let mut env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products,
-            ..options.sim.clone()
-        },
-        ..options
-    })
-    .await;
-    let mut config = (*env.ctx.config).clone();
-    tweak(&mut config);
-    env.ctx = AppContext::connect(config).await.expect("rebuild the context");
+/// A simulator with `products` products and the faults of `options`, the products synced, and
+/// the client `options` sets.
+async fn env_with(products: usize, options: Options) -> TestApp {
+    let env = spawn_app_with(options.products(products)).await;
     let faults = env.sim.faults();
     env.sim.set_faults(Faults::default()).unwrap();
     let synced = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(synced.status, RunStatus::Success, "{synced:?}");
     env.sim.set_faults(faults).unwrap();
     env
+}
+
+/// The simulator starts with `faults`.
+fn with_faults(faults: Faults) -> Options {
+    Options::default().sim(SimOptions {
+        faults,
+        ..SimOptions::default()
+    })
+}
+
+/// Openplat's client makes `attempts` attempts a call (5 to 20 ms apart), and its breaker opens
+/// after `failures` failures and probes after `cool_down_ms`.
+fn breaking_after(attempts: u32, failures: u32, cool_down_ms: u64) -> Options {
+    let mut options = Options::default();
+    options.haier.retry = Some(RetryPolicy {
+        max_attempts: attempts,
+        backoff_base_ms: 5,
+        backoff_cap_ms: 20,
+    });
+    options.haier.breaker = Some(BreakerPolicy {
+        failure_threshold: failures,
+        cool_down_ms,
+    });
+    options
 }
 
 /// The row says what happened: `total = success + failed`, and the status follows the counts.
@@ -63,11 +75,11 @@ fn assert_honest(row: &SyncLog) {
 }
 
 /// Runs `kind` and checks its row is honest and not `failed`; returns the row.
-async fn run_honestly(env: &SyncEnv, kind: SyncKind) -> SyncLog {
+async fn run_honestly(env: &TestApp, kind: SyncKind) -> SyncLog {
     run_job_honestly(env, env.job(kind)).await
 }
 
-async fn run_job_honestly(env: &SyncEnv, job: SyncJob) -> SyncLog {
+async fn run_job_honestly(env: &TestApp, job: SyncJob) -> SyncLog {
     let outcome = env.run_job(job, RunOverrides::default()).await;
     let row = env.log(&outcome).await;
     assert_honest(&row);
@@ -79,7 +91,7 @@ async fn run_job_honestly(env: &SyncEnv, job: SyncJob) -> SyncLog {
     row
 }
 
-async fn stock_rows(env: &SyncEnv) -> i64 {
+async fn stock_rows(env: &TestApp) -> i64 {
     use diesel::prelude::*;
     use haier_sync::db::schema::haier_stocks::dsl::*;
     env.query(|c| haier_stocks.count().get_result::<i64>(c)).await
@@ -87,20 +99,14 @@ async fn stock_rows(env: &SyncEnv) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_calls_time_out_and_are_retried_so_a_stock_run_still_ends_honestly() {
-    let env = env_with(
-        120,
-        EnvOptions {
-            sim: SimOptions {
-                faults: Faults {
-                    hang_rate: 0.1,
-                    ..Faults::default()
-                },
-                ..SimOptions::default()
-            },
-            ..EnvOptions::default()
-        },
-        |config| config.haier.timeout_ms = 300,
-    )
+    let env = env_with(120, {
+        let mut options = with_faults(Faults {
+            hang_rate: 0.1,
+            ..Faults::default()
+        });
+        options.haier.timeout_ms = Some(300);
+        options
+    })
     .await;
     let row = run_honestly(&env, SyncKind::Stock).await;
     assert_eq!(row.total_count, 120);
@@ -112,17 +118,10 @@ async fn hung_calls_time_out_and_are_retried_so_a_stock_run_still_ends_honestly(
 async fn server_errors_on_a_third_of_calls_leave_stock_and_price_runs_honest() {
     let env = env_with(
         200,
-        EnvOptions {
-            sim: SimOptions {
-                faults: Faults {
-                    fail_rate: 0.33,
-                    ..Faults::default()
-                },
-                ..SimOptions::default()
-            },
-            ..EnvOptions::default()
-        },
-        |_| {},
+        with_faults(Faults {
+            fail_rate: 0.33,
+            ..Faults::default()
+        }),
     )
     .await;
     let stock = run_honestly(&env, SyncKind::Stock).await;
@@ -138,17 +137,10 @@ async fn a_429_storm_is_waited_out_and_every_item_is_synced() {
     // Haier admits 40 requests a second; the client would send thousands.
     let env = env_with(
         120,
-        EnvOptions {
-            sim: SimOptions {
-                faults: Faults {
-                    qps: Some(40.0),
-                    ..Faults::default()
-                },
-                ..SimOptions::default()
-            },
-            ..EnvOptions::default()
-        },
-        |_| {},
+        with_faults(Faults {
+            qps: Some(40.0),
+            ..Faults::default()
+        }),
     )
     .await;
     let row = run_honestly(&env, SyncKind::Stock).await;
@@ -167,23 +159,12 @@ async fn tokens_revoked_again_and_again_mid_run_do_not_abort_the_run() {
     // revocation's 401s queued behind the limiter long enough for some to meet the next one.
     let env = env_with(
         300,
-        EnvOptions {
-            sim: SimOptions {
-                faults: Faults {
-                    revoke_tokens_every_ms: Some(150),
-                    latency_ms: 5,
-                    ..Faults::default()
-                },
-                ..SimOptions::default()
-            },
-            ..EnvOptions::default()
-        },
-        |config| {
-            config.haier.rate_limit = RateLimit {
-                per_second: 150,
-                burst: 10,
-            }
-        },
+        with_faults(Faults {
+            revoke_tokens_every_ms: Some(150),
+            latency_ms: 5,
+            ..Faults::default()
+        })
+        .openplat_rate_limit(150, 10),
     )
     .await;
     let before = env.sim.stats();
@@ -208,7 +189,7 @@ async fn tokens_revoked_again_and_again_mid_run_do_not_abort_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_whose_tokens_are_always_refused_still_fails_the_run_clearly() {
     // Tokens last one second less than zero: each is revoked at once (every 1 ms).
-    let env = env_with(20, EnvOptions::default(), |_| {}).await;
+    let env = env_with(20, Options::default()).await;
     env.sim
         .set_faults(Faults {
             revoke_tokens_every_ms: Some(1),
@@ -308,20 +289,8 @@ enum Outage {
     Failing,
 }
 
-/// Polls `check` every 10 ms until it holds, up to `within`.
-async fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return Instant::now();
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn stock_log(env: &SyncEnv) -> Vec<SyncLog> {
-    crate::daemon::support::rows(&env.ctx.db, "stock").await
+async fn stock_log(env: &TestApp) -> Vec<SyncLog> {
+    rows(&env.ctx.db, "stock").await
 }
 
 /// The issue's scenario, through the daemon: a stock job on `schedule` runs while Haier is away
@@ -333,34 +302,22 @@ async fn the_daemon_recovers_from_an_outage(
     cool_down_ms: u64,
     schedule: &str,
 ) {
-    let mut env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 30,
-            ..SimOptions::default()
-        },
-        extra_toml: format!(
-            "[daemon]\nshutdown_grace_ms = 500\nwatch_config = false\n\n\
-             [jobs.stock]\nkind = \"stock\"\nschedule = \"{schedule}\"\nconcurrency = 8\n"
-        ),
-        ..EnvOptions::default()
-    })
+    let mut env = spawn_app_with(Options::default().products(30).extra_toml(format!(
+        "[daemon]\nshutdown_grace_ms = 500\nwatch_config = false\n\n\
+         [jobs.stock]\nkind = \"stock\"\nschedule = \"{schedule}\"\nconcurrency = 8\n"
+    )))
     .await;
     // Openplat is reached through a proxy that can stop.
     let proxy = OutageProxy::start(env.sim.addr()).await;
-    let mut config = (*env.ctx.config).clone();
-    config.haier.base_url = proxy.base_url.parse().unwrap();
-    config.haier.token_url = format!("{}{TOKEN_PATH}", proxy.base_url).parse().unwrap();
-    config.haier.timeout_ms = 1000;
-    config.haier.retry = RetryPolicy {
-        max_attempts: 2,
-        backoff_base_ms: 5,
-        backoff_cap_ms: 20,
-    };
-    config.haier.breaker = BreakerPolicy {
-        failure_threshold: 3,
-        cool_down_ms,
-    };
-    env.ctx = AppContext::connect(config.clone()).await.unwrap();
+    let breaking = breaking_after(2, 3, cool_down_ms);
+    env.reconfigure(|options| {
+        options.openplat_url = Some(proxy.base_url.clone());
+        options.haier.timeout_ms = Some(1000);
+        options.haier.retry = breaking.haier.retry;
+        options.haier.breaker = breaking.haier.breaker;
+    })
+    .await;
+    let config = (*env.ctx.config).clone();
     let synced = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(synced.status, RunStatus::Success, "{synced:?}");
 
@@ -371,18 +328,14 @@ async fn the_daemon_recovers_from_an_outage(
         .await
         .unwrap();
     let tick = Duration::from_secs(if schedule.starts_with("*/5") { 5 } else { 1 });
-    let started = Instant::now();
-    while !stock_log(&env)
-        .await
-        .iter()
-        .any(|r| r.status == RunStatus::Success)
-    {
-        assert!(
-            started.elapsed() < DEADLINE + tick,
-            "no stock run succeeded before the outage"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_rows(
+        &env.ctx.db,
+        "stock",
+        "a stock run to succeed before the outage",
+        DEADLINE + tick,
+        |rows| rows.iter().any(|r| r.status == RunStatus::Success),
+    )
+    .await;
 
     // Haier goes away.
     match kind {
@@ -430,22 +383,21 @@ async fn the_daemon_recovers_from_an_outage(
         "the probe reached Haier {probe_after:?} after it came back (cool-down {cool_down_ms} ms)"
     );
     // The run that carried the probe, and each one after it, succeeds.
-    let deadline = Instant::now() + DEADLINE + 3 * tick;
-    let rows = loop {
-        let rows: Vec<SyncLog> = stock_log(&env)
-            .await
-            .into_iter()
-            .filter(|r| r.status != RunStatus::Skipped && r.completed_at.is_some_and(|end| end >= back_utc))
-            .collect();
-        if rows.iter().filter(|r| r.status == RunStatus::Success).count() >= 2 {
-            break rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no two successes after the outage: {rows:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let rows = wait_for(
+        "two successes after the outage",
+        DEADLINE + 3 * tick,
+        || async {
+            stock_log(&env)
+                .await
+                .into_iter()
+                .filter(|r| {
+                    r.status != RunStatus::Skipped && r.completed_at.is_some_and(|end| end >= back_utc)
+                })
+                .collect::<Vec<SyncLog>>()
+        },
+        |rows| rows.iter().filter(|r| r.status == RunStatus::Success).count() >= 2,
+    )
+    .await;
     let report = handle.shutdown().await.unwrap();
     assert_eq!(report.exit_code(), 0);
     // Runs that ended after Haier came back: only ones that had failed their probe before it
@@ -498,18 +450,7 @@ async fn after_a_sixty_second_outage_the_next_stock_run_succeeds() {
 /// sends one probe when the cool-down ends and goes through every item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stock_run_after_an_outage_waits_for_the_probe_and_succeeds() {
-    let env = env_with(40, EnvOptions::default(), |config| {
-        config.haier.retry = RetryPolicy {
-            max_attempts: 2,
-            backoff_base_ms: 5,
-            backoff_cap_ms: 20,
-        };
-        config.haier.breaker = BreakerPolicy {
-            failure_threshold: 3,
-            cool_down_ms: 1000,
-        };
-    })
-    .await;
+    let env = env_with(40, breaking_after(2, 3, 1000)).await;
     env.sim
         .set_faults(Faults {
             fail_rate: 1.0,
@@ -535,19 +476,8 @@ async fn a_stock_run_after_an_outage_waits_for_the_probe_and_succeeds() {
 
 /// Ten products, one attempt per call, and a breaker that opens on the first failure and probes
 /// after 200 ms.
-async fn one_failure_breaker_env() -> SyncEnv {
-    env_with(10, EnvOptions::default(), |config| {
-        config.haier.retry = RetryPolicy {
-            max_attempts: 1,
-            backoff_base_ms: 5,
-            backoff_cap_ms: 20,
-        };
-        config.haier.breaker = BreakerPolicy {
-            failure_threshold: 1,
-            cool_down_ms: 200,
-        };
-    })
-    .await
+async fn one_failure_breaker_env() -> TestApp {
+    env_with(10, breaking_after(1, 1, 200)).await
 }
 
 /// The probe is sent in a task of its own: its caller going away does not cancel it.

@@ -2,9 +2,9 @@
 //! message, is never sent, and the poller neither crashes nor blocks: the good order beside
 //! them is pushed in the same poll, and the next poll is idle.
 
-use super::support_orders::*;
+use crate::support::*;
 use haier_sync::orders::poller::{try_push_next_batch, PollOutcome};
-use haier_sync::orders::{outbox, OutboxStatus};
+use haier_sync::orders::OutboxStatus;
 use haier_sync::simulator::SimOptions;
 use serde_json::{json, Value};
 
@@ -211,11 +211,11 @@ fn bad_payloads(code: &str) -> Vec<Bad> {
 
 #[tokio::test]
 async fn twenty_nine_bad_payloads_end_dead_with_their_exact_message_and_the_poller_goes_on() {
-    let env = OrdersEnv::start(SimOptions {
+    let env = spawn_app_with(Options::orders(SimOptions {
         products: 50,
         callback_delay_ms: 20,
         ..SimOptions::default()
-    })
+    }))
     .await;
     let code = env.code(0).to_owned();
     let bad = bad_payloads(&code);
@@ -229,15 +229,7 @@ async fn twenty_nine_bad_payloads_end_dead_with_their_exact_message_and_the_poll
         "ON-GOOD-1".into(),
         order_json("GOOD-1", &[&code]).to_string(),
     ));
-    env.db()
-        .run(move |conn| {
-            for (so_id, online_no, payload) in &rows {
-                outbox::insert_order(conn, so_id, online_no, payload)?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    insert_orders_by_sql(env.db(), rows).await;
 
     let polls = env.push_all_due().await;
     let total: i64 = polls.iter().map(|c| c.total).sum();
@@ -271,7 +263,7 @@ async fn twenty_nine_bad_payloads_end_dead_with_their_exact_message_and_the_poll
 
     // Nothing is left to retry, and the poller takes the next order as usual.
     assert_eq!(
-        try_push_next_batch(&env.ctx, &env.job).await.unwrap(),
+        try_push_next_batch(&env.ctx, &env.orders_job()).await.unwrap(),
         PollOutcome::Idle
     );
     insert_by_sql(env.db(), "GOOD-2", "ON-GOOD-2", &order_json("GOOD-2", &[&code])).await;

@@ -2,6 +2,7 @@
 //! errors, tokens and their expiry, the quota, injected faults, signed callbacks, logistics
 //! progress, determinism, and the `/_sim` API. Each test starts its own simulator on 127.0.0.1:0.
 
+use crate::support::start_simulator;
 use axum::extract::{Form, State};
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
@@ -10,7 +11,7 @@ use haier_sync::haier::paths::{
     self, BALANCE_PATH, LOGISTICS_PATH, PRICES_PATH, PRODUCTS_PATH, STOCK_PATH, TOKEN_FALLBACK_PATH,
     TOKEN_PATH,
 };
-use haier_sync::simulator::{self, Faults, PriceLookup, SimCredentials, SimHandle, SimOptions, Simulator};
+use haier_sync::simulator::{self, Faults, PriceLookup, SimCredentials, SimHandle, SimOptions};
 use md5::{Digest, Md5};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -23,12 +24,6 @@ use std::time::{Duration, Instant};
 
 const CUSTOMER: &str = "8800633175";
 const PASSWORD: &str = "demo-password";
-
-async fn start(options: SimOptions) -> SimHandle {
-    Simulator::start("127.0.0.1:0".parse().unwrap(), options, SimCredentials::default())
-        .await
-        .unwrap()
-}
 
 fn small() -> SimOptions {
     SimOptions {
@@ -203,7 +198,7 @@ fn codes_for_sale(sim: &SimHandle, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn openplat_token_is_issued_for_the_configured_client_only() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     for path in [TOKEN_PATH, TOKEN_FALLBACK_PATH] {
         let reply = client
@@ -232,7 +227,7 @@ async fn openplat_token_is_issued_for_the_configured_client_only() {
 
 #[tokio::test]
 async fn business_calls_without_a_valid_token_get_401_in_both_systems() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     for authorization in ["", "not-a-token", "Bearer x.y.z"] {
         let (status, body) = openplat(&client, &sim, authorization, PRODUCTS_PATH, products_body(None)).await;
@@ -253,7 +248,7 @@ async fn business_calls_without_a_valid_token_get_401_in_both_systems() {
 
 #[tokio::test]
 async fn the_full_listing_has_every_purchasable_product_with_the_real_key_names() {
-    let sim = start(SimOptions {
+    let sim = start_simulator(SimOptions {
         products: 1000,
         ..SimOptions::default()
     })
@@ -295,7 +290,7 @@ async fn the_full_listing_has_every_purchasable_product_with_the_real_key_names(
 
 #[tokio::test]
 async fn explicit_codes_answer_extras_and_unknown_codes_as_not_for_sale() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let for_sale = codes_for_sale(&sim, 1).remove(0);
@@ -316,7 +311,7 @@ async fn explicit_codes_answer_extras_and_unknown_codes_as_not_for_sale() {
 
 #[tokio::test]
 async fn prices_for_twenty_codes_follow_the_contract_arithmetic_and_quirks() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let codes = codes_for_sale(&sim, 20);
@@ -389,7 +384,7 @@ async fn prices_for_twenty_codes_follow_the_contract_arithmetic_and_quirks() {
 
 #[tokio::test]
 async fn stock_replies_sum_to_the_catalog_totals_and_some_are_empty() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let mut empty = 0;
@@ -417,7 +412,7 @@ async fn stock_replies_sum_to_the_catalog_totals_and_some_are_empty() {
 
 #[tokio::test]
 async fn balance_lists_the_payer_accounts() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let reply = openplat(
@@ -439,7 +434,7 @@ async fn balance_lists_the_payer_accounts() {
 
 #[tokio::test]
 async fn wrong_passwords_and_codes_are_password_errors() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -473,7 +468,7 @@ async fn wrong_passwords_and_codes_are_password_errors() {
 
 #[tokio::test]
 async fn more_than_twenty_codes_are_refused() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let codes = codes_for_sale(&sim, 21);
@@ -495,7 +490,7 @@ async fn more_than_twenty_codes_are_refused() {
 
 #[tokio::test]
 async fn missing_fields_are_param_missing_naming_the_field() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -589,7 +584,7 @@ async fn missing_fields_are_param_missing_naming_the_field() {
 
 #[tokio::test]
 async fn ylh_token_works_under_every_suffix_and_refuses_bad_credentials() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     for suffix in simulator::PATH_SUFFIXES {
         let token = ylh_token(&client, &sim, suffix).await;
@@ -650,7 +645,7 @@ async fn ylh_token_works_under_every_suffix_and_refuses_bad_credentials() {
 
 #[tokio::test]
 async fn an_order_is_kept_once_and_its_repeat_is_a_duplicate() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = ylh_token(&client, &sim, "-dev").await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -699,7 +694,7 @@ async fn an_order_is_kept_once_and_its_repeat_is_a_duplicate() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_and_a_new_one_works() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let ylh = ylh_token(&client, &sim, "-dev").await;
@@ -715,7 +710,7 @@ async fn an_expired_token_is_refused_and_a_new_one_works() {
 
 #[tokio::test]
 async fn tokens_expire_after_their_ttl() {
-    let sim = start(SimOptions {
+    let sim = start_simulator(SimOptions {
         token_ttl_secs: 1,
         ..small()
     })
@@ -748,7 +743,7 @@ async fn tokens_expire_after_their_ttl() {
 
 #[tokio::test]
 async fn revoked_tokens_go_bad_early() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let update = client
@@ -770,7 +765,7 @@ async fn revoked_tokens_go_bad_early() {
 
 #[tokio::test]
 async fn a_burst_past_the_quota_is_throttled_with_retry_after() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -820,7 +815,7 @@ async fn a_burst_past_the_quota_is_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn latency_delays_every_reply() {
-    let sim = start(SimOptions {
+    let sim = start_simulator(SimOptions {
         faults: Faults {
             latency_ms: 200,
             ..Faults::default()
@@ -836,7 +831,7 @@ async fn latency_delays_every_reply() {
 
 #[tokio::test]
 async fn fail_rate_gives_5xx_some_not_json_and_can_be_turned_off_at_run_time() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     sim.set_faults(Faults {
@@ -867,7 +862,7 @@ async fn fail_rate_gives_5xx_some_not_json_and_can_be_turned_off_at_run_time() {
 
 #[tokio::test]
 async fn hung_calls_time_out_without_blocking_others() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     sim.set_faults(Faults {
@@ -983,7 +978,7 @@ fn data_of(form: &HashMap<String, String>) -> Value {
 #[tokio::test]
 async fn a_pushed_order_gets_a_signed_confirm_callback() {
     let receiver = start_receiver(0).await;
-    let sim = start(callback_options(&receiver)).await;
+    let sim = start_simulator(callback_options(&receiver)).await;
     let client = http();
     let token = ylh_token(&client, &sim, "-dev").await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -1023,7 +1018,7 @@ async fn a_pushed_order_gets_a_signed_confirm_callback() {
 #[tokio::test]
 async fn an_unacknowledged_callback_is_retried() {
     let receiver = start_receiver(2).await;
-    let sim = start(callback_options(&receiver)).await;
+    let sim = start_simulator(callback_options(&receiver)).await;
     let client = http();
     let token = ylh_token(&client, &sim, "-dev").await;
     let code = codes_for_sale(&sim, 1).remove(0);
@@ -1038,7 +1033,7 @@ async fn an_unacknowledged_callback_is_retried() {
 #[tokio::test]
 async fn cancel_marks_the_order_and_sends_a_cancel_callback() {
     let receiver = start_receiver(0).await;
-    let sim = start(SimOptions {
+    let sim = start_simulator(SimOptions {
         delivery_after_ms: 60_000,
         ..callback_options(&receiver)
     })
@@ -1078,7 +1073,7 @@ async fn cancel_marks_the_order_and_sends_a_cancel_callback() {
 
 #[tokio::test]
 async fn logistics_move_up_to_delivered_and_unknown_orders_are_not_found() {
-    let sim = start(SimOptions {
+    let sim = start_simulator(SimOptions {
         callback_delay_ms: 0,
         delivery_after_ms: 600,
         ..small()
@@ -1126,7 +1121,7 @@ async fn the_same_seed_serves_the_same_catalog_and_another_seed_does_not() {
     let client = http();
     let mut replies = Vec::new();
     for seed in [9, 9, 10] {
-        let sim = start(SimOptions {
+        let sim = start_simulator(SimOptions {
             seed,
             products: 200,
             ..SimOptions::default()
@@ -1158,7 +1153,7 @@ async fn the_same_seed_serves_the_same_catalog_and_another_seed_does_not() {
 
 #[tokio::test]
 async fn mutation_moves_prices_and_reset_restores_the_start_state() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let token = openplat_token(&client, &sim).await;
     let ylh = ylh_token(&client, &sim, "-dev").await;
@@ -1208,7 +1203,7 @@ async fn mutation_moves_prices_and_reset_restores_the_start_state() {
 
 #[tokio::test]
 async fn faults_are_read_and_partly_updated_over_http() {
-    let sim = start(small()).await;
+    let sim = start_simulator(small()).await;
     let client = http();
     let url = format!("{}/_sim/faults", sim.base_url());
     let set: Value = client

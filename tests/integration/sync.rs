@@ -2,7 +2,7 @@
 //! write, the log rows they leave, incremental re-runs, partial failure, interruption, and
 //! `run-job`'s seed-compatible flags.
 
-use crate::support_sync::{CancelAfter, EnvOptions, RefusingProxy, SyncEnv};
+use crate::support::{spawn_app_with, CancelAfter, Options, RefusingProxy, TestApp};
 use diesel::prelude::*;
 use haier_sync::cli::run_job::{self, RunJobArgs};
 use haier_sync::config::SyncKind;
@@ -31,7 +31,7 @@ fn counties(list: &[&str]) -> RunOverrides {
     }
 }
 
-fn for_sale_codes(env: &SyncEnv) -> Vec<String> {
+fn for_sale_codes(env: &TestApp) -> Vec<String> {
     env.sim
         .catalog()
         .products_for_sale()
@@ -51,7 +51,7 @@ fn decimal(text: &Option<String>) -> Decimal {
 /// The done-when's catalog size (one listing call, so cheap enough for every CI run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_listing_fills_the_catalog_and_an_unchanged_rerun_writes_nothing() {
-    let env = SyncEnv::start(2000).await;
+    let env = spawn_app_with(Options::default().products(2000)).await;
     let first = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
     let log = env.log(&first).await;
@@ -105,7 +105,7 @@ async fn products_listing_fills_the_catalog_and_an_unchanged_rerun_writes_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
-    let env = SyncEnv::start(120).await;
+    let env = spawn_app_with(Options::default().products(120)).await;
     assert_eq!(
         env.run(SyncKind::Products, RunOverrides::default()).await.status,
         RunStatus::Success
@@ -113,14 +113,7 @@ async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
     let all = for_sale_codes(&env);
 
     // The same seed with fewer products lists a prefix of the catalog: the rest is gone.
-    let smaller = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 100,
-            ..SimOptions::default()
-        },
-        ..EnvOptions::default()
-    })
-    .await;
+    let smaller = spawn_app_with(Options::default().products(100)).await;
     let ctx = sync::AppContext {
         client: smaller.ctx.client.clone(),
         ..env.ctx.clone()
@@ -180,7 +173,7 @@ async fn products_missing_from_a_complete_listing_are_delisted_and_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_by_code_store_them_with_local_labels_and_fail_unknown_codes() {
-    let env = SyncEnv::start(60).await;
+    let env = spawn_app_with(Options::default().products(60)).await;
     let catalog = env.sim.catalog();
     let mut wanted: Vec<String> = catalog.products_for_sale()[..45]
         .iter()
@@ -238,7 +231,7 @@ async fn products_by_code_store_them_with_local_labels_and_fail_unknown_codes() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prices_are_stored_exactly_and_moves_are_recorded() {
-    let env = SyncEnv::start(300).await;
+    let env = spawn_app_with(Options::default().products(300)).await;
     env.run(SyncKind::Products, RunOverrides::default()).await;
     let outcome = env.run(SyncKind::Prices, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
@@ -325,7 +318,7 @@ async fn prices_are_stored_exactly_and_moves_are_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prices_and_stock_with_no_products_synced_say_so() {
-    let env = SyncEnv::start(10).await;
+    let env = spawn_app_with(Options::default().products(10)).await;
     for kind in [SyncKind::Prices, SyncKind::Stock] {
         let outcome = env.run(kind, RunOverrides::default()).await;
         assert_eq!(outcome.status, RunStatus::Success);
@@ -348,7 +341,7 @@ async fn prices_and_stock_with_no_products_synced_say_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_covers_every_product_for_sale_in_each_county() {
-    let env = SyncEnv::start(150).await;
+    let env = spawn_app_with(Options::default().products(150)).await;
     env.run(SyncKind::Products, RunOverrides::default()).await;
     // A code not placed for the customer is synced too, and must be skipped.
     let extra = env.sim.catalog().extra_products()[0].code.clone();
@@ -430,7 +423,7 @@ fn sample_order(so_id: &str, product_code: &str) -> Order {
 
 /// Pushes orders to the simulator and writes their outbox rows as the orders poller would;
 /// returns (so_id, Haier order no.) pairs.
-async fn pushed_orders(env: &SyncEnv, n: usize) -> Vec<(String, String)> {
+async fn pushed_orders(env: &TestApp, n: usize) -> Vec<(String, String)> {
     let code = for_sale_codes(env)[0].clone();
     let mut orders = Vec::new();
     for i in 0..n {
@@ -487,15 +480,12 @@ fn delivered_at_of(conn: &mut db::DbConnection, so_id: &str) -> QueryResult<Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logistics_follow_pushed_orders_until_delivered() {
-    let env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 20,
-            callback_delay_ms: 0,
-            delivery_after_ms: 600,
-            ..SimOptions::default()
-        },
-        ..EnvOptions::default()
-    })
+    let env = spawn_app_with(Options::default().sim(SimOptions {
+        products: 20,
+        callback_delay_ms: 0,
+        delivery_after_ms: 600,
+        ..SimOptions::default()
+    }))
     .await;
     // Nothing pushed yet: nothing to do.
     let outcome = env.run(SyncKind::Logistics, RunOverrides::default()).await;
@@ -549,14 +539,11 @@ async fn logistics_follow_pushed_orders_until_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_ends_success_when_retries_absorb_a_ten_percent_fail_rate() {
-    let env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 200,
-            callback_delay_ms: 0,
-            ..SimOptions::default()
-        },
-        ..EnvOptions::default()
-    })
+    let env = spawn_app_with(Options::default().sim(SimOptions {
+        products: 200,
+        callback_delay_ms: 0,
+        ..SimOptions::default()
+    }))
     .await;
     let orders = pushed_orders(&env, 3).await;
     env.sim
@@ -588,14 +575,11 @@ async fn every_kind_ends_success_when_retries_absorb_a_ten_percent_fail_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
-    let sim = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 100,
-            callback_delay_ms: 0,
-            ..SimOptions::default()
-        },
-        ..EnvOptions::default()
-    })
+    let mut sim = spawn_app_with(Options::default().sim(SimOptions {
+        products: 100,
+        callback_delay_ms: 0,
+        ..SimOptions::default()
+    }))
     .await;
     let all = for_sale_codes(&sim);
     let refused_code = all[42].clone();
@@ -606,22 +590,10 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
         vec![refused_code.clone(), refused_order.clone()],
     )
     .await;
-    // The same database, through the refusing proxy.
-    let env = {
-        let config = SyncEnv::start_with(EnvOptions {
-            sim: SimOptions {
-                products: 1,
-                ..SimOptions::default()
-            },
-            openplat_url: Some(proxy.base_url.clone()),
-            ..EnvOptions::default()
-        })
+    // The same database and simulator, openplat through the refusing proxy.
+    sim.reconfigure(|options| options.openplat_url = Some(proxy.base_url.clone()))
         .await;
-        sync::AppContext {
-            client: config.ctx.client.clone(),
-            ..sim.ctx.clone()
-        }
-    };
+    let env = sim.ctx.clone();
     let run = |kind: SyncKind, overrides: RunOverrides| {
         let ctx = env.clone();
         async move {
@@ -712,15 +684,7 @@ async fn an_item_refused_by_haier_fails_alone_and_the_run_ends_partial() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_fail_the_run_at_once() {
-    let env = SyncEnv::start_with(EnvOptions {
-        sim: SimOptions {
-            products: 50,
-            ..SimOptions::default()
-        },
-        bad_secret: true,
-        ..EnvOptions::default()
-    })
-    .await;
+    let env = spawn_app_with(Options::default().products(50).bad_secret()).await;
     let outcome = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(
@@ -783,7 +747,7 @@ async fn refused_credentials_fail_the_run_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
-    let env = SyncEnv::start(300).await;
+    let env = spawn_app_with(Options::default().products(300)).await;
     env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
         .set_faults(Faults {
@@ -835,7 +799,7 @@ async fn a_cancelled_run_closes_interrupted_with_the_counts_so_far() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_past_its_timeout_is_interrupted() {
-    let env = SyncEnv::start(200).await;
+    let env = spawn_app_with(Options::default().products(200)).await;
     env.run(SyncKind::Products, RunOverrides::default()).await;
     env.sim
         .set_faults(Faults {
@@ -861,7 +825,7 @@ async fn a_run_past_its_timeout_is_interrupted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_time_taken_by_another_instance_is_not_run() {
-    let env = SyncEnv::start(10).await;
+    let env = spawn_app_with(Options::default().products(10)).await;
     let tick = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
         .unwrap()
         .and_hms_opt(2, 0, 0)
@@ -910,7 +874,7 @@ fn run_job_args(job: &str) -> RunJobArgs {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_job_with_codes_syncs_products_prices_and_stock_for_just_those_codes() {
-    let env = SyncEnv::start(80).await;
+    let env = spawn_app_with(Options::default().products(80)).await;
     let all = for_sale_codes(&env);
     let (a, b) = (all[3].clone(), all[17].clone());
     let args = RunJobArgs {
@@ -973,7 +937,7 @@ async fn run_job_with_codes_syncs_products_prices_and_stock_for_just_those_codes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_job_exit_codes_follow_the_outcome_and_usage_errors_exit_two() {
-    let env = SyncEnv::start(30).await;
+    let env = spawn_app_with(Options::default().products(30)).await;
     let config = env.config().clone();
     assert_eq!(
         run_job::run(run_job_args("products"), config.clone())

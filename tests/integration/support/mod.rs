@@ -1,0 +1,32 @@
+//! The integration tests' one harness, in the spirit of zero2prod's `spawn_app`: [`spawn_app`]
+//! gives a test its database (on the suite's backend), a simulator on a free port, a written
+//! `jobs.toml`, the config loaded from it and the context; [`Options`] says what differs. Beside
+//! it, one of each thing tests share: waiting with a deadline, orders as a shop writes them,
+//! sync-log rows, a fake job runner, the `haier-sync` process, and a refusing proxy. It owns no
+//! test; the library's `db::testing` (feature `test-support`) makes the databases.
+
+mod app;
+mod config;
+mod orders;
+mod process;
+mod proxy;
+mod runner;
+mod runs;
+mod sync;
+mod wait;
+
+pub use app::{
+    spawn_app, spawn_app_with, start_simulator, Callbacks, ClientSettings, Options, OrdersJob, TestApp,
+};
+pub use config::SHIPPED;
+pub use orders::{
+    all_rows, events, insert_by_sql, insert_many_by_sql, insert_orders_by_sql, make_all_due, order_json,
+    post_form, row, seed_products, signed_form, sim_sign, status_counts, Outbox, ReceiverHandle, APP_KEY,
+    SECRET,
+};
+pub use process::command;
+pub use proxy::RefusingProxy;
+pub use runner::FakeRunner;
+pub use runs::{finished_row, instance_of, instance_row, orphan_row, rows, this_host, utc, DEAD_PID};
+pub use sync::CancelAfter;
+pub use wait::{wait_for, wait_for_rows, wait_until, Deadline, DEADLINE};
