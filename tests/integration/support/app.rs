@@ -250,8 +250,7 @@ impl Options {
 }
 
 /// A test's database, simulator, config file, config and context. Dropping it stops the
-/// receiver and the simulator's server task with the runtime, and removes the database and the
-/// config folder.
+/// receiver and removes the config folder and the database.
 pub struct TestApp {
     pub sim: SimHandle,
     pub ctx: AppContext,
