@@ -145,7 +145,9 @@ impl Options {
                 ..ClientSettings::default()
             },
             ylh: ClientSettings {
-                timeout_ms: Some(1_000),
+                // Long enough that a push is never retried only because the machine is busy: a
+                // retried push that Haier already took shows up as a duplicate.
+                timeout_ms: Some(10_000),
                 rate_limit: fast,
                 retry: Some(RetryPolicy {
                     max_attempts: 3,
