@@ -119,6 +119,7 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<PriceRow>> {
 }
 
 /// The newest price moves first, at most `limit`; of one product when `product_code` is given.
+#[cfg(any(test, feature = "test-support"))]
 pub fn recent_changes(
     conn: &mut DbConnection,
     product_code: Option<&str>,

@@ -129,11 +129,6 @@ pub fn count_listed(conn: &mut DbConnection, for_sale_only: bool) -> QueryResult
     query.get_result(conn)
 }
 
-/// How many product rows there are, delisted ones included.
-pub fn count_all(conn: &mut DbConnection) -> QueryResult<i64> {
-    haier_products::table.count().get_result(conn)
-}
-
 /// Those of `codes` whose stored product Haier marks as not for sale, or that are delisted.
 pub fn unsellable_among(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec<String>> {
     use haier_products::dsl;

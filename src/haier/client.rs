@@ -5,7 +5,7 @@
 //! logins in `auth.rs`; nothing here touches the database.
 
 use super::auth::{OpenplatAuth, TokenCache, YlhAuth};
-use super::breaker::{Breaker, BreakerState};
+use super::breaker::Breaker;
 use super::error::HaierError;
 use super::limiter::Limiter;
 use super::paths;
@@ -264,7 +264,8 @@ impl HaierClient {
     }
 
     /// The circuit breaker state of one system.
-    pub fn breaker_state(&self, system: System) -> BreakerState {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn breaker_state(&self, system: System) -> super::breaker::BreakerState {
         self.inner.endpoint(system).breaker.state()
     }
 

@@ -64,28 +64,11 @@ pub fn was_applied(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bo
     .get_result(conn)
 }
 
-/// The callbacks stored for one order, oldest first. Locking: a plain read.
-pub fn list_for_order(conn: &mut DbConnection, so_id: &str) -> QueryResult<Vec<OrderEvent>> {
-    haier_order_events::table
-        .filter(dsl::so_id.eq(so_id))
-        .order(dsl::id.asc())
-        .select(OrderEvent::as_select())
-        .load(conn)
-}
-
 /// Every stored callback, oldest first. Locking: a plain read.
+#[cfg(any(test, feature = "test-support"))]
 pub fn list_all(conn: &mut DbConnection) -> QueryResult<Vec<OrderEvent>> {
     haier_order_events::table
         .order(dsl::id.asc())
         .select(OrderEvent::as_select())
-        .load(conn)
-}
-
-/// The number of stored callbacks per outcome. Locking: a plain read.
-pub fn count_by_outcome(conn: &mut DbConnection) -> QueryResult<Vec<(CallbackOutcome, i64)>> {
-    haier_order_events::table
-        .group_by(dsl::outcome)
-        .select((dsl::outcome, diesel::dsl::count_star()))
-        .order(dsl::outcome)
         .load(conn)
 }

@@ -125,6 +125,7 @@ impl Daemon {
     }
 
     /// How often `jobs.toml` is checked for changes (tests shorten it).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn with_watch_interval(mut self, interval: Duration) -> Daemon {
         self.watch_interval = interval;
         self

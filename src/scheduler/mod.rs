@@ -20,7 +20,6 @@ pub use runner::SyncJobRunner;
 pub use supervise::Service;
 
 use crate::config::{OutboxJob, SyncJob};
-use crate::db::{instances, Db};
 use crate::runs::{RunStatus, Trigger};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -73,9 +72,13 @@ pub const LIVE_HEARTBEATS: u32 = 3;
 
 /// The daemons running against this database: not stopped, and with a heartbeat fresher than
 /// [`LIVE_HEARTBEATS`] × `heartbeat_ms`. Works across hosts and instances (unlike a pid file).
-pub async fn daemon_running(db: &Db, heartbeat_ms: u64) -> anyhow::Result<Vec<instances::Instance>> {
+#[cfg(any(test, feature = "test-support"))]
+pub async fn daemon_running(
+    db: &crate::db::Db,
+    heartbeat_ms: u64,
+) -> anyhow::Result<Vec<crate::db::instances::Instance>> {
     let alive_since = alive_since(Utc::now(), heartbeat_ms);
-    db.run(move |conn| Ok(instances::live(conn, alive_since)?))
+    db.run(move |conn| Ok(crate::db::instances::live(conn, alive_since)?))
         .await
         .map_err(|e| e.context("Failed to read the daemon heartbeats"))
 }

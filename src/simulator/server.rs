@@ -409,6 +409,7 @@ impl SimHandle {
     }
 
     /// Runs one mutation step now (as `--mutate-every-ms` does on its timer).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn mutate_now(&self) -> Mutation {
         self.state.mutate()
     }
