@@ -30,8 +30,8 @@ pub enum OutboxCommand {
     },
     /// List outbox orders, newest first.
     List {
-        /// Only orders in this status: pending, sending, pushed, confirmed, refused, cancelled or dead.
-        #[arg(long, value_name = "S", value_enum)]
+        /// Only orders in this status.
+        #[arg(long, value_name = "STATUS", value_enum)]
         status: Option<OutboxStatus>,
         /// At most this many orders.
         #[arg(long, value_name = "N", default_value_t = 50)]
