@@ -51,6 +51,16 @@ impl Drop for Guard {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// `<pid><sep><n><sep><random>`: a name no other test of this or another process takes.
+fn unique_suffix(sep: char) -> String {
+    format!(
+        "{}{sep}{}{sep}{:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    )
+}
+
 /// A folder of its own under the system's temporary directory, removed with what it holds when
 /// dropped.
 pub struct TempDir {
@@ -60,13 +70,7 @@ pub struct TempDir {
 impl TempDir {
     /// A new, empty folder named `<prefix>-<pid>-<n>-<random>`.
     pub fn new(prefix: &str) -> std::io::Result<TempDir> {
-        let name = format!(
-            "{prefix}-{}-{}-{:08x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u32>()
-        );
-        let path = std::env::temp_dir().join(name);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", unique_suffix('-')));
         // `create_dir` fails on an existing folder: the name is this folder's alone.
         std::fs::create_dir(&path)?;
         Ok(TempDir { path })
@@ -121,12 +125,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let admin_url = pg_admin_url();
-                let name = format!(
-                    "haier_sync_t_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::Relaxed),
-                    rand::random::<u32>()
-                );
+                let name = format!("haier_sync_t_{}", unique_suffix('_'));
                 let mut admin = diesel::pg::PgConnection::establish(&admin_url)
                     .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is not reachable: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
