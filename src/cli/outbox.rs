@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::haier::HaierClient;
 use crate::orders::outbox::{self, OutboxRow};
+use crate::orders::unconfirmed::{human_duration, list_unconfirmed, Unanswered, UnconfirmedOrder};
 use crate::orders::{cancel_order, enqueue_orders, retry_order, Cancelled, Enqueued, OutboxStatus, Retried};
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -31,8 +32,13 @@ pub enum OutboxCommand {
     /// List outbox orders, newest first.
     List {
         /// Only orders in this status.
-        #[arg(long, value_name = "STATUS", value_enum)]
+        #[arg(long, value_name = "STATUS", value_enum, conflicts_with = "unconfirmed")]
         status: Option<OutboxStatus>,
+        /// Only orders Haier has not answered within the outbox job's `confirm_within_ms`
+        /// (default 24 h), oldest first: pushed with no confirm callback, or a cancel asked with
+        /// no cancel callback. The last column says which.
+        #[arg(long)]
+        unconfirmed: bool,
         /// At most this many orders.
         #[arg(long, value_name = "N", default_value_t = 50)]
         limit: i64,
@@ -84,7 +90,32 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
             println!("{inserted} of {} orders inserted", results.len());
             Ok(if inserted == results.len() { 0 } else { 1 })
         }
-        OutboxCommand::List { status, limit, json } => {
+        OutboxCommand::List {
+            unconfirmed: true,
+            limit,
+            json,
+            ..
+        } => {
+            let job = config.outbox_job();
+            let orders = list_unconfirmed(&db, &job, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orders)?);
+            } else if orders.is_empty() {
+                println!(
+                    "no order waits longer than {} for Haier's answer",
+                    human_duration(job.confirm_within_ms)
+                );
+            } else {
+                print!(
+                    "{}",
+                    render_unconfirmed(&orders, job.confirm_within_ms, config.defaults.timezone)
+                );
+            }
+            Ok(0)
+        }
+        OutboxCommand::List {
+            status, limit, json, ..
+        } => {
             let rows = db
                 .run(move |conn| Ok(outbox::list_orders(conn, status, limit)?))
                 .await
@@ -207,6 +238,43 @@ fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
     format!("{table}\n")
 }
 
+/// The orders Haier has not answered: when each was pushed or its cancel asked, and which.
+fn render_unconfirmed(orders: &[UnconfirmedOrder], confirm_within_ms: u64, zone: chrono_tz::Tz) -> String {
+    let within = human_duration(confirm_within_ms);
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "so_id",
+        "status",
+        "pushed",
+        "cancel asked",
+        "waiting for",
+    ]);
+    for order in orders {
+        let row = &order.row;
+        let time =
+            |t: Option<chrono::NaiveDateTime>| t.map(|t| super::format_time(t, zone)).unwrap_or_default();
+        let waiting: Vec<String> = order
+            .unanswered
+            .iter()
+            .map(|kind| match kind {
+                Unanswered::Push => format!("confirm callback (pushed over {within} ago)"),
+                Unanswered::Cancel => format!("cancel callback (asked over {within} ago)"),
+            })
+            .collect();
+        table.add_row([
+            row.so_id.clone(),
+            row.status.to_string(),
+            time(row.pushed_at),
+            time(row.cancel_requested_at),
+            waiting.join("; "),
+        ]);
+    }
+    format!(
+        "{} order(s) Haier has not answered within {within}:\n{table}\n",
+        orders.len()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,11 +296,27 @@ mod tests {
             parse(&["enqueue", "orders.json"]).unwrap(),
             OutboxCommand::Enqueue { .. }
         ));
-        let OutboxCommand::List { status, limit, json } = parse(&["list", "--status", "dead"]).unwrap()
+        let OutboxCommand::List {
+            status,
+            limit,
+            json,
+            unconfirmed,
+        } = parse(&["list", "--status", "dead"]).unwrap()
         else {
             panic!("list parses");
         };
-        assert_eq!((status, limit, json), (Some(OutboxStatus::Dead), 50, false));
+        assert_eq!(
+            (status, limit, json, unconfirmed),
+            (Some(OutboxStatus::Dead), 50, false, false)
+        );
+        assert!(matches!(
+            parse(&["list", "--unconfirmed"]).unwrap(),
+            OutboxCommand::List {
+                unconfirmed: true,
+                ..
+            }
+        ));
+        assert!(parse(&["list", "--unconfirmed", "--status", "pushed"]).is_err());
         assert!(parse(&["list", "--status", "lost"]).is_err());
         let OutboxCommand::Cancel { so_id, reason } =
             parse(&["cancel", "SO-1", "--reason", "changed mind"]).unwrap()

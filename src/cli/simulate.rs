@@ -64,6 +64,19 @@ pub struct SimulateArgs {
     /// Make every token issued so far invalid this often, to exercise re-authentication
     #[arg(long, value_name = "MS")]
     pub revoke_tokens_every_ms: Option<u64>,
+
+    /// Refuse a repeated soId as real Haier may: errCode null and only a Chinese message
+    /// (子订单号已存在 / 重复推送) instead of DUPLICATE_SOID
+    #[arg(long)]
+    pub duplicate_message_only: bool,
+
+    /// Share of new orders stored whose reply then hangs past any client timeout (0 to 1)
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub lost_reply_hang_rate: f64,
+
+    /// Share of new orders stored but answered HTTP 504, as a gateway that gave up (0 to 1)
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub lost_reply_504_rate: f64,
 }
 
 impl SimulateArgs {
@@ -91,6 +104,9 @@ impl SimulateArgs {
                 fail_rate: self.fail_rate,
                 hang_rate: self.hang_rate,
                 revoke_tokens_every_ms: self.revoke_tokens_every_ms,
+                duplicate_message_only: self.duplicate_message_only,
+                lost_reply_hang_rate: self.lost_reply_hang_rate,
+                lost_reply_504_rate: self.lost_reply_504_rate,
             },
             ..SimOptions::default()
         }
@@ -192,6 +208,20 @@ mod tests {
         assert_eq!(options.faults.qps, Some(100.0));
         assert_eq!(options.faults.fail_rate, 0.1);
         assert_eq!(options.callback_url.as_deref(), Some("http://127.0.0.1:9/cb"));
+        let cli = Cli::parse_from([
+            "x",
+            "--duplicate-message-only",
+            "--lost-reply-hang-rate",
+            "0.2",
+            "--lost-reply-504-rate",
+            "0.1",
+        ]);
+        let faults = cli.args.options(None).faults;
+        assert!(faults.duplicate_message_only);
+        assert_eq!(
+            (faults.lost_reply_hang_rate, faults.lost_reply_504_rate),
+            (0.2, 0.1)
+        );
         let cli = Cli::parse_from(["x", "--no-callbacks"]);
         assert_eq!(cli.args.options(None).callback_url, None);
         assert!(Cli::try_parse_from(["x", "--fail-rate", "1.5"]).is_err());

@@ -1,8 +1,10 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
-//! and whether a daemon is running against the database.
+//! whether a daemon is running against the database, and the orders and cancels Haier has not
+//! answered within `confirm_within_ms`.
 
 use crate::config::{Config, JobKind, JobSpec};
 use crate::db::{instances, Db};
+use crate::orders::unconfirmed::{count_unconfirmed, UnconfirmedCounts};
 use crate::runs::{self, RunStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
@@ -49,6 +51,8 @@ pub struct DaemonStatus {
 pub struct StatusReport {
     pub daemon: DaemonStatus,
     pub jobs: Vec<JobStatus>,
+    /// Orders and cancels Haier has not answered within the outbox job's `confirm_within_ms`.
+    pub unconfirmed: UnconfirmedCounts,
 }
 
 pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
@@ -117,6 +121,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             }
         })
         .collect();
+    let unconfirmed = count_unconfirmed(db, &config.outbox_job()).await?;
     let client = live
         .iter()
         .filter_map(|i| {
@@ -131,6 +136,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             client,
         },
         jobs,
+        unconfirmed,
     })
 }
 
@@ -190,6 +196,7 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    out.push_str(&report.unconfirmed.summary());
     for (instance, stats) in &report.daemon.client {
         out.push_str(&render_client_stats(instance, stats));
     }

@@ -148,6 +148,8 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1_000;
 pub const DEFAULT_BATCH_SIZE: u32 = 50;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_LEASE_MS: u64 = 120_000;
+/// How long Haier has to confirm a pushed order, or answer a cancel, before it is flagged: a day.
+pub const DEFAULT_CONFIRM_WITHIN_MS: u64 = 86_400_000;
 
 /// One `[jobs.<name>]` table, in the shape its kind gives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +280,9 @@ pub struct OutboxJob {
     pub max_attempts: u32,
     /// How long a claimed row stays leased to this instance.
     pub lease_ms: u64,
+    /// An order `pushed` this long without a confirm callback, or a cancel asked this long ago
+    /// without a cancel callback, is flagged (`status`, `outbox list --unconfirmed`, `/metrics`).
+    pub confirm_within_ms: u64,
 }
 
 impl OutboxJob {
@@ -296,7 +301,13 @@ impl OutboxJob {
             batch_size: DEFAULT_BATCH_SIZE,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             lease_ms: DEFAULT_LEASE_MS,
+            confirm_within_ms: DEFAULT_CONFIRM_WITHIN_MS,
         }
+    }
+
+    /// The time before which a push or cancel request still unanswered is flagged.
+    pub fn unconfirmed_before(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        now - chrono::Duration::milliseconds(self.confirm_within_ms.min(i64::MAX as u64) as i64)
     }
 }
 
@@ -384,6 +395,7 @@ impl LoaderWithDoc {
         let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         let lease_ms = raw.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
+        let confirm_within_ms = raw.confirm_within_ms.unwrap_or(DEFAULT_CONFIRM_WITHIN_MS);
         for (key, value, limit) in [
             ("poll_interval_ms", poll_interval_ms, limits::POLL_INTERVAL_MS),
             ("batch_size", u64::from(batch_size), limits::BATCH_SIZE),
@@ -393,6 +405,7 @@ impl LoaderWithDoc {
                 limits::OUTBOX_MAX_ATTEMPTS,
             ),
             ("lease_ms", lease_ms, limits::LEASE_MS),
+            ("confirm_within_ms", confirm_within_ms, limits::CONFIRM_WITHIN_MS),
         ] {
             self.check(&path(key), value, limit)?;
         }
@@ -420,6 +433,7 @@ impl LoaderWithDoc {
                 batch_size,
                 max_attempts,
                 lease_ms,
+                confirm_within_ms,
             }),
         })
     }

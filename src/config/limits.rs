@@ -83,6 +83,10 @@ pub const OUTBOX_MAX_ATTEMPTS: Limit = Limit::new(1, 1_000, "");
 /// `order_outbox` `lease_ms`: a lease shorter than 100 ms runs out during every push (each then
 /// pushed twice); a day is the longest a dead instance may keep an order.
 pub const LEASE_MS: Limit = Limit::new(100, 86_400_000, " ms");
+/// `order_outbox` `confirm_within_ms`: Haier confirms (or answers a cancel) within minutes to
+/// hours; flagging sooner than a minute only raises false alarms, and past 30 days an order
+/// is long lost.
+pub const CONFIRM_WITHIN_MS: Limit = Limit::new(60_000, 2_592_000_000, " ms");
 /// Every limit with the keys it bounds, so that a test can hold the documentation to them.
 pub const ALL: &[(&str, Limit)] = &[
     ("database.max_connections", MAX_CONNECTIONS),
@@ -108,6 +112,7 @@ pub const ALL: &[(&str, Limit)] = &[
     ("jobs.*.batch_size", BATCH_SIZE),
     ("jobs.*.max_attempts", OUTBOX_MAX_ATTEMPTS),
     ("jobs.*.lease_ms", LEASE_MS),
+    ("jobs.*.confirm_within_ms", CONFIRM_WITHIN_MS),
 ];
 /// Secret files (`*_file` keys): a secret is one line; a larger file is a mistake, or a device.
 pub const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;

@@ -238,4 +238,5 @@ pub(super) struct RawJob {
     pub(super) batch_size: Option<u32>,
     pub(super) max_attempts: Option<u32>,
     pub(super) lease_ms: Option<u64>,
+    pub(super) confirm_within_ms: Option<u64>,
 }

@@ -144,6 +144,8 @@ diesel::table! {
         cancel_state -> Nullable<Text>,
         cancel_detail -> Nullable<Text>,
         out_of_stock_at -> Nullable<Timestamp>,
+        push_unseen_at -> Nullable<Timestamp>,
+        cancel_requested_at -> Nullable<Timestamp>,
     }
 }
 

@@ -16,6 +16,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::field::Empty;
@@ -98,6 +99,7 @@ fn status_label<T>(result: &Result<T, HaierError>) -> String {
         Err(HaierError::Business { code, .. }) => format!("refused_{code}"),
         Err(HaierError::OrderNotFound { .. }) => "refused_ORDER_NOT_FOUND".to_owned(),
         Err(HaierError::DuplicateSoId { .. }) => "duplicate_so_id".to_owned(),
+        Err(HaierError::RefusedAfterUnseen { code, .. }) => format!("refused_after_unseen_{code}"),
         Err(HaierError::RateLimited { .. }) => "rate_limited".to_owned(),
         Err(HaierError::Timeout { .. }) => "timeout".to_owned(),
         Err(HaierError::Connect { .. }) => "connect_error".to_owned(),
@@ -316,6 +318,23 @@ impl Inner {
         T: Send + 'static,
         D: Fn(Value) -> Result<T, String> + Send + Sync + 'static,
     {
+        self.call_noting_unseen(operation, url, body, decode, None).await
+    }
+
+    /// [`Inner::call`], setting `unseen` when any attempt ended with an outcome never seen
+    /// ([`HaierError::is_unseen_outcome`]): the request may have taken effect.
+    pub(super) async fn call_noting_unseen<T, D>(
+        self: &Arc<Self>,
+        operation: Operation,
+        url: &Url,
+        body: Vec<u8>,
+        decode: D,
+        unseen: Option<Arc<AtomicBool>>,
+    ) -> Result<T, HaierError>
+    where
+        T: Send + 'static,
+        D: Fn(Value) -> Result<T, String> + Send + Sync + 'static,
+    {
         let system = operation.system();
         let span = tracing::info_span!(
             "haier_call",
@@ -332,8 +351,15 @@ impl Inner {
             let (result, attempts) = match endpoint.breaker.enter().await {
                 Err(retry_in) => (Err(HaierError::BreakerOpen { system, retry_in }), 0),
                 Ok(Admission::Normal) => {
-                    self.run_admitted(Admission::Normal, operation, url, &body, &decode)
-                        .await
+                    self.run_admitted(
+                        Admission::Normal,
+                        operation,
+                        url,
+                        &body,
+                        &decode,
+                        unseen.as_deref(),
+                    )
+                    .await
                 }
                 Ok(Admission::Probe) => {
                     let inner = Arc::clone(self);
@@ -341,7 +367,14 @@ impl Inner {
                     let probe = tokio::spawn(
                         async move {
                             inner
-                                .run_admitted(Admission::Probe, operation, &url, &body, &decode)
+                                .run_admitted(
+                                    Admission::Probe,
+                                    operation,
+                                    &url,
+                                    &body,
+                                    &decode,
+                                    unseen.as_deref(),
+                                )
                                 .await
                         }
                         .in_current_span(),
@@ -394,6 +427,7 @@ impl Inner {
         url: &Url,
         body: &[u8],
         decode: &impl Fn(Value) -> Result<T, String>,
+        unseen: Option<&AtomicBool>,
     ) -> (Result<T, HaierError>, u32) {
         let system = operation.system();
         let endpoint = self.endpoint(system);
@@ -414,7 +448,15 @@ impl Inner {
             stats: &self.stats,
             stop: &stop,
         };
-        let calls = run_with_retries(ctx, budget, || self.attempt(operation, url, body, decode));
+        let calls = run_with_retries(ctx, budget, || async {
+            let result = self.attempt(operation, url, body, decode).await;
+            if let (Some(flag), Err(error)) = (unseen, &result) {
+                if error.is_unseen_outcome() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            result
+        });
         let (result, attempts) = if admission == Admission::Probe {
             let limit = self.probe_limit(system);
             tokio::time::timeout(limit, calls).await.unwrap_or((

@@ -76,6 +76,20 @@ pub enum HaierError {
     #[error("order {so_id} was already received by Haier (DUPLICATE_SOID)")]
     DuplicateSoId { so_id: String },
 
+    /// A push refused (not as a repeat) after an earlier attempt of the same call whose outcome
+    /// was never seen: it may be Haier answering its own copy of the order, so the order counts
+    /// as pushed and waits for its confirm callback. Never retried.
+    #[error(
+        "{system} {operation}: Haier refused the order after an earlier attempt whose outcome was never seen: \
+         {code}: {message}"
+    )]
+    RefusedAfterUnseen {
+        system: System,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+
     /// The reply could not be decoded into the expected shape.
     #[error("{system} {operation}: unexpected reply: {message}")]
     Decode {
@@ -137,9 +151,22 @@ impl HaierError {
             | HaierError::Business { .. }
             | HaierError::OrderNotFound { .. }
             | HaierError::DuplicateSoId { .. }
+            | HaierError::RefusedAfterUnseen { .. }
             | HaierError::Decode { .. }
             | HaierError::InvalidRequest { .. }
             | HaierError::Config { .. } => false,
+        }
+    }
+
+    /// True when the request may have reached Haier and taken effect, but what Haier made of it
+    /// was never seen: a timeout, a broken connection, a 408 or 5xx (a gateway may have passed
+    /// the request on), or a 2xx reply that could not be read. A connection that was never made
+    /// is counted too: the error does not always tell the two apart.
+    pub fn is_unseen_outcome(&self) -> bool {
+        match self {
+            HaierError::Timeout { .. } | HaierError::Connect { .. } | HaierError::Decode { .. } => true,
+            HaierError::Http { status, .. } => *status == 408 || *status >= 500,
+            _ => false,
         }
     }
 
@@ -193,6 +220,40 @@ mod tests {
         }
         .is_retryable());
     }
+    #[test]
+    fn outcomes_never_seen_are_told_from_answers() {
+        let http = |status| HaierError::Http {
+            system: System::Ylh,
+            operation: "order_push",
+            status,
+            body: String::new(),
+        };
+        assert!(http(504).is_unseen_outcome());
+        assert!(http(500).is_unseen_outcome());
+        assert!(!http(400).is_unseen_outcome());
+        assert!(!http(429).is_unseen_outcome());
+        let timeout = HaierError::Timeout {
+            system: System::Ylh,
+            operation: "order_push",
+            after: Duration::from_secs(1),
+        };
+        assert!(timeout.is_unseen_outcome());
+        let unreadable = HaierError::Decode {
+            system: System::Ylh,
+            operation: "order_push",
+            message: "not JSON".into(),
+        };
+        assert!(unreadable.is_unseen_outcome());
+        let refused = HaierError::Business {
+            system: System::Ylh,
+            operation: "order_push",
+            code: "PARAM_MISSING".into(),
+            message: "缺少必填参数".into(),
+        };
+        assert!(!refused.is_unseen_outcome());
+        assert!(!HaierError::DuplicateSoId { so_id: "1".into() }.is_unseen_outcome());
+    }
+
     #[test]
     fn order_not_found_about_one_order_is_its_own_variant_and_reads_as_before() {
         let error = HaierError::refused(Operation::Logistics, ORDER_NOT_FOUND.into(), "订单不存在".into());

@@ -134,10 +134,12 @@ pub struct Order {
     pub remark: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub town: Option<String>,
+    /// Epoch milliseconds, sent as a JSON number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub distribution_time: Option<String>,
+    pub distribution_time: Option<i64>,
+    /// Epoch milliseconds, sent as a JSON number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub install_time: Option<String>,
+    pub install_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub government_order: Option<bool>,
 }

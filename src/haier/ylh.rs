@@ -1,5 +1,6 @@
-//! YLH's operations: the order push (with its duplicate refusal read as "Haier has it") and the
-//! cancel request, sent through the shared call path.
+//! YLH's operations: the order push (with its duplicate refusal read as "Haier has it", and a
+//! refusal after an attempt never seen told apart) and the cancel request, sent through the
+//! shared call path.
 
 use super::call::{encode, require};
 use super::client::HaierClient;
@@ -8,38 +9,72 @@ use super::stats::Operation;
 use super::types::{CancelRequest, Order};
 use super::wire;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A push refusal that means "Haier already has this soId": the code `DUPLICATE_SOID`, or (real
-/// Haier names no code) a message that speaks of a repeat (重复, 已存在).
-fn is_duplicate_refusal(code: &str, message: &str) -> bool {
+/// Haier names no code) a message that speaks of a repeat (重复, 已存在), whatever the code.
+pub fn is_duplicate_refusal(code: &str, message: &str) -> bool {
     code == "DUPLICATE_SOID" || message.contains("重复") || message.contains("已存在")
 }
 
+/// What a push's refusal means: a repeat is [`HaierError::DuplicateSoId`]; any other refusal
+/// after an attempt whose outcome was never seen (`unseen_before`) is
+/// [`HaierError::RefusedAfterUnseen`]; everything else stays as it came.
+fn classify_push_refusal(
+    result: Result<(), HaierError>,
+    so_id: &str,
+    unseen_before: bool,
+) -> Result<(), HaierError> {
+    match result {
+        Err(HaierError::Business { code, message, .. }) if is_duplicate_refusal(&code, &message) => {
+            Err(HaierError::DuplicateSoId {
+                so_id: so_id.to_owned(),
+            })
+        }
+        Err(HaierError::Business {
+            system,
+            operation,
+            code,
+            message,
+        }) if unseen_before => Err(HaierError::RefusedAfterUnseen {
+            system,
+            operation,
+            code,
+            message,
+        }),
+        other => other,
+    }
+}
+
 impl HaierClient {
-    /// Pushes an order to YLH. A repeated `soId` is [`HaierError::DuplicateSoId`]: Haier has it.
+    /// Pushes an order to YLH. A refusal that means "Haier has it" (a repeat) is
+    /// [`HaierError::DuplicateSoId`]; any other refusal after an earlier attempt of this call whose
+    /// outcome was never seen is [`HaierError::RefusedAfterUnseen`]: Haier may be answering its
+    /// own copy.
     pub async fn push_order(&self, order: &Order) -> Result<(), HaierError> {
         let operation = Operation::OrderPush;
         require(operation, !order.so_id.trim().is_empty(), "the order has no soId")?;
         require(operation, !order.item_list.is_empty(), "the order has no items")?;
         let body = encode(operation, order)?;
         let so_id = order.so_id.clone();
+        let unseen = Arc::new(AtomicBool::new(false));
         let result = self
             .inner
-            .call(operation, &self.inner.ylh_params.push_url, body, move |data| {
-                if data == Value::Bool(false) {
-                    tracing::warn!(%so_id, "YLH answered success with data:false; taken as received");
-                }
-                Ok(())
-            })
+            .call_noting_unseen(
+                operation,
+                &self.inner.ylh_params.push_url,
+                body,
+                move |data| {
+                    if data == Value::Bool(false) {
+                        tracing::warn!(%so_id, "YLH answered success with data:false; taken as received");
+                    }
+                    Ok(())
+                },
+                Some(Arc::clone(&unseen)),
+            )
             .await;
-        match result {
-            Err(HaierError::Business { code, message, .. }) if is_duplicate_refusal(&code, &message) => {
-                Err(HaierError::DuplicateSoId {
-                    so_id: order.so_id.clone(),
-                })
-            }
-            other => other,
-        }
+        classify_push_refusal(result, &order.so_id, unseen.load(Ordering::Relaxed))
     }
 
     /// Asks YLH to cancel a pushed order. `true` when YLH took the request; the outcome comes
@@ -65,5 +100,58 @@ impl HaierClient {
                 Ok(wire::cancel_accepted_from(&data))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haier::System;
+
+    fn refusal(code: &str, message: &str) -> Result<(), HaierError> {
+        Err(HaierError::Business {
+            system: System::Ylh,
+            operation: "order_push",
+            code: code.into(),
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn a_repeat_is_known_by_its_code_or_its_message() {
+        for (code, message) in [
+            ("DUPLICATE_SOID", "子订单号重复: SO-1"),
+            ("", "子订单号已存在"),
+            ("null", "重复推送，请勿重复提交"),
+            ("SYSTEM_ERROR", "订单已存在"),
+        ] {
+            let classified = classify_push_refusal(refusal(code, message), "SO-1", false);
+            assert!(
+                matches!(&classified, Err(HaierError::DuplicateSoId { so_id }) if so_id == "SO-1"),
+                "{code} {message}: {classified:?}"
+            );
+        }
+        assert!(!is_duplicate_refusal("PARAM_MISSING", "缺少必填参数: soId"));
+    }
+
+    #[test]
+    fn another_refusal_is_final_unless_an_earlier_attempt_was_never_seen() {
+        let missing = || refusal("PARAM_MISSING", "缺少必填参数: shopName");
+        assert!(matches!(
+            classify_push_refusal(missing(), "SO-1", false),
+            Err(HaierError::Business { .. })
+        ));
+        let after_unseen = classify_push_refusal(missing(), "SO-1", true);
+        assert!(
+            matches!(&after_unseen, Err(HaierError::RefusedAfterUnseen { code, .. }) if code == "PARAM_MISSING"),
+            "{after_unseen:?}"
+        );
+        assert!(!after_unseen.unwrap_err().is_retryable());
+        // A repeat after an unseen attempt is still a repeat: Haier has it.
+        assert!(matches!(
+            classify_push_refusal(refusal("", "子订单号已存在"), "SO-1", true),
+            Err(HaierError::DuplicateSoId { .. })
+        ));
+        assert!(classify_push_refusal(Ok(()), "SO-1", true).is_ok());
     }
 }

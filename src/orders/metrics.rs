@@ -1,6 +1,7 @@
 //! `GET /metrics` in Prometheus text format: requests, errors, 429s and retries per Haier
 //! operation and each system's pace in force (from the shared client's counters), job run counts
-//! and durations (from `haier_sync_logs`), outbox depth by status, callbacks by outcome, and
+//! and durations (from `haier_sync_logs`), outbox depth by status, orders and cancels Haier has
+//! not answered within `confirm_within_ms`, callbacks by outcome, and
 //! rejected callbacks by reason (stored, or refused by the per-address limit and not stored). It
 //! only reads.
 
@@ -127,6 +128,8 @@ pub type ClientCounters = Arc<dyn Fn() -> crate::haier::ClientStats + Send + Syn
 pub struct MetricsSource {
     /// The shared Haier client's counters; none when the receiver runs without a client.
     pub client: Option<ClientCounters>,
+    /// The outbox job's `confirm_within_ms`; `None` takes the default (a day).
+    pub confirm_within_ms: Option<u64>,
 }
 
 /// Escapes a label value.
@@ -144,12 +147,20 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The whole metrics text.
 pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounters) -> anyhow::Result<String> {
-    let (depth, runs, latest) = db
-        .run(|conn| {
+    let confirm_within = chrono::Duration::milliseconds(
+        source
+            .confirm_within_ms
+            .unwrap_or(crate::config::DEFAULT_CONFIRM_WITHIN_MS)
+            .min(i64::MAX as u64) as i64,
+    );
+    let (depth, runs, latest, unconfirmed) = db
+        .run(move |conn| {
+            let before = crate::db::now_utc() - confirm_within;
             Ok((
                 outbox::count_by_status(conn)?,
                 crate::runs::stats::count_runs_by_job_and_status(conn)?,
                 crate::runs::stats::latest_finished_runs(conn)?,
+                outbox::count_unconfirmed(conn, before)?,
             ))
         })
         .await
@@ -265,6 +276,17 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         let count = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "haier_order_outbox_rows{{status=\"{status}\"}} {count}");
     }
+
+    header(
+        &mut out,
+        "haier_sync_orders_unconfirmed",
+        "gauge",
+        "Orders Haier has not answered within confirm_within_ms: pushed with no confirm callback \
+         (kind=\"push\"), or a cancel asked with no cancel callback (kind=\"cancel\").",
+    );
+    let (pushes, cancels) = unconfirmed;
+    let _ = writeln!(out, "haier_sync_orders_unconfirmed{{kind=\"push\"}} {pushes}");
+    let _ = writeln!(out, "haier_sync_orders_unconfirmed{{kind=\"cancel\"}} {cancels}");
 
     header(
         &mut out,

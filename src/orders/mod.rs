@@ -2,7 +2,8 @@
 //! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
 //! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
-//! retries or cancels one through [`manual`]. The metrics endpoint is served beside the callback
+//! retries or cancels one through [`manual`]; [`unconfirmed`] finds the orders and cancels Haier
+//! has not answered within `confirm_within_ms`. The metrics endpoint is served beside the callback
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
@@ -15,7 +16,10 @@ pub mod notices;
 pub mod outbox;
 pub mod poller;
 pub mod problem;
+mod push_outcome;
 pub mod state;
+pub mod times;
+pub mod unconfirmed;
 pub mod validate;
 
 pub use callback::{router, serve};

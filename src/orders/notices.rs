@@ -400,6 +400,8 @@ mod tests {
             cancel_state: None,
             cancel_detail: None,
             out_of_stock_at: None,
+            push_unseen_at: None,
+            cancel_requested_at: None,
         }
     }
 

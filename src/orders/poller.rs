@@ -7,20 +7,26 @@
 //! What becomes of a claimed row:
 //! - invalid payload → `dead` with the field named; never sent;
 //! - no product catalog yet (`haier_products` empty) → `pending` again in a minute, no attempt counted;
-//! - pushed → `pushed`; `DUPLICATE_SOID` → `pushed` too (Haier has it), noted in `last_error`;
-//! - retryable failure → `pending`, `attempts + 1`, due after [`retry_delay`]; → `dead` once
-//!   `attempts` reaches `max_attempts`;
+//! - pushed → `pushed`; a repeat refusal (`DUPLICATE_SOID`, or 重复/已存在 in the message) →
+//!   `pushed` too (Haier has it), noted in `last_error`;
+//! - any other refusal after an attempt whose outcome was never seen (`push_unseen_at`) →
+//!   `pushed`, the refusal in `last_error`, waiting for the confirm callback (`push_outcome.rs`);
+//! - retryable failure → `pending`, `attempts + 1`, due after [`retry_delay`]; an outcome never
+//!   seen (timeout, 5xx, unreadable reply) sets `push_unseen_at`; → `dead` once `attempts`
+//!   reaches `max_attempts`;
 //! - credentials refused or breaker open → `pending` again in 30 s, no attempt counted (not the
 //!   order's fault: it must not die of a configuration error);
 //! - any other failure → `dead`.
 //!
 //! A crash mid-push leaves the row `sending` under a lease that runs out; the next claim takes it
-//! again (counting the lost attempt) and a repeated push is answered `DUPLICATE_SOID`. So
+//! again (counting the lost attempt, its outcome never seen) and a repeated push is answered as a
+//! repeat. So
 //! `lease_ms` should exceed the longest push the client can make (timeout × attempts + backoff);
 //! a lease that runs out early only costs a harmless duplicate push.
 
 use super::catalog::Catalog;
 use super::outbox::{self, OutboxRow, PushResult};
+use super::push_outcome::{classify_push, Pushed};
 use super::validate::{self, ValidOrder};
 use crate::config::OutboxJob;
 use crate::context::AppContext;
@@ -256,17 +262,6 @@ async fn check_rows(
     Ok(checked)
 }
 
-/// What became of one push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Pushed {
-    Delivered,
-    /// Back to `pending`, with the reason.
-    Retry(String),
-    Dead(String),
-    /// The lease was lost meanwhile (a callback or another poller moved the row on).
-    LeaseLost,
-}
-
 /// Writes one push result under the lease. Only the single-row update runs in the database;
 /// the HTTP call has finished before.
 async fn record_push_result(
@@ -278,41 +273,26 @@ async fn record_push_result(
 ) -> anyhow::Result<Pushed> {
     let attempt = row.attempts + 1;
     let (id, so_id, token) = (row.id, row.so_id.clone(), token.to_owned());
-    let pushed = match &result {
-        Ok(()) => Pushed::Delivered,
-        Err(HaierError::DuplicateSoId { .. }) => Pushed::Delivered,
-        Err(e) if e.is_fatal_for_run() => Pushed::Retry(format!("not sent, will try again: {e}")),
-        Err(e) if e.is_retryable() && attempt >= max_attempts => {
-            Pushed::Dead(format!("gave up after {attempt} attempts: {e}"))
-        }
-        Err(e) if e.is_retryable() => {
-            Pushed::Retry(format!("attempt {attempt} of {max_attempts} failed: {e}"))
-        }
-        Err(e) => Pushed::Dead(format!("Haier refused the order: {e}")),
-    };
-    let note = match &result {
-        Err(e @ HaierError::DuplicateSoId { .. }) => Some(format!("{e}; taken as delivered")),
-        _ => None,
-    };
-    let counted = !matches!(&result, Err(e) if e.is_fatal_for_run());
-    let wait = if counted {
-        retry_delay(attempt)
-    } else {
-        UNAVAILABLE_WAIT
+    let pushed = classify_push(&result, row.push_unseen_at.is_some(), attempt, max_attempts);
+    let wait = match &pushed {
+        Pushed::Deferred(_) => UNAVAILABLE_WAIT,
+        _ => retry_delay(attempt),
     };
     let to_write = pushed.clone();
     let written = db
         .run(move |conn: &mut DbConnection| {
             let now = db::now_utc();
             let result = match &to_write {
-                Pushed::Delivered => PushResult::Pushed {
+                Pushed::Delivered { note } => PushResult::Pushed {
                     note: note.as_deref(),
                 },
-                Pushed::Retry(error) if counted => PushResult::Retry {
-                    error,
+                Pushed::Held(refusal) => PushResult::Pushed { note: Some(refusal) },
+                Pushed::Retry { reason, unseen } => PushResult::Retry {
+                    error: reason,
                     at: after(now, wait),
+                    unseen: *unseen,
                 },
-                Pushed::Retry(reason) => PushResult::Deferred {
+                Pushed::Deferred(reason) => PushResult::Deferred {
                     reason,
                     at: after(now, wait),
                 },
@@ -335,7 +315,11 @@ async fn record_push_result(
             tracing::warn!(so_id = %so_id, reason = %reason, "order marked dead");
             Ok(pushed)
         }
-        (Pushed::Retry(reason), true) => {
+        (Pushed::Held(reason), true) => {
+            tracing::warn!(so_id = %so_id, reason = %reason, "order refused after an unseen attempt; held as pushed");
+            Ok(pushed)
+        }
+        (Pushed::Retry { reason, .. } | Pushed::Deferred(reason), true) => {
             tracing::info!(so_id = %so_id, reason = %reason, retry_in_ms = wait.as_millis() as u64, "order push will be retried");
             Ok(pushed)
         }
@@ -363,10 +347,14 @@ impl Tally {
 
     fn add(&mut self, so_id: &str, pushed: Pushed) {
         match pushed {
-            Pushed::Delivered => self.success += 1,
+            Pushed::Delivered { .. } => self.success += 1,
             // Someone else (a callback, another poller) finished it.
             Pushed::LeaseLost => self.success += 1,
-            Pushed::Retry(reason) => {
+            Pushed::Held(reason) => {
+                self.success += 1;
+                self.failures.push(so_id, format!("held as pushed: {reason}"));
+            }
+            Pushed::Retry { reason, .. } | Pushed::Deferred(reason) => {
                 self.failed += 1;
                 self.failures.push(so_id, reason);
             }

@@ -37,6 +37,8 @@ pub enum Problem {
     TotalQtyMismatch { total: i64, sum: i64 },
     /// `createTime` is not a time from 2000-01-01 to a day from now, in milliseconds.
     CreateTimeOutOfRange { ms: i64, looks_like_seconds: bool },
+    /// A delivery or installation time that is neither epoch milliseconds nor a date.
+    BadTime { path: String, value: String },
     /// `deliveryInstall` is neither `"true"` nor `"false"`.
     BadDeliveryInstall { value: String },
     /// The checked fields do not make the push format.
@@ -100,6 +102,10 @@ impl fmt::Display for Problem {
                 }
                 f.write_str(")")
             }
+            Problem::BadTime { path, value } => write!(
+                f,
+                "{path} must be epoch milliseconds or a date yyyy-MM-dd (got {value})"
+            ),
             Problem::BadDeliveryInstall { value } => {
                 write!(f, "deliveryInstall must be \"true\" or \"false\" (got {value})")
             }

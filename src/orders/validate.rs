@@ -11,7 +11,10 @@
 //!   beyond what a decimal holds (`1e400`);
 //! - `createTime` is a time from 2000-01-01 to a day from now, in milliseconds since 1970
 //!   (`-1`, or a time in seconds, is refused);
-//! - every product code is a Haier product for sale.
+//! - every product code is a Haier product for sale;
+//! - `distributionTime` and `installTime`, when given, are epoch milliseconds (a number, or a
+//!   numeric string) or a date `yyyy-MM-dd` (that day at 23:59:59 Beijing time); they are sent as
+//!   JSON numbers of milliseconds ([`super::times`]). `createTime` stays milliseconds.
 //!
 //! Lenient where it loses nothing: an integer or amount written as a string (`"2"`, `"12.50"`)
 //! is taken, a `deliveryInstall` given as a JSON boolean becomes `"true"`/`"false"`, a number
@@ -21,6 +24,7 @@
 
 use super::catalog::Catalog;
 use super::problem::{InvalidOrder, Problem};
+use super::times::parse_shop_time;
 use crate::haier::Order;
 use chrono::Utc;
 use serde_json::{Map, Number, Value};
@@ -45,7 +49,9 @@ const REQUIRED_TEXT: [&str; 11] = [
     "area",
     "detailAddress",
 ];
-const OPTIONAL_TEXT: [&str; 4] = ["remark", "town", "distributionTime", "installTime"];
+const OPTIONAL_TEXT: [&str; 2] = ["remark", "town"];
+/// The optional times, sent as epoch milliseconds ([`super::times::parse_shop_time`]).
+const OPTIONAL_TIMES: [&str; 2] = ["distributionTime", "installTime"];
 const ITEM_AMOUNTS: [&str; 3] = ["retailPrice", "discountAmount", "actualPrice"];
 
 /// An order that passed every check, ready to push.
@@ -141,6 +147,11 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
             out.insert(name.into(), Value::String(text));
         }
     }
+    for name in OPTIONAL_TIMES {
+        if let Some(ms) = check.optional_time(&fields, name) {
+            out.insert(name.into(), ms.into());
+        }
+    }
     if let Some(flag) = check.optional_bool(&fields, "governmentOrder", "governmentOrder") {
         out.insert("governmentOrder".into(), Value::Bool(flag));
     }
@@ -171,8 +182,8 @@ pub fn parse_order(payload: &str) -> Result<ValidOrder, InvalidOrder> {
         warnings.push(format!(
             "deliveryInstall is \"{}\" but distributionTime ({}) and installTime ({}) say {}: sent as given",
             order.delivery_install,
-            order.distribution_time.as_deref().unwrap_or("absent"),
-            order.install_time.as_deref().unwrap_or("absent"),
+            shown(order.distribution_time),
+            shown(order.install_time),
             if both_equal { "\"true\"" } else { "\"false\"" },
         ));
     }
@@ -307,6 +318,21 @@ impl Checker {
         false
     }
 
+    /// A delivery or installation time, in epoch milliseconds.
+    fn optional_time(&mut self, fields: &Map<String, Value>, name: &str) -> Option<i64> {
+        let value = Self::present(fields, name)?;
+        match parse_shop_time(value) {
+            Ok(ms) => Some(ms),
+            Err(bad) => {
+                self.problem(Problem::BadTime {
+                    path: name.into(),
+                    value: bad.value,
+                });
+                None
+            }
+        }
+    }
+
     fn optional_bool(&mut self, fields: &Map<String, Value>, name: &str, path: &str) -> Option<bool> {
         let value = Self::present(fields, name)?;
         let parsed = bool_of(value);
@@ -386,6 +412,11 @@ impl Checker {
         }
         Some((out, sum))
     }
+}
+
+/// A time in milliseconds for a warning, or `absent`.
+fn shown(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "absent".to_owned(), |ms| ms.to_string())
 }
 
 /// Text, or a number taken as its text.
@@ -574,11 +605,50 @@ mod tests {
         order["governmentOrder"] = json!("false");
         let valid = parse_order(&order.to_string()).unwrap();
         assert_eq!(valid.order.delivery_install, "true");
+        // 2026-11-25 23:59:59 Beijing time, as a number of milliseconds.
+        assert_eq!(valid.order.distribution_time, Some(1_795_622_399_000));
+        assert!(valid
+            .payload_json()
+            .contains("\"distributionTime\":1795622399000"));
         assert_eq!(valid.order.consignee_mobile, "13800138000");
         assert_eq!(valid.order.total_qty, 3);
         assert_eq!(valid.order.total_amt.to_string(), "5999.50");
         assert_eq!(valid.order.government_order, Some(false));
         assert!(valid.warnings.is_empty());
+    }
+
+    #[test]
+    fn delivery_and_install_times_become_milliseconds_and_are_compared_so() {
+        let mut order = sample();
+        order["deliveryInstall"] = json!("true");
+        order["distributionTime"] = json!("2026-12-05");
+        order["installTime"] = json!(1_796_486_399_000_i64);
+        let valid = parse_order(&order.to_string()).unwrap();
+        assert_eq!(valid.order.distribution_time, Some(1_796_486_399_000));
+        assert_eq!(valid.order.install_time, Some(1_796_486_399_000));
+        assert!(valid.warnings.is_empty(), "{:?}", valid.warnings);
+        let sent: Value = serde_json::from_str(&valid.payload_json()).unwrap();
+        assert_eq!(sent["distributionTime"], json!(1_796_486_399_000_i64));
+        assert_eq!(sent["installTime"], json!(1_796_486_399_000_i64));
+
+        order["installTime"] = json!("1796486399001");
+        let valid = parse_order(&order.to_string()).unwrap();
+        assert_eq!(valid.order.install_time, Some(1_796_486_399_001));
+        assert_eq!(valid.warnings.len(), 1, "{:?}", valid.warnings);
+    }
+
+    #[test]
+    fn a_time_that_is_not_milliseconds_or_a_date_names_its_field() {
+        let mut order = sample();
+        order["distributionTime"] = json!("next Tuesday");
+        order["installTime"] = json!(12.5);
+        assert_eq!(
+            problems_of(order),
+            [
+                "distributionTime must be epoch milliseconds or a date yyyy-MM-dd (got \"next Tuesday\")",
+                "installTime must be epoch milliseconds or a date yyyy-MM-dd (got 12.5)",
+            ]
+        );
     }
 
     #[test]

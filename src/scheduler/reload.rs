@@ -169,6 +169,7 @@ fn changed_outbox_fields(a: &OutboxJob, b: &OutboxJob) -> Vec<&'static str> {
     check("batch_size", a.batch_size == b.batch_size);
     check("max_attempts", a.max_attempts == b.max_attempts);
     check("lease_ms", a.lease_ms == b.lease_ms);
+    check("confirm_within_ms", a.confirm_within_ms == b.confirm_within_ms);
     fields
 }
 

@@ -1,5 +1,6 @@
 //! Faults on demand: the per-system quota (429), added latency, injected 5xx replies and hung
-//! calls, and the knobs that `POST /_sim/faults` changes at run time. Token revocation is only a
+//! calls, pushes that take effect but whose reply is lost (hung or 504), repeats refused by
+//! message only, and the knobs that `POST /_sim/faults` changes at run time. Token revocation is only a
 //! knob here; `auth.rs` applies it.
 //!
 //! The quota is a sliding-window log: a system admits at most `qps` requests in any one-second
@@ -28,6 +29,22 @@ pub struct Faults {
     pub hang_rate: f64,
     /// Every this many ms, every token issued so far goes bad.
     pub revoke_tokens_every_ms: Option<u64>,
+    /// A repeated `soId` is refused as real Haier may: `errCode: null` and only a Chinese
+    /// message (子订单号已存在 / 重复推送), instead of `DUPLICATE_SOID`.
+    pub duplicate_message_only: bool,
+    /// Share (0..=1) of new orders that are stored but whose reply never comes (it hangs past
+    /// any client timeout, until the simulator shuts down).
+    pub lost_reply_hang_rate: f64,
+    /// Share (0..=1) of new orders that are stored but answered HTTP 504 (a gateway that gave
+    /// up waiting).
+    pub lost_reply_504_rate: f64,
+}
+
+/// How the reply of a push that took effect is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LostReply {
+    Hang,
+    GatewayTimeout,
 }
 
 impl Faults {
@@ -38,13 +55,21 @@ impl Faults {
                 return Err(format!("qps must be a number above 0, not {qps}"));
             }
         }
-        for (name, rate) in [("fail_rate", self.fail_rate), ("hang_rate", self.hang_rate)] {
+        for (name, rate) in [
+            ("fail_rate", self.fail_rate),
+            ("hang_rate", self.hang_rate),
+            ("lost_reply_hang_rate", self.lost_reply_hang_rate),
+            ("lost_reply_504_rate", self.lost_reply_504_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be within 0 and 1, not {rate}"));
             }
         }
         if self.fail_rate + self.hang_rate > 1.0 {
             return Err("fail_rate + hang_rate must not exceed 1".into());
+        }
+        if self.lost_reply_hang_rate + self.lost_reply_504_rate > 1.0 {
+            return Err("lost_reply_hang_rate + lost_reply_504_rate must not exceed 1".into());
         }
         if self.revoke_tokens_every_ms == Some(0) {
             return Err("revoke_tokens_every_ms must be above 0 (null turns it off)".into());
@@ -67,9 +92,13 @@ impl Faults {
                     next.revoke_tokens_every_ms =
                         if value.is_null() { None } else { Some(value.as_u64().ok_or_else(bad)?) }
                 }
+                "duplicate_message_only" => next.duplicate_message_only = value.as_bool().ok_or_else(bad)?,
+                "lost_reply_hang_rate" => next.lost_reply_hang_rate = value.as_f64().ok_or_else(bad)?,
+                "lost_reply_504_rate" => next.lost_reply_504_rate = value.as_f64().ok_or_else(bad)?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms"
+                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, \
+                         revoke_tokens_every_ms, duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate"
                     ))
                 }
             }
@@ -96,6 +125,24 @@ impl Faults {
             Some(InjectedFault::Fail(kind))
         } else if x < self.fail_rate + self.hang_rate {
             Some(InjectedFault::Hang)
+        } else {
+            None
+        }
+    }
+}
+
+impl Faults {
+    /// Draws whether the reply of a push that was stored is lost, and how.
+    pub(crate) fn roll_lost_reply(&self) -> Option<LostReply> {
+        let (hang, gateway) = (self.lost_reply_hang_rate, self.lost_reply_504_rate);
+        if hang <= 0.0 && gateway <= 0.0 {
+            return None;
+        }
+        let x: f64 = rand::rng().random();
+        if x < hang {
+            Some(LostReply::Hang)
+        } else if x < hang + gateway {
+            Some(LostReply::GatewayTimeout)
         } else {
             None
         }
@@ -246,5 +293,29 @@ mod tests {
         };
         assert_eq!(always_hang.roll(), Some(InjectedFault::Hang));
         assert_eq!(Faults::default().roll(), None);
+        let always_lost = Faults {
+            lost_reply_504_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(always_lost.roll_lost_reply(), Some(LostReply::GatewayTimeout));
+        assert_eq!(always_lost.roll(), None, "a lost reply is no injected failure");
+        assert_eq!(Faults::default().roll_lost_reply(), None);
+    }
+
+    #[test]
+    fn the_push_faults_change_at_run_time_and_are_checked() {
+        let mut faults = Faults::default();
+        let update = json!({"duplicate_message_only": true, "lost_reply_hang_rate": 0.2});
+        faults.apply_update(update.as_object().unwrap()).unwrap();
+        assert!(faults.duplicate_message_only);
+        assert_eq!(faults.lost_reply_hang_rate, 0.2);
+        for bad in [
+            json!({"lost_reply_504_rate": 0.9}),
+            json!({"duplicate_message_only": "yes"}),
+            json!({"lost_reply_hang_rate": -0.1}),
+        ] {
+            assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
+        }
+        assert_eq!(faults.lost_reply_504_rate, 0.0);
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 const JSON: &str = "application/json;charset=UTF-8";
 
 /// A business failure: HTTP 200, `success:false`, `code:1`, an `errCode` and a Chinese message.
+/// An empty `err_code` is sent as `errCode: null` (a refusal real Haier gives no code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BizError {
     pub err_code: &'static str,
@@ -54,6 +55,20 @@ impl BizError {
         Self {
             err_code: "DUPLICATE_SOID",
             message: format!("子订单号重复: {so_id}"),
+        }
+    }
+
+    /// A repeated `soId` refused as real Haier may: no code, only a Chinese message (two
+    /// wordings, chosen by the `soId`).
+    pub fn duplicate_so_id_message_only(so_id: &str) -> Self {
+        let wording = if so_id.bytes().map(u32::from).sum::<u32>() % 2 == 0 {
+            "子订单号已存在"
+        } else {
+            "重复推送，请勿重复提交"
+        };
+        Self {
+            err_code: "",
+            message: format!("{wording}: {so_id}"),
         }
     }
 
@@ -134,7 +149,7 @@ pub(crate) fn business_error(err: &BizError) -> Response {
         &Envelope::<()> {
             success: false,
             code: 1,
-            err_code: Some(err.err_code),
+            err_code: (!err.err_code.is_empty()).then_some(err.err_code),
             info_msgs: &[],
             warning_msgs: &[],
             error_msg: Some(&err.message),
@@ -201,6 +216,11 @@ pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) ->
         status,
         &serde_json::json!({"error": error, "error_description": description}),
     )
+}
+
+/// HTTP 504 from the gateway in front of a service that did not answer in time.
+pub(crate) fn gateway_timeout() -> Response {
+    nginx_page(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out")
 }
 
 /// The reply of an injected failure.

@@ -176,10 +176,7 @@ impl SimState {
             }
             Some(InjectedFault::Hang) => {
                 bump(&self.counters.faults_hung);
-                tokio::select! {
-                    () = tokio::time::sleep(HANG_FOR) => {}
-                    () = self.shutdown.cancelled() => {}
-                }
+                self.hang().await;
                 return Err(reply::injected_failure(
                     super::faults::FailKind::TextServiceUnavailable,
                 ));
@@ -202,6 +199,14 @@ impl SimState {
                 System::Openplat => reply::openplat_bad_token(),
                 System::Ylh => reply::ylh_bad_token(),
             })
+        }
+    }
+
+    /// Waits past any client's timeout (until the simulator shuts down).
+    pub async fn hang(&self) {
+        tokio::select! {
+            () = tokio::time::sleep(HANG_FOR) => {}
+            () = self.shutdown.cancelled() => {}
         }
     }
 

@@ -53,6 +53,7 @@ pub(crate) struct Counters {
     pub orders_received: AtomicU64,
     pub orders_accepted: AtomicU64,
     pub duplicates_rejected: AtomicU64,
+    pub replies_lost: AtomicU64,
     pub orders_cancelled: AtomicU64,
     pub callbacks_sent: AtomicU64,
     pub callbacks_acked: AtomicU64,
@@ -96,6 +97,7 @@ impl Counters {
                 received: get(&self.orders_received),
                 distinct_so_ids: get(&self.orders_accepted),
                 duplicates_rejected: get(&self.duplicates_rejected),
+                replies_lost: get(&self.replies_lost),
                 cancelled: get(&self.orders_cancelled),
             },
             callbacks: CallbackCounts {
@@ -117,6 +119,7 @@ impl Counters {
             &self.orders_received,
             &self.orders_accepted,
             &self.duplicates_rejected,
+            &self.replies_lost,
             &self.orders_cancelled,
             &self.callbacks_sent,
             &self.callbacks_acked,
@@ -175,6 +178,8 @@ pub struct OrderCounts {
     /// Orders accepted, one per `soId`.
     pub distinct_so_ids: u64,
     pub duplicates_rejected: u64,
+    /// Pushes stored whose reply was lost on purpose (`lost_reply_*` faults): hung or 504.
+    pub replies_lost: u64,
     pub cancelled: u64,
 }
 

@@ -1,10 +1,12 @@
 //! The YLH (易理货) order cloud's endpoints under each path suffix (`-dev`, `-pre`, none): the
-//! password-grant token, order push (required fields, `DUPLICATE_SOID`, Haier's decision and the
+//! password-grant token, order push (required fields, times as numbers, `DUPLICATE_SOID` or a
+//! message-only repeat refusal, a reply lost after the order is stored, Haier's decision and the
 //! confirm callback) and order cancel (with its callback). The gate is in `server.rs`, the order
 //! book in `orders.rs`, the sending in `callbacks.rs`.
 
 use super::auth::{self, lock};
 use super::callbacks::{METHOD_CANCEL, METHOD_CONFIRM};
+use super::faults::LostReply;
 use super::fields::{value_integer, value_is_number, value_text, Fields};
 use super::orders::{CancelRecord, Item, Outcome, StoredOrder};
 use super::reply::{self, BizError};
@@ -36,6 +38,9 @@ const REQUIRED_TEXT_BEFORE_QTY: [&str; 7] = [
     "soId",
 ];
 const REQUIRED_TEXT_AFTER_CREATE: [&str; 4] = ["province", "city", "area", "detailAddress"];
+/// The optional times: JSON numbers of epoch milliseconds ("number, Date类型（时间戳）"); text
+/// is refused, so a client that sends a date as text is caught.
+const OPTIONAL_TIMES: [&str; 2] = ["distributionTime", "installTime"];
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     PATH_SUFFIXES.iter().fold(Router::new(), |router, suffix| {
@@ -124,7 +129,23 @@ async fn push(State(sim): State<Arc<SimState>>, headers: HeaderMap, body: Bytes)
     if let Err(reply) = sim.enter(Endpoint::OrderPush, &headers).await {
         return reply;
     }
-    sim.answer(push_order(&sim, &body))
+    let outcome = push_order(&sim, &body);
+    // The order is stored; only its reply may be lost.
+    if outcome.is_ok() {
+        match sim.faults().roll_lost_reply() {
+            Some(LostReply::Hang) => {
+                bump(&sim.counters.replies_lost);
+                sim.hang().await;
+                return reply::gateway_timeout();
+            }
+            Some(LostReply::GatewayTimeout) => {
+                bump(&sim.counters.replies_lost);
+                return reply::gateway_timeout();
+            }
+            None => {}
+        }
+    }
+    sim.answer(outcome)
 }
 
 /// A push that passed validation: what the order book and the callback need.
@@ -165,11 +186,16 @@ fn validate_push(sim: &SimState, f: &Fields) -> Result<ValidPush, BizError> {
     if seller != sim.creds.ylh.seller_code {
         return Err(BizError::credentials(format!("卖方编码与账号不匹配: {seller}")));
     }
+    let mut times = [None, None];
+    for (slot, name) in times.iter_mut().zip(OPTIONAL_TIMES) {
+        *slot = match f.value(name) {
+            None => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(_) => return Err(BizError::malformed(name, "必须是数字（毫秒时间戳）")),
+        };
+    }
     let mut warnings = Vec::new();
-    let both_equal = matches!(
-        (f.text("distributionTime"), f.text("installTime")),
-        (Some(d), Some(i)) if d == i
-    );
+    let both_equal = matches!(times, [Some(d), Some(i)] if d == i);
     if (delivery_install == "true") != both_equal {
         warnings.push("deliveryInstall与distributionTime/installTime不一致".to_owned());
     }
@@ -223,7 +249,11 @@ fn push_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     if book.contains(&push.so_id) {
         drop(book);
         bump(&sim.counters.duplicates_rejected);
-        return Err(BizError::duplicate_so_id(&push.so_id));
+        return Err(if sim.faults().duplicate_message_only {
+            BizError::duplicate_so_id_message_only(&push.so_id)
+        } else {
+            BizError::duplicate_so_id(&push.so_id)
+        });
     }
     let outcome = if refused.is_empty() {
         Outcome::Taken {

@@ -167,6 +167,7 @@ async fn status_shows_the_pace_lowered_by_429s_next_to_rate_limit() {
     // The callback receiver's /metrics has the same gauges.
     let source = metrics::MetricsSource {
         client: Some(Arc::new(move || client.stats())),
+        ..metrics::MetricsSource::default()
     };
     let text = metrics::render(&env.ctx.db, &source, &metrics::CallbackCounters::default())
         .await

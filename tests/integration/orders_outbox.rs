@@ -100,6 +100,7 @@ async fn a_row_waits_for_its_next_attempt() {
             let retry = PushResult::Retry {
                 error: "timed out",
                 at: now + Duration::seconds(30),
+                unseen: true,
             };
             Ok(outbox::record_push_result(conn, id, "A", retry, now)?)
         })

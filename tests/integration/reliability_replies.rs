@@ -146,6 +146,7 @@ fn variant(error: &HaierError) -> &'static str {
         HaierError::Business { .. } => "Business",
         HaierError::OrderNotFound { .. } => "OrderNotFound",
         HaierError::DuplicateSoId { .. } => "DuplicateSoId",
+        HaierError::RefusedAfterUnseen { .. } => "RefusedAfterUnseen",
         HaierError::Decode { .. } => "Decode",
         HaierError::BreakerOpen { .. } => "BreakerOpen",
         HaierError::InvalidRequest { .. } => "InvalidRequest",

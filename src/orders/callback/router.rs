@@ -61,6 +61,7 @@ pub fn router(ctx: AppContext) -> Router {
         ctx.config.callback.clone(),
         metrics::MetricsSource {
             client: Some(counters),
+            confirm_within_ms: Some(ctx.config.outbox_job().confirm_within_ms),
         },
     )))
 }

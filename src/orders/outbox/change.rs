@@ -65,6 +65,8 @@ pub(super) struct Change<'a> {
     pub(super) cancel_state: Option<CancelState>,
     pub(super) cancel_detail: Option<&'a str>,
     pub(super) out_of_stock_at: Option<NaiveDateTime>,
+    pub(super) push_unseen_at: Option<Option<NaiveDateTime>>,
+    pub(super) cancel_requested_at: Option<NaiveDateTime>,
     pub(super) updated_at: Option<NaiveDateTime>,
 }
 

@@ -13,7 +13,7 @@ use chrono::NaiveDateTime;
 use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use serde::Serialize;
 
 /// One row of `haier_order_outbox`.
@@ -41,6 +41,11 @@ pub struct OutboxRow {
     pub cancel_state: Option<CancelState>,
     pub cancel_detail: Option<String>,
     pub out_of_stock_at: Option<NaiveDateTime>,
+    /// When a push attempt ended with Haier's answer never seen (timeout, broken connection,
+    /// 5xx, unreadable reply, a lease that ran out mid-push); cleared once the order is pushed.
+    pub push_unseen_at: Option<NaiveDateTime>,
+    /// When a cancel was last asked of Haier.
+    pub cancel_requested_at: Option<NaiveDateTime>,
 }
 
 /// Inserts an order with the minimal columns (everything else defaults: `pending`, due now), as
@@ -74,7 +79,8 @@ diesel::define_sql_function! {
 
 /// Claims up to `limit` due rows for `lease_token` until `lease_until` and returns them: rows
 /// `pending` whose `next_attempt_at` has come, and rows `sending` whose lease ran out (a poller
-/// crashed or hung mid-push; that attempt is counted and noted in `last_error`).
+/// crashed or hung mid-push; that attempt is counted, noted in `last_error`, and its outcome
+/// taken as never seen: `push_unseen_at`).
 ///
 /// Locking: one `UPDATE … RETURNING` statement. On PostgreSQL the candidate rows are selected
 /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers (several daemons) never wait on each other
@@ -114,6 +120,11 @@ pub fn claim_due_orders(
             .eq(case_when::<_, _, BigInt>(ran_out(), dsl::attempts + 1_i64).otherwise(dsl::attempts)),
         dsl::last_error
             .eq(case_when::<_, _, Nullable<Text>>(ran_out(), note.nullable()).otherwise(dsl::last_error)),
+        dsl::push_unseen_at.eq(case_when::<_, _, Nullable<Timestamp>>(
+            ran_out(),
+            now.into_sql::<Timestamp>().nullable(),
+        )
+        .otherwise(dsl::push_unseen_at)),
         dsl::locked_by.eq(lease_token),
         dsl::locked_until.eq(lease_until),
         dsl::updated_at.eq(now),
@@ -145,8 +156,8 @@ pub fn lease_holders(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>>
 }
 
 /// Frees the rows left `sending` under `lease_token` by a poller that is gone, before the lease
-/// runs out: back to `pending`, due now, the lost attempt counted and `reason` kept, as a claim of
-/// a lease that ran out would do. Returns how many rows were freed.
+/// runs out: back to `pending`, due now, the lost attempt counted (its outcome never seen) and
+/// `reason` kept, as a claim of a lease that ran out would do. Returns how many rows were freed.
 /// Locking: one `UPDATE` guarded by the status and the token, so a row that was claimed again
 /// meanwhile (another token) or moved on by a callback is left alone; no transaction.
 pub fn free_lease(
@@ -158,6 +169,7 @@ pub fn free_lease(
     let retry = PushResult::Retry {
         error: reason,
         at: now,
+        unseen: true,
     };
     update(conn, leased(None, lease_token), retry.change(now))
 }
@@ -165,11 +177,16 @@ pub fn free_lease(
 /// How a push under a lease ended, as the poller writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushResult<'a> {
-    /// Haier took the order, or already had it (`note` says so): `pushed`, the attempt counted.
+    /// Haier took the order, or already had it, or may have it (`note` says so): `pushed`, the
+    /// attempt counted, `push_unseen_at` cleared.
     Pushed { note: Option<&'a str> },
     /// The push failed in a way worth repeating: `pending` again at `at`, the attempt counted
-    /// and the error kept.
-    Retry { error: &'a str, at: NaiveDateTime },
+    /// and the error kept; `unseen` when Haier's answer was never seen (`push_unseen_at` set).
+    Retry {
+        error: &'a str,
+        at: NaiveDateTime,
+        unseen: bool,
+    },
     /// The order was not sent, for a reason that is not its fault (no product catalog yet,
     /// Haier cannot be called): `pending` again at `at`, no attempt counted.
     Deferred { reason: &'a str, at: NaiveDateTime },
@@ -199,10 +216,21 @@ impl<'a> PushResult<'a> {
                 count_attempt: true,
                 pushed_at: Some(now),
                 last_error: Some(note),
+                push_unseen_at: Some(None),
                 ..Change::released(OutboxStatus::Pushed, now)
             },
-            PushResult::Retry { error: text, at } | PushResult::Deferred { reason: text, at } => Change {
-                count_attempt: matches!(self, PushResult::Retry { .. }),
+            PushResult::Retry {
+                error: text,
+                at,
+                unseen,
+            } => Change {
+                count_attempt: true,
+                next_attempt_at: Some(at),
+                last_error: Some(Some(text)),
+                push_unseen_at: unseen.then_some(Some(now)),
+                ..Change::released(OutboxStatus::Pending, now)
+            },
+            PushResult::Deferred { reason: text, at } => Change {
                 next_attempt_at: Some(at),
                 last_error: Some(Some(text)),
                 ..Change::released(OutboxStatus::Pending, now)
@@ -242,15 +270,67 @@ pub fn cancel_here(
     update_one(conn, with_so_id_in(so_id, from), change)
 }
 
-/// Records that a cancel was asked of Haier (`cancel_state = requested`); the outcome comes in
-/// the cancel callback. Locking: a single-row `UPDATE`; no transaction.
+/// Records that a cancel was asked of Haier (`cancel_state = requested`, `cancel_requested_at`);
+/// the outcome comes in the cancel callback. Locking: a single-row `UPDATE`; no transaction.
 pub fn record_cancel_request(
     conn: &mut DbConnection,
     so_id: &str,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    write_cancel_state(conn, with_so_id(so_id), CancelState::Requested, reason, now).map(|n| n == 1)
+    let change = Change {
+        cancel_state: Some(CancelState::Requested),
+        cancel_detail: Some(reason),
+        cancel_requested_at: Some(now),
+        ..Change::at(now)
+    };
+    update_one(conn, with_so_id(so_id), change)
+}
+
+/// Orders Haier has not answered within the time allowed: `pushed` at or before
+/// `pushed_before` with no confirm callback yet, or a cancel asked at or before
+/// `requested_before` with no cancel callback yet (`cancel_state` still `requested`).
+fn unconfirmed(pushed_before: NaiveDateTime, requested_before: NaiveDateTime) -> Rows {
+    Box::new(
+        dsl::status
+            .eq(OutboxStatus::Pushed)
+            .and(dsl::pushed_at.le(pushed_before).assume_not_null())
+            .or(dsl::cancel_state
+                .eq(CancelState::Requested)
+                .and(dsl::cancel_requested_at.le(requested_before))
+                .assume_not_null()),
+    )
+}
+
+/// Up to `limit` unconfirmed orders (see [`count_unconfirmed`]), oldest first. Locking: a plain
+/// read.
+pub fn list_unconfirmed(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
+    haier_order_outbox::table
+        .filter(unconfirmed(before, before))
+        .select(OutboxRow::as_select())
+        .order(dsl::id.asc())
+        .limit(limit.max(1))
+        .load(conn)
+}
+
+/// How many orders were pushed at or before `before` and are not confirmed yet, and how many
+/// cancels asked at or before `before` Haier has not answered. Locking: two plain reads.
+pub fn count_unconfirmed(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<(i64, i64)> {
+    let pushes = haier_order_outbox::table
+        .filter(dsl::status.eq(OutboxStatus::Pushed))
+        .filter(dsl::pushed_at.le(before))
+        .count()
+        .get_result(conn)?;
+    let cancels = haier_order_outbox::table
+        .filter(dsl::cancel_state.eq(CancelState::Requested))
+        .filter(dsl::cancel_requested_at.le(before))
+        .count()
+        .get_result(conn)?;
+    Ok((pushes, cancels))
 }
 
 /// Which rows a callback's `PlatformOrderNo` names.
