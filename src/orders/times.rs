@@ -4,11 +4,11 @@
 //! requires. The push (through `validate.rs`) and the reschedule command convert with
 //! [`parse_shop_time`].
 
-use chrono::{FixedOffset, NaiveDate, TimeZone as _};
+use chrono::NaiveDate;
 use serde_json::Value;
 
-/// Beijing time: UTC+8, all year round.
-const BEIJING_OFFSET_SECS: i32 = 8 * 3600;
+/// Beijing time: UTC+8 all year round, in milliseconds.
+const BEIJING_OFFSET_MS: i64 = 8 * 3600 * 1000;
 
 /// Why a shop's time could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,14 +20,10 @@ pub struct BadShopTime {
 
 /// `date` at 23:59:59 Beijing time, in milliseconds since 1970-01-01 UTC.
 pub fn beijing_end_of_day_ms(date: NaiveDate) -> i64 {
+    // 23:59:59 exists on every day, so the default (midnight) is never taken.
     let end = date.and_hms_opt(23, 59, 59).unwrap_or_default();
-    // A fixed offset maps every local time to exactly one instant.
-    FixedOffset::east_opt(BEIJING_OFFSET_SECS)
-        .and_then(|zone| zone.from_local_datetime(&end).single())
-        .map_or_else(
-            || end.and_utc().timestamp_millis() - i64::from(BEIJING_OFFSET_SECS) * 1000,
-            |at| at.timestamp_millis(),
-        )
+    // Beijing time is the same wall time 8 hours earlier in UTC.
+    end.and_utc().timestamp_millis() - BEIJING_OFFSET_MS
 }
 
 /// A delivery or installation time as the shop wrote it, in epoch milliseconds: a whole JSON

@@ -61,7 +61,7 @@ const CASES: &[Case] = &[
         Some("haier.client_secrt"), Some("client_secrt"),
         "unknown key `client_secrt`; expected one of: environment, base_url, token_url, client_id, client_secret, client_secret_file, customer_code, send_to_code, supplier_code, password, password_file, seller_password, seller_password_file, customer_password, customer_password_file, timeout_ms, rate_limit, retry, breaker"),
     case(STOCK, "[jobs.stock]\nshedule = \"* * * * *\"\n", Some("jobs.stock.shedule"), Some("shedule"),
-        "unknown key `shedule`; expected one of: kind, schedule, timezone, enabled, timeout_ms, overlap, jitter_ms, catch_up, product_codes, county_codes, concurrency, poll_interval_ms, batch_size, max_attempts, lease_ms"),
+        "unknown key `shedule`; expected one of: kind, schedule, timezone, enabled, timeout_ms, overlap, jitter_ms, catch_up, product_codes, county_codes, concurrency, poll_interval_ms, batch_size, max_attempts, lease_ms, confirm_within_ms"),
     case("rate_limit = { per_second = 50, burst = 10 }\n\n[ylh]", "rate_limit = { per_sec = 50 }\n\n[ylh]",
         Some("haier.rate_limit.per_sec"), Some("per_sec"),
         "unknown key `per_sec`; expected one of: per_second, burst"),
@@ -210,6 +210,8 @@ const CASES: &[Case] = &[
         "must be from 1 to 1000; got 0"),
     case("lease_ms = 120000", "lease_ms = 9223372036854775807", Some("jobs.orders.lease_ms"), Some("lease_ms"),
         "must be from 100 to 86400000 ms; got 9223372036854775807"),
+    case("confirm_within_ms = 86400000", "confirm_within_ms = 1000", Some("jobs.orders.confirm_within_ms"),
+        Some("confirm_within_ms"), "must be from 60000 to 2592000000 ms; got 1000"),
     // ---- secrets written in the file ----
     case("client_secret = \"demo-openplat-secret\"", "client_secret = \"   \"", Some("haier.client_secret"),
         Some("client_secret = \"   \""), "must not be empty or only whitespace"),
