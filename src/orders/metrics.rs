@@ -1,8 +1,8 @@
 //! `GET /metrics` in Prometheus text format: requests, errors, 429s and retries per Haier
 //! operation and each system's pace in force (from the shared client's counters), job run counts
-//! and durations (from `haier_sync_logs`), outbox depth by status, callbacks by outcome, and
-//! rejected callbacks by reason (stored, or refused by the per-address limit and not stored). It
-//! only reads.
+//! and durations (from `haier_sync_logs`), outbox depth by status, unmatched callbacks kept,
+//! callbacks by outcome, and rejected callbacks by reason (stored, or refused by the per-address
+//! limit and not stored). It only reads.
 
 use super::outbox;
 use super::state::{CallbackOutcome, OutboxStatus};
@@ -15,15 +15,13 @@ use std::sync::Arc;
 
 /// Why callbacks are rejected: the reply codes, as `/metrics` labels them. Anything else is
 /// counted as `other`.
-pub const REJECTION_REASONS: [&str; 9] = [
+pub const REJECTION_REASONS: [&str; 7] = [
     "body_too_large",
     "unsupported_media_type",
     "duplicate_field",
     "missing_field",
     "unknown_app_key",
     "bad_sign",
-    "bad_timestamp",
-    "stale_timestamp",
     "malformed_data",
 ];
 
@@ -144,12 +142,13 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The whole metrics text.
 pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounters) -> anyhow::Result<String> {
-    let (depth, runs, latest) = db
+    let (depth, runs, latest, unmatched) = db
         .run(|conn| {
             Ok((
                 outbox::count_by_status(conn)?,
                 crate::runs::stats::count_runs_by_job_and_status(conn)?,
                 crate::runs::stats::latest_finished_runs(conn)?,
+                super::events::count_unmatched(conn)?,
             ))
         })
         .await
@@ -265,6 +264,14 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
         let count = depth.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "haier_order_outbox_rows{{status=\"{status}\"}} {count}");
     }
+
+    header(
+        &mut out,
+        "haier_sync_callbacks_unmatched",
+        "gauge",
+        "Signed callbacks kept because they name no order or several, waiting for `haier-sync outbox attach`.",
+    );
+    let _ = writeln!(out, "haier_sync_callbacks_unmatched {unmatched}");
 
     header(
         &mut out,
