@@ -116,6 +116,18 @@ pub fn find_event(conn: &mut DbConnection, id: i64) -> QueryResult<Option<OrderE
         .optional()
 }
 
+/// The order an operator attached a copy of this callback (same `fingerprint`) to, if any.
+/// Locking: a plain read (the fingerprint index).
+pub fn attached_order_of(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<Option<String>> {
+    haier_order_events::table
+        .filter(dsl::fingerprint.eq(fingerprint))
+        .filter(dsl::attached_at.is_not_null())
+        .filter(dsl::so_id.is_not_null())
+        .select(dsl::so_id.assume_not_null())
+        .first(conn)
+        .optional()
+}
+
 /// Locks event `id` for the rest of the caller's transaction if it is still `unmatched`, and
 /// returns whether it is. Locking: a no-op single-row `UPDATE` guarded by the outcome, inside the
 /// attach transaction, so two operators attaching one callback at once apply it once.

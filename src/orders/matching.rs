@@ -8,7 +8,9 @@
 //! 1. `PlatformOrderNo` = `so_id` (unique);
 //! 2. its `ExtOrderNo` = the `haier_order_no` of an order Haier confirmed before (a cancel or
 //!    out-of-stock notice, or a confirm sent again);
-//! 3. `PlatformOrderNo` = `online_no`, when exactly one order has it.
+//! 3. `PlatformOrderNo` = `online_no`, when exactly one order has it;
+//! 4. failing those, the order an operator attached a copy of the same callback to (Haier sends
+//!    an unacknowledged callback again, and a refusal carries no `ExtOrderNo` to match by).
 //!
 //! One indexed query each, the first that names exactly one order wins. A callback that matches
 //! none, or several, is kept as `unmatched` and answered `success:false`; an operator attaches it
@@ -33,9 +35,13 @@ pub enum Matched {
     Unmatched(String),
 }
 
-/// Finds the order `notice` means (see the module doc) and locks it. Must run inside the
-/// callback's transaction.
-pub fn lock_matching_order(conn: &mut DbConnection, notice: &Notice) -> diesel::QueryResult<Matched> {
+/// Finds the order `notice` (with this `fingerprint`) means (see the module doc) and locks it.
+/// Must run inside the callback's transaction.
+pub fn lock_matching_order(
+    conn: &mut DbConnection,
+    notice: &Notice,
+    fingerprint: &str,
+) -> diesel::QueryResult<Matched> {
     let number = notice.platform_order_no.as_str();
     if let OrderMatch::Found(row) = outbox::lock_order_by(conn, OrderKey::SoId(number))? {
         return Ok(Matched::Order(row));
@@ -48,7 +54,16 @@ pub fn lock_matching_order(conn: &mut DbConnection, notice: &Notice) -> diesel::
             OrderMatch::Ambiguous(n) => tried.push(format!("{n} orders have Haier order no. {ext}")),
         }
     }
-    match outbox::lock_order_by(conn, OrderKey::OnlineNo(number))? {
+    let by_online_no = outbox::lock_order_by(conn, OrderKey::OnlineNo(number))?;
+    if let OrderMatch::Found(row) = by_online_no {
+        return Ok(Matched::Order(row));
+    }
+    if let Some(so_id) = events::attached_order_of(conn, fingerprint)? {
+        if let OrderMatch::Found(row) = outbox::lock_order_by(conn, OrderKey::SoId(&so_id))? {
+            return Ok(Matched::Order(row));
+        }
+    }
+    match by_online_no {
         OrderMatch::Found(row) => Ok(Matched::Order(row)),
         OrderMatch::NotFound => {
             tried.push(format!("none has onlineNo {number}"));
@@ -235,6 +250,40 @@ mod tests {
                 // By soId first, even when the number is someone's onlineNo.
                 let handled = receive(conn, &confirm("SO-3", "H3"));
                 assert_eq!(handled.so_id.as_deref(), Some("SO-3"));
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_sent_again_after_it_was_attached_finds_its_order() {
+        let test = TestDb::new().await;
+        insert(&test.db, "SO-2", "ON-2").await;
+        insert(&test.db, "SO-3", "ON-2").await;
+        test.db
+            .run(|conn| {
+                let refusal = notices::parse_notice(
+                    NoticeKind::Confirm,
+                    r#"{"PlatformOrderNo":"ON-2","State":0,"FailMsg":"no"}"#,
+                )
+                .unwrap();
+                assert_eq!(receive(conn, &refusal).outcome, CallbackOutcome::Unmatched);
+                let id = events::list_events(conn, true, None, 1)?[0].id;
+                let attached = attach_event(conn, id, "SO-3", db::now_utc())?;
+                assert!(matches!(
+                    attached,
+                    Attached::Done {
+                        outcome: CallbackOutcome::Applied,
+                        ..
+                    }
+                ));
+                // Haier sends it again: it is the callback attached to SO-3, so acknowledged.
+                let again = receive(conn, &refusal);
+                assert_eq!(
+                    (again.outcome, again.so_id.as_deref()),
+                    (CallbackOutcome::Duplicate, Some("SO-3"))
+                );
                 Ok(())
             })
             .await

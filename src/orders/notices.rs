@@ -289,7 +289,7 @@ pub fn apply_notice(
 ) -> diesel::QueryResult<Handled> {
     conn.transaction(|conn| {
         let now = receipt.received_at;
-        let handled = match matching::lock_matching_order(conn, notice)? {
+        let handled = match matching::lock_matching_order(conn, notice, receipt.fingerprint)? {
             Matched::Unmatched(detail) => Handled {
                 outcome: CallbackOutcome::Unmatched,
                 so_id: None,
