@@ -18,7 +18,7 @@ fuzz_target!(|body: &[u8]| {
         app_key: APP_KEY.to_owned(),
         secret: Secret::new(SECRET),
         max_body_bytes: 65_536,
-        max_clock_skew_secs: 86_400,
+        clock_skew_warn_secs: 600,
         rejected_per_minute: 6,
         rejected_burst: 20,
     };

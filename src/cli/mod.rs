@@ -5,6 +5,7 @@ pub mod demo;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
+pub mod outbox_events;
 pub mod run;
 pub mod run_job;
 pub mod simulate;
@@ -61,7 +62,7 @@ pub enum Command {
     /// latency and the result. Exits 1 when either fails.
     TestConnection,
     /// Work with the order outbox: enqueue orders from a JSON file, list them, retry a dead one,
-    /// or cancel one at Haier.
+    /// cancel one at Haier, list Haier's callbacks, or attach an unmatched callback to its order.
     Outbox(outbox::OutboxArgs),
     /// Try everything on a fresh SQLite database against a bundled, in-process Haier simulator:
     /// products, prices, stock for two counties, three orders with their confirm callbacks, then

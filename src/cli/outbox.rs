@@ -1,5 +1,6 @@
 //! `haier-sync outbox …`: put orders into the outbox from a file, list them, send a dead one
-//! again, and ask Haier to cancel one. It parses the arguments, calls `crate::orders` (which
+//! again, ask Haier to cancel one, and list callbacks or attach an unmatched one
+//! (`outbox_events.rs`). It parses the arguments, calls `crate::orders` (which
 //! does the work, with the poller and the callback receiver) and prints.
 
 use crate::config::Config;
@@ -62,6 +63,20 @@ pub enum OutboxCommand {
         /// Why the order is cancelled (sent to Haier as `cancelReason`).
         #[arg(long, value_name = "R")]
         reason: String,
+    },
+    /// List the callbacks Haier sent, newest first: when, method, order number, State, outcome,
+    /// detail and how far the TimeStamp was off (`skew`, seconds; negative: in the past).
+    Events(super::outbox_events::EventsArgs),
+    /// Apply a callback kept as `unmatched` (it named no order, or several that share an
+    /// onlineNo) to the order it means, exactly as if it had matched: in one transaction, with
+    /// its stored retries. Prints the outcome; attaching it again changes nothing.
+    Attach {
+        /// The callback's id, as `outbox events --unmatched` lists it.
+        #[arg(value_name = "EVENT_ID")]
+        event_id: i64,
+        /// The soId of the order it means.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
     },
 }
 
@@ -141,6 +156,10 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
                 Ok(1)
             }
         },
+        OutboxCommand::Events(args) => super::outbox_events::list(&db, args, config.defaults.timezone).await,
+        OutboxCommand::Attach { event_id, so_id } => {
+            super::outbox_events::attach(&db, event_id, &so_id).await
+        }
         OutboxCommand::Cancel { so_id, reason } => {
             let client =
                 HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;

@@ -77,6 +77,17 @@ pub struct SimulateArgs {
     /// Share of new orders stored but answered HTTP 504, as a gateway that gave up (0 to 1)
     #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
     pub lost_reply_504_rate: f64,
+    /// Callbacks name the pushed onlineNo in PlatformOrderNo instead of the soId
+    #[arg(long)]
+    pub callback_names_online_no: bool,
+
+    /// Retries of an unacknowledged callback keep the TimeStamp (and sign) of the first try
+    #[arg(long)]
+    pub callback_keep_first_timestamp: bool,
+
+    /// Seconds added to every callback's TimeStamp, as if Haier's clock were off (negative: behind)
+    #[arg(long, default_value_t = 0, value_name = "SECS", allow_hyphen_values = true)]
+    pub callback_clock_offset_secs: i64,
 }
 
 impl SimulateArgs {
@@ -107,6 +118,9 @@ impl SimulateArgs {
                 duplicate_message_only: self.duplicate_message_only,
                 lost_reply_hang_rate: self.lost_reply_hang_rate,
                 lost_reply_504_rate: self.lost_reply_504_rate,
+                callback_names_online_no: self.callback_names_online_no,
+                callback_keep_first_timestamp: self.callback_keep_first_timestamp,
+                callback_clock_offset_secs: self.callback_clock_offset_secs,
             },
             ..SimOptions::default()
         }
@@ -226,5 +240,19 @@ mod tests {
         assert_eq!(cli.args.options(None).callback_url, None);
         assert!(Cli::try_parse_from(["x", "--fail-rate", "1.5"]).is_err());
         assert!(Cli::try_parse_from(["x", "--qps", "0"]).is_err());
+    }
+
+    #[test]
+    fn callback_fault_flags_become_faults() {
+        let cli = Cli::parse_from([
+            "x",
+            "--callback-names-online-no",
+            "--callback-keep-first-timestamp",
+            "--callback-clock-offset-secs",
+            "-7200",
+        ]);
+        let faults = cli.args.options(None).faults;
+        assert!(faults.callback_names_online_no && faults.callback_keep_first_timestamp);
+        assert_eq!(faults.callback_clock_offset_secs, -7_200);
     }
 }

@@ -1,6 +1,6 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
-//! whether a daemon is running against the database, and the orders and cancels Haier has not
-//! answered within `confirm_within_ms`.
+//! whether a daemon is running against the database, the orders and cancels Haier has not
+//! answered within `confirm_within_ms`, and how many callbacks wait unmatched.
 
 use crate::config::{Config, JobKind, JobSpec};
 use crate::db::{instances, Db};
@@ -53,6 +53,9 @@ pub struct StatusReport {
     pub jobs: Vec<JobStatus>,
     /// Orders and cancels Haier has not answered within the outbox job's `confirm_within_ms`.
     pub unconfirmed: UnconfirmedCounts,
+    /// Signed callbacks kept because they name no order or several, waiting for
+    /// `haier-sync outbox attach`.
+    pub callbacks_unmatched: i64,
 }
 
 pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
@@ -72,9 +75,10 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     let names: Vec<String> = config.jobs.keys().cloned().collect();
     let alive_since =
         (now - chrono::Duration::milliseconds(3 * config.daemon.heartbeat_ms as i64)).naive_utc();
-    let (live, history) = db
+    let (live, history, callbacks_unmatched) = db
         .run(move |conn| {
             let live = instances::live(conn, alive_since)?;
+            let unmatched = crate::orders::events::count_unmatched(conn)?;
             let mut history = Vec::new();
             for name in &names {
                 history.push((
@@ -82,7 +86,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                     runs::log::latest_success(conn, name)?,
                 ));
             }
-            Ok((live, history))
+            Ok((live, history, unmatched))
         })
         .await?;
     let jobs = config
@@ -137,6 +141,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
         },
         jobs,
         unconfirmed,
+        callbacks_unmatched,
     })
 }
 
@@ -197,6 +202,14 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
     out.push_str(&table.to_string());
     out.push('\n');
     out.push_str(&report.unconfirmed.summary());
+    if report.callbacks_unmatched > 0 {
+        out.push_str(&format!(
+            "callbacks: {} unmatched, waiting to be attached (haier-sync outbox events --unmatched)\n",
+            report.callbacks_unmatched
+        ));
+    } else {
+        out.push_str("callbacks: 0 unmatched\n");
+    }
     for (instance, stats) in &report.daemon.client {
         out.push_str(&render_client_stats(instance, stats));
     }

@@ -53,9 +53,9 @@ pub const BREAKER_COOL_DOWN_MS: Limit = Limit::new(1, 3_600_000, " ms");
 /// `[callback] max_body_bytes`: a signed callback form is a few hundred bytes (0 would refuse
 /// every callback); 16 MiB bounds what one request may make the receiver hold.
 pub const CALLBACK_MAX_BODY_BYTES: Limit = Limit::new(1024, 16 * 1024 * 1024, " bytes");
-/// `[callback] max_clock_skew_secs`: 0 or less refuses (nearly) every callback; a day is the
-/// most a replayed callback may be late.
-pub const CALLBACK_MAX_CLOCK_SKEW_SECS: Limit = Limit::new(1, 86_400, " s");
+/// `[callback] clock_skew_warn_secs`: 0 would warn of (nearly) every callback; past a week a
+/// warning no longer tells a clock that is off from a retry.
+pub const CALLBACK_CLOCK_SKEW_WARN_SECS: Limit = Limit::new(1, 604_800, " s");
 /// `[callback] rejected_per_minute`: rejected callbacks stored per source address and minute
 /// once its burst is spent; at least one, and 6000 (100 a second) already stores megabytes an hour.
 pub const CALLBACK_REJECTED_PER_MINUTE: Limit = Limit::new(1, 6_000, "");
@@ -100,7 +100,7 @@ pub const ALL: &[(&str, Limit)] = &[
     ("breaker.failure_threshold", BREAKER_FAILURE_THRESHOLD),
     ("breaker.cool_down_ms", BREAKER_COOL_DOWN_MS),
     ("callback.max_body_bytes", CALLBACK_MAX_BODY_BYTES),
-    ("callback.max_clock_skew_secs", CALLBACK_MAX_CLOCK_SKEW_SECS),
+    ("callback.clock_skew_warn_secs", CALLBACK_CLOCK_SKEW_WARN_SECS),
     ("callback.rejected_per_minute", CALLBACK_REJECTED_PER_MINUTE),
     ("callback.rejected_burst", CALLBACK_REJECTED_BURST),
     ("daemon.shutdown_grace_ms", SHUTDOWN_GRACE_MS),
@@ -129,7 +129,7 @@ mod tests {
     fn a_limit_includes_both_ends_and_says_what_it_wants() {
         assert!(MAX_CONNECTIONS.contains(1) && MAX_CONNECTIONS.contains(100));
         assert!(!MAX_CONNECTIONS.contains(0) && !MAX_CONNECTIONS.contains(101));
-        assert!(!CALLBACK_MAX_CLOCK_SKEW_SECS.contains(-1));
+        assert!(!CALLBACK_CLOCK_SKEW_WARN_SECS.contains(-1));
         assert!(!JITTER_MS.contains(i128::from(i64::MAX)));
         assert_eq!(
             REQUEST_TIMEOUT_MS.message(0),

@@ -405,7 +405,7 @@ fn limit_of_key(path: &[String]) -> Option<Limit> {
         ("haier" | "ylh", Some("breaker"), "failure_threshold") => limits::BREAKER_FAILURE_THRESHOLD,
         ("haier" | "ylh", Some("breaker"), "cool_down_ms") => limits::BREAKER_COOL_DOWN_MS,
         ("callback", _, "max_body_bytes") => limits::CALLBACK_MAX_BODY_BYTES,
-        ("callback", _, "max_clock_skew_secs") => limits::CALLBACK_MAX_CLOCK_SKEW_SECS,
+        ("callback", _, "clock_skew_warn_secs") => limits::CALLBACK_CLOCK_SKEW_WARN_SECS,
         ("daemon", _, "shutdown_grace_ms") => limits::SHUTDOWN_GRACE_MS,
         ("daemon", _, "heartbeat_ms") => limits::HEARTBEAT_MS,
         ("jobs", _, "timeout_ms") if path.len() == 3 => limits::JOB_TIMEOUT_MS,

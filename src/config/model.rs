@@ -136,8 +136,9 @@ pub struct CallbackConfig {
     pub secret: Secret,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// How far a callback's `TimeStamp` may be from now.
-    pub max_clock_skew_secs: i64,
+    /// A signed callback whose `TimeStamp` is further than this from now is logged as a
+    /// warning (and applied all the same: a callback is never refused for its `TimeStamp`).
+    pub clock_skew_warn_secs: i64,
     /// Rejected unsigned callbacks stored per source address and minute, once the burst is
     /// spent; beyond it they are answered 429 and only counted.
     pub rejected_per_minute: u32,

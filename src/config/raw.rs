@@ -184,7 +184,9 @@ pub(super) struct RawCallback {
     pub(super) secret: Option<Secret>,
     pub(super) secret_file: Option<PathBuf>,
     pub(super) max_body_bytes: Option<usize>,
-    pub(super) max_clock_skew_secs: Option<i64>,
+    pub(super) clock_skew_warn_secs: Option<i64>,
+    /// The key `clock_skew_warn_secs` replaced: read only to refuse it with the reason.
+    pub(super) max_clock_skew_secs: Option<serde::de::IgnoredAny>,
     pub(super) rejected_per_minute: Option<u32>,
     pub(super) rejected_burst: Option<u32>,
 }

@@ -13,6 +13,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
 
+/// Why `[callback] max_clock_skew_secs` is refused, and what replaces it.
+pub(super) const REPLACED_CLOCK_SKEW_KEY: &str =
+    "this key was replaced by clock_skew_warn_secs: a correctly signed callback is no longer refused \
+     for its TimeStamp (Haier retries a callback with the TimeStamp of its first try, and refusing a \
+     late confirm would leave a paid order unconfirmed), so the setting now only says beyond how many \
+     seconds a warning is logged; rename it to clock_skew_warn_secs";
+
 impl LoaderWithDoc {
     pub(super) fn resolve(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let database = self.resolve_database(raw.database.unwrap_or_default())?;
@@ -201,11 +208,14 @@ impl LoaderWithDoc {
             u64::try_from(max_body_bytes).unwrap_or(u64::MAX),
             limits::CALLBACK_MAX_BODY_BYTES,
         )?;
-        let max_clock_skew_secs = raw.max_clock_skew_secs.unwrap_or(600);
+        if raw.max_clock_skew_secs.is_some() {
+            return Err(self.error(&[s, "max_clock_skew_secs"], REPLACED_CLOCK_SKEW_KEY));
+        }
+        let clock_skew_warn_secs = raw.clock_skew_warn_secs.unwrap_or(600);
         self.check(
-            &[s, "max_clock_skew_secs"],
-            max_clock_skew_secs,
-            limits::CALLBACK_MAX_CLOCK_SKEW_SECS,
+            &[s, "clock_skew_warn_secs"],
+            clock_skew_warn_secs,
+            limits::CALLBACK_CLOCK_SKEW_WARN_SECS,
         )?;
         let rejected_per_minute = raw.rejected_per_minute.unwrap_or(6);
         self.check(
@@ -224,7 +234,7 @@ impl LoaderWithDoc {
             app_key: self.required_text(raw.app_key, &[s, "app_key"])?,
             secret: self.required_secret(s, "secret", raw.secret, raw.secret_file)?,
             max_body_bytes,
-            max_clock_skew_secs,
+            clock_skew_warn_secs,
             rejected_per_minute,
             rejected_burst,
         })

@@ -161,6 +161,9 @@ diesel::table! {
         raw -> Text,
         fingerprint -> Nullable<Text>,
         received_at -> Timestamp,
+        clock_skew_secs -> Nullable<BigInt>,
+        ext_order_no -> Nullable<Text>,
+        attached_at -> Nullable<Timestamp>,
     }
 }
 

@@ -27,6 +27,14 @@ pub struct OrderEvent {
     pub raw: String,
     pub fingerprint: Option<String>,
     pub received_at: NaiveDateTime,
+    /// The callback's `TimeStamp` minus the time it was received, in seconds: negative when the
+    /// `TimeStamp` lies in the past (a late retry), positive when ahead of this clock. `None`
+    /// when it was missing or unreadable, or the callback was not signed.
+    pub clock_skew_secs: Option<i64>,
+    /// Haier's order number (`Data.ExtOrderNo`), when the callback gave one.
+    pub ext_order_no: Option<String>,
+    /// When an operator attached this (unmatched) callback to an order.
+    pub attached_at: Option<NaiveDateTime>,
 }
 
 /// The fields of a new row.
@@ -42,6 +50,8 @@ pub struct NewOrderEvent<'a> {
     pub raw: &'a str,
     pub fingerprint: Option<&'a str>,
     pub received_at: NaiveDateTime,
+    pub clock_skew_secs: Option<i64>,
+    pub ext_order_no: Option<&'a str>,
 }
 
 /// Stores one callback and returns its id. Locking: a plain insert (inside the callback's
@@ -62,6 +72,116 @@ pub fn was_applied(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bo
             .filter(dsl::outcome.eq(CallbackOutcome::Applied)),
     ))
     .get_result(conn)
+}
+
+/// Stored callbacks, newest first: all, or only those still `unmatched`, or those about one order
+/// (applied to it, or naming it as `PlatformOrderNo`). Locking: a plain read.
+pub fn list_events(
+    conn: &mut DbConnection,
+    unmatched_only: bool,
+    so_id: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<OrderEvent>> {
+    let mut query = haier_order_events::table
+        .select(OrderEvent::as_select())
+        .into_boxed();
+    if unmatched_only {
+        query = query.filter(dsl::outcome.eq(CallbackOutcome::Unmatched));
+    }
+    if let Some(so_id) = so_id {
+        query = query.filter(
+            dsl::so_id
+                .eq(so_id.to_owned())
+                .or(dsl::platform_order_no.eq(so_id.to_owned())),
+        );
+    }
+    query.order(dsl::id.desc()).limit(limit.max(1)).load(conn)
+}
+
+/// How many callbacks are `unmatched`, waiting for an operator. Locking: a plain read (the
+/// outcome index).
+pub fn count_unmatched(conn: &mut DbConnection) -> QueryResult<i64> {
+    haier_order_events::table
+        .filter(dsl::outcome.eq(CallbackOutcome::Unmatched))
+        .count()
+        .get_result(conn)
+}
+
+/// One stored callback. Locking: a plain read.
+pub fn find_event(conn: &mut DbConnection, id: i64) -> QueryResult<Option<OrderEvent>> {
+    haier_order_events::table
+        .find(id)
+        .select(OrderEvent::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The order an operator attached a copy of this callback (same `fingerprint`) to, if any.
+/// Locking: a plain read (the fingerprint index).
+pub fn attached_order_of(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<Option<String>> {
+    haier_order_events::table
+        .filter(dsl::fingerprint.eq(fingerprint))
+        .filter(dsl::attached_at.is_not_null())
+        .filter(dsl::so_id.is_not_null())
+        .select(dsl::so_id.assume_not_null())
+        .first(conn)
+        .optional()
+}
+
+/// Locks event `id` for the rest of the caller's transaction if it is still `unmatched`, and
+/// returns whether it is. Locking: a no-op single-row `UPDATE` guarded by the outcome, inside the
+/// attach transaction, so two operators attaching one callback at once apply it once.
+pub fn lock_unmatched(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    diesel::update(
+        haier_order_events::table
+            .filter(dsl::id.eq(id))
+            .filter(dsl::outcome.eq(CallbackOutcome::Unmatched)),
+    )
+    .set(dsl::outcome.eq(dsl::outcome))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Records that unmatched event `id` was attached to `so_id` and what applying it did; the other
+/// still-unmatched copies of the same callback (Haier's retries, same `fingerprint`) are
+/// attached with it as `duplicate`. Returns how many copies were. Locking: single `UPDATE`s
+/// guarded by the outcome, inside the attach transaction.
+pub fn mark_attached(
+    conn: &mut DbConnection,
+    id: i64,
+    so_id: &str,
+    outcome: CallbackOutcome,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let fingerprint: Option<String> = haier_order_events::table
+        .find(id)
+        .select(dsl::fingerprint)
+        .first(conn)?;
+    diesel::update(haier_order_events::table.filter(dsl::id.eq(id)))
+        .set((
+            dsl::so_id.eq(so_id),
+            dsl::outcome.eq(outcome),
+            dsl::detail.eq(detail),
+            dsl::attached_at.eq(now),
+        ))
+        .execute(conn)?;
+    let Some(fingerprint) = fingerprint else {
+        return Ok(0);
+    };
+    let copy_detail = format!("a copy of callback {id}, attached with it to {so_id}");
+    diesel::update(
+        haier_order_events::table
+            .filter(dsl::fingerprint.eq(fingerprint))
+            .filter(dsl::outcome.eq(CallbackOutcome::Unmatched)),
+    )
+    .set((
+        dsl::so_id.eq(so_id),
+        dsl::outcome.eq(CallbackOutcome::Duplicate),
+        dsl::detail.eq(copy_detail),
+        dsl::attached_at.eq(now),
+    ))
+    .execute(conn)
 }
 
 /// Every stored callback, oldest first. Locking: a plain read.

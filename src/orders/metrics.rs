@@ -1,7 +1,7 @@
 //! `GET /metrics` in Prometheus text format: requests, errors, 429s and retries per Haier
 //! operation and each system's pace in force (from the shared client's counters), job run counts
 //! and durations (from `haier_sync_logs`), outbox depth by status, orders and cancels Haier has
-//! not answered within `confirm_within_ms`, callbacks by outcome, and
+//! not answered within `confirm_within_ms`, unmatched callbacks kept, callbacks by outcome, and
 //! rejected callbacks by reason (stored, or refused by the per-address limit and not stored). It
 //! only reads.
 
@@ -16,15 +16,13 @@ use std::sync::Arc;
 
 /// Why callbacks are rejected: the reply codes, as `/metrics` labels them. Anything else is
 /// counted as `other`.
-pub const REJECTION_REASONS: [&str; 9] = [
+pub const REJECTION_REASONS: [&str; 7] = [
     "body_too_large",
     "unsupported_media_type",
     "duplicate_field",
     "missing_field",
     "unknown_app_key",
     "bad_sign",
-    "bad_timestamp",
-    "stale_timestamp",
     "malformed_data",
 ];
 
@@ -153,7 +151,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
             .unwrap_or(crate::config::DEFAULT_CONFIRM_WITHIN_MS)
             .min(i64::MAX as u64) as i64,
     );
-    let (depth, runs, latest, unconfirmed) = db
+    let (depth, runs, latest, unconfirmed, unmatched) = db
         .run(move |conn| {
             let before = crate::db::now_utc() - confirm_within;
             Ok((
@@ -161,6 +159,7 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
                 crate::runs::stats::count_runs_by_job_and_status(conn)?,
                 crate::runs::stats::latest_finished_runs(conn)?,
                 outbox::count_unconfirmed(conn, before)?,
+                super::events::count_unmatched(conn)?,
             ))
         })
         .await
@@ -287,6 +286,14 @@ pub async fn render(db: &Db, source: &MetricsSource, callbacks: &CallbackCounter
     let (pushes, cancels) = unconfirmed;
     let _ = writeln!(out, "haier_sync_orders_unconfirmed{{kind=\"push\"}} {pushes}");
     let _ = writeln!(out, "haier_sync_orders_unconfirmed{{kind=\"cancel\"}} {cancels}");
+
+    header(
+        &mut out,
+        "haier_sync_callbacks_unmatched",
+        "gauge",
+        "Signed callbacks kept because they name no order or several, waiting for `haier-sync outbox attach`.",
+    );
+    let _ = writeln!(out, "haier_sync_callbacks_unmatched {unmatched}");
 
     header(
         &mut out,

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod enqueue;
 pub mod events;
 pub mod manual;
+pub mod matching;
 pub mod metrics;
 pub mod notices;
 pub mod outbox;

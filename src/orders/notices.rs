@@ -2,10 +2,12 @@
 //! order: confirm → `confirmed`/`refused`, cancel → `cancelled` or a partial/refused cancel
 //! recorded, oostock → the notice recorded. Each callback is applied in one transaction together
 //! with its `haier_order_events` row, so a replay (same method and data) is recognised and
-//! changes nothing. Signature, time stamp and app key are checked before, in `callback.rs`.
+//! changes nothing. Signature and app key are checked before, in `callback/`; which order a
+//! callback means is found in `matching.rs`.
 
 use super::events::{self, NewOrderEvent};
-use super::outbox::{self, OrderMatch, OutboxRow};
+use super::matching::{self, Matched};
+use super::outbox::{self, OutboxRow};
 use super::state::{CallbackOutcome, CancelState, OutboxStatus};
 use crate::db::DbConnection;
 use chrono::NaiveDateTime;
@@ -264,69 +266,86 @@ pub struct Handled {
     pub detail: String,
 }
 
-/// Applies a verified notice to its order and stores the event, in one transaction. `raw` is the
-/// callback's form fields as JSON.
+/// How a callback was received, for its event row.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub method: &'a str,
+    /// The callback's form fields as JSON.
+    pub raw: &'a str,
+    pub fingerprint: &'a str,
+    pub received_at: NaiveDateTime,
+    /// `TimeStamp` minus `received_at`, in seconds; `None` when it was missing or unreadable.
+    pub clock_skew_secs: Option<i64>,
+    /// Something to add to the event's detail (an unreadable `TimeStamp`).
+    pub note: Option<&'a str>,
+}
+
+/// Finds the order a verified notice means, applies the notice to it and stores the event, in one
+/// transaction. A notice that names no order, or several, is stored as `unmatched`.
 pub fn apply_notice(
     conn: &mut DbConnection,
     notice: &Notice,
-    method: &str,
-    raw: &str,
-    fingerprint: &str,
-    now: NaiveDateTime,
+    receipt: &Receipt<'_>,
 ) -> diesel::QueryResult<Handled> {
     conn.transaction(|conn| {
-        let handled = match outbox::lock_order_for_callback(conn, &notice.platform_order_no)? {
-            OrderMatch::NotFound => Handled {
-                outcome: CallbackOutcome::UnknownOrder,
+        let now = receipt.received_at;
+        let handled = match matching::lock_matching_order(conn, notice, receipt.fingerprint)? {
+            Matched::Unmatched(detail) => Handled {
+                outcome: CallbackOutcome::Unmatched,
                 so_id: None,
-                detail: format!(
-                    "no outbox order has soId or onlineNo {}",
-                    notice.platform_order_no
-                ),
+                detail,
             },
-            OrderMatch::Ambiguous(n) => Handled {
-                outcome: CallbackOutcome::UnknownOrder,
-                so_id: None,
-                detail: format!(
-                    "{n} outbox orders share onlineNo {} and none has it as soId: cannot tell which is meant",
-                    notice.platform_order_no
-                ),
-            },
-            OrderMatch::Found(row) => {
-                let so_id = Some(row.so_id.clone());
-                if events::was_applied(conn, fingerprint)? {
-                    Handled {
-                        outcome: CallbackOutcome::Duplicate,
-                        so_id,
-                        detail: "the same callback was applied before".into(),
-                    }
-                } else {
-                    let (outcome, detail) = execute(conn, &row, decide(notice, &row), now)?;
-                    Handled {
-                        outcome,
-                        so_id,
-                        detail,
-                    }
+            Matched::Order(row) => {
+                let (outcome, detail) = apply_to_order(conn, notice, &row, receipt.fingerprint, now)?;
+                Handled {
+                    outcome,
+                    so_id: Some(row.so_id.clone()),
+                    detail,
                 }
             }
         };
         let state = notice.state.map(|s| s.to_string());
+        let detail = match receipt.note {
+            Some(note) => format!("{}; {note}", handled.detail),
+            None => handled.detail.clone(),
+        };
         events::insert_event(
             conn,
             &NewOrderEvent {
                 so_id: handled.so_id.as_deref(),
-                method: Some(method),
+                method: Some(receipt.method),
                 platform_order_no: Some(&notice.platform_order_no),
                 state: state.as_deref(),
                 outcome: handled.outcome,
-                detail: Some(&handled.detail),
-                raw,
-                fingerprint: Some(fingerprint),
+                detail: Some(&detail),
+                raw: receipt.raw,
+                fingerprint: Some(receipt.fingerprint),
                 received_at: now,
+                clock_skew_secs: receipt.clock_skew_secs,
+                ext_order_no: notice.ext_order_no.as_deref(),
             },
         )?;
         Ok(handled)
     })
+}
+
+/// Applies a notice to the order it means (`row`, locked by the caller's transaction): nothing
+/// when the same callback was applied before, else what [`decide`] says. The receiver and
+/// `outbox attach` both apply through here.
+pub(crate) fn apply_to_order(
+    conn: &mut DbConnection,
+    notice: &Notice,
+    row: &OutboxRow,
+    fingerprint: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<(CallbackOutcome, String)> {
+    if events::was_applied(conn, fingerprint)? {
+        return Ok((
+            CallbackOutcome::Duplicate,
+            "the same callback was applied before".into(),
+        ));
+    }
+    execute(conn, row, decide(notice, row), now)
 }
 
 /// Carries out a decision; returns the outcome and what to record about it.

@@ -52,10 +52,12 @@ text_enum! {
         Applied = "applied",
         /// It was applied before (a replay, or the order already says so): nothing changed.
         Duplicate = "duplicate",
-        /// It failed a check (signature, time stamp, app key, body, data): nothing changed.
+        /// It failed a check (signature, app key, body, data): nothing changed.
         Rejected = "rejected",
-        /// No order has its `PlatformOrderNo` (or several share it as `online_no`).
-        UnknownOrder = "unknown_order",
+        /// Signed and valid, but it names no order, or several (see `orders::matching`): kept,
+        /// answered `success:false`, and waiting for an operator to attach it
+        /// (`haier-sync outbox attach`).
+        Unmatched = "unmatched",
         /// Valid, but contradicts what the order says now (or an unknown method): nothing changed.
         Ignored = "ignored",
     }

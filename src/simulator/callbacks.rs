@@ -1,13 +1,15 @@
 //! The signed callbacks Haier sends the integrator (`hmm.scm_heorder.confirm` and `.cancel`):
-//! the contract's MD5 sign, the Beijing-time timestamp, and the sender that posts a callback
-//! after a delay and retries it, with backoff, until it is acknowledged. What a callback says is
+//! the contract's MD5 sign, the Beijing-time timestamp (off by `callback_clock_offset_secs`, and
+//! kept from the first try with `callback_keep_first_timestamp`), and the sender that posts a
+//! callback after a delay and retries it, with backoff, until it is acknowledged. What a callback says is
 //! decided in `ylh.rs`.
 
+use super::faults::Faults;
 use super::stats::{bump, Counters};
 use crate::config::Secret;
 use chrono::{DateTime, FixedOffset, Utc};
 use md5::{Digest, Md5};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +59,8 @@ pub(crate) struct CallbackSender {
     retry_base: Duration,
     max_attempts: u32,
     counters: Arc<Counters>,
+    /// The simulator's faults: how a callback stamps its time is read at each attempt.
+    faults: Arc<RwLock<Faults>>,
 }
 
 impl CallbackSender {
@@ -67,6 +71,7 @@ impl CallbackSender {
         retry_base: Duration,
         max_attempts: u32,
         counters: Arc<Counters>,
+        faults: Arc<RwLock<Faults>>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
@@ -80,6 +85,7 @@ impl CallbackSender {
             retry_base,
             max_attempts: max_attempts.max(1),
             counters,
+            faults,
         })
     }
 
@@ -101,8 +107,11 @@ impl CallbackSender {
                 () = tokio::time::sleep(delay) => {}
                 () = stop.cancelled() => return,
             }
+            let mut first_timestamp: Option<String> = None;
             for attempt in 1..=sender.max_attempts {
-                if sender.send_once(&url, method, &data).await {
+                let timestamp = sender.timestamp(first_timestamp.as_deref());
+                first_timestamp.get_or_insert_with(|| timestamp.clone());
+                if sender.send_once(&url, method, &data, &timestamp).await {
                     bump(&sender.counters.callbacks_acked);
                     return;
                 }
@@ -123,12 +132,21 @@ impl CallbackSender {
         });
     }
 
+    /// The `TimeStamp` of an attempt: now (plus the `callback_clock_offset_secs` fault), or the
+    /// first attempt's while the `callback_keep_first_timestamp` fault is on.
+    fn timestamp(&self, first: Option<&str>) -> String {
+        let faults = *self.faults.read().unwrap_or_else(|p| p.into_inner());
+        match first {
+            Some(first) if faults.callback_keep_first_timestamp => first.to_owned(),
+            _ => beijing_timestamp(Utc::now() + chrono::Duration::seconds(faults.callback_clock_offset_secs)),
+        }
+    }
+
     /// One attempt: true when the receiver answers HTTP 200 with `success:true`.
-    async fn send_once(&self, url: &str, method: &str, data: &str) -> bool {
-        let timestamp = beijing_timestamp(Utc::now());
+    async fn send_once(&self, url: &str, method: &str, data: &str, timestamp: &str) -> bool {
         let mut fields = vec![
             ("AppKey", self.app_key.as_str()),
-            ("TimeStamp", &timestamp),
+            ("TimeStamp", timestamp),
             ("Method", method),
             ("Data", data),
         ];

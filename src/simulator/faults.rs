@@ -1,6 +1,7 @@
 //! Faults on demand: the per-system quota (429), added latency, injected 5xx replies and hung
 //! calls, pushes that take effect but whose reply is lost (hung or 504), repeats refused by
-//! message only, and the knobs that `POST /_sim/faults` changes at run time. Token revocation is only a
+//! message only, how callbacks name the order and stamp their time, and the knobs that
+//! `POST /_sim/faults` changes at run time. Token revocation is only a
 //! knob here; `auth.rs` applies it.
 //!
 //! The quota is a sliding-window log: a system admits at most `qps` requests in any one-second
@@ -38,6 +39,15 @@ pub struct Faults {
     /// Share (0..=1) of new orders that are stored but answered HTTP 504 (a gateway that gave
     /// up waiting).
     pub lost_reply_504_rate: f64,
+    /// Callbacks name the pushed `onlineNo` in `PlatformOrderNo` instead of the `soId` (the
+    /// contract does not say which of the two Haier sends).
+    pub callback_names_online_no: bool,
+    /// Retries of an unacknowledged callback keep the `TimeStamp` (and so the sign) of its
+    /// first try, as Haier may.
+    pub callback_keep_first_timestamp: bool,
+    /// Seconds added to the `TimeStamp` a callback is written with: Haier's clock running ahead
+    /// (positive) or behind (negative).
+    pub callback_clock_offset_secs: i64,
 }
 
 /// How the reply of a push that took effect is lost.
@@ -46,6 +56,9 @@ pub(crate) enum LostReply {
     Hang,
     GatewayTimeout,
 }
+
+/// The largest callback clock offset either way: a year.
+const MAX_CLOCK_OFFSET_SECS: i64 = 366 * 24 * 3_600;
 
 impl Faults {
     /// Checks ranges: `qps` > 0, rates within 0..=1, a revocation period > 0.
@@ -74,6 +87,12 @@ impl Faults {
         if self.revoke_tokens_every_ms == Some(0) {
             return Err("revoke_tokens_every_ms must be above 0 (null turns it off)".into());
         }
+        if self.callback_clock_offset_secs.abs() > MAX_CLOCK_OFFSET_SECS {
+            return Err(format!(
+                "callback_clock_offset_secs must be within ±{MAX_CLOCK_OFFSET_SECS}, not {}",
+                self.callback_clock_offset_secs
+            ));
+        }
         Ok(())
     }
 
@@ -95,10 +114,15 @@ impl Faults {
                 "duplicate_message_only" => next.duplicate_message_only = value.as_bool().ok_or_else(bad)?,
                 "lost_reply_hang_rate" => next.lost_reply_hang_rate = value.as_f64().ok_or_else(bad)?,
                 "lost_reply_504_rate" => next.lost_reply_504_rate = value.as_f64().ok_or_else(bad)?,
+                "callback_names_online_no" => next.callback_names_online_no = value.as_bool().ok_or_else(bad)?,
+                "callback_keep_first_timestamp" => {
+                    next.callback_keep_first_timestamp = value.as_bool().ok_or_else(bad)?
+                }
+                "callback_clock_offset_secs" => next.callback_clock_offset_secs = value.as_i64().ok_or_else(bad)?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, \
-                         revoke_tokens_every_ms, duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate"
+                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms, \
+                         duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate, callback_names_online_no, callback_keep_first_timestamp, callback_clock_offset_secs"
                     ))
                 }
             }
@@ -274,10 +298,26 @@ mod tests {
             json!({"qps": 0}),
             json!({"nope": 1}),
             json!({"latency_ms": "x"}),
+            json!({"callback_names_online_no": 1}),
+            json!({"callback_clock_offset_secs": 1e12}),
+            json!({"callback_clock_offset_secs": 400 * 24 * 3600}),
         ] {
             assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
         }
         assert_eq!(faults, Faults::default());
+    }
+
+    #[test]
+    fn callback_faults_are_set_at_run_time() {
+        let mut faults = Faults::default();
+        let update = json!({
+            "callback_names_online_no": true,
+            "callback_keep_first_timestamp": true,
+            "callback_clock_offset_secs": -7200
+        });
+        faults.apply_update(update.as_object().unwrap()).unwrap();
+        assert!(faults.callback_names_online_no && faults.callback_keep_first_timestamp);
+        assert_eq!(faults.callback_clock_offset_secs, -7_200);
     }
 
     #[test]

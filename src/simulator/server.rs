@@ -100,7 +100,8 @@ pub(crate) struct SimState {
     /// The full product listing reply, encoded once (products never change).
     pub listing: Bytes,
     pub counters: Arc<Counters>,
-    faults: RwLock<Faults>,
+    /// Shared with the callback sender, which reads the callback faults at each attempt.
+    faults: Arc<RwLock<Faults>>,
     quotas: [Mutex<QuotaWindow>; 2],
     pub openplat_tokens: TokenStore,
     pub ylh_tokens: TokenStore,
@@ -128,6 +129,15 @@ impl SimState {
         let mut faults = self.faults.write().unwrap_or_else(|p| p.into_inner());
         faults.apply_update(update)?;
         Ok(*faults)
+    }
+
+    /// What a callback about this order puts in `PlatformOrderNo`: the pushed `soId`, or its
+    /// `onlineNo` while the `callback_names_online_no` fault is on.
+    pub fn callback_order_no(&self, so_id: &str, online_no: Option<&str>) -> String {
+        match online_no {
+            Some(online_no) if self.faults().callback_names_online_no => online_no.to_owned(),
+            _ => so_id.to_owned(),
+        }
     }
 
     pub fn token_ttl(&self) -> Duration {
@@ -270,6 +280,7 @@ impl Simulator {
             .local_addr()
             .context("Failed to read the simulator's address")?;
         let counters = Arc::new(Counters::default());
+        let faults = Arc::new(RwLock::new(options.faults));
         let callbacks = Arc::new(CallbackSender::new(
             options.callback_url.clone(),
             creds.callback.app_key.clone(),
@@ -277,13 +288,14 @@ impl Simulator {
             Duration::from_millis(options.callback_retry_base_ms),
             options.callback_max_attempts,
             Arc::clone(&counters),
+            Arc::clone(&faults),
         )?);
         let catalog = Catalog::generate(options.seed, options.products);
         let listing = openplat::encode_listing(&catalog);
         let shutdown = CancellationToken::new();
         let now = Instant::now();
         let state = Arc::new(SimState {
-            faults: RwLock::new(options.faults),
+            faults,
             quotas: Default::default(),
             openplat_tokens: TokenStore::new(now),
             ylh_tokens: TokenStore::new(now),

@@ -234,6 +234,7 @@ fn validate_item(index: usize, item: &Value) -> Result<Item, BizError> {
 fn push_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     let fields = Fields::parse(body)?;
     let push = validate_push(sim, &fields)?;
+    let online_no = fields.text("onlineNo");
     let now = Instant::now();
     let received_at = Utc::now();
     let delay = sim.callback_delay();
@@ -283,7 +284,7 @@ fn push_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     tracing::debug!(so_id = %push.so_id, state, "simulator: order accepted");
     let data = json!({
         "ExtOrderNo": ext_order_no,
-        "PlatformOrderNo": push.so_id,
+        "PlatformOrderNo": sim.callback_order_no(&push.so_id, online_no.as_deref()),
         "State": state,
         "FailMsg": fail_msg,
     });
@@ -311,6 +312,7 @@ fn cancel_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     let order = book
         .get_mut(&so_id)
         .ok_or_else(|| BizError::order_not_found(&so_id))?;
+    let online_no = order.raw.get("onlineNo").and_then(value_text);
     let Some(ext_order_no) = order.ext_order_no().map(str::to_owned) else {
         return Ok(reply::ok_with_messages(
             false,
@@ -354,7 +356,7 @@ fn cancel_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     }
     let data = json!({
         "ExtOrderNo": ext_order_no,
-        "PlatformOrderNo": so_id,
+        "PlatformOrderNo": sim.callback_order_no(&so_id, online_no.as_deref()),
         "State": u8::from(granted),
         "FailMsg": if granted { "" } else { "订单已签收，无法取消" },
         "itemList": items,

@@ -185,10 +185,13 @@ const CASES: &[Case] = &[
         "must be from 1024 to 16777216 bytes; got 0"),
     case(CALLBACK, "[callback]\nmax_body_bytes = 1073741824\n", Some("callback.max_body_bytes"), Some("max_body_bytes"),
         "must be from 1024 to 16777216 bytes; got 1073741824"),
-    case(CALLBACK, "[callback]\nmax_clock_skew_secs = -1\n", Some("callback.max_clock_skew_secs"), Some("max_clock_skew_secs"),
-        "must be from 1 to 86400 s; got -1"),
-    case(CALLBACK, "[callback]\nmax_clock_skew_secs = 0\n", Some("callback.max_clock_skew_secs"), Some("max_clock_skew_secs"),
-        "must be from 1 to 86400 s; got 0"),
+    case(CALLBACK, "[callback]\nclock_skew_warn_secs = -1\n", Some("callback.clock_skew_warn_secs"), Some("clock_skew_warn_secs"),
+        "must be from 1 to 604800 s; got -1"),
+    case(CALLBACK, "[callback]\nclock_skew_warn_secs = 0\n", Some("callback.clock_skew_warn_secs"), Some("clock_skew_warn_secs"),
+        "must be from 1 to 604800 s; got 0"),
+    // The key it replaced is refused with the reason, whatever its value.
+    case(CALLBACK, "[callback]\nmax_clock_skew_secs = 600\n", Some("callback.max_clock_skew_secs"), Some("max_clock_skew_secs"),
+        "this key was replaced by clock_skew_warn_secs: a correctly signed callback is no longer refused for its TimeStamp (Haier retries a callback with the TimeStamp of its first try, and refusing a late confirm would leave a paid order unconfirmed), so the setting now only says beyond how many seconds a warning is logged; rename it to clock_skew_warn_secs"),
     case(LOG, "[daemon]\nheartbeat_ms = 10\n\n[log]\n", Some("daemon.heartbeat_ms"), Some("heartbeat_ms"),
         "must be from 100 to 600000 ms; got 10"),
     case(LOG, "[daemon]\nshutdown_grace_ms = 86400000\n\n[log]\n", Some("daemon.shutdown_grace_ms"), Some("shutdown_grace_ms"),
@@ -307,7 +310,7 @@ fn the_loader_limits_accept_their_own_bounds() {
     let text = SHIPPED
         .replacen(
             CALLBACK,
-            "[callback]\nmax_body_bytes = 1024\nmax_clock_skew_secs = 86400\n",
+            "[callback]\nmax_body_bytes = 1024\nclock_skew_warn_secs = 604800\n",
             1,
         )
         .replacen(
@@ -332,7 +335,7 @@ fn the_loader_limits_accept_their_own_bounds() {
         );
     let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.callback.max_body_bytes, 1024);
-    assert_eq!(config.callback.max_clock_skew_secs, 86_400);
+    assert_eq!(config.callback.clock_skew_warn_secs, 604_800);
     assert_eq!(config.jobs["stock"].as_sync().unwrap().jitter_ms, 86_400_000);
     assert_eq!(
         config.jobs["stock"].as_sync().unwrap().timeout_ms,

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
-use haier_sync::orders::{CancelState, OutboxStatus};
+use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
 use haier_sync::runs::{RunStatus, SyncType, Trigger};
 use std::collections::BTreeSet;
 
@@ -34,6 +34,11 @@ async fn outbox_status_holds_the_texts_the_outbox_allows() {
 #[tokio::test]
 async fn cancel_state_holds_the_texts_the_outbox_allows() {
     assert_texts_match_check(CancelState::TEXTS, "haier_order_outbox", "cancel_state").await;
+}
+
+#[tokio::test]
+async fn callback_outcome_holds_the_texts_the_event_table_allows() {
+    assert_texts_match_check(CallbackOutcome::TEXTS, "haier_order_events", "outcome").await;
 }
 
 #[test]

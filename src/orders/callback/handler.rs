@@ -4,7 +4,9 @@
 
 use super::router::Receiver;
 use super::sign::beijing_timestamp;
-use super::verify::{excerpt, form_field, quoted, verify_callback, Rejection, CONTRACT_FIELDS};
+use super::verify::{
+    excerpt, form_field, quoted, verify_callback, Rejection, VerifiedCallback, CONTRACT_FIELDS,
+};
 use crate::db;
 use crate::orders::events::{self, NewOrderEvent};
 use crate::orders::notices::{self, NoticeKind};
@@ -191,22 +193,30 @@ pub(super) async fn receive(State(receiver): State<Arc<Receiver>>, request: Requ
             .await;
         }
     };
+    warn_of_clock_skew(&receiver, &verified, &notice.platform_order_no);
     let method = verified.method.clone();
     let applied = {
         let notice = notice.clone();
         let raw = raw.clone();
         let fingerprint = fingerprint.clone();
+        let (clock_skew_secs, note) = (verified.clock_skew_secs, verified.timestamp_note.clone());
         receiver
             .db
             .run(move |conn| {
-                notices::apply_notice(conn, &notice, &method, &raw, &fingerprint, db::now_utc()).with_context(
-                    || {
-                        format!(
-                            "Failed to apply the {method} callback for {}",
-                            notice.platform_order_no
-                        )
-                    },
-                )
+                let receipt = notices::Receipt {
+                    method: &method,
+                    raw: &raw,
+                    fingerprint: &fingerprint,
+                    received_at: db::now_utc(),
+                    clock_skew_secs,
+                    note: note.as_deref(),
+                };
+                notices::apply_notice(conn, &notice, &receipt).with_context(|| {
+                    format!(
+                        "Failed to apply the {method} callback for {}",
+                        notice.platform_order_no
+                    )
+                })
             })
             .await
     };
@@ -222,12 +232,20 @@ pub(super) async fn receive(State(receiver): State<Arc<Receiver>>, request: Requ
                 "callback received"
             );
             match handled.outcome {
-                CallbackOutcome::UnknownOrder => failure_reply(
-                    StatusCode::OK,
-                    handled.outcome.as_str(),
-                    &handled.detail,
-                    &notice.platform_order_no,
-                ),
+                CallbackOutcome::Unmatched => {
+                    tracing::warn!(
+                        method = %verified.method,
+                        platform_order_no = %notice.platform_order_no,
+                        detail = %handled.detail,
+                        "callback matches no single order; kept as unmatched for `outbox attach`"
+                    );
+                    failure_reply(
+                        StatusCode::OK,
+                        handled.outcome.as_str(),
+                        &handled.detail,
+                        &notice.platform_order_no,
+                    )
+                }
                 _ => success_reply(&notice.platform_order_no),
             }
         }
@@ -241,6 +259,28 @@ pub(super) async fn receive(State(receiver): State<Arc<Receiver>>, request: Requ
                 &notice.platform_order_no,
             )
         }
+    }
+}
+
+/// Logs a warning when a signed callback's `TimeStamp` is further than `clock_skew_warn_secs`
+/// from this clock, or unreadable. The callback is applied all the same.
+fn warn_of_clock_skew(receiver: &Receiver, verified: &VerifiedCallback, platform_order_no: &str) {
+    match (verified.clock_skew_secs, &verified.timestamp_note) {
+        (Some(skew), _) if skew.abs() > receiver.config.clock_skew_warn_secs => tracing::warn!(
+            method = %verified.method,
+            platform_order_no,
+            clock_skew_secs = skew,
+            warn_beyond_secs = receiver.config.clock_skew_warn_secs,
+            "callback TimeStamp is {}s {} this clock (a retry, or a clock off); applied all the same",
+            skew.abs(),
+            if skew < 0 { "behind" } else { "ahead of" }
+        ),
+        (None, Some(note)) => tracing::warn!(
+            method = %verified.method,
+            platform_order_no,
+            "{note}"
+        ),
+        _ => {}
     }
 }
 
@@ -418,6 +458,8 @@ async fn store_unapplied(receiver: &Receiver, event: Unapplied<'_>) {
                     raw: &raw,
                     fingerprint: fingerprint.as_deref(),
                     received_at: db::now_utc(),
+                    clock_skew_secs: None,
+                    ext_order_no: None,
                 },
             )
             .context("Failed to store a callback that was not applied")

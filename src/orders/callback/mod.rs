@@ -1,7 +1,7 @@
 //! The HTTP receiver for Haier's signed order callbacks (`POST /haier/callback`), with
 //! `GET /healthz` and `GET /metrics` beside it. It checks every callback (body size, `AppKey`,
-//! `Sign` in constant time, `TimeStamp` in Beijing time within the allowed skew, `Method`,
-//! `Data`), stores every one in `haier_order_events` with its outcome, applies the valid ones
+//! `Sign` in constant time, `Method`, `Data`; the `TimeStamp` is only recorded: how far off it
+//! was, with a warning beyond `clock_skew_warn_secs`), stores every one in `haier_order_events` with its outcome, applies the valid ones
 //! through `crate::orders::notices`, and answers in the contract's reply format. What a callback
 //! does to an order is decided in `notices`; the metrics text is built in `metrics`.
 //!

@@ -1,6 +1,12 @@
 //! Verification of a received callback: each contract field given once, the `AppKey`, the
-//! `Sign` (in constant time), the `TimeStamp` within the allowed skew, and a `Method` and `Data`.
-//! What fails is a [`Rejection`] whose message quotes what was received, cut short.
+//! `Sign` (in constant time), and a `Method` and `Data`. What fails is a [`Rejection`] whose
+//! message quotes what was received, cut short.
+//!
+//! The `TimeStamp` is read, never judged: a correctly signed callback is not refused for it
+//! (Haier retries a callback until it is acknowledged, possibly with the `TimeStamp` of its first
+//! try, and refusing a late confirm would leave a paid order unconfirmed for good; a replay is
+//! harmless because applying a callback is idempotent). How far off it was is recorded; a missing
+//! or unreadable one is noted and the callback applied.
 
 use super::sign::{parse_beijing_timestamp, sign_fields};
 use crate::config::CallbackConfig;
@@ -37,7 +43,7 @@ pub(super) fn quoted(value: &str) -> Cow<'_, str> {
 /// Why a callback was turned away before it reached an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The reply's `code`: `unknown_app_key`, `bad_sign`, `stale_timestamp`, …
+    /// The reply's `code`: `unknown_app_key`, `bad_sign`, `missing_field`, …
     pub code: &'static str,
     pub reason: String,
     /// Whether the callback passed the `AppKey`/`Sign` check (it came from Haier): such a
@@ -63,11 +69,16 @@ impl Rejection {
     }
 }
 
-/// A callback whose key, sign and time stamp checked out.
+/// A callback whose key and sign checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCallback {
     pub method: String,
     pub data: String,
+    /// `TimeStamp` (Beijing time) minus the time it was received, in seconds: negative when
+    /// the `TimeStamp` lies in the past. `None` when it is missing or unreadable.
+    pub clock_skew_secs: Option<i64>,
+    /// Why `clock_skew_secs` is `None`, for the event's detail.
+    pub timestamp_note: Option<String>,
 }
 
 /// A form field by its contract name, else by the same name in any case.
@@ -79,8 +90,8 @@ pub(super) fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> Opti
         .map(|(_, v)| v.as_str())
 }
 
-/// Checks a callback's `AppKey`, `Sign` (constant-time) and `TimeStamp` (Beijing time, within
-/// `max_clock_skew_secs` of `now`), and that it carries a `Method` and `Data`.
+/// Checks a callback's `AppKey` and `Sign` (constant-time), and that it carries a `Method` and
+/// `Data`; reads its `TimeStamp` (Beijing time) against `now` without refusing it for it.
 pub fn verify_callback(
     fields: &[(String, String)],
     config: &CallbackConfig,
@@ -118,27 +129,23 @@ pub fn verify_callback(
             "Sign does not match the fields and the shared secret",
         ));
     }
-    let stamp = form_field(fields, "TimeStamp")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Rejection::of_signed("missing_field", "TimeStamp is missing"))?;
-    let at = parse_beijing_timestamp(stamp).ok_or_else(|| {
-        Rejection::of_signed(
-            "bad_timestamp",
-            format!("TimeStamp {} is not yyyyMMddHHmmss", quoted(stamp)),
-        )
-    })?;
-    let skew = (now - at).num_seconds();
-    if skew.abs() > config.max_clock_skew_secs {
-        return Err(Rejection::of_signed(
-            "stale_timestamp",
-            format!(
-                "TimeStamp {stamp} (Beijing time) is {}s {} now; at most {}s allowed",
-                skew.abs(),
-                if skew > 0 { "before" } else { "after" },
-                config.max_clock_skew_secs
+    let (clock_skew_secs, timestamp_note) =
+        match form_field(fields, "TimeStamp").filter(|v| !v.trim().is_empty()) {
+            None => (
+                None,
+                Some("TimeStamp is missing; applied all the same".to_owned()),
             ),
-        ));
-    }
+            Some(stamp) => match parse_beijing_timestamp(stamp) {
+                Some(at) => (Some((at - now).num_seconds()), None),
+                None => (
+                    None,
+                    Some(format!(
+                        "TimeStamp {} is not yyyyMMddHHmmss; applied all the same",
+                        quoted(stamp)
+                    )),
+                ),
+            },
+        };
     let method = form_field(fields, "Method")
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| Rejection::of_signed("missing_field", "Method is missing"))?;
@@ -148,6 +155,8 @@ pub fn verify_callback(
     Ok(VerifiedCallback {
         method: method.trim().to_owned(),
         data: data.to_owned(),
+        clock_skew_secs,
+        timestamp_note,
     })
 }
 
@@ -164,7 +173,7 @@ mod tests {
             app_key: "demo-app-key".into(),
             secret: Secret::new("demo-callback-secret"),
             max_body_bytes: 65_536,
-            max_clock_skew_secs: 600,
+            clock_skew_warn_secs: 600,
             rejected_per_minute: 6,
             rejected_burst: 20,
         }
@@ -202,42 +211,13 @@ mod tests {
     }
 
     #[test]
-    fn wrong_secret_key_or_time_is_rejected() {
+    fn wrong_secret_or_key_is_rejected() {
         let now = Utc::now();
         let code = |fields: &[(String, String)]| verify_callback(fields, &config(), now).unwrap_err().code;
         assert_eq!(code(&signed(now, "other-secret")), "bad_sign");
         let mut wrong_key = signed(now, "demo-callback-secret");
         wrong_key[0].1 = "someone-else".into();
         assert_eq!(code(&wrong_key), "unknown_app_key");
-        // Eleven minutes off either way, signed correctly.
-        assert_eq!(
-            code(&signed(
-                now - chrono::Duration::minutes(11),
-                "demo-callback-secret"
-            )),
-            "stale_timestamp"
-        );
-        assert_eq!(
-            code(&signed(
-                now + chrono::Duration::minutes(11),
-                "demo-callback-secret"
-            )),
-            "stale_timestamp"
-        );
-        // Nine minutes is within the allowed skew.
-        assert!(verify_callback(
-            &signed(now - chrono::Duration::minutes(9), "demo-callback-secret"),
-            &config(),
-            now
-        )
-        .is_ok());
-        // A UTC time stamp (eight hours off) is stale.
-        let mut utc = signed(now, "demo-callback-secret");
-        utc[1].1 = now.format("%Y%m%d%H%M%S").to_string();
-        utc.pop();
-        let sign = sign_fields(&utc, "demo-callback-secret");
-        utc.push(("Sign".into(), sign));
-        assert_eq!(code(&utc), "stale_timestamp");
         // A changed field breaks the sign.
         let mut tampered = signed(now, "demo-callback-secret");
         tampered[3].1 = r#"{"PlatformOrderNo":"SO-2","State":1,"ExtOrderNo":"H1"}"#.into();
@@ -245,6 +225,47 @@ mod tests {
         let mut unsigned = signed(now, "demo-callback-secret");
         unsigned.pop();
         assert_eq!(code(&unsigned), "missing_field");
+    }
+
+    #[test]
+    fn a_signed_callback_is_never_refused_for_its_time_stamp() {
+        let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+        let verify = |fields: &[(String, String)]| verify_callback(fields, &config(), now).unwrap();
+        // Two hours old, and eleven minutes ahead: accepted, the skew recorded with its sign.
+        let old = verify(&signed(now - chrono::Duration::hours(2), "demo-callback-secret"));
+        assert_eq!(old.clock_skew_secs, Some(-7_200));
+        assert_eq!(old.timestamp_note, None);
+        let ahead = verify(&signed(
+            now + chrono::Duration::minutes(11),
+            "demo-callback-secret",
+        ));
+        assert_eq!(ahead.clock_skew_secs, Some(660));
+        // A UTC time stamp reads as eight hours behind.
+        let mut utc = signed(now, "demo-callback-secret");
+        utc[1].1 = now.format("%Y%m%d%H%M%S").to_string();
+        resign(&mut utc);
+        assert_eq!(verify(&utc).clock_skew_secs, Some(-8 * 3_600));
+        // Unreadable or missing: applied, no skew, and a note says why.
+        let mut unreadable = signed(now, "demo-callback-secret");
+        unreadable[1].1 = "2026-11-25 10:00".into();
+        resign(&mut unreadable);
+        let verified = verify(&unreadable);
+        assert_eq!(verified.clock_skew_secs, None);
+        assert!(verified.timestamp_note.unwrap().contains("is not yyyyMMddHHmmss"));
+        let mut missing = signed(now, "demo-callback-secret");
+        missing.remove(1);
+        resign(&mut missing);
+        assert_eq!(
+            verify(&missing).timestamp_note.as_deref(),
+            Some("TimeStamp is missing; applied all the same")
+        );
+    }
+
+    /// Signs `fields` again after a change (replacing the last field, the sign).
+    fn resign(fields: &mut Vec<(String, String)>) {
+        fields.pop();
+        let sign = sign_fields(fields, "demo-callback-secret");
+        fields.push(("Sign".into(), sign));
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub(super) fn with_online_no(online_no: &str) -> Rows {
     Box::new(dsl::online_no.eq(online_no.to_owned()))
 }
 
+pub(super) fn with_haier_order_no(haier_order_no: &str) -> Rows {
+    Box::new(
+        dsl::haier_order_no
+            .eq(haier_order_no.to_owned())
+            .assume_not_null(),
+    )
+}
+
 /// The row `so_id` while it is in one of `statuses`.
 pub(super) fn with_so_id_in(so_id: &str, statuses: &[OutboxStatus]) -> Rows {
     Box::new(

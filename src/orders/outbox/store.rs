@@ -4,7 +4,8 @@
 //! [`mark_orders_delivered`]; this file only runs SQL.
 
 use super::change::{
-    leased, update, update_one, with_id, with_online_no, with_so_id, with_so_id_in, Change, Rows,
+    leased, update, update_one, with_haier_order_no, with_id, with_online_no, with_so_id, with_so_id_in,
+    Change, Rows,
 };
 use crate::db::schema::haier_order_outbox::{self, dsl};
 use crate::db::DbConnection;
@@ -333,40 +334,52 @@ pub fn count_unconfirmed(conn: &mut DbConnection, before: NaiveDateTime) -> Quer
     Ok((pushes, cancels))
 }
 
-/// Which rows a callback's `PlatformOrderNo` names.
+/// A column a callback's order is looked up by, with the value sought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderKey<'a> {
+    /// Our sub-order number (unique).
+    SoId(&'a str),
+    /// Haier's order number, known once the order was confirmed (indexed).
+    HaierOrderNo(&'a str),
+    /// The shop's order number, which several sub-orders may share (indexed).
+    OnlineNo(&'a str),
+}
+
+/// The rows one [`OrderKey`] names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderMatch {
-    /// Exactly one row, found by `so_id` or else by `online_no`; it is now locked.
+    /// Exactly one row; it is now locked.
     Found(Box<OutboxRow>),
     NotFound,
-    /// No `so_id` matched and several rows share the `online_no`: which one is meant is unknown.
+    /// Several rows have the value: which one is meant is unknown. None is read.
     Ambiguous(usize),
 }
 
-/// Finds the row a callback names, `so_id` first, then `online_no`, and locks it for the rest of
-/// the caller's transaction.
+/// Finds the rows `key` names and, when exactly one does, locks it for the rest of the caller's
+/// transaction and reads it. Which keys are tried, in which order, is decided in
+/// `orders::matching`.
 ///
-/// Locking: must run inside a transaction. It starts with a no-op `UPDATE` of the matching row,
-/// which takes the row lock on PostgreSQL and the write lock on SQLite before anything is read,
+/// Locking: must run inside a transaction. It starts with a no-op `UPDATE` of the matching rows,
+/// which takes their row locks on PostgreSQL and the write lock on SQLite before anything is read,
 /// so two callbacks for one order are applied one after the other.
-pub fn lock_order_for_callback(conn: &mut DbConnection, platform_order_no: &str) -> QueryResult<OrderMatch> {
-    for rows in [with_so_id as fn(&str) -> Rows, with_online_no] {
-        let touched = diesel::update(haier_order_outbox::table.filter(rows(platform_order_no)))
-            .set(dsl::updated_at.eq(dsl::updated_at))
-            .execute(conn)?;
-        match touched {
-            0 => continue,
-            1 => {
-                return haier_order_outbox::table
-                    .filter(rows(platform_order_no))
-                    .select(OutboxRow::as_select())
-                    .first(conn)
-                    .map(|row| OrderMatch::Found(Box::new(row)))
-            }
-            n => return Ok(OrderMatch::Ambiguous(n)),
-        }
+pub fn lock_order_by(conn: &mut DbConnection, key: OrderKey<'_>) -> QueryResult<OrderMatch> {
+    let rows = || match key {
+        OrderKey::SoId(value) => with_so_id(value),
+        OrderKey::HaierOrderNo(value) => with_haier_order_no(value),
+        OrderKey::OnlineNo(value) => with_online_no(value),
+    };
+    let touched = diesel::update(haier_order_outbox::table.filter(rows()))
+        .set(dsl::updated_at.eq(dsl::updated_at))
+        .execute(conn)?;
+    match touched {
+        0 => Ok(OrderMatch::NotFound),
+        1 => haier_order_outbox::table
+            .filter(rows())
+            .select(OutboxRow::as_select())
+            .first(conn)
+            .map(|row| OrderMatch::Found(Box::new(row))),
+        n => Ok(OrderMatch::Ambiguous(n)),
     }
-    Ok(OrderMatch::NotFound)
 }
 
 /// A confirm or refusal that overtakes the push's own reply ends that push: count it.
