@@ -64,6 +64,11 @@ pub struct SimulateArgs {
     /// Make every token issued so far invalid this often, to exercise re-authentication
     #[arg(long, value_name = "MS")]
     pub revoke_tokens_every_ms: Option<u64>,
+
+    /// Give logistics times in all three of Haier's shapes (`yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`,
+    /// epoch ms as a number and as a string), one per state, instead of the first alone
+    #[arg(long)]
+    pub logistics_time_shapes: bool,
 }
 
 impl SimulateArgs {
@@ -91,6 +96,7 @@ impl SimulateArgs {
                 fail_rate: self.fail_rate,
                 hang_rate: self.hang_rate,
                 revoke_tokens_every_ms: self.revoke_tokens_every_ms,
+                logistics_time_shapes: self.logistics_time_shapes,
             },
             ..SimOptions::default()
         }

@@ -25,3 +25,4 @@ pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;
 #[cfg(feature = "fuzzing")]
 pub use wire::fuzzing;
+pub use ylh::MAX_ORDERS_PER_EXPRESS_CALL;

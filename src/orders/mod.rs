@@ -1,8 +1,10 @@
-//! Orders: owns `haier_order_outbox` and `haier_order_events` and every transition of an order.
+//! Orders: owns `haier_order_outbox`, `haier_order_events` and `haier_order_shipments` (in
+//! [`shipments`]) and every transition of an order.
 //! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
 //! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
-//! retries or cancels one through [`manual`]. The metrics endpoint is served beside the callback
+//! retries or cancels one through [`manual`], and reschedules one or reads its photos through
+//! [`reschedule`]. The metrics endpoint is served beside the callback
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
@@ -15,6 +17,8 @@ pub mod notices;
 pub mod outbox;
 pub mod poller;
 pub mod problem;
+pub mod reschedule;
+pub mod shipments;
 pub mod state;
 pub mod validate;
 

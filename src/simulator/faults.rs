@@ -28,6 +28,9 @@ pub struct Faults {
     pub hang_rate: f64,
     /// Every this many ms, every token issued so far goes bad.
     pub revoke_tokens_every_ms: Option<u64>,
+    /// Logistics replies give their `stateTime`s in all three of Haier's shapes, by node:
+    /// `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`, epoch ms as a number, epoch ms as a string.
+    pub logistics_time_shapes: bool,
 }
 
 impl Faults {
@@ -67,9 +70,10 @@ impl Faults {
                     next.revoke_tokens_every_ms =
                         if value.is_null() { None } else { Some(value.as_u64().ok_or_else(bad)?) }
                 }
+                "logistics_time_shapes" => next.logistics_time_shapes = value.as_bool().ok_or_else(bad)?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms"
+                        "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms, logistics_time_shapes"
                     ))
                 }
             }
@@ -206,7 +210,7 @@ mod tests {
             latency_ms: 10,
             ..Faults::default()
         };
-        let update = json!({"fail_rate": 0.25, "qps": null});
+        let update = json!({"fail_rate": 0.25, "qps": null, "logistics_time_shapes": true});
         faults.apply_update(update.as_object().unwrap()).unwrap();
         assert_eq!(
             faults,
@@ -214,6 +218,7 @@ mod tests {
                 qps: None,
                 latency_ms: 10,
                 fail_rate: 0.25,
+                logistics_time_shapes: true,
                 ..Faults::default()
             }
         );
@@ -227,6 +232,7 @@ mod tests {
             json!({"qps": 0}),
             json!({"nope": 1}),
             json!({"latency_ms": "x"}),
+            json!({"logistics_time_shapes": "yes"}),
         ] {
             assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
         }

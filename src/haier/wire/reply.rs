@@ -3,6 +3,7 @@
 
 use super::super::types::{Balance, Logistics, LogisticsEvent, Price, Product, StockLevel, Warehouse};
 use super::lenient::{self, list_of, to_bool};
+use super::times::{format_beijing_time, parse_beijing_time};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -269,12 +270,31 @@ struct NodeWire {
 /// The state code of a delivered order.
 const DELIVERED: &str = "DELIVERED";
 
-/// The logistics payload: every state from the three record lists, the newest by `stateTime`,
-/// whether any says `DELIVERED`, and the first carrier and tracking number found.
+/// The three lists of the logistics payload.
+const LOGISTICS_LISTS: [&str; 3] = [
+    "getAllLogisticsInfoByOrderCode",
+    "getStockDeliveryLogisticsRecord",
+    "getStockDeliveryLogisticsRecordThirdparty",
+];
+
+/// The logistics payload: every state from the three record lists, the newest by its parsed
+/// `stateTime` (any of Haier's three time shapes), whether any says `DELIVERED`, and the first
+/// carrier and tracking number found. Null or `{}` is "nothing known yet"; a list, a scalar or an
+/// object with none of the three lists is not a logistics reply: an error, never "no news".
 pub(crate) fn logistics_from(order_code: &str, data: Value) -> Result<Logistics, String> {
     let wire: LogisticsWire = match &data {
-        Value::Object(_) => serde_json::from_value(data.clone()).map_err(|e| e.to_string())?,
-        _ => LogisticsWire::default(),
+        Value::Null => LogisticsWire::default(),
+        Value::Object(map) if map.is_empty() => LogisticsWire::default(),
+        Value::Object(map) if LOGISTICS_LISTS.iter().any(|k| map.contains_key(*k)) => {
+            serde_json::from_value(data.clone()).map_err(|e| e.to_string())?
+        }
+        Value::Object(_) => {
+            return Err(format!(
+                "the logistics reply has none of {}",
+                LOGISTICS_LISTS.join(", ")
+            ))
+        }
+        other => return Err(format!("expected the logistics object, got {other}")),
     };
     let mut events = Vec::new();
     let mut company_name = None;
@@ -286,35 +306,33 @@ pub(crate) fn logistics_from(order_code: &str, data: Value) -> Result<Logistics,
             outbound
                 .delivery_logistics_dtos
                 .into_iter()
-                .map(|s| LogisticsEvent {
-                    state_code: s.state_code,
-                    state_time: s.state_time,
-                    description: s.state_description,
-                }),
+                .map(|s| event(s.state_code, &s.state_time, s.state_description)),
         );
     }
     for state in wire.zhihuibao.into_iter().flat_map(|r| r.logistics_info) {
-        events.push(LogisticsEvent {
-            state_code: state.status_code,
-            state_time: state.state_time,
-            description: state.state_description,
-        });
+        events.push(event(
+            state.status_code,
+            &state.state_time,
+            state.state_description,
+        ));
     }
     for courier in wire.couriers.into_iter().flat_map(|c| c.logistics_no_list) {
         company_name = company_name.or(courier.logistics_name.filter(|s| !s.is_empty()));
         express_no = express_no.or(courier.logistics_no.filter(|s| !s.is_empty()));
-        events.extend(courier.logistics_info.into_iter().map(|n| LogisticsEvent {
-            state_code: n.node_name,
-            state_time: n.state_time,
-            description: n.context,
-        }));
+        events.extend(
+            courier
+                .logistics_info
+                .into_iter()
+                .map(|n| event(n.node_name, &n.state_time, n.context)),
+        );
     }
     let delivered = events
         .iter()
-        .any(|e| e.state_code.trim().eq_ignore_ascii_case(DELIVERED));
+        .any(|(_, e)| e.state_code.trim().eq_ignore_ascii_case(DELIVERED));
     let latest = events
         .into_iter()
-        .max_by(|a, b| event_time_key(a).cmp(&event_time_key(b)));
+        .max_by(|a, b| event_time_key(a).cmp(&event_time_key(b)))
+        .map(|(_, e)| e);
     Ok(Logistics {
         order_code: order_code.to_owned(),
         latest,
@@ -325,14 +343,33 @@ pub(crate) fn logistics_from(order_code: &str, data: Value) -> Result<Logistics,
     })
 }
 
-/// Orders events by their parsed `yyyy-MM-dd HH:mm:ss` time (unparsable times sort first); within
-/// the same second a `DELIVERED` state is the newest, since nothing follows a delivery.
-fn event_time_key(event: &LogisticsEvent) -> (Option<chrono::NaiveDateTime>, bool, &str) {
-    let time = event.state_time.trim();
+/// One event with its parsed time; its `state_time` in the stored shape when it parses.
+fn event(
+    state_code: String,
+    state_time: &str,
+    description: Option<String>,
+) -> (Option<chrono::NaiveDateTime>, LogisticsEvent) {
+    let at = parse_beijing_time(state_time);
+    let state_time = at.map_or_else(|| state_time.trim().to_owned(), format_beijing_time);
     (
-        chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S").ok(),
+        at,
+        LogisticsEvent {
+            state_code,
+            state_time,
+            description,
+        },
+    )
+}
+
+/// Orders events by their parsed time (unparsable times sort first); within the same second a
+/// `DELIVERED` state is the newest, since nothing follows a delivery.
+fn event_time_key(
+    (at, event): &(Option<chrono::NaiveDateTime>, LogisticsEvent),
+) -> (Option<chrono::NaiveDateTime>, bool, &str) {
+    (
+        *at,
         event.state_code.trim().eq_ignore_ascii_case(DELIVERED),
-        time,
+        event.state_time.as_str(),
     )
 }
 
@@ -499,6 +536,8 @@ mod tests {
 
         let l = logistics_from("SO2", Value::Null).unwrap();
         assert!(l.latest.is_none() && !l.delivered);
+        let l = logistics_from("SO2", json!({})).unwrap();
+        assert!(l.latest.is_none() && !l.delivered);
 
         // Within one second, the delivery is the newest state, wherever it is listed.
         let d = json!({"getStockDeliveryLogisticsRecordThirdparty":[{"logisticsNoList":[{"logisticsInfo":[
@@ -506,6 +545,50 @@ mod tests {
                 {"nodeName":"IN_TRANSIT","context":"运输中","stateTime":"2026-01-03 18:30:00"}]}]}]});
         let l = logistics_from("SO3", d).unwrap();
         assert_eq!(l.latest.unwrap().state_code, "DELIVERED");
+    }
+
+    #[test]
+    fn logistics_events_order_by_parsed_time_across_the_three_shapes() {
+        // By text, "2025-07-01" sorts last; by time, the epoch-ms event (08:00 Beijing on
+        // 2025-07-02, as a number and as a string) is the newest.
+        let d = json!({"getAllLogisticsInfoByOrderCode":[{"getStoreOutboundLogisticsInfoResultDto":[{
+                "deliveryLogisticsDtos":[
+                    {"stateCode":"ACCEPTED","stateTime":"2025-07-01"},
+                    {"stateCode":"OUTBOUND","stateTime":"2025-07-01 09:00:00"}]}]}],
+            "getStockDeliveryLogisticsRecord":[{"logisticsInfo":[
+                {"statusCode":"IN_TRANSIT","stateTime":1751414400000i64}]}],
+            "getStockDeliveryLogisticsRecordThirdparty":[{"logisticsNoList":[{"logisticsInfo":[
+                {"nodeName":"SORTED","stateTime":"1751400000000"}]}]}]});
+        let l = logistics_from("SO", d).unwrap();
+        let latest = l.latest.unwrap();
+        assert_eq!(latest.state_code, "IN_TRANSIT");
+        assert_eq!(latest.state_time, "2025-07-02 08:00:00");
+        // Alone, the date is read as its midnight and stored in the same shape.
+        let d = json!({"getStockDeliveryLogisticsRecord":[{"logisticsInfo":[
+            {"statusCode":"A","stateTime":"2025-07-01"},{"statusCode":"B","stateTime":"2025-06-30 23:00:00"}]}]});
+        let latest = logistics_from("SO", d).unwrap().latest.unwrap();
+        assert_eq!(
+            (latest.state_code.as_str(), latest.state_time.as_str()),
+            ("A", "2025-07-01 00:00:00")
+        );
+        // A time in no known shape is kept as sent, and sorts before any parsed one.
+        let d = json!({"getStockDeliveryLogisticsRecord":[{"logisticsInfo":[
+            {"statusCode":"ODD","stateTime":"yesterday"},{"statusCode":"B","stateTime":"2020-01-01"}]}]});
+        assert_eq!(logistics_from("SO", d).unwrap().latest.unwrap().state_code, "B");
+    }
+
+    #[test]
+    fn a_logistics_payload_of_the_wrong_shape_is_an_error() {
+        for broken in [
+            json!([]),
+            json!([{"stateCode":"DELIVERED"}]),
+            json!("x"),
+            json!(3),
+            json!(true),
+            json!({"records":[],"total":0}),
+        ] {
+            assert!(logistics_from("SO", broken.clone()).is_err(), "{broken}");
+        }
     }
 
     #[test]
