@@ -275,3 +275,46 @@ fn write_logistics_page(
         ..Written::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haier::Shipment;
+
+    fn parcel(order_code: &str, express_no: &str, sns: &[&str]) -> Shipment {
+        Shipment {
+            order_code: order_code.into(),
+            delivery_record_code: "DR1".into(),
+            carrier_code: Some("RRS".into()),
+            carrier_name: Some("日日顺物流".into()),
+            express_no: express_no.into(),
+            serial_numbers: sns.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn shipment_rows_carry_the_shop_order_and_keep_one_row_per_parcel() {
+        let orders = [TrackedOrder {
+            id: 1,
+            so_id: "SO-1".into(),
+            haier_order_no: "SO.1".into(),
+        }];
+        let found = vec![
+            parcel("SO.1", "E1", &["SN1"]),
+            parcel("SO.1", "E2", &["SN2", "SN3"]),
+            // Listed twice: the last one wins.
+            parcel("SO.1", "E1", &["SN9"]),
+            // Not asked about: dropped.
+            parcel("SO.2", "E3", &[]),
+        ];
+        let rows = shipment_rows(&orders, found, db::now_utc());
+        let seen: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| (r.so_id.as_str(), r.express_no.as_str(), r.serial_numbers.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [("SO-1", "E2", r#"["SN2","SN3"]"#), ("SO-1", "E1", r#"["SN9"]"#)]
+        );
+    }
+}
