@@ -5,6 +5,7 @@ pub mod demo;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
+mod outbox_after_sale;
 pub mod outbox_events;
 pub mod run;
 pub mod run_job;

@@ -1,6 +1,6 @@
 //! `haier-sync outbox …`: put orders into the outbox from a file, list them, send a dead one
-//! again, ask Haier to cancel one, and list callbacks or attach an unmatched one
-//! (`outbox_events.rs`). It parses the arguments, calls `crate::orders` (which
+//! again, ask Haier to cancel one, list callbacks or attach an unmatched one
+//! (`outbox_events.rs`), reschedule one or show its photos (`outbox_after_sale.rs`). It parses the arguments, calls `crate::orders` (which
 //! does the work, with the poller and the callback receiver) and prints.
 
 use crate::config::Config;
@@ -77,6 +77,31 @@ pub enum OutboxCommand {
         /// The soId of the order it means.
         #[arg(value_name = "SO_ID")]
         so_id: String,
+    },
+    /// Ask Haier to move the delivery (and installation) of an order it has taken (one with a
+    /// Haier order no. from the confirm callback). Each date is sent as 23:59:59 Beijing time; a
+    /// date not given is sent with its old value from the order's payload. When Haier takes the
+    /// change, the payload keeps the new dates.
+    Reschedule {
+        /// The order's soId.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
+        /// The new delivery date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE", value_parser = super::outbox_after_sale::parse_date)]
+        delivery: chrono::NaiveDate,
+        /// The new installation date, YYYY-MM-DD [default: the order's current one].
+        #[arg(long, value_name = "DATE", value_parser = super::outbox_after_sale::parse_date)]
+        install: Option<chrono::NaiveDate>,
+    },
+    /// Show the delivery and installation photos Haier has of an order it has taken: scene,
+    /// description and URL of each.
+    Photos {
+        /// The order's soId.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -180,6 +205,14 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
             } else {
                 1
             })
+        }
+        OutboxCommand::Reschedule {
+            so_id,
+            delivery,
+            install,
+        } => super::outbox_after_sale::reschedule(&db, config, &so_id, delivery, install).await,
+        OutboxCommand::Photos { so_id, json } => {
+            super::outbox_after_sale::photos(&db, config, &so_id, json).await
         }
     }
 }
@@ -347,6 +380,26 @@ mod tests {
         assert!(matches!(
             parse(&["retry", "SO-1"]).unwrap(),
             OutboxCommand::Retry { .. }
+        ));
+        let OutboxCommand::Reschedule {
+            so_id,
+            delivery,
+            install,
+        } = parse(&["reschedule", "SO-1", "--delivery", "2026-12-24"]).unwrap()
+        else {
+            panic!("reschedule parses");
+        };
+        assert_eq!(so_id, "SO-1");
+        assert_eq!(delivery.to_string(), "2026-12-24");
+        assert_eq!(install, None);
+        assert!(
+            parse(&["reschedule", "SO-1"]).is_err(),
+            "a reschedule needs --delivery"
+        );
+        assert!(parse(&["reschedule", "SO-1", "--delivery", "24.12.2026"]).is_err());
+        assert!(matches!(
+            parse(&["photos", "SO-1", "--json"]).unwrap(),
+            OutboxCommand::Photos { json: true, .. }
         ));
     }
 }

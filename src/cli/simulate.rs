@@ -88,6 +88,10 @@ pub struct SimulateArgs {
     /// Seconds added to every callback's TimeStamp, as if Haier's clock were off (negative: behind)
     #[arg(long, default_value_t = 0, value_name = "SECS", allow_hyphen_values = true)]
     pub callback_clock_offset_secs: i64,
+    /// Give logistics times in all three of Haier's shapes (`yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`,
+    /// epoch ms as a number and as a string), one per state, instead of the first alone
+    #[arg(long)]
+    pub logistics_time_shapes: bool,
 }
 
 impl SimulateArgs {
@@ -121,6 +125,7 @@ impl SimulateArgs {
                 callback_names_online_no: self.callback_names_online_no,
                 callback_keep_first_timestamp: self.callback_keep_first_timestamp,
                 callback_clock_offset_secs: self.callback_clock_offset_secs,
+                logistics_time_shapes: self.logistics_time_shapes,
             },
             ..SimOptions::default()
         }

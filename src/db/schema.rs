@@ -167,6 +167,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_order_shipments (id) {
+        id -> BigInt,
+        so_id -> Text,
+        haier_order_no -> Text,
+        delivery_record_code -> Text,
+        carrier_code -> Nullable<Text>,
+        carrier_name -> Nullable<Text>,
+        express_no -> Text,
+        serial_numbers -> Text,
+        fetched_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -179,4 +193,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_logistics,
     haier_order_outbox,
     haier_order_events,
+    haier_order_shipments,
 );

@@ -78,6 +78,9 @@ pub(super) struct YlhParams {
     pub(super) source_system: String,
     pub(super) push_url: Url,
     pub(super) cancel_url: Url,
+    pub(super) reschedule_url: Url,
+    pub(super) photos_url: Url,
+    pub(super) express_url: Url,
 }
 
 pub(super) struct Inner {
@@ -197,6 +200,9 @@ impl HaierClient {
             source_system: ylh.source_system.clone(),
             push_url: join(&ylh.base_url, &paths::push_path(suffix))?,
             cancel_url: join(&ylh.base_url, &paths::cancel_path(suffix))?,
+            reschedule_url: join(&ylh.base_url, &paths::reschedule_path(suffix))?,
+            photos_url: join(&ylh.base_url, &paths::delivery_photos_path(suffix))?,
+            express_url: join(&ylh.base_url, &paths::express_numbers_path(suffix))?,
         };
         let ylh_token_url = join(&ylh.base_url, &paths::ylh_token_path(suffix))?;
         let redactor = Redactor::new([
@@ -284,7 +290,7 @@ impl HaierClient {
     }
 
     /// Logs in to `system` and runs its cheapest call: the balance query on openplat; on YLH,
-    /// whose calls all change orders, the login alone.
+    /// whose read calls all need an order Haier has taken, the login alone.
     pub async fn check_connection(&self, system: System) -> ConnectionCheck {
         let started = Instant::now();
         let outcome = match system {
@@ -298,7 +304,7 @@ impl HaierClient {
             System::Ylh => self
                 .login(system)
                 .await
-                .map(|()| "token only (YLH has no read-only call)".to_owned()),
+                .map(|()| "token only (YLH's read calls need a taken order)".to_owned()),
         };
         ConnectionCheck {
             system,
@@ -334,6 +340,9 @@ mod tests {
         assert_send(&client.query_balance());
         assert_send(&client.push_order(order));
         assert_send(&client.cancel_order(cancel));
+        assert_send(&client.reschedule("SO", 0, 0));
+        assert_send(&client.delivery_photos("SO"));
+        assert_send(&client.express_and_serials(&[]));
         assert_send(&client.login(System::Ylh));
         assert_send(&client.check_connection(System::Ylh));
     }

@@ -121,7 +121,13 @@ impl HaierError {
     /// any other refusal is [`HaierError::Business`].
     pub(super) fn refused(operation: Operation, code: String, message: String) -> Self {
         let (system, operation_name) = (operation.system(), operation.as_str());
-        let about_one_order = matches!(operation, Operation::Logistics | Operation::OrderCancel);
+        let about_one_order = matches!(
+            operation,
+            Operation::Logistics
+                | Operation::OrderCancel
+                | Operation::OrderReschedule
+                | Operation::DeliveryPhotos
+        );
         if about_one_order && code == ORDER_NOT_FOUND {
             return HaierError::OrderNotFound {
                 system,

@@ -26,3 +26,4 @@ pub use types::*;
 #[cfg(feature = "fuzzing")]
 pub use wire::fuzzing;
 pub use ylh::is_duplicate_refusal;
+pub use ylh::MAX_ORDERS_PER_EXPRESS_CALL;

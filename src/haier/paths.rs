@@ -36,6 +36,23 @@ pub fn cancel_path(suffix: &str) -> String {
     format!("{}/cancel-hmm-retail-order", retail_order_root(suffix))
 }
 
+/// YLH's reschedule of delivery and installation (the `service-order` service) for a path suffix.
+pub fn reschedule_path(suffix: &str) -> String {
+    format!("/ylh-cloud-service-order{suffix}/api/page/retailorder/hmm/update-distribution-time")
+}
+
+/// YLH's delivery and installation photos of one Haier order for a path suffix.
+pub fn delivery_photos_path(suffix: &str) -> String {
+    format!("/ylh-cloud-service-order{suffix}/api/page/retailorder/search/get-retail-order-delivery-img")
+}
+
+/// YLH's express numbers, carriers and serial numbers by Haier order no. for a path suffix.
+pub fn express_numbers_path(suffix: &str) -> String {
+    format!(
+        "/ylh-cloud-service-stock{suffix}/api/composite/stock/logistics/get-store-logistics-by-order-code"
+    )
+}
+
 /// Where YLH's retail order calls sit for a path suffix.
 fn retail_order_root(suffix: &str) -> String {
     format!("/ylh-cloud-service-jst-order{suffix}/api/page/hmm/retailorder")
@@ -55,6 +72,18 @@ mod tests {
         assert_eq!(
             cancel_path(""),
             "/ylh-cloud-service-jst-order/api/page/hmm/retailorder/cancel-hmm-retail-order"
+        );
+        assert_eq!(
+            reschedule_path("-dev"),
+            "/ylh-cloud-service-order-dev/api/page/retailorder/hmm/update-distribution-time"
+        );
+        assert_eq!(
+            delivery_photos_path(""),
+            "/ylh-cloud-service-order/api/page/retailorder/search/get-retail-order-delivery-img"
+        );
+        assert_eq!(
+            express_numbers_path("-pre"),
+            "/ylh-cloud-service-stock-pre/api/composite/stock/logistics/get-store-logistics-by-order-code"
         );
     }
 }

@@ -18,12 +18,15 @@ pub enum Operation {
     Balance,
     OrderPush,
     OrderCancel,
+    OrderReschedule,
+    DeliveryPhotos,
+    ExpressNumbers,
     TokenOpenplat,
     TokenYlh,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Products,
         Operation::Prices,
         Operation::Stock,
@@ -31,6 +34,9 @@ impl Operation {
         Operation::Balance,
         Operation::OrderPush,
         Operation::OrderCancel,
+        Operation::OrderReschedule,
+        Operation::DeliveryPhotos,
+        Operation::ExpressNumbers,
         Operation::TokenOpenplat,
         Operation::TokenYlh,
     ];
@@ -44,6 +50,9 @@ impl Operation {
             Operation::Balance => "balance",
             Operation::OrderPush => "order_push",
             Operation::OrderCancel => "order_cancel",
+            Operation::OrderReschedule => "order_reschedule",
+            Operation::DeliveryPhotos => "delivery_photos",
+            Operation::ExpressNumbers => "express_numbers",
             Operation::TokenOpenplat => "token_openplat",
             Operation::TokenYlh => "token_ylh",
         }
@@ -52,7 +61,12 @@ impl Operation {
     /// The system the operation's requests go to.
     pub fn system(self) -> System {
         match self {
-            Operation::OrderPush | Operation::OrderCancel | Operation::TokenYlh => System::Ylh,
+            Operation::OrderPush
+            | Operation::OrderCancel
+            | Operation::OrderReschedule
+            | Operation::DeliveryPhotos
+            | Operation::ExpressNumbers
+            | Operation::TokenYlh => System::Ylh,
             _ => System::Openplat,
         }
     }

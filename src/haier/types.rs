@@ -78,7 +78,8 @@ impl StockLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogisticsEvent {
     pub state_code: String,
-    /// `yyyy-MM-dd HH:mm:ss`, Beijing time, as Haier sent it.
+    /// `yyyy-MM-dd HH:mm:ss`, Beijing time. Haier sends it in that shape, as a date alone
+    /// (read as its midnight) or as epoch milliseconds; the text as sent when it is none of them.
     pub state_time: String,
     pub description: Option<String>,
 }
@@ -87,7 +88,7 @@ pub struct LogisticsEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logistics {
     pub order_code: String,
-    /// The newest state over all three record lists, by `stateTime`.
+    /// The newest state over all three record lists, by the parsed `stateTime`.
     pub latest: Option<LogisticsEvent>,
     /// True when any record carries the state code `DELIVERED`.
     pub delivered: bool,
@@ -163,6 +164,71 @@ pub struct CancelRequest {
     /// Milliseconds since the epoch; sent as a string.
     pub cancel_time_ms: i64,
     pub reason: String,
+}
+
+/// Where a delivery photo was taken (`scene` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoScene {
+    /// `scene: 1`.
+    Delivery,
+    /// `scene: 2`.
+    Installation,
+    /// A scene the contract does not name, as Haier sent it.
+    Other(String),
+}
+
+impl std::fmt::Display for PhotoScene {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PhotoScene::Delivery => f.write_str("delivery"),
+            PhotoScene::Installation => f.write_str("installation"),
+            PhotoScene::Other(scene) => write!(f, "scene {scene}"),
+        }
+    }
+}
+
+/// One delivery or installation photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Photo {
+    pub scene: PhotoScene,
+    /// `imgDesc`.
+    pub description: Option<String>,
+    /// `imgUrl`.
+    pub url: String,
+    pub row_id: Option<String>,
+}
+
+/// The photos of one delivery of a Haier order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryPhotos {
+    /// Haier's order no. (`orderNo`).
+    pub order_no: String,
+    /// The delivery no. (`orderCode`).
+    pub delivery_no: Option<String>,
+    /// YLH's own code of the delivery (`ylhOrderCode`, e.g. `SO.20250430.000001.F1`).
+    pub ylh_order_code: Option<String>,
+    /// `snNo`.
+    pub serial_number: Option<String>,
+    pub photos: Vec<Photo>,
+}
+
+/// One parcel of a Haier order: its delivery record, carrier, express number and the serial
+/// numbers of the units in it (one per unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    /// Haier's order no. (`orderCode`).
+    pub order_code: String,
+    /// `deliveryRecordCode`; empty when Haier sent none.
+    pub delivery_record_code: String,
+    /// `logisticsCode`.
+    pub carrier_code: Option<String>,
+    /// `logisticsName`.
+    pub carrier_name: Option<String>,
+    /// `expNo`; empty when Haier sent none.
+    pub express_no: String,
+    /// `barCodes`: one SN per unit.
+    pub serial_numbers: Vec<String>,
 }
 
 /// Which of Haier's two systems a call goes to.

@@ -1,12 +1,13 @@
 //! YLH's operations: the order push (with its duplicate refusal read as "Haier has it", and a
-//! refusal after an attempt never seen told apart) and the cancel request, sent through the
-//! shared call path.
+//! refusal after an attempt never seen told apart), the cancel request, and the after-sale calls on
+//! an order Haier has taken (reschedule, delivery photos, express and serial numbers), all sent
+//! through the shared call path.
 
 use super::call::{encode, require};
 use super::client::HaierClient;
 use super::error::HaierError;
 use super::stats::Operation;
-use super::types::{CancelRequest, Order};
+use super::types::{CancelRequest, DeliveryPhotos, Order, Shipment};
 use super::wire;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,19 @@ fn classify_push_refusal(
         }),
         other => other,
     }
+}
+
+/// The most Haier order numbers one express-numbers call takes.
+pub const MAX_ORDERS_PER_EXPRESS_CALL: usize = 100;
+
+/// True when `ms` is 23:59:59 (to the second) Beijing time, the only time of day the reschedule
+/// call takes.
+fn is_end_of_beijing_day(ms: i64) -> bool {
+    use chrono::Timelike as _;
+    chrono::DateTime::from_timestamp_millis(ms).is_some_and(|at| {
+        let local = at.with_timezone(&wire::beijing());
+        (local.hour(), local.minute(), local.second()) == (23, 59, 59)
+    })
 }
 
 impl HaierClient {
@@ -101,11 +115,108 @@ impl HaierClient {
             })
             .await
     }
+
+    /// Asks YLH to move the delivery and installation of an order Haier has taken
+    /// (`retail_order_no` is its Haier order no., the confirm's `ExtOrderNo`). Both times are
+    /// epoch ms at 23:59:59 Beijing time; a time that does not change is sent with its old value.
+    /// `true` when YLH took the change.
+    pub async fn reschedule(
+        &self,
+        retail_order_no: &str,
+        distribution_ms: i64,
+        install_ms: i64,
+    ) -> Result<bool, HaierError> {
+        let operation = Operation::OrderReschedule;
+        require(
+            operation,
+            !retail_order_no.trim().is_empty(),
+            "the Haier order no. is blank",
+        )?;
+        for (name, ms) in [("distributionTime", distribution_ms), ("installTime", install_ms)] {
+            require(
+                operation,
+                is_end_of_beijing_day(ms),
+                &format!("{name} {ms} is not 23:59:59 Beijing time"),
+            )?;
+        }
+        let body = encode(
+            operation,
+            &wire::RescheduleRequest {
+                retail_order_no,
+                distribution_time: distribution_ms,
+                install_time: install_ms,
+            },
+        )?;
+        self.inner
+            .call(operation, &self.inner.ylh_params.reschedule_url, body, |data| {
+                wire::accepted_from(&data)
+            })
+            .await
+    }
+
+    /// The delivery and installation photos of an order Haier has taken (by its Haier order no.).
+    pub async fn delivery_photos(&self, order_no: &str) -> Result<Vec<DeliveryPhotos>, HaierError> {
+        let operation = Operation::DeliveryPhotos;
+        require(
+            operation,
+            !order_no.trim().is_empty(),
+            "the Haier order no. is blank",
+        )?;
+        let body = encode(operation, &wire::DeliveryPhotosRequest { order_no })?;
+        let order_no = order_no.to_owned();
+        self.inner
+            .call(operation, &self.inner.ylh_params.photos_url, body, move |data| {
+                wire::delivery_photos_from(&order_no, data)
+            })
+            .await
+    }
+
+    /// The shipments (carrier, express number, serial numbers) of up to
+    /// [`MAX_ORDERS_PER_EXPRESS_CALL`] Haier order numbers, one call. Orders Haier has not
+    /// shipped yet have none.
+    pub async fn express_and_serials(&self, order_nos: &[String]) -> Result<Vec<Shipment>, HaierError> {
+        let operation = Operation::ExpressNumbers;
+        require(operation, !order_nos.is_empty(), "no Haier order no. given")?;
+        require(
+            operation,
+            order_nos.len() <= MAX_ORDERS_PER_EXPRESS_CALL,
+            &format!(
+                "{} Haier order numbers given; one call takes at most {MAX_ORDERS_PER_EXPRESS_CALL}",
+                order_nos.len()
+            ),
+        )?;
+        require(
+            operation,
+            order_nos.iter().all(|no| !no.trim().is_empty()),
+            "a Haier order no. is blank",
+        )?;
+        // The body is a bare JSON array of the order numbers.
+        let body = encode(operation, &order_nos)?;
+        self.inner
+            .call(
+                operation,
+                &self.inner.ylh_params.express_url,
+                body,
+                wire::shipments_from,
+            )
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_second_of_a_beijing_day_is_a_reschedule_time() {
+        // 2025-05-01 23:59:59 Beijing is 15:59:59 UTC.
+        assert!(is_end_of_beijing_day(1_746_115_199_000));
+        assert!(!is_end_of_beijing_day(1_746_115_198_000));
+        // 23:59:59 UTC is 07:59:59 the next day in Beijing.
+        assert!(!is_end_of_beijing_day(1_746_143_999_000));
+        assert!(!is_end_of_beijing_day(i64::MAX));
+    }
+
     use crate::haier::System;
 
     fn refusal(code: &str, message: &str) -> Result<(), HaierError> {

@@ -1,9 +1,11 @@
-//! Orders: owns `haier_order_outbox` and `haier_order_events` and every transition of an order.
+//! Orders: owns `haier_order_outbox`, `haier_order_events` and `haier_order_shipments` (in
+//! [`shipments`]) and every transition of an order.
 //! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
 //! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
 //! retries or cancels one through [`manual`]; [`unconfirmed`] finds the orders and cancels Haier
-//! has not answered within `confirm_within_ms`. The metrics endpoint is served beside the callback
+//! has not answered within `confirm_within_ms`; [`reschedule`] reschedules an order or reads its
+//! photos. The metrics endpoint is served beside the callback
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
@@ -18,6 +20,8 @@ pub mod outbox;
 pub mod poller;
 pub mod problem;
 mod push_outcome;
+pub mod reschedule;
+pub mod shipments;
 pub mod state;
 pub mod times;
 pub mod unconfirmed;

@@ -48,6 +48,9 @@ pub struct Faults {
     /// Seconds added to the `TimeStamp` a callback is written with: Haier's clock running ahead
     /// (positive) or behind (negative).
     pub callback_clock_offset_secs: i64,
+    /// Logistics replies give their `stateTime`s in all three of Haier's shapes, by node:
+    /// `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`, epoch ms as a number, epoch ms as a string.
+    pub logistics_time_shapes: bool,
 }
 
 /// How the reply of a push that took effect is lost.
@@ -119,10 +122,12 @@ impl Faults {
                     next.callback_keep_first_timestamp = value.as_bool().ok_or_else(bad)?
                 }
                 "callback_clock_offset_secs" => next.callback_clock_offset_secs = value.as_i64().ok_or_else(bad)?,
+                "logistics_time_shapes" => next.logistics_time_shapes = value.as_bool().ok_or_else(bad)?,
                 other => {
                     return Err(format!(
                         "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms, \
-                         duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate, callback_names_online_no, callback_keep_first_timestamp, callback_clock_offset_secs"
+                         duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate, callback_names_online_no, \
+                         callback_keep_first_timestamp, callback_clock_offset_secs, logistics_time_shapes"
                     ))
                 }
             }
@@ -277,7 +282,7 @@ mod tests {
             latency_ms: 10,
             ..Faults::default()
         };
-        let update = json!({"fail_rate": 0.25, "qps": null});
+        let update = json!({"fail_rate": 0.25, "qps": null, "logistics_time_shapes": true});
         faults.apply_update(update.as_object().unwrap()).unwrap();
         assert_eq!(
             faults,
@@ -285,6 +290,7 @@ mod tests {
                 qps: None,
                 latency_ms: 10,
                 fail_rate: 0.25,
+                logistics_time_shapes: true,
                 ..Faults::default()
             }
         );
@@ -301,6 +307,7 @@ mod tests {
             json!({"callback_names_online_no": 1}),
             json!({"callback_clock_offset_secs": 1e12}),
             json!({"callback_clock_offset_secs": 400 * 24 * 3600}),
+            json!({"logistics_time_shapes": "yes"}),
         ] {
             assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
         }

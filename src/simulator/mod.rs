@@ -33,10 +33,18 @@
 //!   `rejectQty`) unless the order was delivered already (`State:0`, `FailMsg`). A refused or
 //!   already cancelled order answers `data:false` and sends nothing. A granted cancel stops the
 //!   logistics walk with a `CANCELLED` node.
+//! - After-sale calls (reschedule, photos, express numbers) know an order from its confirmation
+//!   on, by its `ExtOrderNo`; before it, and for refused orders, it is `ORDER_NOT_FOUND` (photos,
+//!   reschedule) or left out of the list (express numbers). A reschedule of a cancelled or
+//!   delivered order answers `data:false`; its times must be epoch-ms numbers at 23:59:59 Beijing
+//!   time, else `PARAM_MISSING`. Every taken order has two installation photos and one delivery
+//!   photo, and one parcel per item line with one SN per unit. The express body must be a JSON
+//!   array (else `PARAM_MISSING`) of at most 100 numbers (else `TOO_MANY_CODES`).
 //! - `POST /_sim/reset` returns to the start state: orders, tokens, quotas, counters, mutations and
 //!   faults as started, and callbacks not yet sent are dropped.
 
 mod admin;
+mod after_sale;
 mod auth;
 mod callbacks;
 mod catalog;
@@ -60,7 +68,7 @@ pub use credentials::{
 };
 pub use faults::Faults;
 pub use openplat::MAX_CODES_PER_CALL;
-pub use orders::SimOrder;
+pub use orders::{Rescheduled, SimOrder};
 pub use server::{SimHandle, SimOptions, Simulator};
 pub use stats::{CallbackCounts, FaultCounts, OrderCounts, RequestCounts, SimStats};
 pub use ylh::PATH_SUFFIXES;

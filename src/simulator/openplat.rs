@@ -341,12 +341,31 @@ fn query_logistics(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         &order_code,
         &nodes,
         delivery_filter.as_deref(),
+        sim.faults().logistics_time_shapes,
     )))
+}
+
+/// A node's `stateTime`: `yyyy-MM-dd HH:mm:ss` Beijing time; with `mixed`, the `k`-th node of a
+/// list in the `k mod 4`-th of the shapes Haier uses (that text, the date alone, epoch ms as a
+/// number, epoch ms as a string).
+fn state_time(at: DateTime<Utc>, k: usize, mixed: bool) -> Value {
+    let local = at.with_timezone(&beijing());
+    match (mixed, k % 4) {
+        (true, 1) => json!(local.format("%Y-%m-%d").to_string()),
+        (true, 2) => json!(at.timestamp_millis()),
+        (true, 3) => json!(at.timestamp_millis().to_string()),
+        _ => json!(local.format("%Y-%m-%d %H:%M:%S").to_string()),
+    }
 }
 
 /// The three lists of the logistics reply for one order. Every order has one warehouse
 /// delivery; orders with an even sequence number also show a courier record.
-fn logistics_data(ext_order_no: &str, nodes: &[LogisticsNode], delivery_filter: Option<&str>) -> Value {
+fn logistics_data(
+    ext_order_no: &str,
+    nodes: &[LogisticsNode],
+    delivery_filter: Option<&str>,
+    mixed_times: bool,
+) -> Value {
     let digits: String = ext_order_no.chars().filter(char::is_ascii_digit).collect();
     let delivery_record_code = format!("DR{digits}01");
     if delivery_filter.is_some_and(|wanted| wanted != delivery_record_code) {
@@ -357,22 +376,19 @@ fn logistics_data(ext_order_no: &str, nodes: &[LogisticsNode], delivery_filter: 
         });
     }
     let last = nodes.last();
-    let time = |at: DateTime<Utc>| {
-        at.with_timezone(&beijing())
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    };
     let exp_no = format!("RRS{digits}");
     let states: Vec<Value> = nodes
         .iter()
-        .map(|n| json!({"stateCode": n.code, "stateTime": time(n.at), "stateDescription": n.description}))
+        .enumerate()
+        .map(|(k, n)| json!({"stateCode": n.code, "stateTime": state_time(n.at, k, mixed_times), "stateDescription": n.description}))
         .collect();
     let courier = digits.ends_with(['0', '2', '4', '6', '8']);
     let thirdparty = if courier {
         let info: Vec<Value> = nodes
             .iter()
+            .enumerate()
             .rev()
-            .map(|n| json!({"nodeName": n.name, "context": n.description, "stateTime": time(n.at)}))
+            .map(|(k, n)| json!({"nodeName": n.name, "context": n.description, "stateTime": state_time(n.at, k, mixed_times)}))
             .collect();
         json!([{"logisticsNoList": [{"logisticsNo": format!("SF{digits}"), "logisticsName": "顺丰速运", "logisticsInfo": info}]}])
     } else {

@@ -35,6 +35,17 @@ pub struct SimOrder {
     pub received_at: DateTime<Utc>,
     /// The push body exactly as received.
     pub order: Value,
+    /// The delivery and installation times of the last reschedule, if any.
+    pub rescheduled: Option<Rescheduled>,
+}
+
+/// The times a reschedule set (epoch ms, 23:59:59 Beijing time) and how many were taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rescheduled {
+    pub distribution_time: i64,
+    pub install_time: i64,
+    pub times: u32,
 }
 
 /// Haier's decision on a pushed order.
@@ -62,6 +73,7 @@ pub(crate) struct StoredOrder {
     pub confirm_at: Instant,
     pub confirm_at_wall: DateTime<Utc>,
     pub cancel: Option<CancelRecord>,
+    pub rescheduled: Option<Rescheduled>,
 }
 
 /// A cancel request and its outcome.
@@ -104,6 +116,7 @@ impl StoredOrder {
             cancelled: self.cancel.is_some_and(|c| c.granted),
             received_at: self.received_at,
             order: self.raw.clone(),
+            rescheduled: self.rescheduled,
         }
     }
 
@@ -204,6 +217,12 @@ impl OrderBook {
         self.by_ext_order_no.get(ext_order_no).map(|&i| &self.orders[i])
     }
 
+    pub fn by_ext_order_no_mut(&mut self, ext_order_no: &str) -> Option<&mut StoredOrder> {
+        self.by_ext_order_no
+            .get(ext_order_no)
+            .map(|&i| &mut self.orders[i])
+    }
+
     pub fn all(&self) -> &[StoredOrder] {
         &self.orders
     }
@@ -228,6 +247,7 @@ mod tests {
             confirm_at: now,
             confirm_at_wall: Utc::now(),
             cancel: None,
+            rescheduled: None,
         }
     }
 

@@ -11,7 +11,7 @@ use super::faults::{retry_after_secs, Faults, InjectedFault, QuotaWindow};
 use super::orders::{OrderBook, SimOrder};
 use super::reply::{self, BizError};
 use super::stats::{bump, Counters, Endpoint, SimStats, System};
-use super::{admin, openplat, ylh};
+use super::{admin, after_sale, openplat, ylh};
 use anyhow::Context;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -312,6 +312,7 @@ impl Simulator {
         let app: Router = Router::new()
             .merge(openplat::routes())
             .merge(ylh::routes())
+            .merge(after_sale::routes())
             .merge(admin::routes())
             .with_state(Arc::clone(&state));
         let listener = listener.tap_io(|tcp| {

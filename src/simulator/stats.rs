@@ -24,14 +24,22 @@ pub enum Endpoint {
     TokenYlh,
     OrderPush,
     OrderCancel,
+    OrderReschedule,
+    DeliveryPhotos,
+    ExpressNumbers,
 }
 
 impl Endpoint {
-    const COUNT: usize = 9;
+    const COUNT: usize = 12;
 
     pub fn system(self) -> System {
         match self {
-            Endpoint::TokenYlh | Endpoint::OrderPush | Endpoint::OrderCancel => System::Ylh,
+            Endpoint::TokenYlh
+            | Endpoint::OrderPush
+            | Endpoint::OrderCancel
+            | Endpoint::OrderReschedule
+            | Endpoint::DeliveryPhotos
+            | Endpoint::ExpressNumbers => System::Ylh,
             _ => System::Openplat,
         }
     }
@@ -87,6 +95,9 @@ impl Counters {
                 token_ylh: req(Endpoint::TokenYlh),
                 order_push: req(Endpoint::OrderPush),
                 order_cancel: req(Endpoint::OrderCancel),
+                order_reschedule: req(Endpoint::OrderReschedule),
+                delivery_photos: req(Endpoint::DeliveryPhotos),
+                express_numbers: req(Endpoint::ExpressNumbers),
             },
             throttled: get(&self.throttled),
             faults_injected: failed + hung,
@@ -163,6 +174,9 @@ pub struct RequestCounts {
     pub token_ylh: u64,
     pub order_push: u64,
     pub order_cancel: u64,
+    pub order_reschedule: u64,
+    pub delivery_photos: u64,
+    pub express_numbers: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

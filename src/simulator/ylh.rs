@@ -278,6 +278,7 @@ fn push_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         confirm_at: now + delay,
         confirm_at_wall,
         cancel: None,
+        rescheduled: None,
     });
     drop(book);
     bump(&sim.counters.orders_accepted);

@@ -3,6 +3,7 @@
 mod cli;
 mod cli_logging;
 mod client;
+mod client_after_sale;
 mod client_pace;
 mod config;
 mod daemon;
@@ -29,3 +30,4 @@ mod simulator_push_faults;
 mod states;
 mod support;
 mod sync;
+mod sync_shipments;

@@ -1,5 +1,5 @@
 //! `haier-sync outbox enqueue` and `retry` as library calls: what is inserted, what is refused
-//! and why.
+//! and why; `outbox reschedule` and `photos` through the binary against the simulator.
 
 use crate::support::*;
 use haier_sync::orders::{enqueue_orders, retry_order, Enqueued, OutboxStatus, Retried};
@@ -117,4 +117,166 @@ async fn retry_moves_only_a_dead_order_back_to_pending() {
     assert_eq!(retry_order(app.db(), "SO-1").await.unwrap(), Retried::Pending);
     let row = row(app.db(), "SO-1").await;
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `outbox reschedule` and `outbox photos`, through the `haier-sync` binary against the simulator
+// ---------------------------------------------------------------------------------------------
+
+mod after_sale {
+    use crate::support::{
+        command, insert_by_sql, order_json, row, spawn_app_with, taken_orders, Options, TestApp,
+        FIRST_DATE_MS,
+    };
+    use haier_sync::simulator::{Rescheduled, SimOptions};
+    use serde_json::Value;
+
+    /// 2026-12-24 and 2026-12-25, 23:59:59 Beijing time, as epoch ms.
+    const DEC_24: i64 = 1_798_127_999_000;
+    const DEC_25: i64 = 1_798_214_399_000;
+
+    async fn app() -> TestApp {
+        spawn_app_with(
+            Options::default()
+                .sim(SimOptions {
+                    products: 20,
+                    callback_delay_ms: 0,
+                    delivery_after_ms: 3_600_000,
+                    ..SimOptions::default()
+                })
+                .listed_products(20),
+        )
+        .await
+    }
+
+    /// Runs `haier-sync <args>` on the app's config: (exit code, stdout, stderr).
+    async fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+        let config = app.config_path().to_owned();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            command(&config, &args).output().expect("run haier-sync")
+        })
+        .await
+        .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reschedule_sends_the_last_second_of_each_beijing_day_and_keeps_a_date_not_given() {
+        let app = app().await;
+        let orders = taken_orders(&app, "SO-RS", 1).await;
+        let so_id = orders[0].0.as_str();
+
+        let (code, out, err) = cli(&app, &["outbox", "reschedule", so_id, "--delivery", "2026-12-24"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("delivery 2026-12-24 23:59:59, installation 2026-12-20 23:59:59"),
+            "{out}"
+        );
+        let rescheduled = |times| Rescheduled {
+            distribution_time: DEC_24,
+            install_time: if times == 1 { FIRST_DATE_MS } else { DEC_25 },
+            times,
+        };
+        assert_eq!(app.sim.order(so_id).unwrap().rescheduled, Some(rescheduled(1)));
+        // The order keeps the times Haier took.
+        let payload: Value = serde_json::from_str(&row(app.db(), so_id).await.payload).unwrap();
+        assert_eq!(payload["distributionTime"], DEC_24);
+
+        let (code, out, err) = cli(
+            &app,
+            &[
+                "outbox",
+                "reschedule",
+                so_id,
+                "--delivery",
+                "2026-12-24",
+                "--install",
+                "2026-12-25",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(app.sim.order(so_id).unwrap().rescheduled, Some(rescheduled(2)));
+        assert_eq!(app.sim.stats().requests.order_reschedule, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reschedule_is_refused_here_unless_haier_has_the_order() {
+        let app = app().await;
+        insert_by_sql(
+            app.db(),
+            "SO-NEW",
+            "ON-SO-NEW",
+            &order_json("SO-NEW", &[app.code(0)]),
+        )
+        .await;
+
+        let (code, _, err) = cli(
+            &app,
+            &["outbox", "reschedule", "SO-NEW", "--delivery", "2026-12-24"],
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert!(err.contains("Haier has not taken SO-NEW (it is pending"), "{err}");
+        let (code, _, err) = cli(
+            &app,
+            &["outbox", "reschedule", "SO-404", "--delivery", "2026-12-24"],
+        )
+        .await;
+        assert_eq!(code, 1);
+        assert!(err.contains("no outbox order has soId SO-404"), "{err}");
+        let (code, _, err) = cli(
+            &app,
+            &["outbox", "reschedule", "SO-NEW", "--delivery", "24.12.2026"],
+        )
+        .await;
+        assert_eq!(code, 2);
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+        let (code, _, err) = cli(&app, &["outbox", "photos", "SO-NEW"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("Haier has not taken SO-NEW"), "{err}");
+        let stats = app.sim.stats().requests;
+        assert_eq!((stats.order_reschedule, stats.delivery_photos), (0, 0));
+
+        let (code, help, _) = cli(&app, &["outbox", "reschedule", "--help"]).await;
+        assert_eq!(code, 0);
+        assert!(
+            help.contains("23:59:59 Beijing time") && help.contains("--install <DATE>"),
+            "{help}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn photos_print_scene_description_and_url_or_json() {
+        let app = app().await;
+        let orders = taken_orders(&app, "SO-PH", 1).await;
+        let so_id = orders[0].0.as_str();
+
+        let (code, out, err) = cli(&app, &["outbox", "photos", so_id]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        for expected in [
+            "scene",
+            "description",
+            "URL",
+            "delivery",
+            "installation",
+            "送货签收照片",
+            "https://",
+        ] {
+            assert!(out.contains(expected), "{expected} in\n{out}");
+        }
+        let (code, out, _) = cli(&app, &["outbox", "photos", so_id, "--json"]).await;
+        assert_eq!(code, 0);
+        let deliveries: Value = serde_json::from_str(&out).unwrap();
+        let photos = deliveries[0]["photos"].as_array().unwrap();
+        assert_eq!(photos.len(), 3);
+        assert_eq!(photos[0]["scene"], "delivery");
+        assert_eq!(deliveries[0]["order_no"], orders[0].1.as_str());
+    }
 }

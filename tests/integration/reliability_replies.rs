@@ -35,6 +35,8 @@ enum Op {
     Logistics,
     Push,
     Cancel,
+    /// YLH's express and serial numbers of one Haier order.
+    Express,
     /// A stock call whose openplat login gets the row's reply (on both token URLs).
     OpenplatLogin,
     /// An order push whose YLH login gets the row's reply.
@@ -51,6 +53,7 @@ impl Op {
             Op::Logistics => LOGISTICS_PATH.to_owned(),
             Op::Push => push_path(),
             Op::Cancel => cancel_path(),
+            Op::Express => haier_sync::haier::paths::express_numbers_path("-dev"),
             Op::OpenplatLogin => TOKEN_PATH.to_owned(),
             Op::YlhLogin => ylh_token_path(),
         }
@@ -97,6 +100,16 @@ impl Op {
                 })
                 .await
                 .map(|accepted| format!("cancel accepted {accepted}")),
+            Op::Express => client
+                .express_and_serials(&["SO.1".to_owned()])
+                .await
+                .map(|shipments| {
+                    let parts: Vec<String> = shipments
+                        .iter()
+                        .map(|s| format!("{}:{}:{}", s.order_code, s.express_no, s.serial_numbers.join("+")))
+                        .collect();
+                    format!("express [{}]", parts.join(", "))
+                }),
         }
     }
 }
@@ -524,10 +537,46 @@ fn rows() -> Vec<Row> {
             final_error("Decode", "openplat logistics: unexpected reply: expected a list, got \"none\"; body: {\"code\":0,\"data\":{\"getAllLogisticsInfoByOrderCode\":\"none\"},\"errCode\":null,\"error\":null,\"errorMsg\":null,\"infoMsgs\":[],\"success\":true,\"warningMsgs\":[]}"),
         ),
         row(
+            "logistics as a bare list",
+            Op::Logistics,
+            json_200(json!([])),
+            final_error("Decode", "openplat logistics: unexpected reply: expected the logistics object, got []; body: []"),
+        ),
+        row(
+            "logistics data without the envelope",
+            Op::Logistics,
+            json_200(json!({"getAllLogisticsInfoByOrderCode":[]})),
+            final_error("Decode", "openplat logistics: unexpected reply: the reply is neither Haier's envelope (no `success`) nor a list; body: {\"getAllLogisticsInfoByOrderCode\":[]}"),
+        ),
+        row(
+            "logistics in a paged wrapper",
+            Op::Logistics,
+            data_200(json!({"records":[],"total":0})),
+            final_error("Decode", "openplat logistics: unexpected reply: the logistics reply has none of getAllLogisticsInfoByOrderCode, getStockDeliveryLogisticsRecord, getStockDeliveryLogisticsRecordThirdparty; body: {\"code\":0,\"data\":{\"records\":[],\"total\":0},\"errCode\":null,\"error\":null,\"errorMsg\":null,\"infoMsgs\":[],\"success\":true,\"warningMsgs\":[]}"),
+        ),
+        row(
+            "express numbers as one record without the envelope",
+            Op::Express,
+            json_200(json!({"orderCode":"SO.1","logisticsList":[]})),
+            final_error("Decode", "ylh express_numbers: unexpected reply: the reply is neither Haier's envelope (no `success`) nor a list; body: {\"logisticsList\":[],\"orderCode\":\"SO.1\"}"),
+        ),
+        row(
+            "express numbers as a bare list, numbers as strings",
+            Op::Express,
+            json_200(json!([{"orderCode":"SO.1","deliveryRecordCode":7,"logisticsList":[{"expNo":12345,"barCodes":["SN1"," SN2 "]}]}])),
+            read("express [SO.1:12345:SN1+SN2]"),
+        ),
+        row(
+            "express numbers as a string",
+            Op::Express,
+            data_200(json!("none")),
+            final_error("Decode", "ylh express_numbers: unexpected reply: expected a list, got \"none\"; body: {\"code\":0,\"data\":\"none\",\"errCode\":null,\"error\":null,\"errorMsg\":null,\"infoMsgs\":[],\"success\":true,\"warningMsgs\":[]}"),
+        ),
+        row(
             "logistics with an epoch-millisecond time and a single object for a list",
             Op::Logistics,
             data_200(json!({"getStockDeliveryLogisticsRecord":{"logisticsInfo":{"statusCode":"DELIVERED","stateTime":1767225600000_i64}}})),
-            read("logistics latest Some((\"DELIVERED\", \"1767225600000\")) delivered true"),
+            read("logistics latest Some((\"DELIVERED\", \"2026-01-01 08:00:00\")) delivered true"),
         ),
         row(
             "cancel answered with an unreadable boolean",
@@ -738,7 +787,7 @@ async fn try_row(row: &Row) -> (Result<String, HaierError>, usize) {
     match row.op {
         Op::OpenplatLogin => {}
         Op::YlhLogin => {}
-        Op::Push | Op::Cancel => mount_ylh_token(&server).await,
+        Op::Push | Op::Cancel | Op::Express => mount_ylh_token(&server).await,
         _ => mount_openplat_token(&server).await,
     }
     // Login rows: the business call would succeed once logged in.

@@ -14,6 +14,9 @@ pub fn decode_reply(body: &[u8]) {
         let _ = balances_from(data.clone());
         let _ = logistics_from("SO.1", data.clone());
         let _ = cancel_accepted_from(&data);
+        let _ = accepted_from(&data);
+        let _ = delivery_photos_from("SO.1", data.clone());
+        let _ = shipments_from(data);
     }
 }
 

@@ -72,6 +72,21 @@ pub(crate) struct CancelOrderRequest<'a> {
     pub source_system: &'a str,
 }
 
+/// The reschedule body: Haier's order no. and both times as epoch-ms numbers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RescheduleRequest<'a> {
+    pub retail_order_no: &'a str,
+    pub distribution_time: i64,
+    pub install_time: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeliveryPhotosRequest<'a> {
+    pub order_no: &'a str,
+}
+
 #[derive(Serialize)]
 pub(crate) struct OpenplatTokenRequest<'a> {
     pub client_id: &'a str,
@@ -138,5 +153,18 @@ mod tests {
             json!({"soId":"SO1","cancelTime":"1700000000000","cancelReason":"customer",
                    "sourceSystem":"HAIER-SYNC"})
         );
+        let body = serde_json::to_value(RescheduleRequest {
+            retail_order_no: "SO.20250430.000001",
+            distribution_time: 1_746_115_199_000,
+            install_time: 1_746_201_599_000,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"retailOrderNo":"SO.20250430.000001","distributionTime":1_746_115_199_000i64,
+                   "installTime":1_746_201_599_000i64})
+        );
+        let body = serde_json::to_value(DeliveryPhotosRequest { order_no: "SO.1" }).unwrap();
+        assert_eq!(body, json!({"orderNo":"SO.1"}));
     }
 }

@@ -61,6 +61,9 @@ fn decode_everything(data: &Value) {
     let _ = balances_from(data.clone());
     let _ = logistics_from("SO.1", data.clone());
     let _ = cancel_accepted_from(data);
+    let _ = accepted_from(data);
+    let _ = delivery_photos_from("SO.1", data.clone());
+    let _ = shipments_from(data.clone());
 }
 
 /// A decimal as Haier writes it: up to 4 places.

@@ -536,6 +536,65 @@ pub fn count_undelivered_orders(conn: &mut DbConnection) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// Taken orders (pushed or confirmed, with a Haier order number) whose parcels are still to ask
+/// for: not delivered yet, or delivered with no shipment stored.
+fn needing_shipments() -> Rows {
+    use crate::db::schema::haier_order_shipments as shipments;
+    let stored = shipments::table
+        .filter(shipments::haier_order_no.nullable().eq(dsl::haier_order_no))
+        .select(shipments::id);
+    Box::new(
+        dsl::status
+            .eq_any(OutboxStatus::TRACKED)
+            .and(dsl::haier_order_no.is_not_null())
+            .and(
+                dsl::delivered_at
+                    .is_null()
+                    .or(diesel::dsl::not(diesel::dsl::exists(stored))),
+            ),
+    )
+}
+
+/// Up to `limit` taken orders whose parcels are still to ask for (not delivered, or delivered
+/// with no shipment stored), with an id above `after_id`, in id order: one page of a keyset walk.
+/// Locking: a plain read.
+pub fn orders_needing_shipments_after(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<TrackedOrder>> {
+    haier_order_outbox::table
+        .filter(needing_shipments())
+        .filter(dsl::id.gt(after_id))
+        .order(dsl::id.asc())
+        .limit(limit)
+        .select((dsl::id, dsl::so_id, dsl::haier_order_no.assume_not_null()))
+        .load(conn)
+}
+
+/// How many orders [`orders_needing_shipments_after`] walks over. Locking: a plain read.
+pub fn count_orders_needing_shipments(conn: &mut DbConnection) -> QueryResult<i64> {
+    haier_order_outbox::table
+        .filter(needing_shipments())
+        .count()
+        .get_result(conn)
+}
+
+/// Haier took a reschedule: the order's payload is replaced by `payload` (the same order with its
+/// new `distributionTime` and `installTime`), so the next reschedule starts from these times.
+/// Returns false when no row has `so_id`. Locking: a single-row `UPDATE`; no transaction.
+pub fn record_reschedule(
+    conn: &mut DbConnection,
+    so_id: &str,
+    payload: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(haier_order_outbox::table.filter(dsl::so_id.eq(so_id)))
+        .set((dsl::payload.eq(payload), dsl::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
 /// Haier delivered these orders: sets `delivered_at` on those rows of `ids` that have none.
 /// Returns how many changed. Locking: one `UPDATE`, inside the logistics page's transaction.
 pub fn mark_orders_delivered(conn: &mut DbConnection, ids: &[i64], at: NaiveDateTime) -> QueryResult<usize> {

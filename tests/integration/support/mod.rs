@@ -13,6 +13,7 @@ mod proxy;
 mod runner;
 mod runs;
 mod sync;
+mod taken;
 mod wait;
 
 pub use app::{
@@ -29,4 +30,5 @@ pub use proxy::RefusingProxy;
 pub use runner::FakeRunner;
 pub use runs::{finished_row, instance_of, instance_row, orphan_row, rows, this_host, utc, DEAD_PID};
 pub use sync::CancelAfter;
+pub use taken::{taken_orders, FIRST_DATE_MS};
 pub use wait::{wait_for, wait_for_rows, wait_until, Deadline, DEADLINE};
