@@ -5,6 +5,7 @@ pub mod demo;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
+pub mod outbox_show;
 pub mod run;
 pub mod run_job;
 pub mod simulate;

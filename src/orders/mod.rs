@@ -9,6 +9,8 @@ pub mod callback;
 pub mod catalog;
 pub mod enqueue;
 pub mod events;
+pub mod history;
+pub mod lines;
 pub mod manual;
 pub mod metrics;
 pub mod notices;

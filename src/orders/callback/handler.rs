@@ -222,7 +222,7 @@ pub(super) async fn receive(State(receiver): State<Arc<Receiver>>, request: Requ
                 "callback received"
             );
             match handled.outcome {
-                CallbackOutcome::UnknownOrder => failure_reply(
+                CallbackOutcome::UnknownOrder | CallbackOutcome::Rejected => failure_reply(
                     StatusCode::OK,
                     handled.outcome.as_str(),
                     &handled.detail,

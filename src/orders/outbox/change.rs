@@ -65,6 +65,7 @@ pub(super) struct Change<'a> {
     pub(super) cancel_state: Option<CancelState>,
     pub(super) cancel_detail: Option<&'a str>,
     pub(super) out_of_stock_at: Option<NaiveDateTime>,
+    pub(super) out_of_stock_detail: Option<&'a str>,
     pub(super) updated_at: Option<NaiveDateTime>,
 }
 
