@@ -12,6 +12,7 @@ mod daemon_sync;
 mod e2e;
 mod orders_callback;
 mod orders_cli;
+mod orders_lines;
 mod orders_outbox;
 mod orders_poller;
 mod reliability_callbacks;
