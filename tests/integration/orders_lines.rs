@@ -362,3 +362,45 @@ async fn the_door_refusal_fault_refuses_units_of_delivered_orders() {
     };
     assert_eq!((order.status, order.cancel_state), expected);
 }
+
+#[tokio::test]
+async fn a_return_of_a_delivered_order_goes_through_outbox_cancel() {
+    let sim = SimOptions {
+        delivery_after_ms: 300,
+        ..sim_options()
+    };
+    let app = spawn_app_with(Options::orders(sim)).await;
+    let code = app.code(4).to_owned();
+    push_confirmed(&app, "SO-7", &order_of("SO-7", &code, 2)).await;
+    let number = row(app.db(), "SO-7").await.haier_order_no.unwrap();
+    wait_for(
+        "Haier's logistics to say delivered",
+        WAIT,
+        || async {
+            app.ctx
+                .client
+                .query_logistics(&number)
+                .await
+                .map(|l| l.delivered)
+                .ok()
+        },
+        |delivered| *delivered == Some(true),
+    )
+    .await;
+
+    let outcome = cancel_order(app.db(), &app.ctx.client, "SO-7", "return within 7 days")
+        .await
+        .unwrap();
+    assert_eq!(outcome, Cancelled::Requested);
+    app.wait_for_orders(WAIT, |rows| rows[0].status == OutboxStatus::Returned)
+        .await;
+    assert_eq!(
+        row(app.db(), "SO-7").await.cancel_state,
+        Some(CancelState::Returned)
+    );
+    assert_eq!(
+        quantities(&order_lines(app.db(), "SO-7").await),
+        [(code, 2, 2, 0, 2)],
+        "退货鉴定成功: every received unit returned"
+    );
+}
