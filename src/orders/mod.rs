@@ -1,4 +1,5 @@
-//! Orders: owns `haier_order_outbox` and `haier_order_events` and every transition of an order.
+//! Orders: owns `haier_order_outbox`, `haier_order_lines` ([`lines`]) and `haier_order_events`
+//! and every transition of an order.
 //! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
 //! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator

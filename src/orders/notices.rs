@@ -1,8 +1,11 @@
 //! What a verified Haier callback says (`Data`, read leniently) and what it does to an outbox
-//! order: confirm → `confirmed`/`refused`, cancel → `cancelled` or a partial/refused cancel
-//! recorded, oostock → the notice recorded. Each callback is applied in one transaction together
-//! with its `haier_order_events` row, so a replay (same method and data) is recognised and
-//! changes nothing. Signature, time stamp and app key are checked before, in `callback.rs`.
+//! order: confirm → `confirmed`/`refused`; cancel (also a refusal at the door or a return) → its
+//! `itemList` checked and written to the order's lines as current totals, and the lines decide
+//! `partly_cancelled`, `partly_returned`, `cancelled` or `returned` (State 0 keeps the state and
+//! records `FailMsg`); oostock → `out_of_stock` with what it said. Each callback is applied in one
+//! transaction together with its `haier_order_events` row, so a replay (same method and data) is
+//! recognised and changes nothing. Signature, time stamp and app key are checked before, in
+//! `callback/`.
 
 use super::events::{self, NewOrderEvent};
 use super::lines::{self, LineTotals, OrderLine, Units};
