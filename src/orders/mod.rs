@@ -7,6 +7,7 @@
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
+mod cancels;
 pub mod catalog;
 pub mod enqueue;
 pub mod events;
