@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod outbox;
 mod outbox_after_sale;
 pub mod outbox_events;
+pub mod outbox_show;
 pub mod run;
 pub mod run_job;
 pub mod simulate;

@@ -47,6 +47,16 @@ pub enum OutboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one order: its status and cancel/return state, its lines (units ordered, received,
+    /// refused at the door and returned) and every callback Haier sent about it, oldest first.
+    Show {
+        /// The order's soId.
+        #[arg(value_name = "SO_ID")]
+        so_id: String,
+        /// Print JSON (the order, `lines` and `events`) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Move a `dead` order back to `pending`, with its attempts reset, so the poller checks and
     /// pushes it again (after fixing what its last error names).
     Retry {
@@ -54,8 +64,10 @@ pub enum OutboxCommand {
         #[arg(value_name = "SO_ID")]
         so_id: String,
     },
-    /// Ask Haier to cancel an order. Haier answers the request at once and the outcome later, in
-    /// its cancel callback. An order not pushed yet is cancelled here and never sent.
+    /// Ask Haier to cancel an order, or to take back a delivered one (a return, within 7 days of
+    /// signing). Haier answers the request at once and the outcome later, in its cancel
+    /// callback (`outbox show` prints it). An order not pushed yet is cancelled here and never
+    /// sent. The request carries the `sourceSystem` the order was pushed with.
     Cancel {
         /// The order's soId.
         #[arg(value_name = "SO_ID")]
@@ -167,6 +179,9 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        OutboxCommand::Show { so_id, json } => {
+            super::outbox_show::show(&db, &so_id, json, config.defaults.timezone).await
+        }
         OutboxCommand::Retry { so_id } => match retry_order(&db, &so_id).await? {
             Retried::Pending => {
                 println!("{so_id} is pending again; the poller will check and push it");
@@ -270,8 +285,12 @@ fn render_rows(rows: &[OutboxRow], zone: chrono_tz::Tz) -> String {
         if let Some(state) = &row.cancel_state {
             note = format!("cancel {state}; {note}");
         }
-        if row.out_of_stock_at.is_some() {
-            note = format!("out of stock; {note}");
+        if let Some(detail) = row
+            .out_of_stock_detail
+            .as_ref()
+            .filter(|_| row.status == OutboxStatus::OutOfStock)
+        {
+            note = format!("out of stock ({detail}); {note}");
         }
         if note.chars().count() > MAX_ERROR_CHARS {
             note = note.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
@@ -377,6 +396,10 @@ mod tests {
         };
         assert_eq!((so_id.as_str(), reason.as_str()), ("SO-1", "changed mind"));
         assert!(parse(&["cancel", "SO-1"]).is_err(), "a cancel needs a reason");
+        let OutboxCommand::Show { so_id, json } = parse(&["show", "SO-1", "--json"]).unwrap() else {
+            panic!("show parses");
+        };
+        assert_eq!((so_id.as_str(), json), ("SO-1", true));
         assert!(matches!(
             parse(&["retry", "SO-1"]).unwrap(),
             OutboxCommand::Retry { .. }

@@ -2,7 +2,9 @@
 //! SIGTERM. Reading the credentials from `jobs.toml` is the caller's job.
 
 use crate::haier::paths::{ylh_token_path, TOKEN_FALLBACK_PATH, TOKEN_PATH};
-use crate::simulator::{Faults, SimCredentials, SimOptions, Simulator, DEFAULT_CALLBACK_URL, DEFAULT_LISTEN};
+use crate::simulator::{
+    CancelOutcome, Faults, SimCredentials, SimOptions, Simulator, DEFAULT_CALLBACK_URL, DEFAULT_LISTEN,
+};
 use anyhow::Context;
 use std::net::SocketAddr;
 
@@ -92,6 +94,19 @@ pub struct SimulateArgs {
     /// epoch ms as a number and as a string), one per state, instead of the first alone
     #[arg(long)]
     pub logistics_time_shapes: bool,
+    /// Share of taken orders whose customer refuses some or all units at the door (0 to 1);
+    /// Haier reports it, with no cancel asked for, in a cancel callback at delivery
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub door_refusal_rate: f64,
+
+    /// Share of taken orders that get an out-of-stock notice before their confirm (0 to 1)
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_rate)]
+    pub out_of_stock_rate: f64,
+
+    /// Answer every cancel or return request with this outcome [default: by the order's stage:
+    /// not shipped → not_shipped, shipped → intercepted, delivered → return_accepted]
+    #[arg(long, value_name = "OUTCOME", value_enum)]
+    pub cancel_outcome: Option<CancelOutcome>,
 }
 
 impl SimulateArgs {
@@ -126,6 +141,9 @@ impl SimulateArgs {
                 callback_keep_first_timestamp: self.callback_keep_first_timestamp,
                 callback_clock_offset_secs: self.callback_clock_offset_secs,
                 logistics_time_shapes: self.logistics_time_shapes,
+                door_refusal_rate: self.door_refusal_rate,
+                out_of_stock_rate: self.out_of_stock_rate,
+                cancel_outcome: self.cancel_outcome,
             },
             ..SimOptions::default()
         }
@@ -245,6 +263,17 @@ mod tests {
         assert_eq!(cli.args.options(None).callback_url, None);
         assert!(Cli::try_parse_from(["x", "--fail-rate", "1.5"]).is_err());
         assert!(Cli::try_parse_from(["x", "--qps", "0"]).is_err());
+        let cli = Cli::parse_from([
+            "x",
+            "--door-refusal-rate",
+            "0.2",
+            "--cancel-outcome",
+            "restocking",
+        ]);
+        let faults = cli.args.options(None).faults;
+        assert_eq!(faults.door_refusal_rate, 0.2);
+        assert_eq!(faults.cancel_outcome, Some(CancelOutcome::Restocking));
+        assert!(Cli::try_parse_from(["x", "--cancel-outcome", "maybe"]).is_err());
     }
 
     #[test]

@@ -146,6 +146,20 @@ diesel::table! {
         out_of_stock_at -> Nullable<Timestamp>,
         push_unseen_at -> Nullable<Timestamp>,
         cancel_requested_at -> Nullable<Timestamp>,
+        out_of_stock_detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    haier_order_lines (id) {
+        id -> BigInt,
+        so_id -> Text,
+        product_code -> Text,
+        ordered_qty -> BigInt,
+        received_qty -> BigInt,
+        rejected_qty -> BigInt,
+        returned_qty -> BigInt,
+        updated_at -> Timestamp,
     }
 }
 
@@ -192,6 +206,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_stocks,
     haier_logistics,
     haier_order_outbox,
+    haier_order_lines,
     haier_order_events,
     haier_order_shipments,
 );

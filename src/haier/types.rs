@@ -164,6 +164,10 @@ pub struct CancelRequest {
     /// Milliseconds since the epoch; sent as a string.
     pub cancel_time_ms: i64,
     pub reason: String,
+    /// The `sourceSystem` the order was pushed with (the contract wants the same one);
+    /// `None` sends the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_system: Option<String>,
 }
 
 /// Where a delivery photo was taken (`scene` on the wire).

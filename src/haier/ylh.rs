@@ -91,8 +91,9 @@ impl HaierClient {
         classify_push_refusal(result, &order.so_id, unseen.load(Ordering::Relaxed))
     }
 
-    /// Asks YLH to cancel a pushed order. `true` when YLH took the request; the outcome comes
-    /// later in the cancel callback.
+    /// Asks YLH to cancel a pushed order (or to take back a delivered one: a return goes the
+    /// same way), with the `sourceSystem` the order was pushed with when the request names it.
+    /// `true` when YLH took the request; the outcome comes later in the cancel callback.
     pub async fn cancel_order(&self, request: &CancelRequest) -> Result<bool, HaierError> {
         let operation = Operation::OrderCancel;
         require(
@@ -106,7 +107,11 @@ impl HaierClient {
                 so_id: &request.so_id,
                 cancel_time: request.cancel_time_ms.to_string(),
                 cancel_reason: &request.reason,
-                source_system: &self.inner.ylh_params.source_system,
+                source_system: request
+                    .source_system
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or(&self.inner.ylh_params.source_system),
             },
         )?;
         self.inner

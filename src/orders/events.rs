@@ -184,6 +184,26 @@ pub fn mark_attached(
     .execute(conn)
 }
 
+/// The callbacks of one order, oldest first: those applied to it (or found a replay or
+/// contradiction of it), and those kept unmatched that name its `so_id` or `online_no`.
+/// Locking: a plain read.
+pub fn events_of_order(
+    conn: &mut DbConnection,
+    so_id: &str,
+    online_no: &str,
+) -> QueryResult<Vec<OrderEvent>> {
+    let named = vec![so_id.to_owned(), online_no.to_owned()];
+    haier_order_events::table
+        .filter(
+            dsl::so_id
+                .eq(so_id)
+                .or(dsl::so_id.is_null().and(dsl::platform_order_no.eq_any(named))),
+        )
+        .order((dsl::received_at.asc(), dsl::id.asc()))
+        .select(OrderEvent::as_select())
+        .load(conn)
+}
+
 /// Every stored callback, oldest first. Locking: a plain read.
 #[cfg(any(test, feature = "test-support"))]
 pub fn list_all(conn: &mut DbConnection) -> QueryResult<Vec<OrderEvent>> {

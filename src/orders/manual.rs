@@ -1,5 +1,7 @@
 //! What an operator does to one order by hand (`outbox retry`, `outbox cancel`): send a dead order
-//! again, and cancel an order, here when Haier never had it, else by asking Haier.
+//! again, and cancel an order, here when Haier never had it, else by asking Haier. A return of a
+//! delivered order (within 7 days of signing) is asked of Haier the same way: its answer comes
+//! in the cancel callback, with the units taken back.
 
 use super::outbox;
 use super::state::OutboxStatus;
@@ -45,15 +47,16 @@ pub enum Cancelled {
     /// Haier declined the request (`data:false`).
     Declined,
     NotFound,
-    /// The order is being pushed right now, or is refused or cancelled already.
+    /// The order is being pushed right now, or is refused, cancelled or returned already.
     NotCancellable {
         status: OutboxStatus,
     },
 }
 
-/// Cancels an order: a `pending` one in the outbox only (it is never sent); a pushed, confirmed
-/// or dead one by asking Haier. A dead order Haier does not know (`ORDER_NOT_FOUND`) is
-/// cancelled in the outbox.
+/// Cancels an order: a `pending` one in the outbox only (it is never sent); a pushed, confirmed,
+/// out-of-stock or dead one by asking Haier, with the `sourceSystem` it was pushed with (from its
+/// payload). A confirmed order that was delivered is thereby asked back (a return). A dead order
+/// Haier does not know (`ORDER_NOT_FOUND`) is cancelled in the outbox.
 pub async fn cancel_order(
     db: &Db,
     client: &HaierClient,
@@ -76,7 +79,7 @@ pub async fn cancel_order(
     }
     if !matches!(
         row.status,
-        OutboxStatus::Pushed | OutboxStatus::Confirmed | OutboxStatus::Dead
+        OutboxStatus::Pushed | OutboxStatus::Confirmed | OutboxStatus::OutOfStock | OutboxStatus::Dead
     ) {
         return Ok(Cancelled::NotCancellable { status: row.status });
     }
@@ -84,6 +87,7 @@ pub async fn cancel_order(
         so_id: so_id.to_owned(),
         cancel_time_ms: chrono::Utc::now().timestamp_millis(),
         reason: reason.to_owned(),
+        source_system: pushed_source_system(&row.payload),
     };
     let (id, why) = (so_id.to_owned(), reason.to_owned());
     match client.cancel_order(&request).await {
@@ -103,5 +107,29 @@ pub async fn cancel_order(
             Ok(Cancelled::Local)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to ask Haier to cancel order {so_id}"))),
+    }
+}
+
+/// The `sourceSystem` an order's payload was pushed with, if it names one.
+fn pushed_source_system(payload: &str) -> Option<String> {
+    let order: serde_json::Value = serde_json::from_str(payload).ok()?;
+    match order.get("sourceSystem")? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_system_comes_from_the_payload() {
+        assert_eq!(
+            pushed_source_system(r#"{"sourceSystem":" SHOP-A ","soId":"1"}"#).as_deref(),
+            Some("SHOP-A")
+        );
+        assert_eq!(pushed_source_system(r#"{"sourceSystem":""}"#), None);
+        assert_eq!(pushed_source_system("not json"), None);
     }
 }

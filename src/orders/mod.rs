@@ -1,5 +1,5 @@
-//! Orders: owns `haier_order_outbox`, `haier_order_events` and `haier_order_shipments` (in
-//! [`shipments`]) and every transition of an order.
+//! Orders: owns `haier_order_outbox`, `haier_order_lines` ([`lines`]), `haier_order_events` and
+//! `haier_order_shipments` ([`shipments`]) and every transition of an order.
 //! Each paid order reaches Haier exactly once: the shop (or `outbox enqueue`) inserts it, the
 //! poller claims, checks and pushes it, Haier's signed callbacks confirm, refuse or cancel it, and
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
@@ -9,9 +9,12 @@
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
+mod cancels;
 pub mod catalog;
 pub mod enqueue;
 pub mod events;
+pub mod history;
+pub mod lines;
 pub mod manual;
 pub mod matching;
 pub mod metrics;

@@ -1,14 +1,19 @@
 //! What a verified Haier callback says (`Data`, read leniently) and what it does to an outbox
-//! order: confirm → `confirmed`/`refused`, cancel → `cancelled` or a partial/refused cancel
-//! recorded, oostock → the notice recorded. Each callback is applied in one transaction together
-//! with its `haier_order_events` row, so a replay (same method and data) is recognised and
-//! changes nothing. Signature and app key are checked before, in `callback/`; which order a
-//! callback means is found in `matching.rs`.
+//! order: confirm → `confirmed`/`refused`; cancel (also a refusal at the door or a return) → its
+//! `itemList` checked and written to the order's lines as current totals, and the lines decide
+//! `partly_cancelled`, `partly_returned`, `cancelled` or `returned` (State 0 keeps the state and
+//! records `FailMsg`); oostock → `out_of_stock` with what it said. Each callback is applied in one
+//! transaction together with its `haier_order_events` row, so a replay (same method and data) is
+//! recognised and changes nothing. Signature and app key are checked before, in `callback/`;
+//! which order a callback means is found in `matching.rs`.
 
+use super::cancels::decide_cancel;
+pub use super::cancels::CancelOutcome;
 use super::events::{self, NewOrderEvent};
+use super::lines::{self, OrderLine};
 use super::matching::{self, Matched};
 use super::outbox::{self, OutboxRow};
-use super::state::{CallbackOutcome, CancelState, OutboxStatus};
+use super::state::{CallbackOutcome, OutboxStatus};
 use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::Connection;
@@ -141,41 +146,45 @@ pub enum Decision {
     Refuse {
         reason: String,
     },
-    Cancel {
+    /// A cancel callback's outcome: the lines' new totals, and the order's new state.
+    ApplyCancel(CancelOutcome),
+    RecordOutOfStock {
         haier_order_no: Option<String>,
         detail: String,
     },
-    /// `partial` or `refused`: recorded, the status stays.
-    RecordCancelState {
-        state: CancelState,
-        detail: String,
-    },
-    RecordOutOfStock,
     /// Nothing to do: the order says this already.
     Duplicate(String),
     /// Nothing to do: the notice contradicts the order.
     Ignore(String),
+    /// Nothing to do: the notice breaks the contract's rules (the reason says which); it is
+    /// answered `success:false`.
+    Reject(String),
 }
 
-/// Decides what a notice does to an order. Rules:
+/// Decides what a notice does to an order, given its lines (`haier_order_lines`). Rules:
 /// - confirm State 1 sets `confirmed` with `ExtOrderNo` unless the order is `confirmed` already
-///   (same number: duplicate; another: ignored), `refused` or `cancelled` (ignored). A confirm
-///   for a `dead` or `pending` row is applied: Haier has the order, whatever the poller thought.
+///   (same number: duplicate; another: ignored), `refused`, `cancelled` or `returned` (ignored).
+///   A confirm for a `dead`, `pending` or `out_of_stock` row is applied: Haier has the order.
 /// - confirm State 0 sets `refused` with `FailMsg` unless the order is `refused` (duplicate),
-///   `confirmed` or `cancelled` (ignored).
-/// - cancel State 1 sets `cancelled` (`cancel_state = full`); State 2 records a partial cancel
-///   and State 0 a refused one, the status kept; nothing more after `cancelled`.
-/// - oostock records the notice once.
-pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
+///   `confirmed`, `cancelled` or `returned` (ignored).
+/// - cancel (also a refusal at the door, which comes with no cancel asked for): its `itemList`
+///   must keep the rules of [`lines::check_cancel_items`], or it is rejected and changes
+///   nothing. Its quantities are written to the lines as current totals. Then, for State 1 and
+///   2, the lines decide: every unit refused or returned → `cancelled` (`full`), or `returned`
+///   (`returned`) when the order was delivered (`delivered_at`, or units received); some units
+///   → `partly_returned` when any was returned, else `partly_cancelled`, the status kept. A
+///   State 1 that names no unit gone, or has no `itemList`, cancels the whole order; a State 2
+///   with no `itemList` is a partial cancel. State 0:
+///   Haier declined; `FailMsg` is kept in `cancel_detail`, the status and any partly state stay
+///   (`refused` otherwise). Nothing more after `cancelled` or `returned`.
+/// - oostock sets `out_of_stock` with its `State`, `ExtOrderNo` and `FailMsg`, unless the order
+///   says so already (duplicate) or is `refused`, `cancelled` or `returned` (ignored).
+pub fn decide(notice: &Notice, row: &OutboxRow, lines: &[OrderLine]) -> Decision {
     let status = row.status;
-    let cancel_detail = || {
-        notice
-            .items
-            .as_ref()
-            .map(|items| items.to_string())
-            .or_else(|| notice.fail_msg.clone())
-            .unwrap_or_default()
-    };
+    let ended = matches!(
+        status,
+        OutboxStatus::Refused | OutboxStatus::Cancelled | OutboxStatus::Returned
+    );
     match (notice.kind, notice.state) {
         (NoticeKind::Confirm, Some(1)) => {
             let number = notice.ext_order_no.clone().unwrap_or_default();
@@ -187,9 +196,7 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
                     "already confirmed as {}; this confirm says {number}",
                     row.haier_order_no.as_deref().unwrap_or("?")
                 )),
-                OutboxStatus::Refused | OutboxStatus::Cancelled => {
-                    Decision::Ignore(format!("the order is {status}; confirm not applied"))
-                }
+                _ if ended => Decision::Ignore(format!("the order is {status}; confirm not applied")),
                 _ => Decision::Confirm {
                     haier_order_no: number,
                 },
@@ -197,7 +204,7 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
         }
         (NoticeKind::Confirm, _) => match status {
             OutboxStatus::Refused => Decision::Duplicate("already refused".into()),
-            OutboxStatus::Confirmed | OutboxStatus::Cancelled => {
+            OutboxStatus::Confirmed | OutboxStatus::Cancelled | OutboxStatus::Returned => {
                 Decision::Ignore(format!("the order is {status}; refusal not applied"))
             }
             _ => Decision::Refuse {
@@ -207,40 +214,25 @@ pub fn decide(notice: &Notice, row: &OutboxRow) -> Decision {
                 ),
             },
         },
-        (NoticeKind::Cancel, _) if status == OutboxStatus::Cancelled => {
-            if notice.state == Some(1) {
-                Decision::Duplicate("already cancelled".into())
+        (NoticeKind::Cancel, _) => decide_cancel(notice, row, lines),
+        (NoticeKind::OutOfStock, _) => {
+            let detail = format!(
+                "State {}; ExtOrderNo {}; FailMsg {}",
+                notice.state.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                notice.ext_order_no.as_deref().unwrap_or("-"),
+                notice.fail_msg.as_deref().unwrap_or("-"),
+            );
+            if status == OutboxStatus::OutOfStock && row.out_of_stock_detail.as_deref() == Some(&detail) {
+                Decision::Duplicate("out of stock already recorded".into())
+            } else if ended {
+                Decision::Ignore(format!("the order is {status}; out-of-stock notice not applied"))
             } else {
-                Decision::Ignore("the order is cancelled already".into())
-            }
-        }
-        (NoticeKind::Cancel, Some(1)) => Decision::Cancel {
-            haier_order_no: notice.ext_order_no.clone(),
-            detail: cancel_detail(),
-        },
-        (NoticeKind::Cancel, state) => {
-            let (cancel_state, detail) = if state == Some(2) {
-                (CancelState::Partial, cancel_detail())
-            } else {
-                (
-                    CancelState::Refused,
-                    notice.fail_msg.clone().unwrap_or_else(cancel_detail),
-                )
-            };
-            if row.cancel_state == Some(cancel_state) && row.cancel_detail.as_deref() == Some(detail.as_str())
-            {
-                Decision::Duplicate(format!("cancel already recorded as {cancel_state}"))
-            } else {
-                Decision::RecordCancelState {
-                    state: cancel_state,
+                Decision::RecordOutOfStock {
+                    haier_order_no: notice.ext_order_no.clone(),
                     detail,
                 }
             }
         }
-        (NoticeKind::OutOfStock, _) if row.out_of_stock_at.is_some() => {
-            Decision::Duplicate("out of stock already recorded".into())
-        }
-        (NoticeKind::OutOfStock, _) => Decision::RecordOutOfStock,
     }
 }
 
@@ -339,13 +331,17 @@ pub(crate) fn apply_to_order(
     fingerprint: &str,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<(CallbackOutcome, String)> {
+    // An order pushed before its lines were kept, or whose confirm overtook the push's own
+    // reply, gets them now.
+    lines::record_ordered_lines(conn, &row.so_id, &row.payload, now)?;
     if events::was_applied(conn, fingerprint)? {
         return Ok((
             CallbackOutcome::Duplicate,
             "the same callback was applied before".into(),
         ));
     }
-    execute(conn, row, decide(notice, row), now)
+    let order_lines = lines::lines_of(conn, &row.so_id)?;
+    execute(conn, row, decide(notice, row, &order_lines), now)
 }
 
 /// Carries out a decision; returns the outcome and what to record about it.
@@ -370,31 +366,57 @@ fn execute(
                 format!("{} → refused: {reason}", row.status),
             )
         }
-        Decision::Cancel {
+        Decision::ApplyCancel(outcome) => {
+            for totals in &outcome.totals {
+                lines::write_totals(conn, &row.so_id, totals, now)?;
+            }
+            let state = outcome.cancel_state;
+            match outcome.status {
+                Some(status) => {
+                    outbox::set_cancelled(
+                        conn,
+                        row.id,
+                        status,
+                        state,
+                        outcome.haier_order_no.as_deref(),
+                        &outcome.detail,
+                        now,
+                    )?;
+                    (
+                        CallbackOutcome::Applied,
+                        format!("{} → {status} ({state}): {}", row.status, outcome.detail),
+                    )
+                }
+                None => {
+                    outbox::set_cancel_state(conn, row.id, state, &outcome.detail, now)?;
+                    (
+                        CallbackOutcome::Applied,
+                        format!("{} stays; cancel {state}: {}", row.status, outcome.detail),
+                    )
+                }
+            }
+        }
+        Decision::RecordOutOfStock {
             haier_order_no,
             detail,
         } => {
-            outbox::set_cancelled(conn, row.id, haier_order_no.as_deref(), &detail, now)?;
-            (CallbackOutcome::Applied, format!("{} → cancelled", row.status))
-        }
-        Decision::RecordCancelState { state, detail } => {
-            outbox::set_cancel_state(conn, row.id, state, &detail, now)?;
-            (CallbackOutcome::Applied, format!("cancel {state}: {detail}"))
-        }
-        Decision::RecordOutOfStock => {
-            outbox::set_out_of_stock(conn, row.id, now)?;
-            (CallbackOutcome::Applied, "out of stock recorded".into())
+            outbox::set_out_of_stock(conn, row.id, haier_order_no.as_deref(), &detail, now)?;
+            (
+                CallbackOutcome::Applied,
+                format!("{} → out_of_stock: {detail}", row.status),
+            )
         }
         Decision::Duplicate(why) => (CallbackOutcome::Duplicate, why),
         Decision::Ignore(why) => (CallbackOutcome::Ignored, why),
+        Decision::Reject(why) => (CallbackOutcome::Rejected, why),
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn row(status: OutboxStatus) -> OutboxRow {
+    pub(crate) fn row(status: OutboxStatus) -> OutboxRow {
         let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
             .unwrap()
             .and_hms_opt(0, 0, 0)
@@ -421,6 +443,20 @@ mod tests {
             out_of_stock_at: None,
             push_unseen_at: None,
             cancel_requested_at: None,
+            out_of_stock_detail: None,
+        }
+    }
+
+    pub(crate) fn line(ordered: i64) -> OrderLine {
+        OrderLine {
+            id: 1,
+            so_id: "SO-1".into(),
+            product_code: "P".into(),
+            ordered_qty: ordered,
+            received_qty: 0,
+            rejected_qty: 0,
+            returned_qty: 0,
+            updated_at: chrono::NaiveDateTime::default(),
         }
     }
 
@@ -486,7 +522,7 @@ mod tests {
             OutboxStatus::Dead,
         ] {
             assert_eq!(
-                decide(&n, &row(status)),
+                decide(&n, &row(status), &[]),
                 Decision::Confirm {
                     haier_order_no: "H1".into()
                 },
@@ -495,11 +531,11 @@ mod tests {
         }
         let mut confirmed = row(OutboxStatus::Confirmed);
         confirmed.haier_order_no = Some("H1".into());
-        assert!(matches!(decide(&n, &confirmed), Decision::Duplicate(_)));
+        assert!(matches!(decide(&n, &confirmed, &[]), Decision::Duplicate(_)));
         confirmed.haier_order_no = Some("H2".into());
-        assert!(matches!(decide(&n, &confirmed), Decision::Ignore(_)));
+        assert!(matches!(decide(&n, &confirmed, &[]), Decision::Ignore(_)));
         assert!(matches!(
-            decide(&n, &row(OutboxStatus::Cancelled)),
+            decide(&n, &row(OutboxStatus::Cancelled), &[]),
             Decision::Ignore(_)
         ));
     }
@@ -508,62 +544,37 @@ mod tests {
     fn a_refusal_keeps_the_fail_message() {
         let n = confirm(r#"{"PlatformOrderNo":"SO-1","State":0,"FailMsg":"商品不可采"}"#);
         assert_eq!(
-            decide(&n, &row(OutboxStatus::Pushed)),
+            decide(&n, &row(OutboxStatus::Pushed), &[]),
             Decision::Refuse {
                 reason: "refused by Haier: 商品不可采".into()
             }
         );
         assert!(matches!(
-            decide(&n, &row(OutboxStatus::Refused)),
+            decide(&n, &row(OutboxStatus::Refused), &[]),
             Decision::Duplicate(_)
         ));
         assert!(matches!(
-            decide(&n, &row(OutboxStatus::Confirmed)),
+            decide(&n, &row(OutboxStatus::Confirmed), &[]),
             Decision::Ignore(_)
         ));
     }
 
     #[test]
-    fn cancels_full_partial_and_refused() {
-        let full = parse_notice(
-            NoticeKind::Cancel,
-            r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1}"#,
+    fn out_of_stock_is_a_status_until_a_confirm() {
+        let oos = parse_notice(
+            NoticeKind::OutOfStock,
+            r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1,"failMsg":"缺货"}"#,
         )
         .unwrap();
-        assert!(matches!(
-            decide(&full, &row(OutboxStatus::Confirmed)),
-            Decision::Cancel { .. }
-        ));
-        assert!(matches!(
-            decide(&full, &row(OutboxStatus::Cancelled)),
-            Decision::Duplicate(_)
-        ));
-        let partial = parse_notice(
-            NoticeKind::Cancel,
-            r#"{"PlatformOrderNo":"SO-1","State":2,"itemList":[{"productCode":"P","rejectQty":1}]}"#,
-        )
-        .unwrap();
-        let Decision::RecordCancelState { state, detail } = decide(&partial, &row(OutboxStatus::Confirmed))
-        else {
-            panic!("a partial cancel is recorded");
+        let Decision::RecordOutOfStock { detail, .. } = decide(&oos, &row(OutboxStatus::Pushed), &[]) else {
+            panic!("recorded");
         };
-        assert_eq!(state, CancelState::Partial);
-        let mut recorded = row(OutboxStatus::Confirmed);
-        recorded.cancel_state = Some(state);
-        recorded.cancel_detail = Some(detail);
-        assert!(matches!(decide(&partial, &recorded), Decision::Duplicate(_)));
-        let refused = parse_notice(
-            NoticeKind::Cancel,
-            r#"{"PlatformOrderNo":"SO-1","State":0,"FailMsg":"已签收"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            decide(&refused, &row(OutboxStatus::Confirmed)),
-            Decision::RecordCancelState {
-                state: CancelState::Refused,
-                detail: "已签收".into()
-            }
-        );
+        assert_eq!(detail, "State 1; ExtOrderNo H1; FailMsg 缺货");
+        let mut out = row(OutboxStatus::OutOfStock);
+        out.out_of_stock_detail = Some(detail);
+        assert!(matches!(decide(&oos, &out, &[]), Decision::Duplicate(_)));
+        let n = confirm(r#"{"ExtOrderNo":"H1","PlatformOrderNo":"SO-1","State":1}"#);
+        assert!(matches!(decide(&n, &out, &[]), Decision::Confirm { .. }));
     }
 
     #[test]

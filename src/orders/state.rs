@@ -15,10 +15,16 @@ text_enum! {
         Pushed = "pushed",
         /// Haier confirmed it, with its order number.
         Confirmed = "confirmed",
+        /// Haier said it is out of stock (`out_of_stock_detail`); a later confirm or cancel
+        /// moves it on.
+        OutOfStock = "out_of_stock",
         /// Haier refused it in its confirm callback.
         Refused = "refused",
-        /// Cancelled, here (never pushed) or by Haier.
+        /// Cancelled, here (never pushed) or by Haier: every unit refused at the door, stopped or
+        /// returned, and the order never delivered.
         Cancelled = "cancelled",
+        /// Delivered, then every unit returned (or refused at the door).
+        Returned = "returned",
         /// Given up: invalid, refused by Haier's API, or out of attempts.
         Dead = "dead",
     }
@@ -26,21 +32,40 @@ text_enum! {
 
 impl OutboxStatus {
     /// The statuses of orders Haier has received and may be delivering.
-    pub const TRACKED: [OutboxStatus; 2] = [OutboxStatus::Pushed, OutboxStatus::Confirmed];
+    pub const TRACKED: [OutboxStatus; 3] = [
+        OutboxStatus::Pushed,
+        OutboxStatus::Confirmed,
+        OutboxStatus::OutOfStock,
+    ];
+
+    /// The statuses an order ends in: no callback moves it on.
+    pub const FINAL: [OutboxStatus; 4] = [
+        OutboxStatus::Refused,
+        OutboxStatus::Cancelled,
+        OutboxStatus::Returned,
+        OutboxStatus::Dead,
+    ];
 }
 
 text_enum! {
-    /// What became of a cancel (`haier_order_outbox.cancel_state`).
+    /// What became of a cancel, a return or a refusal at the door
+    /// (`haier_order_outbox.cancel_state`), as Haier's cancel callbacks and the order's lines
+    /// (`haier_order_lines`) say.
     pub enum CancelState {
         /// Asked of Haier; the outcome comes in its cancel callback.
         Requested = "requested",
         /// Cancelled here, before Haier had the order.
         Local = "local",
-        /// Haier cancelled the whole order.
+        /// Haier cancelled the whole order (status `cancelled`).
         Full = "full",
-        /// Haier cancelled part of it; the status stays.
-        Partial = "partial",
-        /// Haier declined to cancel; the status stays.
+        /// Some units were refused at the door or stopped, none returned; the status stays.
+        PartlyCancelled = "partly_cancelled",
+        /// Some units were returned (and maybe some refused at the door); the status stays.
+        PartlyReturned = "partly_returned",
+        /// Every unit of a delivered order was returned or refused (status `returned`).
+        Returned = "returned",
+        /// Haier declined the cancel or the return (its `FailMsg` in `cancel_detail`); the
+        /// order keeps its state.
         Refused = "refused",
     }
 }
@@ -52,7 +77,8 @@ text_enum! {
         Applied = "applied",
         /// It was applied before (a replay, or the order already says so): nothing changed.
         Duplicate = "duplicate",
-        /// It failed a check (signature, app key, body, data): nothing changed.
+        /// It failed a check (signature, time stamp, app key, body, data, or a cancel's
+        /// quantities against the order's lines): nothing changed.
         Rejected = "rejected",
         /// Signed and valid, but it names no order, or several (see `orders::matching`): kept,
         /// answered `success:false`, and waiting for an operator to attach it

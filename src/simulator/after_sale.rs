@@ -189,7 +189,7 @@ fn query_express_numbers(sim: &SimState, body: &[u8]) -> Result<Response, BizErr
         .map(|(no, order)| {
             let digits = digits_of(no);
             let parcels: Vec<Value> = order
-                .items
+                .lines
                 .iter()
                 .enumerate()
                 .map(|(line, item)| {
@@ -197,7 +197,7 @@ fn query_express_numbers(sim: &SimState, body: &[u8]) -> Result<Response, BizErr
                         "logisticsCode": "RRS",
                         "logisticsName": "日日顺物流",
                         "expNo": format!("RRS{digits}-{}", line + 1),
-                        "barCodes": serial_numbers(&digits, line, item.qty),
+                        "barCodes": serial_numbers(&digits, line, item.total_qty),
                     })
                 })
                 .collect();

@@ -1,4 +1,5 @@
-//! The signed callbacks Haier sends the integrator (`hmm.scm_heorder.confirm` and `.cancel`):
+//! The signed callbacks Haier sends the integrator (`hmm.scm_heorder.confirm`, `.cancel` and
+//! `.oostock`):
 //! the contract's MD5 sign, the Beijing-time timestamp (off by `callback_clock_offset_secs`, and
 //! kept from the first try with `callback_keep_first_timestamp`), and the sender that posts a
 //! callback after a delay and retries it, with backoff, until it is acknowledged. What a callback says is
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const METHOD_CONFIRM: &str = "hmm.scm_heorder.confirm";
 pub const METHOD_CANCEL: &str = "hmm.scm_heorder.cancel";
+pub const METHOD_OUT_OF_STOCK: &str = "hmm.scm_heorder.oostock";
 
 /// How long one callback attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);

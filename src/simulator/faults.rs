@@ -2,7 +2,8 @@
 //! calls, pushes that take effect but whose reply is lost (hung or 504), repeats refused by
 //! message only, how callbacks name the order and stamp their time, and the knobs that
 //! `POST /_sim/faults` changes at run time. Token revocation is only a
-//! knob here; `auth.rs` applies it.
+//! knob here; `auth.rs` applies it. The order knobs (refusals at the door, out-of-stock notices,
+//! a forced cancel outcome) are knobs here too; `ylh.rs` and `units.rs` apply them.
 //!
 //! The quota is a sliding-window log: a system admits at most `qps` requests in any one-second
 //! window (for a fractional `qps`, `floor(qps)` requests, at least 1, per `floor(qps)/qps`
@@ -10,6 +11,7 @@
 //! answered 429, wherever the burst falls. Token calls count toward their system's quota, as
 //! they do on a real gateway. A throttled request is not admitted, so it does not use quota.
 
+use super::units::CancelOutcome;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +53,13 @@ pub struct Faults {
     /// Logistics replies give their `stateTime`s in all three of Haier's shapes, by node:
     /// `yyyy-MM-dd HH:mm:ss`, `yyyy-MM-dd`, epoch ms as a number, epoch ms as a string.
     pub logistics_time_shapes: bool,
+    /// Share (0..=1) of taken orders whose customer refuses some or all units at the door: a
+    /// cancel callback (State 2, or 1 when every unit is refused) when the order is delivered.
+    pub door_refusal_rate: f64,
+    /// Share (0..=1) of taken orders that get an out-of-stock notice before their confirm.
+    pub out_of_stock_rate: f64,
+    /// Answer every cancel or return request with this outcome, whatever the order's stage.
+    pub cancel_outcome: Option<CancelOutcome>,
 }
 
 /// How the reply of a push that took effect is lost.
@@ -76,6 +85,8 @@ impl Faults {
             ("hang_rate", self.hang_rate),
             ("lost_reply_hang_rate", self.lost_reply_hang_rate),
             ("lost_reply_504_rate", self.lost_reply_504_rate),
+            ("door_refusal_rate", self.door_refusal_rate),
+            ("out_of_stock_rate", self.out_of_stock_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be within 0 and 1, not {rate}"));
@@ -100,19 +111,43 @@ impl Faults {
     }
 
     /// Applies a partial update as `POST /_sim/faults` takes it: only the keys present change,
-    /// and `null` turns `qps` or `revoke_tokens_every_ms` off. Nothing changes on an error.
+    /// and `null` turns `qps`, `revoke_tokens_every_ms` or `cancel_outcome` off. Nothing changes
+    /// on an error.
     pub fn apply_update(&mut self, update: &Map<String, Value>) -> Result<(), String> {
         let mut next = *self;
         for (key, value) in update {
             let bad = || format!("`{key}` has a value of the wrong type: {value}");
             match key.as_str() {
-                "qps" => next.qps = if value.is_null() { None } else { Some(value.as_f64().ok_or_else(bad)?) },
+                "qps" => {
+                    next.qps = if value.is_null() {
+                        None
+                    } else {
+                        Some(value.as_f64().ok_or_else(bad)?)
+                    }
+                }
                 "latency_ms" => next.latency_ms = value.as_u64().ok_or_else(bad)?,
                 "fail_rate" => next.fail_rate = value.as_f64().ok_or_else(bad)?,
                 "hang_rate" => next.hang_rate = value.as_f64().ok_or_else(bad)?,
                 "revoke_tokens_every_ms" => {
-                    next.revoke_tokens_every_ms =
-                        if value.is_null() { None } else { Some(value.as_u64().ok_or_else(bad)?) }
+                    next.revoke_tokens_every_ms = if value.is_null() {
+                        None
+                    } else {
+                        Some(value.as_u64().ok_or_else(bad)?)
+                    }
+                }
+                "door_refusal_rate" => next.door_refusal_rate = value.as_f64().ok_or_else(bad)?,
+                "out_of_stock_rate" => next.out_of_stock_rate = value.as_f64().ok_or_else(bad)?,
+                "cancel_outcome" => {
+                    next.cancel_outcome = if value.is_null() {
+                        None
+                    } else {
+                        Some(serde_json::from_value(value.clone()).map_err(|_| {
+                            format!(
+                                "`cancel_outcome` must be null or one of: {}; not {value}",
+                                CancelOutcome::NAMES
+                            )
+                        })?)
+                    }
                 }
                 "duplicate_message_only" => next.duplicate_message_only = value.as_bool().ok_or_else(bad)?,
                 "lost_reply_hang_rate" => next.lost_reply_hang_rate = value.as_f64().ok_or_else(bad)?,
@@ -127,7 +162,8 @@ impl Faults {
                     return Err(format!(
                         "unknown fault `{other}`; known: qps, latency_ms, fail_rate, hang_rate, revoke_tokens_every_ms, \
                          duplicate_message_only, lost_reply_hang_rate, lost_reply_504_rate, callback_names_online_no, \
-                         callback_keep_first_timestamp, callback_clock_offset_secs, logistics_time_shapes"
+                         callback_keep_first_timestamp, callback_clock_offset_secs, logistics_time_shapes, \
+                         door_refusal_rate, out_of_stock_rate, cancel_outcome"
                     ))
                 }
             }
@@ -135,6 +171,11 @@ impl Faults {
         next.validate()?;
         *self = next;
         Ok(())
+    }
+
+    /// Draws whether an event of probability `rate` happens (the order knobs).
+    pub(crate) fn happens(rate: f64) -> bool {
+        rate > 0.0 && rand::rng().random::<f64>() < rate
     }
 
     /// Draws whether this business call fails or hangs.
@@ -308,6 +349,8 @@ mod tests {
             json!({"callback_clock_offset_secs": 1e12}),
             json!({"callback_clock_offset_secs": 400 * 24 * 3600}),
             json!({"logistics_time_shapes": "yes"}),
+            json!({"door_refusal_rate": 1.5}),
+            json!({"cancel_outcome": "maybe"}),
         ] {
             assert!(faults.apply_update(bad.as_object().unwrap()).is_err(), "{bad}");
         }
@@ -325,6 +368,18 @@ mod tests {
         faults.apply_update(update.as_object().unwrap()).unwrap();
         assert!(faults.callback_names_online_no && faults.callback_keep_first_timestamp);
         assert_eq!(faults.callback_clock_offset_secs, -7_200);
+    }
+
+    #[test]
+    fn order_knobs_change_at_run_time() {
+        let mut faults = Faults::default();
+        let update = json!({"cancel_outcome": "inspection_failed", "door_refusal_rate": 0.5});
+        faults.apply_update(update.as_object().unwrap()).unwrap();
+        assert_eq!(faults.cancel_outcome, Some(CancelOutcome::InspectionFailed));
+        assert_eq!(faults.door_refusal_rate, 0.5);
+        let off = json!({"cancel_outcome": null});
+        faults.apply_update(off.as_object().unwrap()).unwrap();
+        assert_eq!(faults.cancel_outcome, None);
     }
 
     #[test]

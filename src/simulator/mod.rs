@@ -5,7 +5,10 @@
 //!
 //! Openplat paths sit at the root; YLH paths under each suffix (`-dev`, `-pre`, none).
 //! `/_sim/*` inspects and steers it: `GET stats`, `GET orders`, `GET|POST faults`,
-//! `POST reset`, `POST expire-tokens`, `POST mutate`, `GET catalog`.
+//! `POST reset`, `POST expire-tokens`, `POST mutate`, `GET catalog`, and for one order
+//! `POST orders/{soId}/door-refusal {productCode, qty}`, `POST orders/{soId}/return
+//! {productCode, qty, fail_inspection}` and `POST orders/{soId}/out-of-stock {fail_msg}`, each
+//! sending its callback at once and answering the `Data` it sent.
 //!
 //! Tests start one per test: `Simulator::start("127.0.0.1:0".parse()?, SimOptions::default(),
 //! SimCredentials::default())`.
@@ -40,6 +43,18 @@
 //!   time, else `PARAM_MISSING`. Every taken order has two installation photos and one delivery
 //!   photo, and one parcel per item line with one SN per unit. The express body must be a JSON
 //!   array (else `PARAM_MISSING`) of at most 100 numbers (else `TOO_MANY_CODES`).
+//! - Cancel answers `data:true` and tells the outcome in its callback, by the order's stage: not
+//!   shipped → 补货成功未出库 (`State:1`, every unit in `rejectQty`); shipped → 已出库拦截成功
+//!   (the same); delivered → 退货鉴定成功, a return (`State:1`, every received unit in
+//!   `returnQty`). The fault `cancel_outcome` forces any of the contract's eight outcomes (the
+//!   four refused ones send `State:0` with the outcome as `FailMsg`). `itemList` always carries
+//!   every product's current totals. A refused order, or one cancelled already, answers
+//!   `data:false` and sends nothing. A granted cancel stops the logistics walk with a
+//!   `CANCELLED` node.
+//! - A refusal at the door (fault `door_refusal_rate`, or the admin call) refuses some units of
+//!   one product; every other unit counts as received. `State` is 1 when no unit is left with
+//!   the customer, else 2. A return (admin call) of n units of which k fail inspection sends
+//!   `State` 1 (k = 0), 2 (some fail) or 0 (all fail, 退回鉴定失败).
 //! - `POST /_sim/reset` returns to the start state: orders, tokens, quotas, counters, mutations and
 //!   faults as started, and callbacks not yet sent are dropped.
 
@@ -56,9 +71,10 @@ mod orders;
 mod reply;
 mod server;
 mod stats;
+mod units;
 mod ylh;
 
-pub use callbacks::{beijing_timestamp, sign_callback, METHOD_CANCEL, METHOD_CONFIRM};
+pub use callbacks::{beijing_timestamp, sign_callback, METHOD_CANCEL, METHOD_CONFIRM, METHOD_OUT_OF_STOCK};
 pub use catalog::{
     extra_count, invoice_price, Catalog, Mutation, Price, PriceLookup, Product, Warehouse, MAX_PRODUCTS,
 };
@@ -71,4 +87,5 @@ pub use openplat::MAX_CODES_PER_CALL;
 pub use orders::{Rescheduled, SimOrder};
 pub use server::{SimHandle, SimOptions, Simulator};
 pub use stats::{CallbackCounts, FaultCounts, OrderCounts, RequestCounts, SimStats};
+pub use units::{CancelOutcome, SimLine};
 pub use ylh::PATH_SUFFIXES;

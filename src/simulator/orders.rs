@@ -3,6 +3,7 @@
 //! timeline a taken order moves along. Validating a push and sending callbacks live in `ylh.rs`
 //! and `callbacks.rs`.
 
+use super::units::SimLine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +36,11 @@ pub struct SimOrder {
     pub received_at: DateTime<Utc>,
     /// The push body exactly as received.
     pub order: Value,
+    /// One line per product and what became of its units, as the cancel callback's `itemList`
+    /// says it.
+    pub lines: Vec<SimLine>,
+    /// The last cancel (or return) request's body, as received.
+    pub cancel_request: Option<Value>,
     /// The delivery and installation times of the last reschedule, if any.
     pub rescheduled: Option<Rescheduled>,
 }
@@ -67,13 +73,16 @@ pub(crate) struct StoredOrder {
     pub so_id: String,
     pub raw: Value,
     pub received_at: DateTime<Utc>,
-    pub items: Vec<Item>,
     pub outcome: Outcome,
     /// When Haier confirms (the confirm callback is due, logistics start).
     pub confirm_at: Instant,
     pub confirm_at_wall: DateTime<Utc>,
     pub cancel: Option<CancelRecord>,
     pub rescheduled: Option<Rescheduled>,
+    /// One per product: what became of its units (refused, received, returned).
+    pub lines: Vec<SimLine>,
+    /// The last cancel (or return) request's body, as received.
+    pub cancel_request: Option<Value>,
 }
 
 /// A cancel request and its outcome.
@@ -117,6 +126,8 @@ impl StoredOrder {
             received_at: self.received_at,
             order: self.raw.clone(),
             rescheduled: self.rescheduled,
+            lines: self.lines.clone(),
+            cancel_request: self.cancel_request.clone(),
         }
     }
 
@@ -166,8 +177,17 @@ impl StoredOrder {
 
     /// Whether the order counts as delivered at `now`.
     pub fn is_delivered(&self, now: Instant, delivery_after: Duration) -> bool {
+        self.reached(now, delivery_after, "DELIVERED")
+    }
+
+    /// Whether the order had left the warehouse at `now`.
+    pub fn is_shipped(&self, now: Instant, delivery_after: Duration) -> bool {
+        self.reached(now, delivery_after, "OUTBOUND")
+    }
+
+    fn reached(&self, now: Instant, delivery_after: Duration, code: &str) -> bool {
         self.logistics(now, delivery_after)
-            .is_some_and(|nodes| nodes.iter().any(|n| n.code == "DELIVERED"))
+            .is_some_and(|nodes| nodes.iter().any(|n| n.code == code))
     }
 }
 
@@ -237,10 +257,6 @@ mod tests {
             so_id: "SO1".into(),
             raw: serde_json::json!({"soId": "SO1"}),
             received_at: Utc::now(),
-            items: vec![Item {
-                product_code: "GD0000001".into(),
-                qty: 1,
-            }],
             outcome: Outcome::Taken {
                 ext_order_no: "SO.20261124.000001".into(),
             },
@@ -248,6 +264,8 @@ mod tests {
             confirm_at_wall: Utc::now(),
             cancel: None,
             rescheduled: None,
+            lines: Vec::new(),
+            cancel_request: None,
         }
     }
 

@@ -140,6 +140,17 @@ impl SimState {
         }
     }
 
+    /// Writes the order number a callback names (`PlatformOrderNo`) into its `Data`, as
+    /// [`Self::callback_order_no`] chooses it.
+    pub fn name_callback_order(&self, data: &mut serde_json::Value, so_id: &str, online_no: Option<&str>) {
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert(
+                "PlatformOrderNo".into(),
+                serde_json::Value::String(self.callback_order_no(so_id, online_no)),
+            );
+        }
+    }
+
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.options.token_ttl_secs)
     }

@@ -1,17 +1,20 @@
 //! The YLH (易理货) order cloud's endpoints under each path suffix (`-dev`, `-pre`, none): the
 //! password-grant token, order push (required fields, times as numbers, `DUPLICATE_SOID` or a
 //! message-only repeat refusal, a reply lost after the order is stored, Haier's decision and the
-//! confirm callback) and order cancel (with its callback). The gate is in `server.rs`, the order
+//! confirm callback, and the door refusals and out-of-stock notices the faults ask for) and order
+//! cancel or return (answered by the order's stage, `units.rs`, with its callback). The gate is in `server.rs`, the order
 //! book in `orders.rs`, the sending in `callbacks.rs`.
 
 use super::auth::{self, lock};
-use super::callbacks::{METHOD_CANCEL, METHOD_CONFIRM};
+use super::callbacks::{METHOD_CANCEL, METHOD_CONFIRM, METHOD_OUT_OF_STOCK};
+use super::faults::Faults;
 use super::faults::LostReply;
 use super::fields::{value_integer, value_is_number, value_text, Fields};
 use super::orders::{CancelRecord, Item, Outcome, StoredOrder};
 use super::reply::{self, BizError};
 use super::server::SimState;
 use super::stats::{bump, Endpoint};
+use super::units::{self, CancelOutcome};
 use crate::haier::paths::{cancel_path, push_path, ylh_token_path};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -269,18 +272,47 @@ fn push_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         Outcome::Taken { ext_order_no } => (ext_order_no.clone(), 1, String::new()),
         Outcome::Refused { fail_msg } => (String::new(), 0, fail_msg.clone()),
     };
-    book.insert(StoredOrder {
+    let taken = matches!(outcome, Outcome::Taken { .. });
+    let mut order = StoredOrder {
         so_id: push.so_id.clone(),
         raw: Value::Object(fields.0),
         received_at,
-        items: push.items,
+        lines: units::lines_of(&push.items),
         outcome,
         confirm_at: now + delay,
         confirm_at_wall,
         cancel: None,
         rescheduled: None,
+        cancel_request: None,
+    };
+    let faults = sim.faults();
+    // Decided when the order is taken, reported when it is delivered.
+    let door_refusal = (taken && Faults::happens(faults.door_refusal_rate))
+        .then(|| refuse_some_at_door(&mut order))
+        .flatten()
+        .map(|mut data| {
+            sim.name_callback_order(&mut data, &push.so_id, online_no.as_deref());
+            data
+        });
+    let out_of_stock = (taken && Faults::happens(faults.out_of_stock_rate)).then(|| {
+        let mut data = units::out_of_stock_data(&order, "库存不足，补货中");
+        sim.name_callback_order(&mut data, &push.so_id, online_no.as_deref());
+        data
     });
+    book.insert(order);
     drop(book);
+    if let Some(data) = door_refusal {
+        sim.callbacks.schedule(
+            delay + sim.delivery_after(),
+            METHOD_CANCEL,
+            data.to_string(),
+            sim.epoch(),
+        );
+    }
+    if let Some(data) = out_of_stock {
+        sim.callbacks
+            .schedule(delay / 2, METHOD_OUT_OF_STOCK, data.to_string(), sim.epoch());
+    }
     bump(&sim.counters.orders_accepted);
     tracing::debug!(so_id = %push.so_id, state, "simulator: order accepted");
     let data = json!({
@@ -301,6 +333,20 @@ async fn cancel(State(sim): State<Arc<SimState>>, headers: HeaderMap, body: Byte
     sim.answer(cancel_order(&sim, &body))
 }
 
+/// A refusal at the door of one product, some or all of its units (the `door_refusal_rate`
+/// fault): the callback's `Data`, or `None` for an order with no lines.
+fn refuse_some_at_door(order: &mut StoredOrder) -> Option<Value> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let line = order.lines.get(rng.random_range(0..order.lines.len().max(1)))?;
+    let (code, qty) = (
+        line.product_code.clone(),
+        rng.random_range(1..=line.total_qty.max(1)),
+    );
+    let state = units::refuse_at_door(order, &code, qty).ok()?;
+    Some(units::cancel_data(order, state, ""))
+}
+
 fn cancel_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     let f = Fields::parse(body)?;
     let so_id = f.require_text("soId")?;
@@ -314,14 +360,15 @@ fn cancel_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         .get_mut(&so_id)
         .ok_or_else(|| BizError::order_not_found(&so_id))?;
     let online_no = order.raw.get("onlineNo").and_then(value_text);
-    let Some(ext_order_no) = order.ext_order_no().map(str::to_owned) else {
+    if order.ext_order_no().is_none() {
         return Ok(reply::ok_with_messages(
             false,
             &["订单已被拒绝，无需取消".to_owned()],
             &[],
         ));
-    };
-    if order.cancel.is_some() {
+    }
+    order.cancel_request = Some(Value::Object(f.0.clone()));
+    if order.cancel.is_some_and(|c| c.granted) {
         return Ok(reply::ok_with_messages(
             false,
             &["订单已申请取消".to_owned()],
@@ -331,37 +378,26 @@ fn cancel_order(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
     // A cancel takes effect once Haier has the order, never before its confirmation.
     let effective = now.max(order.confirm_at);
     let wait = effective - now;
-    let granted = !order.is_delivered(effective, delivery_after);
+    let delivered = order.is_delivered(effective, delivery_after);
+    let shipped = order.is_shipped(effective, delivery_after);
+    let outcome = sim
+        .faults()
+        .cancel_outcome
+        .unwrap_or_else(|| CancelOutcome::by_stage(shipped, delivered));
+    let granted = outcome.accepted();
     order.cancel = Some(CancelRecord {
         at: effective,
         at_wall: Utc::now() + wait,
         granted,
     });
-    let items: Vec<Value> = order
-        .items
-        .iter()
-        .map(|item| {
-            let (receive, reject) = if granted { (0, item.qty) } else { (item.qty, 0) };
-            json!({
-                "productCode": item.product_code,
-                "totalQty": item.qty,
-                "receiveQty": receive,
-                "returnQty": 0,
-                "rejectQty": reject,
-            })
-        })
-        .collect();
+    let (state, fail_msg) = units::apply_cancel(order, outcome, delivered);
+    let mut data = units::cancel_data(order, state, fail_msg);
     drop(book);
+    sim.name_callback_order(&mut data, &so_id, online_no.as_deref());
     if granted {
         bump(&sim.counters.orders_cancelled);
     }
-    let data = json!({
-        "ExtOrderNo": ext_order_no,
-        "PlatformOrderNo": sim.callback_order_no(&so_id, online_no.as_deref()),
-        "State": u8::from(granted),
-        "FailMsg": if granted { "" } else { "订单已签收，无法取消" },
-        "itemList": items,
-    });
+    tracing::debug!(%so_id, outcome = outcome.message(), "simulator: cancel answered");
     sim.callbacks.schedule(
         wait + sim.callback_delay(),
         METHOD_CANCEL,

@@ -389,6 +389,7 @@ async fn ylh_calls_log_in_with_the_password_grant_and_send_a_bearer_token() {
             so_id: "SO-1".into(),
             cancel_time_ms: 1_700_000_000_000,
             reason: "customer changed mind".into(),
+            source_system: None,
         })
         .await
         .unwrap();
@@ -975,6 +976,7 @@ fn a_debug_log_of_a_full_session_holds_no_secret_or_token() {
                 so_id: "SO-1".into(),
                 cancel_time_ms: 1,
                 reason: "r".into(),
+                source_system: None,
             })
             .await
             .unwrap();

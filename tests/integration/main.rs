@@ -13,6 +13,7 @@ mod daemon_sync;
 mod e2e;
 mod orders_callback;
 mod orders_cli;
+mod orders_lines;
 mod orders_matching;
 mod orders_outbox;
 mod orders_poller;

@@ -217,6 +217,8 @@ async fn a_callback_for_an_unknown_order_is_kept_as_unmatched_and_refused() {
 #[tokio::test]
 async fn cancels_and_out_of_stock_notices_are_recorded() {
     let app = setup().await;
+    // Two item lines of one product: one line of two units.
+    insert_by_sql(app.db(), "SO-2", "ON-2", &order_json("SO-2", &["P1", "P1"])).await;
     let receiver = app.receiver();
     let url = receiver.callback_url();
     post_form(
@@ -234,35 +236,49 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
     assert_eq!(reply["success"], true);
     let order = row(app.db(), "SO-1").await;
     assert!(order.out_of_stock_at.is_some());
-    assert_eq!(order.status, OutboxStatus::Confirmed);
+    assert_eq!(order.status, OutboxStatus::OutOfStock);
 
-    let partial = r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":2,"itemList":[{"productCode":"P1","totalQty":2,"receiveQty":1,"returnQty":0,"rejectQty":1}]}"#;
+    let partial = r#"{"ExtOrderNo":"SO.20261124.000002","PlatformOrderNo":"SO-2","State":2,"itemList":[{"productCode":"P1","totalQty":2,"receiveQty":1,"returnQty":0,"rejectQty":1}]}"#;
     let (_, reply) = post_form(
         &url,
         &signed_form(METHOD_CANCEL, partial, Utc::now(), APP_KEY, SECRET),
     )
     .await;
-    assert_eq!(reply["success"], true);
-    let order = row(app.db(), "SO-1").await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let order = row(app.db(), "SO-2").await;
     assert_eq!(
         order.status,
-        OutboxStatus::Confirmed,
+        OutboxStatus::Pending,
         "a partial cancel keeps the status"
     );
-    assert_eq!(order.cancel_state, Some(CancelState::Partial));
-    assert!(order
-        .cancel_detail
-        .as_deref()
-        .unwrap()
-        .contains("\"rejectQty\":1"));
+    assert_eq!(order.cancel_state, Some(CancelState::PartlyCancelled));
+    assert_eq!(
+        order.cancel_detail.as_deref(),
+        Some("P1: 2 ordered, 1 received, 1 refused, 0 returned")
+    );
 
-    let full = r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":1,"FailMsg":""}"#;
+    let full = r#"{"ExtOrderNo":"SO.20261124.000002","PlatformOrderNo":"SO-2","State":1,"FailMsg":""}"#;
     let (_, reply) = post_form(
         &url,
         &signed_form(METHOD_CANCEL, full, Utc::now(), APP_KEY, SECRET),
     )
     .await;
     assert_eq!(reply["success"], true);
+    let order = row(app.db(), "SO-2").await;
+    assert_eq!(
+        order.status,
+        OutboxStatus::Returned,
+        "one unit was received: the order is returned"
+    );
+    assert_eq!(order.cancel_state, Some(CancelState::Returned));
+
+    // A cancel of the out-of-stock order with no itemList cancels it whole.
+    let cancel_so1 = r#"{"ExtOrderNo":"SO.20261124.000001","PlatformOrderNo":"SO-1","State":1,"FailMsg":""}"#;
+    post_form(
+        &url,
+        &signed_form(METHOD_CANCEL, cancel_so1, Utc::now(), APP_KEY, SECRET),
+    )
+    .await;
     let order = row(app.db(), "SO-1").await;
     assert_eq!(order.status, OutboxStatus::Cancelled);
     assert_eq!(order.cancel_state, Some(CancelState::Full));
@@ -281,7 +297,7 @@ async fn cancels_and_out_of_stock_notices_are_recorded() {
         .collect();
     assert_eq!(
         outcomes,
-        ["applied", "applied", "applied", "applied", "duplicate"]
+        ["applied", "applied", "applied", "applied", "applied", "duplicate"]
     );
 }
 

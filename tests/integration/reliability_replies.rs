@@ -97,6 +97,7 @@ impl Op {
                     so_id: "SO-1".into(),
                     cancel_time_ms: 1_700_000_000_000,
                     reason: "customer".into(),
+                    source_system: None,
                 })
                 .await
                 .map(|accepted| format!("cancel accepted {accepted}")),

@@ -26,11 +26,13 @@ async fn trigger_holds_the_texts_the_sync_log_allows() {
     assert_texts_match_check(Trigger::TEXTS, "haier_sync_logs", "trigger").await;
 }
 
+/// With `out_of_stock` and `returned` (migration `2026-12-01-000001_add_order_lines`).
 #[tokio::test]
 async fn outbox_status_holds_the_texts_the_outbox_allows() {
     assert_texts_match_check(OutboxStatus::TEXTS, "haier_order_outbox", "status").await;
 }
 
+/// With `partly_cancelled` (once `partial`), `partly_returned` and `returned`.
 #[tokio::test]
 async fn cancel_state_holds_the_texts_the_outbox_allows() {
     assert_texts_match_check(CancelState::TEXTS, "haier_order_outbox", "cancel_state").await;

@@ -246,6 +246,12 @@ pub(super) async fn receive(State(receiver): State<Arc<Receiver>>, request: Requ
                         &notice.platform_order_no,
                     )
                 }
+                CallbackOutcome::Rejected => failure_reply(
+                    StatusCode::OK,
+                    handled.outcome.as_str(),
+                    &handled.detail,
+                    &notice.platform_order_no,
+                ),
                 _ => success_reply(&notice.platform_order_no),
             }
         }

@@ -75,6 +75,7 @@ pub(super) struct Change<'a> {
     pub(super) out_of_stock_at: Option<NaiveDateTime>,
     pub(super) push_unseen_at: Option<Option<NaiveDateTime>>,
     pub(super) cancel_requested_at: Option<NaiveDateTime>,
+    pub(super) out_of_stock_detail: Option<&'a str>,
     pub(super) updated_at: Option<NaiveDateTime>,
 }
 

@@ -47,6 +47,8 @@ pub struct OutboxRow {
     pub push_unseen_at: Option<NaiveDateTime>,
     /// When a cancel was last asked of Haier.
     pub cancel_requested_at: Option<NaiveDateTime>,
+    /// The last out-of-stock notice: its `State`, `ExtOrderNo` and `FailMsg`.
+    pub out_of_stock_detail: Option<String>,
 }
 
 /// Inserts an order with the minimal columns (everything else defaults: `pending`, due now), as
@@ -196,9 +198,11 @@ pub enum PushResult<'a> {
     Dead { error: &'a str, attempted: bool },
 }
 
-/// Writes how a push ended and releases the lease. Returns false when the lease was lost
+/// Writes how a push ended and releases the lease; a push recorded as pushed also fills the
+/// order's lines (`haier_order_lines`) from its payload. Returns false when the lease was lost
 /// meanwhile (the row was claimed again or a callback moved it on), in which case nothing is
-/// written. Locking: a single-row `UPDATE` guarded by the lease token; no transaction.
+/// written. Locking: one transaction: a single-row `UPDATE` guarded by the lease token (which
+/// holds the row), then the lines' inserts.
 pub fn record_push_result(
     conn: &mut DbConnection,
     id: i64,
@@ -206,7 +210,17 @@ pub fn record_push_result(
     result: PushResult<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    update_one(conn, leased(Some(id), lease_token), result.change(now))
+    conn.transaction(|conn| {
+        let written = update_one(conn, leased(Some(id), lease_token), result.change(now))?;
+        if written && matches!(result, PushResult::Pushed { .. }) {
+            let (so_id, payload): (String, String) = haier_order_outbox::table
+                .filter(dsl::id.eq(id))
+                .select((dsl::so_id, dsl::payload))
+                .first(conn)?;
+            crate::orders::lines::record_ordered_lines(conn, &so_id, &payload, now)?;
+        }
+        Ok(written)
+    })
 }
 
 impl<'a> PushResult<'a> {
@@ -429,15 +443,8 @@ pub fn set_refused(conn: &mut DbConnection, id: i64, reason: &str, now: NaiveDat
     update(conn, with_id(id), change).map(|_| ())
 }
 
-/// Haier cancelled the whole order: `cancelled`, `cancel_state = full`, its order number kept
-/// if it was not known yet. Locking: single-row `UPDATE`s, inside the callback's transaction.
-pub fn set_cancelled(
-    conn: &mut DbConnection,
-    id: i64,
-    haier_order_no: Option<&str>,
-    detail: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+/// Keeps Haier's order number on the row if it was not known yet.
+fn keep_haier_order_no(conn: &mut DbConnection, id: i64, haier_order_no: Option<&str>) -> QueryResult<()> {
     if let Some(number) = haier_order_no {
         diesel::update(
             haier_order_outbox::table
@@ -447,15 +454,34 @@ pub fn set_cancelled(
         .set(dsl::haier_order_no.eq(number))
         .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Haier's cancel callback ended the order: `status` (`cancelled`, or `returned` for a delivered
+/// one) with `cancel_state` (`full` or `returned`), its order number kept if it was not known
+/// yet, the lease (if any) released. Locking: single-row `UPDATE`s, inside the callback's
+/// transaction.
+pub fn set_cancelled(
+    conn: &mut DbConnection,
+    id: i64,
+    status: OutboxStatus,
+    cancel_state: CancelState,
+    haier_order_no: Option<&str>,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    keep_haier_order_no(conn, id, haier_order_no)?;
     let change = Change {
+        status: Some(status),
         locked_by: Some(None),
         locked_until: Some(None),
-        ..Change::cancelled(CancelState::Full, detail, now)
+        ..Change::cancelled(cancel_state, detail, now)
     };
     update(conn, with_id(id), change).map(|_| ())
 }
 
-/// Records a cancel outcome that leaves the status as it is (`partial` or `refused`).
+/// Records a cancel outcome that leaves the status as it is (`partly_cancelled`,
+/// `partly_returned` or `refused`).
 /// Locking: a single-row `UPDATE`, inside the callback's transaction.
 pub fn set_cancel_state(
     conn: &mut DbConnection,
@@ -482,12 +508,22 @@ fn write_cancel_state(
     update(conn, rows, change)
 }
 
-/// Records Haier's out-of-stock notice. Locking: a single-row `UPDATE`, inside the callback's
-/// transaction.
-pub fn set_out_of_stock(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+/// Records Haier's out-of-stock notice: `out_of_stock` with what it said (`detail`), its order
+/// number kept if it was not known yet, the lease (if a push is still in flight) released and
+/// that push counted. Locking: single-row `UPDATE`s, inside the callback's transaction.
+pub fn set_out_of_stock(
+    conn: &mut DbConnection,
+    id: i64,
+    haier_order_no: Option<&str>,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    count_attempt_in_flight(conn, id)?;
+    keep_haier_order_no(conn, id, haier_order_no)?;
     let change = Change {
         out_of_stock_at: Some(now),
-        ..Change::at(now)
+        out_of_stock_detail: Some(detail),
+        ..Change::released(OutboxStatus::OutOfStock, now)
     };
     update(conn, with_id(id), change).map(|_| ())
 }

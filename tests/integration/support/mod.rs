@@ -22,8 +22,8 @@ pub use app::{
 pub use config::SHIPPED;
 pub use orders::{
     all_rows, events, insert_by_sql, insert_many_by_sql, insert_orders_by_sql, make_all_due, order_json,
-    post_form, row, seed_products, signed_form, sim_sign, status_counts, Outbox, ReceiverHandle, APP_KEY,
-    SECRET,
+    order_lines, post_form, row, seed_products, signed_form, sim_sign, status_counts, Outbox, ReceiverHandle,
+    APP_KEY, SECRET,
 };
 pub use process::command;
 pub use proxy::RefusingProxy;

@@ -140,6 +140,14 @@ pub async fn row(db: &Db, so_id: &str) -> OutboxRow {
         .unwrap_or_else(|| panic!("no outbox row"))
 }
 
+/// The order's lines (`haier_order_lines`), in product-code order.
+pub async fn order_lines(db: &Db, so_id: &str) -> Vec<haier_sync::orders::lines::OrderLine> {
+    let so_id = so_id.to_owned();
+    db.run(move |conn| Ok(haier_sync::orders::lines::lines_of(conn, &so_id)?))
+        .await
+        .unwrap()
+}
+
 pub async fn all_rows(db: &Db) -> Vec<OutboxRow> {
     db.run(|conn| Ok(outbox::list_orders(conn, None, 1_000_000)?))
         .await
