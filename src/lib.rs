@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod db;
 pub mod haier;
 pub mod orders;

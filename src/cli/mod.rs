@@ -5,6 +5,7 @@ pub mod demo;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
+pub mod pause;
 pub mod run;
 pub mod run_job;
 pub mod simulate;
@@ -67,6 +68,13 @@ pub enum Command {
     /// products, prices, stock for two counties, three orders with their confirm callbacks, then
     /// logistics; prints the status table and the sync log. Needs no set-up and no network.
     Demo(demo::DemoArgs),
+    /// Pause a job on every daemon sharing the database: its ticks (or its order poller) do
+    /// nothing until `resume`. The pause outlives reloads and restarts; `status` shows who paused
+    /// the job, when and why. A run going on is left to end.
+    Pause(pause::PauseArgs),
+    /// Resume a paused job: it runs again from its next tick. A tick that passed while it was
+    /// paused is not caught up unless --catch-up is given.
+    Resume(pause::ResumeArgs),
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -106,6 +114,8 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
         Command::Demo(args) => demo::run(args).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
+        Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
+        Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
     };
     match result {
         Ok(code) => code,

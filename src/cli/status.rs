@@ -2,6 +2,7 @@
 //! and whether a daemon is running against the database.
 
 use crate::config::{Config, JobKind, JobSpec};
+use crate::control::pauses;
 use crate::db::{instances, Db};
 use crate::runs::{self, RunStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -30,6 +31,8 @@ pub struct JobStatus {
     pub last_success_at: Option<NaiveDateTime>,
     /// In the job's time zone, RFC 3339.
     pub next_fire_at: Option<String>,
+    /// Who paused the job, when and why (`haier-sync pause`); `None` while it is not paused.
+    pub paused: Option<crate::control::pauses::JobPause>,
     /// The job runs all the time (the order poller) rather than when a schedule fires.
     #[serde(skip)]
     pub continuous: bool,
@@ -76,6 +79,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                 history.push((
                     runs::log::latest_run(conn, name)?,
                     runs::log::latest_success(conn, name)?,
+                    pauses::find_pause(conn, name)?.filter(|p| p.is_in_force()),
                 ));
             }
             Ok((live, history))
@@ -85,7 +89,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
         .jobs
         .values()
         .zip(history)
-        .map(|(job, (last, success))| {
+        .map(|(job, (last, success, paused))| {
             let (schedule, timezone, next_fire_at) = match job {
                 JobSpec::Sync(job) => (
                     job.schedule
@@ -113,6 +117,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                 last_status: last.map(|r| r.status),
                 last_success_at: success.map(|r| r.started_at),
                 next_fire_at,
+                paused,
                 continuous: matches!(job, JobSpec::Outbox(_)),
             }
         })
@@ -177,6 +182,11 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             None if job.continuous && job.enabled => "continuous".into(),
             None => "-".into(),
         };
+        let next = if job.paused.is_some() {
+            format!("paused (due {next})")
+        } else {
+            next
+        };
         table.add_row([
             job.job.clone(),
             job.kind.to_string(),
@@ -190,6 +200,19 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
     }
     out.push_str(&table.to_string());
     out.push('\n');
+    for (job, pause) in report
+        .jobs
+        .iter()
+        .filter_map(|j| j.paused.as_ref().map(|p| (j, p)))
+    {
+        out.push_str(&format!(
+            "paused: {} by {} since {}: {}\n",
+            job.job,
+            pause.paused_by,
+            super::format_time(pause.paused_at, zone),
+            pause.reason
+        ));
+    }
     for (instance, stats) in &report.daemon.client {
         out.push_str(&render_client_stats(instance, stats));
     }

@@ -162,6 +162,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_job_pauses (job_name) {
+        job_name -> Text,
+        paused_by -> Text,
+        paused_at -> Timestamp,
+        reason -> Text,
+        resumed_by -> Nullable<Text>,
+        resumed_at -> Nullable<Timestamp>,
+        catch_up_requested -> Bool,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -174,4 +186,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_logistics,
     haier_order_outbox,
     haier_order_events,
+    haier_job_pauses,
 );
