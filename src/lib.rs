@@ -1,6 +1,7 @@
 //! haier-sync: keeps a shop's Haier catalog, prices, stock and orders in step with Haier's
 //! open platform (openplat) and its 易理货 (YLH) order cloud.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod context;

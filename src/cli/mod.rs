@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only calls [`main`].
 
+pub mod audit;
 pub mod check_config;
 pub mod demo;
 pub mod logs;
@@ -75,6 +76,10 @@ pub enum Command {
     /// Resume a paused job: it runs again from its next tick. A tick that passed while it was
     /// paused is not caught up unless --catch-up is given.
     Resume(pause::ResumeArgs),
+    /// List the audit trail, newest first: who (OS user and host) ran which command that
+    /// changes state (pause, resume, outbox enqueue|retry|cancel, migrate), when, with which
+    /// arguments (secrets masked), and how it ended.
+    Audit(audit::AuditArgs),
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -98,9 +103,13 @@ pub fn main() -> i32 {
 
 async fn dispatch(cli: Cli) -> i32 {
     let path = config::locate(cli.config.as_deref());
+    if let Some(entry) = audit::audited(&cli.command) {
+        return finish(with_config_audited(&path, entry, cli.command).await);
+    }
     let result = match cli.command {
         Command::CheckConfig => return check_config::run(&path),
         Command::Run(args) => run::run(args, &path).await,
+        Command::Audit(args) => with_config(&path, |c| audit::run(args, c)).await,
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
@@ -117,6 +126,11 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
         Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
     };
+    finish(result)
+}
+
+/// The exit code of a command's result, printing its error.
+fn finish(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -124,6 +138,28 @@ async fn dispatch(cli: Cli) -> i32 {
             1
         }
     }
+}
+
+/// Runs a command that changes state, then records it in the audit trail with its outcome.
+async fn with_config_audited(
+    path: &Path,
+    entry: (&'static str, serde_json::Value),
+    command: Command,
+) -> anyhow::Result<i32> {
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let _guard = crate::telemetry::init_for_command(&config.log)?;
+    let result = match command {
+        Command::Migrate => migrate::run(config.clone()).await,
+        Command::Outbox(args) => outbox::run(args, &config).await,
+        Command::Pause(args) => pause::pause(args, &config).await,
+        Command::Resume(args) => pause::resume(args, &config).await,
+        other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
+    };
+    audit::record_outcome(&config, entry, &result).await;
+    result
 }
 
 /// Loads the config (exit 2 with the problem when it is invalid), sets up logging, and runs `f`.

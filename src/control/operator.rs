@@ -3,13 +3,18 @@
 /// `user@host` of this process. Under `sudo`, the user who ran sudo is named with it
 /// (`alice (sudo)@host`), since `root` alone says little.
 pub fn operator_name() -> String {
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown-host".to_owned());
-    format!("{}@{host}", os_user())
+    format!("{}@{}", os_user(), host_name())
 }
 
-fn os_user() -> String {
+/// The host this process runs on.
+pub fn host_name() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown-host".to_owned())
+}
+
+/// The OS user running this process (see [`operator_name`] for `sudo`).
+pub fn os_user() -> String {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let user = var("USER").or_else(|| var("LOGNAME"));
     match (user, var("SUDO_USER")) {

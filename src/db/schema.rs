@@ -174,6 +174,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        os_user -> Text,
+        host -> Text,
+        command -> Text,
+        arguments -> Text,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -187,4 +200,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_outbox,
     haier_order_events,
     haier_job_pauses,
+    haier_audit_log,
 );

@@ -5,6 +5,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use haier_sync::audit::AuditOutcome;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
 use haier_sync::orders::{CancelState, OutboxStatus};
@@ -34,6 +35,11 @@ async fn outbox_status_holds_the_texts_the_outbox_allows() {
 #[tokio::test]
 async fn cancel_state_holds_the_texts_the_outbox_allows() {
     assert_texts_match_check(CancelState::TEXTS, "haier_order_outbox", "cancel_state").await;
+}
+
+#[tokio::test]
+async fn audit_outcome_holds_the_texts_the_audit_log_allows() {
+    assert_texts_match_check(AuditOutcome::TEXTS, "haier_audit_log", "outcome").await;
 }
 
 #[test]

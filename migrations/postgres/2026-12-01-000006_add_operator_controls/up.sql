@@ -9,3 +9,17 @@ CREATE TABLE haier_job_pauses (
     resumed_at TIMESTAMP,
     catch_up_requested BOOLEAN NOT NULL DEFAULT FALSE
 );
+
+-- Who changed what with a command (`haier-sync audit` lists it): the OS user and host, the
+-- command, its arguments as JSON with secrets masked, and the outcome.
+CREATE TABLE haier_audit_log (
+    id BIGSERIAL PRIMARY KEY,
+    at TIMESTAMP NOT NULL,
+    os_user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    command TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),
+    detail TEXT
+);
+CREATE INDEX haier_audit_log_at ON haier_audit_log (at DESC);
