@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check_config;
+pub mod completions;
 pub mod demo;
 pub mod logs;
 pub mod migrate;
@@ -80,6 +81,11 @@ pub enum Command {
     /// changes state (pause, resume, outbox enqueue|retry|cancel, migrate), when, with which
     /// arguments (secrets masked), and how it ended.
     Audit(audit::AuditArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
+    /// `haier-sync completions bash > /usr/share/bash-completion/completions/haier-sync`.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), e.g. `haier-sync man > /usr/local/share/man/man1/haier-sync.1`.
+    Man,
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -108,6 +114,8 @@ async fn dispatch(cli: Cli) -> i32 {
     }
     let result = match cli.command {
         Command::CheckConfig => return check_config::run(&path),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
         Command::Run(args) => run::run(args, &path).await,
         Command::Audit(args) => with_config(&path, |c| audit::run(args, c)).await,
         Command::Migrate => with_config(&path, migrate::run).await,

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod cli;
+mod cli_completions;
 mod cli_logging;
 mod client;
 mod client_pace;
