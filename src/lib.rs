@@ -8,6 +8,7 @@ pub mod context;
 pub mod control;
 pub mod db;
 pub mod haier;
+pub mod health;
 pub mod orders;
 pub mod runs;
 pub mod scheduler;

@@ -15,6 +15,12 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Only judge health: print `ok`, or one line per problem (a job overdue: no success within
+    /// twice its interval; failing: its last three runs failed; orders pushed but unconfirmed
+    /// for more than 24 h) and exit 1. Paused and disabled jobs are not judged.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// One job's line.
@@ -57,6 +63,15 @@ pub struct StatusReport {
 pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
+    if args.check {
+        let health = crate::health::check_health(&db, &config, Utc::now()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&health)?);
+        } else {
+            print!("{}", health.to_text());
+        }
+        return Ok(if health.healthy { 0 } else { 1 });
+    }
     let report = collect(&db, &config, Utc::now()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -12,6 +12,7 @@ mod daemon_live;
 mod daemon_sync;
 mod e2e;
 mod operate_audit;
+mod operate_health;
 mod operate_pause;
 mod orders_callback;
 mod orders_cli;

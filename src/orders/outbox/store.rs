@@ -443,6 +443,16 @@ pub fn count_undelivered_orders(conn: &mut DbConnection) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// How many orders Haier took (`pushed`) before `before` and has not confirmed (the health
+/// check's late orders). Locking: a plain read.
+pub fn count_unconfirmed_pushed_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<i64> {
+    haier_order_outbox::table
+        .filter(dsl::status.eq(OutboxStatus::Pushed))
+        .filter(dsl::pushed_at.lt(before))
+        .count()
+        .get_result(conn)
+}
+
 /// Haier delivered these orders: sets `delivered_at` on those rows of `ids` that have none.
 /// Returns how many changed. Locking: one `UPDATE`, inside the logistics page's transaction.
 pub fn mark_orders_delivered(conn: &mut DbConnection, ids: &[i64], at: NaiveDateTime) -> QueryResult<usize> {
