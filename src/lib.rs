@@ -1,11 +1,14 @@
 //! haier-sync: keeps a shop's Haier catalog, prices, stock and orders in step with Haier's
 //! open platform (openplat) and its 易理货 (YLH) order cloud.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod db;
 pub mod haier;
+pub mod health;
 pub mod orders;
 pub mod runs;
 pub mod scheduler;

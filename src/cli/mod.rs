@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand. `main.rs` only calls [`main`].
 
+pub mod audit;
 pub mod check_config;
+pub mod completions;
 pub mod demo;
 pub mod logs;
 pub mod migrate;
@@ -8,6 +10,7 @@ pub mod outbox;
 mod outbox_after_sale;
 pub mod outbox_events;
 pub mod outbox_show;
+pub mod pause;
 pub mod run;
 pub mod run_job;
 pub mod simulate;
@@ -70,6 +73,22 @@ pub enum Command {
     /// products, prices, stock for two counties, three orders with their confirm callbacks, then
     /// logistics; prints the status table and the sync log. Needs no set-up and no network.
     Demo(demo::DemoArgs),
+    /// Pause a job on every daemon sharing the database: its ticks (or its order poller) do
+    /// nothing until `resume`. The pause outlives reloads and restarts; `status` shows who paused
+    /// the job, when and why. A run going on is left to end.
+    Pause(pause::PauseArgs),
+    /// Resume a paused job: it runs again from its next tick. A tick that passed while it was
+    /// paused is not caught up unless --catch-up is given.
+    Resume(pause::ResumeArgs),
+    /// List the audit trail, newest first: who (OS user and host) ran which command that
+    /// changes state (pause, resume, outbox enqueue|retry|cancel, migrate), when, with which
+    /// arguments (secrets masked), and how it ended.
+    Audit(audit::AuditArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
+    /// `haier-sync completions bash > /usr/share/bash-completion/completions/haier-sync`.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), e.g. `haier-sync man > /usr/local/share/man/man1/haier-sync.1`.
+    Man,
     /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
     /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
@@ -93,9 +112,15 @@ pub fn main() -> i32 {
 
 async fn dispatch(cli: Cli) -> i32 {
     let path = config::locate(cli.config.as_deref());
+    if let Some(entry) = audit::audited(&cli.command) {
+        return finish(with_config_audited(&path, entry, cli.command).await);
+    }
     let result = match cli.command {
         Command::CheckConfig => return check_config::run(&path),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
         Command::Run(args) => run::run(args, &path).await,
+        Command::Audit(args) => with_config(&path, |c| audit::run(args, c)).await,
         Command::Migrate => with_config(&path, migrate::run).await,
         Command::Logs(args) => with_config(&path, |c| logs::run(args, c)).await,
         Command::Status(args) => with_config(&path, |c| status::run(args, c)).await,
@@ -109,7 +134,14 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
         Command::Demo(args) => demo::run(args).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
+        Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
+        Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
     };
+    finish(result)
+}
+
+/// The exit code of a command's result, printing its error.
+fn finish(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -117,6 +149,28 @@ async fn dispatch(cli: Cli) -> i32 {
             1
         }
     }
+}
+
+/// Runs a command that changes state, then records it in the audit trail with its outcome.
+async fn with_config_audited(
+    path: &Path,
+    entry: (&'static str, serde_json::Value),
+    command: Command,
+) -> anyhow::Result<i32> {
+    let config = match load_config(path) {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let _guard = crate::telemetry::init_for_command(&config.log)?;
+    let result = match command {
+        Command::Migrate => migrate::run(config.clone()).await,
+        Command::Outbox(args) => outbox::run(args, &config).await,
+        Command::Pause(args) => pause::pause(args, &config).await,
+        Command::Resume(args) => pause::resume(args, &config).await,
+        other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
+    };
+    audit::record_outcome(&config, entry, &result).await;
+    result
 }
 
 /// Loads the config (exit 2 with the problem when it is invalid), sets up logging, and runs `f`.

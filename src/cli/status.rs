@@ -3,6 +3,7 @@
 //! answered within `confirm_within_ms`, and how many callbacks wait unmatched.
 
 use crate::config::{Config, JobKind, JobSpec};
+use crate::control::pauses;
 use crate::db::{instances, Db};
 use crate::orders::unconfirmed::{count_unconfirmed, UnconfirmedCounts};
 use crate::runs::{self, RunStatus};
@@ -16,6 +17,12 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Only judge health: print `ok`, or one line per problem (a job overdue: no success within
+    /// twice its interval; failing: its last three runs failed; orders pushed but unconfirmed
+    /// for more than 24 h) and exit 1. Paused and disabled jobs are not judged.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// One job's line.
@@ -32,6 +39,8 @@ pub struct JobStatus {
     pub last_success_at: Option<NaiveDateTime>,
     /// In the job's time zone, RFC 3339.
     pub next_fire_at: Option<String>,
+    /// Who paused the job, when and why (`haier-sync pause`); `None` while it is not paused.
+    pub paused: Option<crate::control::pauses::JobPause>,
     /// The job runs all the time (the order poller) rather than when a schedule fires.
     #[serde(skip)]
     pub continuous: bool,
@@ -61,6 +70,15 @@ pub struct StatusReport {
 pub async fn run(args: StatusArgs, config: Config) -> anyhow::Result<i32> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
+    if args.check {
+        let health = crate::health::check_health(&db, &config, Utc::now()).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&health)?);
+        } else {
+            print!("{}", health.to_text());
+        }
+        return Ok(if health.healthy { 0 } else { 1 });
+    }
     let report = collect(&db, &config, Utc::now()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -84,6 +102,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                 history.push((
                     runs::log::latest_run(conn, name)?,
                     runs::log::latest_success(conn, name)?,
+                    pauses::find_pause(conn, name)?.filter(|p| p.is_in_force()),
                 ));
             }
             Ok((live, history, unmatched))
@@ -93,7 +112,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
         .jobs
         .values()
         .zip(history)
-        .map(|(job, (last, success))| {
+        .map(|(job, (last, success, paused))| {
             let (schedule, timezone, next_fire_at) = match job {
                 JobSpec::Sync(job) => (
                     job.schedule
@@ -121,6 +140,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                 last_status: last.map(|r| r.status),
                 last_success_at: success.map(|r| r.started_at),
                 next_fire_at,
+                paused,
                 continuous: matches!(job, JobSpec::Outbox(_)),
             }
         })
@@ -188,6 +208,11 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             None if job.continuous && job.enabled => "continuous".into(),
             None => "-".into(),
         };
+        let next = if job.paused.is_some() {
+            format!("paused (due {next})")
+        } else {
+            next
+        };
         table.add_row([
             job.job.clone(),
             job.kind.to_string(),
@@ -209,6 +234,19 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
         ));
     } else {
         out.push_str("callbacks: 0 unmatched\n");
+    }
+    for (job, pause) in report
+        .jobs
+        .iter()
+        .filter_map(|j| j.paused.as_ref().map(|p| (j, p)))
+    {
+        out.push_str(&format!(
+            "paused: {} by {} since {}: {}\n",
+            job.job,
+            pause.paused_by,
+            super::format_time(pause.paused_at, zone),
+            pause.reason
+        ));
     }
     for (instance, stats) in &report.daemon.client {
         out.push_str(&render_client_stats(instance, stats));

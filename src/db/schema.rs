@@ -195,6 +195,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_job_pauses (job_name) {
+        job_name -> Text,
+        paused_by -> Text,
+        paused_at -> Timestamp,
+        reason -> Text,
+        resumed_by -> Nullable<Text>,
+        resumed_at -> Nullable<Timestamp>,
+        catch_up_requested -> Bool,
+    }
+}
+
+diesel::table! {
+    haier_audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        os_user -> Text,
+        host -> Text,
+        command -> Text,
+        arguments -> Text,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -209,4 +234,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_lines,
     haier_order_events,
     haier_order_shipments,
+    haier_job_pauses,
+    haier_audit_log,
 );

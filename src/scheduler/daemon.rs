@@ -5,6 +5,7 @@
 
 use super::instance::{record_stop, register_instance};
 use super::jobs::Scheduler;
+use super::pauses::{run_claimed_catch_ups, PausedJobs};
 use super::recovery::recover_orphaned_runs;
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
 use super::supervise::{first_ended, Pollers, Service};
@@ -152,12 +153,17 @@ impl Daemon {
         let scheduler = Scheduler::new(db.clone(), runner.clone(), config.daemon.heartbeat_ms);
         let mut triggers = CronTriggers::new(scheduler.clone()).await?;
         let mut pollers = Pollers::new(runner);
+        let mut paused = PausedJobs::default();
+        if let Err(e) = paused.refresh(&db).await {
+            warn!("{e:#}; order pollers start, and follow pauses from the next heartbeat");
+        }
         for job in config.jobs.values() {
             match job {
                 JobSpec::Sync(job) => {
                     scheduler.upsert_job(job.clone());
                     triggers.set(job).await?;
                 }
+                JobSpec::Outbox(job) if paused.contains(&job.name) => {}
                 JobSpec::Outbox(job) => pollers.set(job),
             }
         }
@@ -192,6 +198,7 @@ impl Daemon {
             scheduler: scheduler.clone(),
             triggers,
             pollers,
+            paused,
             services,
             services_cancel,
             commands: rx,
@@ -288,6 +295,7 @@ struct Running {
     scheduler: Scheduler,
     triggers: CronTriggers,
     pollers: Pollers,
+    paused: PausedJobs,
     services: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
     services_cancel: CancellationToken,
     commands: mpsc::Receiver<Command>,
@@ -364,6 +372,30 @@ impl Running {
         if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
             error!("Failed to follow a UTC offset change: {e:#}");
         }
+        self.follow_pauses().await;
+    }
+
+    /// Stops the order pollers of newly paused jobs, starts those of resumed ones, and runs the
+    /// catch-ups `resume --catch-up` asked for. (Scheduled ticks read the pause themselves.)
+    async fn follow_pauses(&mut self) {
+        let changes = match self.paused.refresh(&self.db).await {
+            Ok(changes) => changes,
+            Err(e) => {
+                warn!("{e:#}");
+                return;
+            }
+        };
+        for name in &changes.paused {
+            if let Some(JobSpec::Outbox(_)) = self.config.jobs.get(name) {
+                self.pollers.stop(name);
+            }
+        }
+        for name in &changes.resumed {
+            if let Some(JobSpec::Outbox(job)) = self.config.jobs.get(name) {
+                self.pollers.set(job);
+            }
+        }
+        run_claimed_catch_ups(&self.db, &self.scheduler, Utc::now()).await;
     }
 
     /// Validates the whole file, then applies only the difference; an invalid file changes nothing.
@@ -443,7 +475,11 @@ impl Running {
             Some(JobSpec::Outbox(job)) => {
                 self.scheduler.remove_job(&job.name);
                 self.triggers.remove(&job.name).await?;
-                self.pollers.set(job);
+                if self.paused.contains(&job.name) {
+                    self.pollers.stop(&job.name);
+                } else {
+                    self.pollers.set(job);
+                }
             }
         }
         Ok(())

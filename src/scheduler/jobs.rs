@@ -5,6 +5,7 @@
 
 use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
 use crate::config::{CatchUp, Overlap, Schedule, SyncJob};
+use crate::control::pauses;
 use crate::db::{self, instances, Db};
 use crate::runs::{self, RunRecorder, RunSpec, RunStatus, Trigger};
 use anyhow::Context as _;
@@ -183,6 +184,10 @@ impl Scheduler {
         fire_time: DateTime<Utc>,
         trigger: Trigger,
     ) -> anyhow::Result<FireOutcome> {
+        if self.is_paused(name).await {
+            debug!(job.name = name, "Tick {fire_time} not run: the job is paused");
+            return Ok(FireOutcome::Ignored("the job is paused"));
+        }
         let decision = {
             let mut slots = self.slots();
             self.decide(&mut slots, name, fire_time, trigger)
@@ -369,6 +374,51 @@ impl Scheduler {
         .await
     }
 
+    /// Whether an operator paused the job (`haier-sync pause`), read at every tick so that every
+    /// daemon obeys at once. When the database cannot say, the tick goes on: the run then meets
+    /// the same database and records what happened.
+    async fn is_paused(&self, name: &str) -> bool {
+        let name_owned = name.to_owned();
+        match self
+            .inner
+            .db
+            .run(move |conn| Ok(pauses::is_paused(conn, &name_owned)?))
+            .await
+        {
+            Ok(paused) => paused,
+            Err(e) => {
+                warn!(job.name = name, "Failed to read whether the job is paused: {e:#}");
+                false
+            }
+        }
+    }
+
+    /// `resume --catch-up` for a job this daemon claimed: runs the job's last fire time once with
+    /// `trigger = catch_up` when no run settled it (it was skipped while paused).
+    pub async fn catch_up_resumed(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<FireOutcome> {
+        let Some(job) = self.job(name).filter(|j| j.enabled) else {
+            return Ok(FireOutcome::Ignored("the job is not enabled here"));
+        };
+        let Some(fire_time) = fire_time_at_or_before(&job, now) else {
+            return Ok(FireOutcome::Ignored("the schedule has no fire time before now"));
+        };
+        let name_owned = name.to_owned();
+        let settled = self
+            .inner
+            .db
+            .run(move |conn| Ok(runs::log::latest_settled_fire_time(conn, &name_owned)?))
+            .await
+            .with_context(|| format!("Failed to read the history of job {name}"))?;
+        if settled.is_some_and(|t| t >= fire_time.naive_utc()) {
+            return Ok(FireOutcome::Ignored("the last tick was not missed"));
+        }
+        info!(
+            job.name = name,
+            "Catching up once after resume: the tick of {fire_time}"
+        );
+        self.fire(name, fire_time, Trigger::CatchUp).await
+    }
+
     /// Another live instance with a `running` row of this job, if any.
     async fn running_elsewhere(&self, name: &str) -> anyhow::Result<Option<String>> {
         let name = name.to_owned();
@@ -405,19 +455,28 @@ impl Scheduler {
         let mut outcomes = Vec::new();
         for (job, fire_time) in candidates {
             let name = job.name.clone();
-            let (has_history, settled) = self
+            let (has_history, settled, pause) = self
                 .inner
                 .db
                 .run(move |conn| {
                     Ok((
                         runs::log::has_history(conn, &name)?,
                         runs::log::latest_settled_fire_time(conn, &name)?,
+                        pauses::find_pause(conn, &name)?,
                     ))
                 })
                 .await
                 .with_context(|| format!("Failed to read the history of job {}", job.name))?;
             let missed = has_history && settled.is_none_or(|t| t < fire_time.naive_utc());
-            let outcome = if missed {
+            // A tick that passed while the job was paused was skipped on purpose: only
+            // `resume --catch-up` runs it.
+            let paused_then = pause.as_ref().is_some_and(|p| {
+                p.resumed_at
+                    .is_none_or(|resumed| resumed >= fire_time.naive_utc())
+            });
+            let outcome = if missed && paused_then {
+                FireOutcome::Ignored("the last tick passed while the job was paused")
+            } else if missed {
                 info!(
                     job.name = %job.name,
                     "Catching up once: the tick of {fire_time} was missed while the daemon was down"

@@ -6,6 +6,7 @@
 pub mod daemon;
 mod instance;
 pub mod jobs;
+mod pauses;
 pub mod recovery;
 pub mod reload;
 pub mod runner;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod cli;
+mod cli_completions;
 mod cli_logging;
 mod client;
 mod client_after_sale;
@@ -11,6 +12,9 @@ mod daemon_config;
 mod daemon_live;
 mod daemon_sync;
 mod e2e;
+mod operate_audit;
+mod operate_health;
+mod operate_pause;
 mod orders_callback;
 mod orders_cli;
 mod orders_lines;

@@ -5,6 +5,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use haier_sync::audit::AuditOutcome;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
 use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
@@ -41,6 +42,11 @@ async fn cancel_state_holds_the_texts_the_outbox_allows() {
 #[tokio::test]
 async fn callback_outcome_holds_the_texts_the_event_table_allows() {
     assert_texts_match_check(CallbackOutcome::TEXTS, "haier_order_events", "outcome").await;
+}
+
+#[tokio::test]
+async fn audit_outcome_holds_the_texts_the_audit_log_allows() {
+    assert_texts_match_check(AuditOutcome::TEXTS, "haier_audit_log", "outcome").await;
 }
 
 #[test]

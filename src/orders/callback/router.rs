@@ -27,6 +27,8 @@ pub struct Receiver {
     pub counters: Arc<CallbackCounters>,
     pub metrics: metrics::MetricsSource,
     pub rejected_limit: RejectLimiter,
+    /// The jobs `/healthz` judges (`crate::health`); without them it only checks the database.
+    pub health: Option<Arc<crate::config::Config>>,
 }
 
 impl Receiver {
@@ -39,6 +41,7 @@ impl Receiver {
             counters: Arc::default(),
             metrics,
             rejected_limit,
+            health: None,
         }
     }
 }
@@ -56,14 +59,16 @@ pub fn build_router(receiver: Arc<Receiver>) -> Router {
 pub fn router(ctx: AppContext) -> Router {
     let client = ctx.client.clone();
     let counters: metrics::ClientCounters = Arc::new(move || client.stats());
-    build_router(Arc::new(Receiver::new(
+    let mut receiver = Receiver::new(
         ctx.db.clone(),
         ctx.config.callback.clone(),
         metrics::MetricsSource {
             client: Some(counters),
             confirm_within_ms: Some(ctx.config.outbox_job().confirm_within_ms),
         },
-    )))
+    );
+    receiver.health = Some(ctx.config.clone());
+    build_router(Arc::new(receiver))
 }
 
 /// Serves the receiver (callbacks, `/healthz`, `/metrics`) on `listener` until `cancel` fires,
@@ -104,7 +109,18 @@ async fn healthz(State(receiver): State<Arc<Receiver>>) -> Response {
         })
         .await
     {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(()) => match &receiver.health {
+            None => (StatusCode::OK, "ok\n").into_response(),
+            Some(config) => match crate::health::check_health(&receiver.db, config, chrono::Utc::now()).await
+            {
+                Ok(report) if report.healthy => (StatusCode::OK, "ok\n").into_response(),
+                Ok(report) => (StatusCode::SERVICE_UNAVAILABLE, report.to_text()).into_response(),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "healthz: the health check failed");
+                    (StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}\n")).into_response()
+                }
+            },
+        },
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "healthz: the database does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()

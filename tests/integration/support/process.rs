@@ -26,6 +26,8 @@ pub fn command(config: &Path, args: &[&str]) -> Command {
 /// process; dropping it during a panic prints what every start wrote.
 pub struct DaemonProcess {
     dir: PathBuf,
+    /// Names the output files, so that several daemons of one app keep theirs apart.
+    name: String,
     pub config: PathBuf,
     child: Option<Child>,
     starts: usize,
@@ -34,8 +36,15 @@ pub struct DaemonProcess {
 impl TestApp {
     /// The `haier-sync` process of this app (not started).
     pub fn daemon_process(&self) -> DaemonProcess {
+        self.daemon_process_named("daemon")
+    }
+
+    /// Another `haier-sync` process of this app, beside the first (several daemons sharing
+    /// one database); `name` names its output files.
+    pub fn daemon_process_named(&self, name: &str) -> DaemonProcess {
         DaemonProcess {
             dir: self.dir().to_owned(),
+            name: name.to_owned(),
             config: self.config_path().to_owned(),
             child: None,
             starts: 0,
@@ -45,7 +54,7 @@ impl TestApp {
 
 impl DaemonProcess {
     fn output_path(&self, start: usize) -> PathBuf {
-        self.dir.join(format!("daemon-{start}.log"))
+        self.dir.join(format!("{}-{start}.log", self.name))
     }
 
     /// Starts `haier-sync run -c jobs.toml`. Returns the pid.
@@ -132,7 +141,7 @@ impl DaemonProcess {
         (1..=self.starts)
             .map(|n| {
                 let text = std::fs::read_to_string(self.output_path(n)).unwrap_or_default();
-                format!("----- daemon start {n} -----\n{text}")
+                format!("----- {} start {n} -----\n{text}", self.name)
             })
             .collect()
     }

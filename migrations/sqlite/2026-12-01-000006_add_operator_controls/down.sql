@@ -1,0 +1,2 @@
+DROP TABLE haier_audit_log;
+DROP TABLE haier_job_pauses;
