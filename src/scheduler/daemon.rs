@@ -361,9 +361,6 @@ impl Running {
         {
             warn!("Failed to record the heartbeat: {e:#}");
         }
-        if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
-            error!("Failed to follow a UTC offset change: {e:#}");
-        }
     }
 
     /// Validates the whole file, then applies only the difference; an invalid file changes nothing.

@@ -1,7 +1,7 @@
-//! The daemon's scheduling: `jobs.toml` → cron triggers, with the overlap guard, jitter, catch-up,
-//! reload, crash recovery and graceful shutdown that tokio-cron-scheduler does not give. The cron
-//! library is only a trigger: what ran and when lives in `haier_sync_logs`. The jobs' own work is
-//! behind [`JobRunner`]; it does not live here.
+//! The daemon's scheduling: `jobs.toml` → cron triggers (`triggers.rs`: a task per job sleeping
+//! until its next fire time), with the overlap guard, jitter, catch-up, reload, crash recovery
+//! and graceful shutdown. A trigger only fires: what ran and when lives in `haier_sync_logs`.
+//! The jobs' own work is behind [`JobRunner`]; it does not live here.
 
 pub mod daemon;
 mod instance;

@@ -1,53 +1,44 @@
-//! The cron triggers: jobs.toml schedules → calls of [`Scheduler::on_tick`], through
-//! tokio-cron-scheduler, which is only a clock here. Works around its gaps (no update in place,
-//! a zone's UTC offset fixed when a job is made). What a tick becomes is `jobs.rs`'s.
+//! The cron triggers: jobs.toml schedules → calls of [`Scheduler::on_tick`]. Each scheduled job
+//! has a task that sleeps until the job's next fire time, computed in the job's zone (so a
+//! daylight-saving change moves it as the zone says), and fires it: an idle daemon wakes for a
+//! trigger only when a job is due, never to look whether one is. What a tick becomes is
+//! `jobs.rs`'s.
 
 use super::is_scheduled;
 use super::jobs::Scheduler;
 use crate::config::{Schedule, SyncJob};
-use anyhow::Context as _;
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
-use tracing::info;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-/// One cron trigger registered with tokio-cron-scheduler.
-struct Registered {
-    job: tokio_cron_scheduler::Job,
-    schedule: Schedule,
-    timezone: Tz,
-    /// The zone's UTC offset when the trigger was made: the library keeps it fixed.
-    offset_seconds: i32,
-}
+/// The longest a trigger sleeps before it reads the wall clock again (a clock set back or
+/// forward moves its fire time).
+const LONGEST_SLEEP: Duration = Duration::from_secs(3600);
 
-/// The cron triggers: one tokio-cron-scheduler job per enabled scheduled job, each calling
-/// [`Scheduler::on_tick`]. Works around the library's gaps: it cannot update a job in place (so
-/// a change removes and re-adds), and it fixes a zone's UTC offset when a job is made (so
-/// [`CronTriggers::follow_offset_changes`] re-makes triggers after a daylight-saving change).
+/// The cron triggers: one sleeping task per enabled scheduled job, each calling
+/// [`Scheduler::on_tick`] at the job's fire times. None fires before [`CronTriggers::start`].
 pub struct CronTriggers {
-    cron: tokio_cron_scheduler::JobScheduler,
     scheduler: Scheduler,
-    registered: HashMap<String, Registered>,
+    registered: HashMap<String, JoinHandle<()>>,
+    started: watch::Sender<bool>,
 }
 
 impl CronTriggers {
     pub async fn new(scheduler: Scheduler) -> anyhow::Result<CronTriggers> {
-        let cron = tokio_cron_scheduler::JobScheduler::new()
-            .await
-            .context("Failed to create the cron scheduler")?;
         Ok(CronTriggers {
-            cron,
             scheduler,
             registered: HashMap::new(),
+            started: watch::Sender::new(false),
         })
     }
 
     /// Starts ticking.
     pub async fn start(&self) -> anyhow::Result<()> {
-        self.cron
-            .start()
-            .await
-            .context("Failed to start the cron scheduler")
+        self.started.send_replace(true);
+        Ok(())
     }
 
     /// The jobs with a trigger, by name.
@@ -64,104 +55,67 @@ impl CronTriggers {
         let Some(schedule) = job.schedule.clone().filter(|_| job.enabled && is_scheduled(job)) else {
             return Ok(());
         };
-        let scheduler = self.scheduler.clone();
-        let name = job.name.clone();
-        let trigger_schedule = schedule.clone();
-        let cron_job = tokio_cron_scheduler::Job::new_async_tz(
-            schedule.normalized(),
-            job.timezone,
-            move |_id, _cron| {
-                let scheduler = scheduler.clone();
-                let name = name.clone();
-                let schedule = trigger_schedule.clone();
-                Box::pin(async move {
-                    scheduler.on_tick(&name, &schedule, Utc::now()).await;
-                })
-            },
-        )
-        .with_context(|| format!("Failed to make the cron trigger of job {} ({schedule})", job.name))?;
-        self.cron
-            .add(cron_job.clone())
-            .await
-            .with_context(|| format!("Failed to add the cron trigger of job {}", job.name))?;
-        self.registered.insert(
+        let task = tokio::spawn(fire_on_schedule(
+            self.scheduler.clone(),
             job.name.clone(),
-            Registered {
-                job: cron_job,
-                schedule,
-                timezone: job.timezone,
-                offset_seconds: utc_offset_seconds(job.timezone, Utc::now()),
-            },
-        );
+            schedule,
+            job.timezone,
+            self.started.subscribe(),
+        ));
+        self.registered.insert(job.name.clone(), task);
         Ok(())
     }
 
     /// Removes the trigger of `name`, if it has one.
     pub async fn remove(&mut self, name: &str) -> anyhow::Result<()> {
-        if let Some(old) = self.registered.remove(name) {
-            self.cron
-                .remove(&old.job.guid())
-                .await
-                .with_context(|| format!("Failed to remove the cron trigger of job {name}"))?;
+        if let Some(task) = self.registered.remove(name) {
+            task.abort();
         }
         Ok(())
     }
 
-    /// Re-makes the triggers whose zone has changed its UTC offset since they were made (the
-    /// library would otherwise fire an hour off after a daylight-saving change). Returns the jobs
-    /// re-made.
-    pub async fn follow_offset_changes(&mut self, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
-        let stale: Vec<String> = self
-            .registered
-            .iter()
-            .filter(|(_, r)| utc_offset_seconds(r.timezone, now) != r.offset_seconds)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in &stale {
-            if let Some(job) = self.scheduler.job(name) {
-                info!(
-                    job.name = %name,
-                    "The UTC offset of {} changed; re-making the trigger of `{}`",
-                    job.timezone,
-                    self.registered.get(name).map(|r| r.schedule.to_string()).unwrap_or_default()
-                );
-                self.set(&job).await?;
-            }
-        }
-        Ok(stale)
-    }
-
     /// Stops ticking. Does not wait for runs: the [`Scheduler`] tracks those.
     pub async fn shutdown(&mut self) -> anyhow::Result<()> {
-        self.cron
-            .shutdown()
-            .await
-            .context("Failed to stop the cron scheduler")
+        for (_, task) in self.registered.drain() {
+            task.abort();
+        }
+        Ok(())
     }
 }
 
-fn utc_offset_seconds(zone: Tz, at: DateTime<Utc>) -> i32 {
-    zone.offset_from_utc_datetime(&at.naive_utc())
-        .fix()
-        .local_minus_utc()
+/// Sleeps until each fire time of `schedule` in `zone` and fires it, from the first after the
+/// triggers start. A tick fires on a task of its own, so a slow one delays no later one.
+async fn fire_on_schedule(
+    scheduler: Scheduler,
+    name: String,
+    schedule: Schedule,
+    zone: Tz,
+    mut started: watch::Receiver<bool>,
+) {
+    if started.wait_for(|started| *started).await.is_err() {
+        return;
+    }
+    let mut after = Utc::now();
+    loop {
+        let Some(next) = schedule.next_after(&after.with_timezone(&zone)) else {
+            return;
+        };
+        let next = next.with_timezone(&Utc);
+        sleep_until_wall_clock(next).await;
+        after = Utc::now().max(next);
+        let (scheduler, name, schedule) = (scheduler.clone(), name.clone(), schedule.clone());
+        tokio::spawn(async move {
+            scheduler.on_tick(&name, &schedule, Utc::now()).await;
+        });
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn offsets_change_with_daylight_saving() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let winter = Utc.with_ymd_and_hms(2026, 1, 10, 12, 0, 0).unwrap();
-        let summer = Utc.with_ymd_and_hms(2026, 7, 10, 12, 0, 0).unwrap();
-        assert_eq!(utc_offset_seconds(berlin, winter), 3600);
-        assert_eq!(utc_offset_seconds(berlin, summer), 7200);
-        let shanghai = chrono_tz::Asia::Shanghai;
-        assert_eq!(
-            utc_offset_seconds(shanghai, winter),
-            utc_offset_seconds(shanghai, summer)
-        );
+/// Sleeps until the wall clock reads `at` or later.
+async fn sleep_until_wall_clock(at: DateTime<Utc>) {
+    while let Ok(left) = (at - Utc::now()).to_std() {
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(LONGEST_SLEEP)).await;
     }
 }

@@ -10,6 +10,7 @@ mod daemon_config;
 mod daemon_live;
 mod daemon_sync;
 mod e2e;
+mod listing;
 mod orders_callback;
 mod orders_cli;
 mod orders_outbox;

@@ -9,9 +9,9 @@ mod change;
 mod store;
 
 pub use store::{
-    cancel_here, claim_due_orders, count_by_status, count_undelivered_orders, find_by_so_id, find_by_so_ids,
-    free_lease, insert_order, lease_holders, list_orders, lock_order_for_callback, mark_orders_delivered,
-    record_cancel_request, record_push_result, retry_dead_order, set_cancel_state, set_cancelled,
-    set_confirmed, set_out_of_stock, set_refused, undelivered_orders_after, OrderMatch, OutboxRow,
-    PushResult, TrackedOrder,
+    any_due, cancel_here, claim_due_orders, count_by_status, count_undelivered_orders, find_by_so_id,
+    find_by_so_ids, free_lease, insert_order, lease_holders, list_orders, lock_order_for_callback,
+    mark_orders_delivered, record_cancel_request, record_push_result, retry_dead_order, set_cancel_state,
+    set_cancelled, set_confirmed, set_out_of_stock, set_refused, undelivered_orders_after, OrderMatch,
+    OutboxRow, PushResult, TrackedOrder,
 };
