@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench client_rate` (calls per row: `CLIENT_RATE_CALLS`, default 1000).
 
+// The daemon's futures nest deeply; computing their layout needs more than 128 levels.
+#![recursion_limit = "256"]
+
 use futures::StreamExt;
 use haier_sync::config::{BreakerPolicy, HaierConfig, RateLimit, RetryPolicy, YlhConfig};
 use haier_sync::haier::paths::TOKEN_PATH;

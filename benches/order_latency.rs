@@ -14,6 +14,9 @@
 //! Sizes: `ORDER_LATENCY_ORDERS` (default 200), `ORDER_LATENCY_GAP_MS` between inserts (default
 //! 50), `ORDER_BURST_ORDERS` (default 1000).
 
+// The daemon's futures nest deeply; computing their layout needs more than 128 levels.
+#![recursion_limit = "256"]
+
 mod support;
 
 use anyhow::Context as _;

@@ -11,6 +11,9 @@
 //! Catalog sizes: `SYNC_THROUGHPUT_PRICE_PRODUCTS` (products and prices runs, default 10000) and
 //! `SYNC_THROUGHPUT_STOCK_PRODUCTS` (stock runs, default 1000).
 
+// The daemon's futures nest deeply; computing their layout needs more than 128 levels.
+#![recursion_limit = "256"]
+
 mod support;
 
 use haier_sync::config::{SyncJob, SyncKind};

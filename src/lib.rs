@@ -1,6 +1,10 @@
 //! haier-sync: keeps a shop's Haier catalog, prices, stock and orders in step with Haier's
 //! open platform (openplat) and its 易理货 (YLH) order cloud.
 
+// The daemon's futures nest deeply (demo → sync → client → a streamed reply); computing their
+// layout needs more than the default 128 levels.
+#![recursion_limit = "256"]
+
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -128,7 +128,7 @@ pub fn requests(stats: &SimStats) -> u64 {
 
 /// A jobs.toml with the shipped defaults but the benchmark's quota and no jobs (each kind runs
 /// as its default job: the shipped stock job's counties, the default concurrency).
-fn config_text(base_url: &str, db_url: &str, quota: Quota) -> String {
+pub fn config_text(base_url: &str, db_url: &str, quota: Quota) -> String {
     let Quota {
         per_second, burst, ..
     } = quota;

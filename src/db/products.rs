@@ -62,9 +62,29 @@ pub fn find_stored(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec
         .load(conn)
 }
 
-/// Inserts the rows, or updates every column but `first_seen_at` of those that exist, in one
-/// statement.
+/// The stored state of every product, listed or not: what a full listing compares with, read
+/// once. Locking: a plain read.
+pub fn stored_all(conn: &mut DbConnection) -> QueryResult<Vec<StoredProduct>> {
+    use haier_products::dsl;
+    dsl::haier_products.select(StoredProduct::as_select()).load(conn)
+}
+
+/// Columns of a [`ProductRow`]: bind parameters per row of an insert.
+const PRODUCT_COLUMNS: usize = 15;
+/// Rows per insert statement: within SQLite's 32 766 bind parameters (PostgreSQL allows 65 535).
+pub const UPSERT_ROWS_PER_STATEMENT: usize = 32_766 / PRODUCT_COLUMNS;
+
+/// Inserts the rows, or updates every column but `first_seen_at` of those that exist: one
+/// multi-row statement per [`UPSERT_ROWS_PER_STATEMENT`] rows. A code must not appear twice.
 pub fn upsert_products(conn: &mut DbConnection, rows: &[ProductRow]) -> QueryResult<usize> {
+    let mut written = 0;
+    for chunk in rows.chunks(UPSERT_ROWS_PER_STATEMENT) {
+        written += upsert_statement(conn, chunk)?;
+    }
+    Ok(written)
+}
+
+fn upsert_statement(conn: &mut DbConnection, rows: &[ProductRow]) -> QueryResult<usize> {
     use haier_products::dsl;
     if rows.is_empty() {
         return Ok(0);

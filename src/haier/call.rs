@@ -4,6 +4,7 @@
 //! step turns into. The typed operations are in `openplat.rs` and `ylh.rs`.
 
 use super::auth::{IssuedToken, Token, AUTH_TIMEOUT};
+use super::body::{ReadReply, WholeBody};
 use super::breaker::{Admission, Outcome, Permit};
 use super::client::Inner;
 use super::error::HaierError;
@@ -11,7 +12,6 @@ use super::redact::BODY_LIMIT;
 use super::retry::{run_with_retries, Budget, RetryContext, DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER};
 use super::stats::Operation;
 use super::types::System;
-use super::wire::{self, Envelope};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Serialize;
@@ -34,12 +34,19 @@ pub(super) const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 /// One HTTP answer, whatever its status.
 pub(super) struct Reply {
     pub(super) status: StatusCode,
-    retry_after: Option<Duration>,
+    pub(super) retry_after: Option<Duration>,
     pub(super) body: Vec<u8>,
 }
 
+/// A request sent whose reply's head has come; its body is still to read.
+pub(super) struct Sent {
+    pub(super) response: reqwest::Response,
+    /// When the request went out.
+    pub(super) started: Instant,
+}
+
 /// Reads `Retry-After` as seconds (a fraction accepted) or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = text.parse::<f64>() {
         // Cut before converting: `Duration` panics on a value as large as `1e300`.
@@ -143,6 +150,19 @@ impl Inner {
         timeout: Duration,
         logged_body: &[u8],
     ) -> Result<Reply, HaierError> {
+        let sent = self.send_head(operation, request, timeout, logged_body).await?;
+        self.read_reply(operation, timeout, sent).await
+    }
+
+    /// Sends one request once, up to the reply's head: waits for the limiter, counts it, logs
+    /// the masked request body at debug level, and counts a 429.
+    pub(super) async fn send_head(
+        &self,
+        operation: Operation,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        logged_body: &[u8],
+    ) -> Result<Sent, HaierError> {
         let system = operation.system();
         self.endpoint(system).limiter.acquire().await;
         self.stats.request(operation);
@@ -155,19 +175,27 @@ impl Inner {
             .send()
             .await
             .map_err(|e| self.transport_error(operation, timeout, e))?;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled(operation);
+        }
+        Ok(Sent { response, started })
+    }
+
+    /// Reads the whole body of a reply whose head has come (see [`Inner::read_body`]), and times
+    /// the request: a slow one is counted and logged.
+    pub(super) async fn read_reply(
+        &self,
+        operation: Operation,
+        timeout: Duration,
+        sent: Sent,
+    ) -> Result<Reply, HaierError> {
+        let Sent { response, started } = sent;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = self.read_body(operation, timeout, response).await?;
-        let latency = started.elapsed();
-        let latency_ms = latency.as_millis() as u64;
-        if latency > SLOW_REQUEST {
-            self.stats.slow(operation);
-            tracing::warn!(%system, %operation, status = status.as_u16(), latency_ms, "slow Haier reply");
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            self.stats.throttled(operation);
-        }
+        let latency_ms = self.note_latency(operation, status, started);
         if tracing::enabled!(tracing::Level::DEBUG) {
+            let system = operation.system();
             tracing::debug!(%system, %operation, status = status.as_u16(), latency_ms, body = %self.redactor.body(&body, DEBUG_BODY_LIMIT), "haier reply");
         }
         Ok(Reply {
@@ -175,6 +203,18 @@ impl Inner {
             retry_after,
             body,
         })
+    }
+
+    /// Counts and logs a request slower than [`SLOW_REQUEST`]; returns its latency in ms.
+    pub(super) fn note_latency(&self, operation: Operation, status: StatusCode, started: Instant) -> u64 {
+        let latency = started.elapsed();
+        let latency_ms = latency.as_millis() as u64;
+        if latency > SLOW_REQUEST {
+            self.stats.slow(operation);
+            let system = operation.system();
+            tracing::warn!(%system, %operation, status = status.as_u16(), latency_ms, "slow Haier reply");
+        }
+        latency_ms
     }
 
     /// Reads a reply body of at most [`MAX_REPLY_BYTES`], chunk by chunk: a larger one (by its
@@ -210,7 +250,12 @@ impl Inner {
         Ok(body)
     }
 
-    fn transport_error(&self, operation: Operation, timeout: Duration, error: reqwest::Error) -> HaierError {
+    pub(super) fn transport_error(
+        &self,
+        operation: Operation,
+        timeout: Duration,
+        error: reqwest::Error,
+    ) -> HaierError {
         let system = operation.system();
         if error.is_timeout() {
             return HaierError::Timeout {
@@ -318,7 +363,8 @@ impl Inner {
         T: Send + 'static,
         D: Fn(Value) -> Result<T, String> + Send + Sync + 'static,
     {
-        self.call_noting_unseen(operation, url, body, decode, None).await
+        self.call_with(operation, url, body, WholeBody(decode), None)
+            .await
     }
 
     /// [`Inner::call`], setting `unseen` when any attempt ended with an outcome never seen
@@ -335,6 +381,20 @@ impl Inner {
         T: Send + 'static,
         D: Fn(Value) -> Result<T, String> + Send + Sync + 'static,
     {
+        self.call_with(operation, url, body, WholeBody(decode), unseen)
+            .await
+    }
+
+    /// [`Inner::call`] with a 2xx reply read by `decode` (see [`ReadReply`]), setting `unseen`
+    /// (when given) as [`Inner::call_noting_unseen`] does.
+    pub(super) async fn call_with<R: ReadReply>(
+        self: &Arc<Self>,
+        operation: Operation,
+        url: &Url,
+        body: Vec<u8>,
+        decode: R,
+        unseen: Option<Arc<AtomicBool>>,
+    ) -> Result<R::Output, HaierError> {
         let system = operation.system();
         let span = tracing::info_span!(
             "haier_call",
@@ -420,15 +480,15 @@ impl Inner {
 
     /// Runs a call the breaker admitted, with its retries, and records its outcome with the
     /// breaker. A probe gets a single attempt within [`Inner::probe_limit`].
-    async fn run_admitted<T>(
+    async fn run_admitted<R: ReadReply>(
         &self,
         admission: Admission,
         operation: Operation,
         url: &Url,
         body: &[u8],
-        decode: &impl Fn(Value) -> Result<T, String>,
+        decode: &R,
         unseen: Option<&AtomicBool>,
-    ) -> (Result<T, HaierError>, u32) {
+    ) -> (Result<R::Output, HaierError>, u32) {
         let system = operation.system();
         let endpoint = self.endpoint(system);
         let permit = Permit::new(&endpoint.breaker, admission);
@@ -476,13 +536,13 @@ impl Inner {
 
     /// One attempt: a token, one request, and the reply opened and decoded. A 401 drops the
     /// token, so the next attempt takes a newer one.
-    async fn attempt<T>(
+    async fn attempt<R: ReadReply>(
         &self,
         operation: Operation,
         url: &Url,
         body: &[u8],
-        decode: &impl Fn(Value) -> Result<T, String>,
-    ) -> Result<T, HaierError> {
+        decode: &R,
+    ) -> Result<R::Output, HaierError> {
         let system = operation.system();
         let endpoint = self.endpoint(system);
         let token = self.token(system).await?;
@@ -492,36 +552,21 @@ impl Inner {
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, token.header().clone())
             .body(body.to_vec());
-        let reply = self.send(operation, request, endpoint.timeout, body).await?;
+        let sent = self.send_head(operation, request, endpoint.timeout, body).await?;
+        if sent.response.status().is_success() {
+            return decode.read(self, operation, endpoint.timeout, sent).await;
+        }
+        let reply = self.read_reply(operation, endpoint.timeout, sent).await?;
         let op = operation.as_str();
         match reply.status.as_u16() {
-            200..=299 => {}
             401 => {
                 endpoint.tokens.invalidate(token.generation());
-                return Err(HaierError::Unauthorized {
+                Err(HaierError::Unauthorized {
                     system,
                     operation: op,
-                });
+                })
             }
-            status => return Err(self.status_error(system, op, status, &reply)),
-        }
-        let decode_error = |message: String| HaierError::Decode {
-            system,
-            operation: op,
-            message: format!("{message}; body: {}", self.redactor.body(&reply.body, BODY_LIMIT)),
-        };
-        match wire::open_envelope(&reply.body).map_err(decode_error)? {
-            Envelope::Data(data) => decode(data).map_err(decode_error),
-            Envelope::Throttled => Err(HaierError::RateLimited {
-                system,
-                operation: op,
-                retry_after: reply.retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
-            }),
-            Envelope::Refused { code, message } => Err(HaierError::refused(
-                operation,
-                code,
-                self.redactor.scrub(&message),
-            )),
+            status => Err(self.status_error(system, op, status, &reply)),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! simulator and tests). It knows nothing about the database or jobs.
 
 mod auth;
+mod body;
 mod breaker;
 mod call;
 mod client;

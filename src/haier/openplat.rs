@@ -1,6 +1,7 @@
 //! Openplat's operations: purchasable products, prices, stock, logistics and balance, each a
 //! body from `wire::request` sent through the shared call path and decoded by `wire::reply`.
 
+use super::body::ListingBody;
 use super::call::{encode, require};
 use super::client::HaierClient;
 use super::error::HaierError;
@@ -52,6 +53,33 @@ impl HaierClient {
         )?;
         self.inner
             .call(operation, &p.products_url, body, wire::products_from)
+            .await
+    }
+
+    /// The customer's whole listing, decoded as it arrives: products go to `sink` in batches as
+    /// soon as they are read, and the result is how many there were. Memory stays flat however
+    /// large the catalog. A retried attempt sends its products again from the first (the receiver
+    /// must take repeats); a broken reply fails the call after the products read before the break
+    /// were sent.
+    pub async fn stream_listing(
+        &self,
+        sink: tokio::sync::mpsc::Sender<Vec<Product>>,
+    ) -> Result<u64, HaierError> {
+        let operation = Operation::Products;
+        let p = &self.inner.op;
+        let body = encode(
+            operation,
+            &wire::ProductsRequest {
+                customer_code: &p.customer_code,
+                send_to_code: &p.send_to_code,
+                product_codes: None,
+                supplier_code: &p.supplier_code,
+                search_type: wire::SEARCH_TYPE,
+                password: p.password.expose(),
+            },
+        )?;
+        self.inner
+            .call_with(operation, &p.products_url, body, ListingBody { sink }, None)
             .await
     }
 

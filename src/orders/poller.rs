@@ -103,6 +103,10 @@ pub async fn push_next_batch(db: &Db, client: &HaierClient, job: &OutboxJob) -> 
         let limit = i64::from(job.batch_size.max(1));
         db.run(move |conn| {
             let now = db::now_utc();
+            // An idle poll is one indexed read, with no write lock.
+            if !outbox::any_due(conn, now)? {
+                return Ok(Vec::new());
+            }
             Ok(outbox::claim_due_orders(conn, &token, now, now + lease, limit)?)
         })
         .await

@@ -4,6 +4,7 @@
 //! does) and does not push orders (the outbox poller does).
 
 pub mod context;
+mod listing;
 pub mod logistics;
 pub mod pipeline;
 pub mod prices;

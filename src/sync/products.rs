@@ -26,49 +26,16 @@ pub async fn run(ctx: &AppContext, job: &SyncJob, overrides: &RunOverrides, run:
         brand: overrides.local_brand.clone(),
     };
     match given_codes(job, overrides) {
-        None => sync_full_listing(ctx, labels, run).await,
+        None => super::listing::sync_full_listing(ctx, labels, run).await,
         Some(codes) => sync_given_codes(ctx, job, labels, codes, run).await,
     }
 }
 
 /// The shop's own category and brand, set on every product the run syncs when given.
 #[derive(Debug, Clone, Default)]
-struct LocalLabels {
-    category: Option<String>,
-    brand: Option<String>,
-}
-
-async fn sync_full_listing(ctx: &AppContext, labels: LocalLabels, run: &RunTracker<'_>) -> Ending {
-    run.status("listing purchasable products");
-    let reply = tokio::select! {
-        () = run.cancelled() => return Ending::Stopped,
-        reply = pipeline::call_haier(|| ctx.client.query_products(None)) => reply,
-    };
-    let listing = match reply {
-        Ok(listing) => listing,
-        Err(e) => {
-            return Ending::Failed(anyhow::Error::new(e).context("Failed to list the purchasable products"))
-        }
-    };
-    // The codes seen, for delisting; a code listed twice counts once.
-    let mut seen: HashSet<String> = HashSet::with_capacity(listing.len());
-    let listing: Vec<Product> = listing
-        .into_iter()
-        .filter(|p| seen.insert(p.code.clone()))
-        .collect();
-    run.set_total(listing.len() as u64);
-    run.status("writing products");
-    let pages: Vec<Vec<Product>> = chunk_owned(listing, pipeline::PAGE_ROWS);
-    let results = futures::stream::iter(pages).map(Fetched::rows);
-    let (ending, written) = write_products(ctx, labels, run, results).await;
-    note_written(run, written);
-    if !matches!(ending, Ending::Completed) {
-        return ending;
-    }
-    match delist_missing(ctx, &seen, run).await {
-        Ok(()) => ending,
-        Err(e) => Ending::Failed(e),
-    }
+pub(super) struct LocalLabels {
+    pub(super) category: Option<String>,
+    pub(super) brand: Option<String>,
 }
 
 async fn sync_given_codes(
@@ -161,7 +128,10 @@ async fn write_products(
 }
 
 /// The names not seen before, which are then taken as known.
-fn new_names<'a>(known: &mut HashSet<String>, names: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+pub(super) fn new_names<'a>(
+    known: &mut HashSet<String>,
+    names: impl Iterator<Item = Option<&'a str>>,
+) -> Vec<String> {
     let mut fresh = Vec::new();
     for name in names.flatten() {
         let name = name.trim();
@@ -244,14 +214,14 @@ fn write_product_page(
     Ok(written)
 }
 
-fn needs_write(stored: &products::StoredProduct, row: &products::ProductRow) -> bool {
+pub(super) fn needs_write(stored: &products::StoredProduct, row: &products::ProductRow) -> bool {
     stored.content_hash != row.content_hash
         || stored.delisted_at.is_some()
         || stored.local_category != row.local_category
         || stored.local_brand != row.local_brand
 }
 
-fn product_row(
+pub(super) fn product_row(
     p: Product,
     content_hash: String,
     labels: &LocalLabels,
@@ -290,74 +260,9 @@ fn product_row(
     }
 }
 
-/// After a complete listing: marks listed products that the listing did not contain as delisted.
-/// An empty listing delists nothing (more likely a fault at Haier's than an empty catalog).
-async fn delist_missing(
-    ctx: &AppContext,
-    seen: &HashSet<String>,
-    run: &RunTracker<'_>,
-) -> anyhow::Result<()> {
-    if seen.is_empty() {
-        let listed = ctx.db.run(|c| Ok(products::count_listed(c, false)?)).await?;
-        if listed > 0 {
-            run.note("Haier's listing was empty; nothing delisted");
-        }
-        return Ok(());
-    }
-    run.status("delisting products Haier no longer lists");
-    let mut after: Option<String> = None;
-    let mut delisted = 0usize;
-    loop {
-        let from = after.clone();
-        let codes = ctx
-            .db
-            .run(move |c| {
-                Ok(products::listed_codes_after(
-                    c,
-                    from.as_deref(),
-                    pipeline::CODES_PER_PAGE,
-                    false,
-                )?)
-            })
-            .await
-            .context("Failed to read the listed products")?;
-        let Some(last) = codes.last().cloned() else {
-            break;
-        };
-        let page_len = codes.len();
-        let missing: Vec<String> = codes.into_iter().filter(|c| !seen.contains(c)).collect();
-        if !missing.is_empty() {
-            let now = db::now_utc();
-            delisted += ctx
-                .db
-                .run(move |c| Ok(products::delist(c, &missing, now)?))
-                .await
-                .context("Failed to mark delisted products")?;
-        }
-        if (page_len as i64) < pipeline::CODES_PER_PAGE {
-            break;
-        }
-        after = Some(last);
-    }
-    if delisted > 0 {
-        run.note(format!("{delisted} delisted"));
-    }
-    Ok(())
-}
-
-fn note_written(run: &RunTracker<'_>, written: Written) {
+pub(super) fn note_written(run: &RunTracker<'_>, written: Written) {
     run.note(format!(
         "{} new, {} changed, {} unchanged",
         written.inserted, written.updated, written.unchanged
     ));
-}
-
-/// `items` in owned chunks of `size`.
-fn chunk_owned<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
-    let mut chunks = Vec::with_capacity(items.len().div_ceil(size.max(1)));
-    let mut iter = items.into_iter().peekable();
-    while iter.peek().is_some() {
-        chunks.push(iter.by_ref().take(size.max(1)).collect());
-    }
-    chunks
 }

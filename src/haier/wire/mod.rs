@@ -1,5 +1,6 @@
 //! Haier's wire format: request bodies (`request`), the reply envelope (`envelope`), token replies
-//! (`token`), lenient scalars (`lenient`), Haier's time shapes (`times`) and replies into domain
+//! (`token`), lenient scalars (`lenient`), Haier's time shapes (`times`), the product listing
+//! decoded as it arrives (`listing`) and replies into domain
 //! types (`reply`, `logistics`, and `ylh_reply` for YLH's after-sale calls). It sends
 //! nothing and knows no URLs (those are `haier::paths`).
 
@@ -7,6 +8,7 @@ mod envelope;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod lenient;
+mod listing;
 mod logistics;
 mod reply;
 mod request;
@@ -15,6 +17,7 @@ mod token;
 mod ylh_reply;
 
 pub(super) use envelope::{open_envelope, Envelope};
+pub(super) use listing::{decode_listing, ListingEnd};
 pub(super) use logistics::logistics_from;
 pub(super) use reply::{balances_from, cancel_accepted_from, prices_from, products_from, stock_from};
 pub(super) use request::{

@@ -8,9 +8,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// One item of the purchasable-products payload, as Haier writes it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ProductWire {
+pub(super) struct ProductWire {
     #[serde(default, deserialize_with = "lenient::string")]
     product_code: String,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -37,19 +38,26 @@ struct ProductWire {
 pub(crate) fn products_from(data: Value) -> Result<Vec<Product>, String> {
     Ok(list_of::<ProductWire>(data)?
         .into_iter()
-        .filter(|p| !p.product_code.is_empty())
-        .map(|p| Product {
-            code: p.product_code,
-            model: p.product_model,
-            group_name: p.group_name,
-            brand_name: p.product_brand_name,
-            image_url: p.product_image_url,
-            leaflet_urls: p.leaflet_urls,
-            // An item in the purchasable list without `isSales` is taken as purchasable.
-            is_sales: p.is_sales.unwrap_or(true),
-            no_sales_reason: p.no_sales_reason.filter(|r| !r.is_empty()),
-        })
+        .filter_map(product_of)
         .collect())
+}
+
+/// The product an item describes; `None` for an item without a product code.
+pub(super) fn product_of(p: ProductWire) -> Option<Product> {
+    if p.product_code.is_empty() {
+        return None;
+    }
+    Some(Product {
+        code: p.product_code,
+        model: p.product_model,
+        group_name: p.group_name,
+        brand_name: p.product_brand_name,
+        image_url: p.product_image_url,
+        leaflet_urls: p.leaflet_urls,
+        // An item in the purchasable list without `isSales` is taken as purchasable.
+        is_sales: p.is_sales.unwrap_or(true),
+        no_sales_reason: p.no_sales_reason.filter(|r| !r.is_empty()),
+    })
 }
 
 #[derive(Deserialize)]

@@ -146,6 +146,25 @@ pub fn claim_due_orders(
     }
 }
 
+/// Whether [`claim_due_orders`] would claim a row at `now`: a `pending` row whose
+/// `next_attempt_at` has come, or a `sending` row whose lease ran out. An idle poll asks this
+/// first, so that it takes no write lock.
+///
+/// Locking: a plain read, answered from the `(status, next_attempt_at)` index.
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        haier_order_outbox::table.filter(
+            (dsl::status
+                .eq(OutboxStatus::Pending)
+                .and(dsl::next_attempt_at.le(now)))
+            .or(dsl::status
+                .eq(OutboxStatus::Sending)
+                .and(dsl::locked_until.le(now).assume_not_null())),
+        ),
+    ))
+    .get_result(conn)
+}
+
 /// The lease tokens rows are `sending` under, each with its number of rows.
 /// Locking: a plain read.
 pub fn lease_holders(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {

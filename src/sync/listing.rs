@@ -1,0 +1,214 @@
+//! The products job's full listing: Haier's whole catalog in one call, decoded as it arrives
+//! (`HaierClient::stream_listing`) and written as it is read. The stored rows' hashes are read
+//! once, before the first product; each listed product is compared with them in memory, and only
+//! the new, changed, re-listed or relabelled ones are written, many rows to a statement. After
+//! a complete listing, the listed products it did not contain are marked delisted.
+//!
+//! Memory stays flat in the listing's size (batches of products in flight, one write batch)
+//! but for what the comparison needs: the stored hashes and the codes seen.
+
+use super::pipeline::{self, Written};
+use super::products::{needs_write, new_names, note_written, product_hash, product_row, LocalLabels};
+use super::{AppContext, Ending, RunTracker};
+use crate::db::{self, products, DbConnection};
+use crate::haier::Product;
+use anyhow::Context as _;
+use diesel::Connection as _;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::mpsc;
+
+/// Changed rows written per transaction (in statements of up to
+/// [`products::UPSERT_ROWS_PER_STATEMENT`] rows): a few tens of milliseconds of write lock.
+pub(crate) const WRITE_ROWS: usize = 8_192;
+/// Batches of decoded products waiting for the writer.
+const BATCHES_IN_FLIGHT: usize = 8;
+/// Codes per delisting statement.
+const DELIST_CODES: usize = 5_000;
+
+/// What the writer keeps across a listing.
+struct Listing {
+    /// The stored rows by code, read once before the first product.
+    stored: HashMap<String, products::StoredProduct>,
+    /// Every code the listing contained (a repeated code, or an attempt sent again, counts once).
+    seen: HashSet<String>,
+    known_categories: HashSet<String>,
+    known_brands: HashSet<String>,
+    written: Written,
+}
+
+/// Lists every purchasable product and writes what changed; delists what the listing left out.
+pub(super) async fn sync_full_listing(ctx: &AppContext, labels: LocalLabels, run: &RunTracker<'_>) -> Ending {
+    run.status("listing purchasable products");
+    let (sink, batches) = mpsc::channel::<Vec<Product>>(BATCHES_IN_FLIGHT);
+    let client = ctx.client.clone();
+    let listing = async move {
+        let result = pipeline::call_haier(|| client.stream_listing(sink.clone())).await;
+        drop(sink);
+        result
+    };
+    let writing = write_listing(ctx, &labels, run, batches);
+    let (listed, written) = tokio::select! {
+        () = run.cancelled() => return Ending::Stopped,
+        pair = async { tokio::join!(listing, writing) } => pair,
+    };
+    let state = match written {
+        Ok(state) => state,
+        Err(e) => return Ending::Failed(e),
+    };
+    note_written(run, state.written);
+    if let Err(e) = listed {
+        return Ending::Failed(anyhow::Error::new(e).context("Failed to list the purchasable products"));
+    }
+    match delist_missing(ctx, &state, run).await {
+        Ok(()) => Ending::Completed,
+        Err(e) => Ending::Failed(e),
+    }
+}
+
+/// Takes the decoded products as they come and writes the ones that changed, [`WRITE_ROWS`] to
+/// a transaction. Ends when the listing ends (its sender is dropped).
+async fn write_listing(
+    ctx: &AppContext,
+    labels: &LocalLabels,
+    run: &RunTracker<'_>,
+    mut batches: mpsc::Receiver<Vec<Product>>,
+) -> anyhow::Result<Listing> {
+    let (stored, categories, brands) = ctx
+        .db
+        .run(|c| {
+            Ok((
+                products::stored_all(c)?,
+                products::category_names(c)?,
+                products::brand_names(c)?,
+            ))
+        })
+        .await
+        .context("Failed to read the stored products")?;
+    let mut state = Listing {
+        stored: stored.into_iter().map(|s| (s.product_code.clone(), s)).collect(),
+        seen: HashSet::new(),
+        known_categories: categories.into_iter().collect(),
+        known_brands: brands.into_iter().collect(),
+        written: Written::default(),
+    };
+    let mut pending = Pending::default();
+    let now = db::now_utc();
+    while let Some(batch) = batches.recv().await {
+        let mut fresh = 0u64;
+        for product in batch {
+            if !state.seen.insert(product.code.clone()) {
+                continue;
+            }
+            fresh += 1;
+            pending.new_categories.extend(new_names(
+                &mut state.known_categories,
+                std::iter::once(product.group_name.as_deref()),
+            ));
+            pending.new_brands.extend(new_names(
+                &mut state.known_brands,
+                std::iter::once(product.brand_name.as_deref()),
+            ));
+            let hash = product_hash(&product);
+            let previous = state.stored.get(&product.code);
+            let row = product_row(product, hash, labels, previous, now);
+            match previous {
+                None => state.written.inserted += 1,
+                Some(s) if needs_write(s, &row) => state.written.updated += 1,
+                Some(_) => {
+                    state.written.unchanged += 1;
+                    continue;
+                }
+            }
+            pending.rows.push(row);
+        }
+        pending.items += fresh;
+        run.set_total(state.seen.len() as u64);
+        run.answered(fresh);
+        if pending.rows.len() >= WRITE_ROWS {
+            pending.write(ctx, run).await?;
+        }
+    }
+    pending.write(ctx, run).await?;
+    Ok(state)
+}
+
+/// What is read but not written yet.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<products::ProductRow>,
+    new_categories: Vec<String>,
+    new_brands: Vec<String>,
+    /// Listed products read since the last write (written or unchanged): successes once written.
+    items: u64,
+}
+
+impl Pending {
+    async fn write(&mut self, ctx: &AppContext, run: &RunTracker<'_>) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut self.rows);
+        let categories = std::mem::take(&mut self.new_categories);
+        let brands = std::mem::take(&mut self.new_brands);
+        if !(rows.is_empty() && categories.is_empty() && brands.is_empty()) {
+            ctx.db
+                .run(move |conn| write_rows(conn, &rows, &categories, &brands))
+                .await
+                .context("Failed to write a batch of products")?;
+        }
+        run.succeed(std::mem::take(&mut self.items));
+        run.checkpoint().await;
+        Ok(())
+    }
+}
+
+/// New categories and brands, then the rows, in one transaction.
+fn write_rows(
+    conn: &mut DbConnection,
+    rows: &[products::ProductRow],
+    categories: &[String],
+    brands: &[String],
+) -> anyhow::Result<()> {
+    let now = db::now_utc();
+    conn.transaction(|conn| {
+        products::insert_categories(conn, categories, now)?;
+        products::insert_brands(conn, brands, now)?;
+        products::upsert_products(conn, rows)?;
+        diesel::QueryResult::Ok(())
+    })?;
+    Ok(())
+}
+
+/// After a complete listing: marks the stored listed products it did not contain as delisted.
+/// An empty listing delists nothing (more likely a fault at Haier's than an empty catalog).
+async fn delist_missing(ctx: &AppContext, state: &Listing, run: &RunTracker<'_>) -> anyhow::Result<()> {
+    let missing: Vec<String> = state
+        .stored
+        .values()
+        .filter(|s| s.delisted_at.is_none() && !state.seen.contains(&s.product_code))
+        .map(|s| s.product_code.clone())
+        .collect();
+    if state.seen.is_empty() {
+        if !missing.is_empty() {
+            run.note("Haier's listing was empty; nothing delisted");
+        }
+        return Ok(());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run.status("delisting products Haier no longer lists");
+    let now = db::now_utc();
+    let delisted = ctx
+        .db
+        .run(move |c| {
+            let mut delisted = 0;
+            for chunk in missing.chunks(DELIST_CODES) {
+                delisted += products::delist(c, chunk, now)?;
+            }
+            Ok(delisted)
+        })
+        .await
+        .context("Failed to mark delisted products")?;
+    if delisted > 0 {
+        run.note(format!("{delisted} delisted"));
+    }
+    Ok(())
+}
