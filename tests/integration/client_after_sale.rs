@@ -2,7 +2,7 @@
 //! client against the simulator, and the simulator's own answers to bodies the client would
 //! never send.
 
-use crate::support::{spawn_app_with, taken_orders, Options, TestApp, FIRST_DATE_MS};
+use crate::support::{spawn_app_with, taken_orders, ylh_token, Options, TestApp, FIRST_DATE_MS};
 use haier_sync::haier::paths;
 use haier_sync::haier::{HaierError, PhotoScene};
 use haier_sync::simulator::{Rescheduled, SimOptions};
@@ -132,30 +132,11 @@ async fn photos_and_express_numbers_of_taken_orders_come_with_their_scenes_and_s
     assert_eq!(app.sim.stats().requests.delivery_photos, 2);
 }
 
-async fn ylh_token(http: &reqwest::Client, app: &TestApp) -> String {
-    let body: Value = http
-        .post(format!("{}{}", app.sim.base_url(), paths::ylh_token_path("-dev")))
-        .basic_auth("demo-ylh-client", Some("demo-ylh-secret"))
-        .header("system-name", "ylh-open-api")
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "demo-user"),
-            ("password", "demo-user-password"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_answers_malformed_after_sale_bodies_with_the_envelope() {
     let (app, orders) = app_with_taken_orders(1).await;
     let http = reqwest::Client::new();
-    let token = ylh_token(&http, &app).await;
+    let token = ylh_token(&http, &app.sim, "-dev").await;
     let post = |path: String, body: Value| {
         let (http, token) = (http.clone(), token.clone());
         let url = format!("{}{path}", app.sim.base_url());

@@ -2,7 +2,7 @@
 //! errors, tokens and their expiry, the quota, injected faults, signed callbacks, logistics
 //! progress, determinism, and the `/_sim` API. Each test starts its own simulator on 127.0.0.1:0.
 
-use crate::support::start_simulator;
+use crate::support::{start_simulator, ylh_token};
 use axum::extract::{Form, State};
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
@@ -64,25 +64,6 @@ async fn openplat_token(client: &reqwest::Client, sim: &SimHandle) -> String {
         .await
         .unwrap();
     reply["token"].as_str().unwrap().to_owned()
-}
-
-async fn ylh_token(client: &reqwest::Client, sim: &SimHandle, suffix: &str) -> String {
-    let reply = client
-        .post(format!("{}{}", sim.base_url(), paths::ylh_token_path(suffix)))
-        .basic_auth("demo-ylh-client", Some("demo-ylh-secret"))
-        .header("system-name", "ylh-open-api")
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "demo-user"),
-            ("password", "demo-user-password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::OK);
-    let body: Value = reply.json().await.unwrap();
-    assert_eq!(body["token_type"], "bearer");
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// POSTs JSON with a raw `Authorization` header; returns the status and the body (JSON, or a string).

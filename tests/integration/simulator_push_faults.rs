@@ -4,31 +4,12 @@
 //! are not numbers refused as the contract types them. Each `soId` is stored once whatever
 //! happens.
 
-use crate::support::start_simulator;
+use crate::support::{start_simulator, ylh_token};
 use haier_sync::haier::paths;
 use haier_sync::simulator::{SimHandle, SimOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-async fn ylh_token(client: &reqwest::Client, sim: &SimHandle) -> String {
-    let reply: Value = client
-        .post(format!("{}{}", sim.base_url(), paths::ylh_token_path("-dev")))
-        .basic_auth("demo-ylh-client", Some("demo-ylh-secret"))
-        .header("system-name", "ylh-open-api")
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "demo-user"),
-            ("password", "demo-user-password"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["access_token"].as_str().unwrap().to_owned()
-}
 
 /// Pushes `order`; the status and the body (JSON, or the text), or `None` when no reply came
 /// within 500 ms.
@@ -85,7 +66,7 @@ async fn a_repeat_is_refused_by_message_only_and_a_lost_reply_still_stores_the_o
     })
     .await;
     let client = reqwest::Client::new();
-    let token = ylh_token(&client, &sim).await;
+    let token = ylh_token(&client, &sim, "-dev").await;
     set_faults(
         &client,
         &sim,
@@ -161,7 +142,7 @@ async fn a_time_that_is_not_a_number_is_refused_and_not_stored() {
     })
     .await;
     let client = reqwest::Client::new();
-    let token = ylh_token(&client, &sim).await;
+    let token = ylh_token(&client, &sim, "-dev").await;
     for (so_id, field, value) in [
         ("SO-T1", "distributionTime", json!("2026-12-05")),
         ("SO-T2", "installTime", json!("1796486399000")),
