@@ -3,8 +3,10 @@
 //! all three of Haier's shapes, ordered by when they happened.
 
 use crate::support::{spawn_app_with, taken_orders, wait_for, Options, TestApp};
+use haier_sync::cli::outbox_show::render_history;
 use haier_sync::config::SyncKind;
 use haier_sync::db::logistics;
+use haier_sync::orders::history::load_history;
 use haier_sync::orders::shipments;
 use haier_sync::runs::RunStatus;
 use haier_sync::simulator::{Faults, SimOptions};
@@ -54,6 +56,16 @@ async fn express_numbers_of_250_taken_orders_are_asked_in_three_calls_and_stored
         assert_eq!((&row.so_id, &row.haier_order_no), (&so_id, &haier_order_no));
         assert_eq!(row.carrier_name.as_deref(), Some("日日顺物流"));
         assert_eq!(row.serial_numbers().len(), 1, "one unit, one SN: {row:?}");
+    }
+    // `outbox show` prints the same parcels, with their express and serial numbers.
+    let history = load_history(app.db(), &so_id).await.unwrap().expect("the order");
+    assert_eq!(history.shipments, rows);
+    let text = render_history(&history, chrono_tz::Asia::Shanghai);
+    for row in &rows {
+        assert!(text.contains(&row.express_no), "{text}");
+        for sn in row.serial_numbers() {
+            assert!(text.contains(&sn), "{text}");
+        }
     }
 
     // Not delivered yet: asked again next run, and the rows are updated, not repeated.
