@@ -77,7 +77,16 @@ pub fn audited(command: &Command) -> Option<(&'static str, serde_json::Value)> {
             OutboxCommand::Enqueue { file } => {
                 Some(("outbox enqueue", json!({ "file": file.display().to_string() })))
             }
-            OutboxCommand::Retry { so_id } => Some(("outbox retry", json!({ "so_id": so_id }))),
+            OutboxCommand::Retry(args) => Some((
+                "outbox retry",
+                json!({
+                    "so_id": args.so_id,
+                    "status": args.status,
+                    "since": args.since,
+                    "error_like": args.error_like,
+                    "dry_run": args.dry_run,
+                }),
+            )),
             OutboxCommand::Cancel { so_id, reason } => {
                 Some(("outbox cancel", json!({ "so_id": so_id, "reason": reason })))
             }

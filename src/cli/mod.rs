@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod outbox;
 mod outbox_after_sale;
 pub mod outbox_events;
+mod outbox_retry;
 pub mod outbox_show;
 pub mod pause;
 pub mod run;

@@ -8,7 +8,7 @@ use crate::db::Db;
 use crate::haier::HaierClient;
 use crate::orders::outbox::{self, OutboxRow};
 use crate::orders::unconfirmed::{human_duration, list_unconfirmed, Unanswered, UnconfirmedOrder};
-use crate::orders::{cancel_order, enqueue_orders, retry_order, Cancelled, Enqueued, OutboxStatus, Retried};
+use crate::orders::{cancel_order, enqueue_orders, Cancelled, Enqueued, OutboxStatus};
 use anyhow::Context as _;
 use clap::Subcommand;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -58,12 +58,9 @@ pub enum OutboxCommand {
         json: bool,
     },
     /// Move a `dead` order back to `pending`, with its attempts reset, so the poller checks and
-    /// pushes it again (after fixing what its last error names).
-    Retry {
-        /// The order's soId.
-        #[arg(value_name = "SO_ID")]
-        so_id: String,
-    },
+    /// pushes it again (after fixing what its last error names); or, with `--status dead`, every
+    /// dead order the filters name (`--dry-run` lists them and changes nothing).
+    Retry(super::outbox_retry::RetryArgs),
     /// Ask Haier to cancel an order, or to take back a delivered one (a return, within 7 days of
     /// signing). Haier answers the request at once and the outcome later, in its cancel
     /// callback (`outbox show` prints it). An order not pushed yet is cancelled here and never
@@ -182,20 +179,7 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
         OutboxCommand::Show { so_id, json } => {
             super::outbox_show::show(&db, &so_id, json, config.defaults.timezone).await
         }
-        OutboxCommand::Retry { so_id } => match retry_order(&db, &so_id).await? {
-            Retried::Pending => {
-                println!("{so_id} is pending again; the poller will check and push it");
-                Ok(0)
-            }
-            Retried::NotFound => {
-                eprintln!("error: no outbox order has soId {so_id}");
-                Ok(1)
-            }
-            Retried::NotDead { status } => {
-                eprintln!("error: {so_id} is {status}, not dead; only a dead order can be retried");
-                Ok(1)
-            }
-        },
+        OutboxCommand::Retry(args) => super::outbox_retry::run(&db, args, config.defaults.timezone).await,
         OutboxCommand::Events(args) => super::outbox_events::list(&db, args, config.defaults.timezone).await,
         OutboxCommand::Attach { event_id, so_id } => {
             super::outbox_events::attach(&db, event_id, &so_id).await
@@ -402,8 +386,21 @@ mod tests {
         assert_eq!((so_id.as_str(), json), ("SO-1", true));
         assert!(matches!(
             parse(&["retry", "SO-1"]).unwrap(),
-            OutboxCommand::Retry { .. }
+            OutboxCommand::Retry(_)
         ));
+        let OutboxCommand::Retry(retry) =
+            parse(&["retry", "--status", "dead", "--since", "2h", "--dry-run"]).unwrap()
+        else {
+            panic!("a bulk retry parses");
+        };
+        assert_eq!((retry.so_id, retry.status), (None, Some(OutboxStatus::Dead)));
+        assert!(retry.dry_run);
+        assert!(parse(&["retry"]).is_err(), "a retry names an order or a status");
+        assert!(parse(&["retry", "SO-1", "--status", "dead"]).is_err(), "not both");
+        assert!(
+            parse(&["retry", "SO-1", "--dry-run"]).is_err(),
+            "--dry-run goes with --status"
+        );
         let OutboxCommand::Reschedule {
             so_id,
             delivery,

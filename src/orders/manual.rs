@@ -1,5 +1,5 @@
-//! What an operator does to one order by hand (`outbox retry`, `outbox cancel`): send a dead order
-//! again, and cancel an order, here when Haier never had it, else by asking Haier. A return of a
+//! What an operator does to orders by hand (`outbox retry`, `outbox cancel`): send a dead order
+//! (or every dead order a filter names) again, and cancel an order, here when Haier never had it, else by asking Haier. A return of a
 //! delivered order (within 7 days of signing) is asked of Haier the same way: its answer comes
 //! in the cancel callback, with the units taken back.
 
@@ -35,6 +35,53 @@ pub async fn retry_order(db: &Db, so_id: &str) -> anyhow::Result<Retried> {
     })
     .await
     .context("Failed to retry the order")
+}
+
+/// Which `dead` orders `outbox retry --status dead` means.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadFilter {
+    /// Only orders that went dead at or after this time (UTC).
+    pub since: Option<chrono::NaiveDateTime>,
+    /// Only orders whose `last_error` contains this text, in any letter case.
+    pub error_like: Option<String>,
+}
+
+impl DeadFilter {
+    fn matches(&self, last_error: Option<&str>) -> bool {
+        match &self.error_like {
+            None => true,
+            Some(text) => last_error.is_some_and(|error| error.to_lowercase().contains(&text.to_lowercase())),
+        }
+    }
+}
+
+/// The `dead` orders `filter` means (soIds, oldest first). With `dry_run` nothing changes; else
+/// each is moved back to `pending` as [`retry_order`] does, in one transaction, and the soIds
+/// returned are those moved (an order a concurrent command moved first is left out).
+pub async fn retry_dead_orders(db: &Db, filter: DeadFilter, dry_run: bool) -> anyhow::Result<Vec<String>> {
+    db.run(move |conn| {
+        use diesel::Connection as _;
+        conn.transaction(|conn| {
+            let chosen: Vec<String> = outbox::dead_orders_since(conn, filter.since)?
+                .into_iter()
+                .filter(|(_, last_error)| filter.matches(last_error.as_deref()))
+                .map(|(so_id, _)| so_id)
+                .collect();
+            if dry_run {
+                return Ok(chosen);
+            }
+            let now = db::now_utc();
+            let mut retried = Vec::with_capacity(chosen.len());
+            for so_id in chosen {
+                if outbox::retry_dead_order(conn, &so_id, now)? {
+                    retried.push(so_id);
+                }
+            }
+            Ok(retried)
+        })
+    })
+    .await
+    .context("Failed to retry the dead orders")
 }
 
 /// What [`cancel_order`] did.

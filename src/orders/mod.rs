@@ -32,7 +32,7 @@ pub mod validate;
 
 pub use callback::{router, serve};
 pub use enqueue::{enqueue_orders, Enqueued};
-pub use manual::{cancel_order, retry_order, Cancelled, Retried};
+pub use manual::{cancel_order, retry_dead_orders, retry_order, Cancelled, DeadFilter, Retried};
 pub use poller::{run_until_stopped, try_push_next_batch, PollOutcome};
 pub use problem::{InvalidOrder, Problem};
 pub use state::{CallbackOutcome, CancelState, OutboxStatus};

@@ -119,6 +119,108 @@ async fn retry_moves_only_a_dead_order_back_to_pending() {
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 0));
 }
 
+/// Sets an order `dead` with `last_error`, gone dead `hours_ago`.
+async fn make_dead(app: &TestApp, so_id: &str, last_error: &str, hours_ago: i64) {
+    let (so_id, last_error) = (so_id.to_owned(), last_error.to_owned());
+    app.db()
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use haier_sync::db::schema::haier_order_outbox::dsl;
+            let at = haier_sync::db::now_utc() - chrono::Duration::hours(hours_ago);
+            diesel::update(dsl::haier_order_outbox.filter(dsl::so_id.eq(so_id)))
+                .set((
+                    dsl::status.eq("dead"),
+                    dsl::attempts.eq(10_i64),
+                    dsl::last_error.eq(last_error),
+                    dsl::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_bulk_retry_sends_again_exactly_the_dead_orders_its_dry_run_listed() {
+    let app = spawn_app().await;
+    for so_id in ["SO-A", "SO-B", "SO-C", "SO-D", "SO-E"] {
+        insert_by_sql(
+            app.db(),
+            so_id,
+            &format!("ON-{so_id}"),
+            &order_json(so_id, &["P1"]),
+        )
+        .await;
+    }
+    make_dead(&app, "SO-A", "YLH order_push: Timeout after 15 s", 1).await;
+    make_dead(&app, "SO-B", "YLH order_push: TIMEOUT after 15 s", 1).await;
+    make_dead(&app, "SO-C", "YLH order_push: timeout after 15 s", 5).await;
+    make_dead(&app, "SO-D", "itemList[0].productCode GD0X is not for sale", 1).await;
+    // SO-E stays pending.
+    let cli = |args: &[&str]| {
+        let output = command(app.config_path(), args).output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let filter = [
+        "outbox",
+        "retry",
+        "--status",
+        "dead",
+        "--since",
+        "2h",
+        "--error-like",
+        "timeout",
+    ];
+
+    let (code, dry, stderr) = cli(&[&filter[..], &["--dry-run"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        dry,
+        "SO-A\nSO-B\n2 dead order(s) would be retried (dry run: nothing changed)\n"
+    );
+    let statuses = || async {
+        let mut rows = all_rows(app.db()).await;
+        rows.sort_by(|a, b| a.so_id.cmp(&b.so_id));
+        rows.into_iter()
+            .map(|r| (r.so_id, r.status.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let dead_before = statuses().await;
+    assert_eq!(dead_before.iter().filter(|(_, s)| s == "dead").count(), 4);
+
+    let (code, out, stderr) = cli(&filter);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        out.starts_with("SO-A\nSO-B\n2 dead order(s) are pending again"),
+        "{out}"
+    );
+    let after = statuses().await;
+    let moved: Vec<&str> = after
+        .iter()
+        .zip(&dead_before)
+        .filter(|((_, now), (_, before))| now != before)
+        .map(|((so_id, _), _)| so_id.as_str())
+        .collect();
+    assert_eq!(moved, ["SO-A", "SO-B"], "{after:?}");
+    assert_eq!(row(app.db(), "SO-A").await.attempts, 0);
+
+    // Without filters every dead order goes; a status other than dead is refused.
+    let (code, out, _) = cli(&["outbox", "retry", "--status", "dead"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("SO-C\nSO-D\n2 dead order(s)"), "{out}");
+    let (code, _, stderr) = cli(&["outbox", "retry", "--status", "pending"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("only dead orders can be retried"), "{stderr}");
+    let (code, _, stderr) = cli(&["outbox", "retry", "--status", "dead", "--since", "yesterday-ish"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--since yesterday-ish"), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // `outbox reschedule` and `outbox photos`, through the `haier-sync` binary against the simulator
 // ---------------------------------------------------------------------------------------------

@@ -289,6 +289,24 @@ pub fn retry_dead_order(conn: &mut DbConnection, so_id: &str, now: NaiveDateTime
     update_one(conn, with_so_id_in(so_id, &[OutboxStatus::Dead]), change)
 }
 
+/// The `dead` orders that went dead at or after `since` (by `updated_at`), oldest first, each with
+/// its `last_error`: the candidates of `outbox retry --status dead`. Locking: a plain read (the
+/// status index).
+pub fn dead_orders_since(
+    conn: &mut DbConnection,
+    since: Option<NaiveDateTime>,
+) -> QueryResult<Vec<(String, Option<String>)>> {
+    let mut query = haier_order_outbox::table
+        .filter(dsl::status.eq(OutboxStatus::Dead))
+        .select((dsl::so_id, dsl::last_error))
+        .order(dsl::id.asc())
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(dsl::updated_at.ge(since));
+    }
+    query.load(conn)
+}
+
 /// Cancels a row here, without Haier (`cancel_state = local`), if it is in one of `from`: a
 /// `pending` row never pushed (the poller never sends it), or a `dead` one Haier answered it does
 /// not have. Returns false when the row is in another status (a poller may have claimed it
