@@ -397,10 +397,6 @@ mod tests {
         assert!(retry.dry_run);
         assert!(parse(&["retry"]).is_err(), "a retry names an order or a status");
         assert!(parse(&["retry", "SO-1", "--status", "dead"]).is_err(), "not both");
-        assert!(
-            parse(&["retry", "SO-1", "--dry-run"]).is_err(),
-            "--dry-run goes with --status"
-        );
         let OutboxCommand::Reschedule {
             so_id,
             delivery,

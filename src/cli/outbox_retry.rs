@@ -33,6 +33,10 @@ pub struct RetryArgs {
 /// Runs `outbox retry`; exit 0, 1 when the order cannot be retried, 2 for a bad filter.
 pub async fn run(db: &Db, args: RetryArgs, zone: chrono_tz::Tz) -> anyhow::Result<i32> {
     if let Some(so_id) = args.so_id {
+        if args.since.is_some() || args.error_like.is_some() || args.dry_run {
+            eprintln!("error: --since, --error-like and --dry-run go with --status dead, not with a soId");
+            return Ok(2);
+        }
         return Ok(match retry_order(db, &so_id).await? {
             Retried::Pending => {
                 println!("{so_id} is pending again; the poller will check and push it");

@@ -213,6 +213,9 @@ async fn a_bulk_retry_sends_again_exactly_the_dead_orders_its_dry_run_listed() {
     let (code, out, _) = cli(&["outbox", "retry", "--status", "dead"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("SO-C\nSO-D\n2 dead order(s)"), "{out}");
+    let (code, _, stderr) = cli(&["outbox", "retry", "SO-C", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("go with --status dead"), "{stderr}");
     let (code, _, stderr) = cli(&["outbox", "retry", "--status", "pending"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("only dead orders can be retried"), "{stderr}");
