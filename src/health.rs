@@ -77,7 +77,7 @@ pub async fn check_health(db: &Db, config: &Config, now: DateTime<Utc>) -> anyho
         .collect();
     let outbox_job = config.outbox_job();
     let late_before = outbox_job.unconfirmed_before(now.naive_utc());
-    let confirm_within = humantime_ms(outbox_job.confirm_within_ms);
+    let confirm_within = crate::orders::unconfirmed::human_duration(outbox_job.confirm_within_ms);
     let now_naive = now.naive_utc();
     let problems = db
         .run(move |conn| {
@@ -173,16 +173,4 @@ fn judge_job(
         });
     }
     problems
-}
-
-/// `confirm_within_ms` in words: whole hours when it is, else minutes, else seconds.
-fn humantime_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    if secs % 3600 == 0 {
-        format!("{} h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
 }
