@@ -73,6 +73,7 @@ pub fn audited(command: &Command) -> Option<(&'static str, serde_json::Value)> {
         Command::Migrate => Some(("migrate", json!({}))),
         Command::Pause(args) => Some(("pause", json!({ "job": args.job, "reason": args.reason }))),
         Command::Resume(args) => Some(("resume", json!({ "job": args.job, "catch_up": args.catch_up }))),
+        Command::Prune(args) => Some(("prune", json!({ "dry_run": args.dry_run }))),
         Command::Outbox(args) => match &args.command {
             OutboxCommand::Enqueue { file } => {
                 Some(("outbox enqueue", json!({ "file": file.display().to_string() })))
@@ -114,12 +115,29 @@ pub fn audited(command: &Command) -> Option<(&'static str, serde_json::Value)> {
 /// change the command's exit code.
 pub async fn record_outcome(
     config: &Config,
-    (command, arguments): (&'static str, serde_json::Value),
+    entry: (&'static str, serde_json::Value),
     result: &anyhow::Result<i32>,
 ) {
+    record_outcome_with_detail(config, entry, result, None).await;
+}
+
+/// [`record_outcome`] with what the command reports besides its exit code (a prune's counts),
+/// kept in the row's detail (after the exit code when it is not 0).
+pub async fn record_outcome_with_detail(
+    config: &Config,
+    (command, arguments): (&'static str, serde_json::Value),
+    result: &anyhow::Result<i32>,
+    reported: Option<String>,
+) {
     let (outcome, detail) = match result {
-        Ok(0) => (AuditOutcome::Ok, None),
-        Ok(code) => (AuditOutcome::Refused, Some(format!("exit code {code}"))),
+        Ok(0) => (AuditOutcome::Ok, reported),
+        Ok(code) => (
+            AuditOutcome::Refused,
+            Some(match reported {
+                Some(text) => format!("exit code {code}; {text}"),
+                None => format!("exit code {code}"),
+            }),
+        ),
         Err(e) => (AuditOutcome::Failed, Some(format!("{e:#}"))),
     };
     let entry = AuditEntry {

@@ -12,6 +12,7 @@ pub mod outbox_events;
 mod outbox_retry;
 pub mod outbox_show;
 pub mod pause;
+pub mod prune;
 pub mod run;
 pub mod run_job;
 pub mod simulate;
@@ -81,8 +82,13 @@ pub enum Command {
     /// Resume a paused job: it runs again from its next tick. A tick that passed while it was
     /// paused is not caught up unless --catch-up is given.
     Resume(pause::ResumeArgs),
+    /// Delete now what [retention] no longer keeps (old sync-log rows and callbacks, and finished
+    /// orders when set), as the daemon does once a day, and print the rows per kind. With
+    /// --dry-run, count them and delete nothing. Products, prices and price changes are never
+    /// pruned.
+    Prune(prune::PruneArgs),
     /// List the audit trail, newest first: who (OS user and host) ran which command that
-    /// changes state (pause, resume, outbox enqueue|retry|cancel, migrate), when, with which
+    /// changes state (pause, resume, outbox enqueue|retry|cancel, prune, migrate), when, with which
     /// arguments (secrets masked), and how it ended.
     Audit(audit::AuditArgs),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
@@ -137,6 +143,12 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
         Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
         Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
+        Command::Prune(args) => {
+            with_config(&path, |c| async move {
+                prune::run(args, &c).await.map(|(code, _)| code)
+            })
+            .await
+        }
     };
     finish(result)
 }
@@ -163,14 +175,20 @@ async fn with_config_audited(
         Err(code) => return Ok(code),
     };
     let _guard = crate::telemetry::init_for_command(&config.log)?;
+    // What the audit row says besides the outcome (the counts of a prune).
+    let mut detail = None;
     let result = match command {
         Command::Migrate => migrate::run(config.clone()).await,
+        Command::Prune(args) => prune::run(args, &config).await.map(|(code, counts)| {
+            detail = Some(counts);
+            code
+        }),
         Command::Outbox(args) => outbox::run(args, &config).await,
         Command::Pause(args) => pause::pause(args, &config).await,
         Command::Resume(args) => pause::resume(args, &config).await,
         other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
     };
-    audit::record_outcome(&config, entry, &result).await;
+    audit::record_outcome_with_detail(&config, entry, &result, detail).await;
     result
 }
 

@@ -53,8 +53,8 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
     Ok(report.exit_code())
 }
 
-/// Connects the daemon to the job code: the runner of the sync jobs and the order poller, and
-/// the callback receiver, all sharing one client and one pool.
+/// Connects the daemon to the job code: the runner of the sync jobs and the order poller, the
+/// callback receiver and the daily prune, all sharing one client and one pool.
 async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
     let runner: Arc<dyn JobRunner> = Arc::new(SyncJobRunner::new(ctx.clone()));
     let mut services = Vec::new();
@@ -70,5 +70,9 @@ async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRu
             move |cancel| crate::orders::callback::serve(ctx, listener, cancel),
         ));
     }
+    let (db, retention) = (ctx.db.clone(), ctx.config.retention);
+    services.push(Service::new("the daily prune", move |cancel| {
+        crate::retention::daily::run_until_stopped(db, retention, cancel)
+    }));
     Ok((runner, services))
 }

@@ -87,6 +87,9 @@ pub const LEASE_MS: Limit = Limit::new(100, 86_400_000, " ms");
 /// hours; flagging sooner than a minute only raises false alarms, and past 30 days an order
 /// is long lost.
 pub const CONFIRM_WITHIN_MS: Limit = Limit::new(60_000, 2_592_000_000, " ms");
+/// `[retention] *_days`: at least a day (0 would delete what was just written); a century is
+/// "keep".
+pub const RETENTION_DAYS: Limit = Limit::new(1, 36_500, " days");
 /// Every limit with the keys it bounds, so that a test can hold the documentation to them.
 pub const ALL: &[(&str, Limit)] = &[
     ("database.max_connections", MAX_CONNECTIONS),
@@ -113,6 +116,7 @@ pub const ALL: &[(&str, Limit)] = &[
     ("jobs.*.max_attempts", OUTBOX_MAX_ATTEMPTS),
     ("jobs.*.lease_ms", LEASE_MS),
     ("jobs.*.confirm_within_ms", CONFIRM_WITHIN_MS),
+    ("retention.*_days", RETENTION_DAYS),
 ];
 /// Secret files (`*_file` keys): a secret is one line; a larger file is a mistake, or a device.
 pub const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;

@@ -408,6 +408,7 @@ fn limit_of_key(path: &[String]) -> Option<Limit> {
         ("callback", _, "clock_skew_warn_secs") => limits::CALLBACK_CLOCK_SKEW_WARN_SECS,
         ("daemon", _, "shutdown_grace_ms") => limits::SHUTDOWN_GRACE_MS,
         ("daemon", _, "heartbeat_ms") => limits::HEARTBEAT_MS,
+        ("retention", _, _) if path.len() == 2 => limits::RETENTION_DAYS,
         ("jobs", _, "timeout_ms") if path.len() == 3 => limits::JOB_TIMEOUT_MS,
         ("jobs", _, "jitter_ms") if path.len() == 3 => limits::JITTER_MS,
         ("jobs", _, "concurrency") if path.len() == 3 => limits::CONCURRENCY,

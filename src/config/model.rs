@@ -21,6 +21,7 @@ pub struct Config {
     pub log: LogConfig,
     pub defaults: DefaultsConfig,
     pub daemon: DaemonConfig,
+    pub retention: RetentionConfig,
     /// Jobs by name, in name order.
     pub jobs: BTreeMap<String, JobSpec>,
 }
@@ -179,4 +180,30 @@ pub struct DaemonConfig {
     pub watch_config: bool,
     /// How often the daemon records that it is alive.
     pub heartbeat_ms: u64,
+}
+
+/// `[retention]`: how many days of history to keep; `haier-sync prune` and the daemon's daily
+/// prune delete what is older. Products, prices and price changes are never pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionConfig {
+    /// Sync-log rows that ended `success` or `skipped`.
+    pub successful_runs_days: u32,
+    /// Sync-log rows that ended `failed`, `partial` or `interrupted`.
+    pub failed_runs_days: u32,
+    /// Haier's callbacks (`haier_order_events`), by the time they came.
+    pub callback_events_days: u32,
+    /// Outbox orders in a final status (`refused`, `cancelled`, `returned`, `dead`), by their last
+    /// change, with their lines, parcels, logistics and callbacks. `None` (the default): kept.
+    pub finished_orders_days: Option<u32>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            successful_runs_days: 30,
+            failed_runs_days: 180,
+            callback_events_days: 365,
+            finished_orders_days: None,
+        }
+    }
 }

@@ -73,6 +73,7 @@ pub(super) struct RawConfig {
     pub(super) log: Option<RawLog>,
     pub(super) defaults: Option<RawDefaults>,
     pub(super) daemon: Option<RawDaemon>,
+    pub(super) retention: Option<RawRetention>,
     pub(super) jobs: Option<BTreeMap<String, RawJob>>,
 }
 
@@ -215,6 +216,15 @@ pub(super) struct RawDaemon {
     pub(super) shutdown_grace_ms: Option<u64>,
     pub(super) watch_config: Option<bool>,
     pub(super) heartbeat_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub(super) successful_runs_days: Option<u32>,
+    pub(super) failed_runs_days: Option<u32>,
+    pub(super) callback_events_days: Option<u32>,
+    pub(super) finished_orders_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

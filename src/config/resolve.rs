@@ -36,6 +36,7 @@ impl LoaderWithDoc {
         let log = self.resolve_log(raw.log.unwrap_or_default())?;
         let defaults = self.resolve_defaults(raw.defaults.unwrap_or_default())?;
         let daemon = self.resolve_daemon(raw.daemon.unwrap_or_default())?;
+        let retention = self.resolve_retention(raw.retention.unwrap_or_default())?;
         let mut jobs = BTreeMap::new();
         for (name, job) in raw.jobs.unwrap_or_default() {
             let job = self.resolve_job(&name, job, &defaults)?;
@@ -50,6 +51,7 @@ impl LoaderWithDoc {
             log,
             defaults,
             daemon,
+            retention,
             jobs,
         })
     }
@@ -304,6 +306,29 @@ impl LoaderWithDoc {
             config.heartbeat_ms,
             limits::HEARTBEAT_MS,
         )?;
+        Ok(config)
+    }
+}
+
+impl LoaderWithDoc {
+    fn resolve_retention(&self, raw: RawRetention) -> Result<RetentionConfig, ConfigError> {
+        let defaults = RetentionConfig::default();
+        let config = RetentionConfig {
+            successful_runs_days: raw.successful_runs_days.unwrap_or(defaults.successful_runs_days),
+            failed_runs_days: raw.failed_runs_days.unwrap_or(defaults.failed_runs_days),
+            callback_events_days: raw.callback_events_days.unwrap_or(defaults.callback_events_days),
+            finished_orders_days: raw.finished_orders_days,
+        };
+        for (key, days) in [
+            ("successful_runs_days", Some(config.successful_runs_days)),
+            ("failed_runs_days", Some(config.failed_runs_days)),
+            ("callback_events_days", Some(config.callback_events_days)),
+            ("finished_orders_days", config.finished_orders_days),
+        ] {
+            if let Some(days) = days {
+                self.check(&["retention", key], days, limits::RETENTION_DAYS)?;
+            }
+        }
         Ok(config)
     }
 }

@@ -61,3 +61,25 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<LogisticsRow>> {
         .order(dsl::order_code.asc())
         .load(conn)
 }
+
+/// How many logistics rows these shop orders have. A plain read (the `so_id` index).
+pub fn count_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<i64> {
+    use haier_logistics::dsl;
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    dsl::haier_logistics
+        .filter(dsl::so_id.eq_any(so_ids))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the logistics rows of these shop orders (when the orders themselves are pruned);
+/// returns how many. One `DELETE`, inside the caller's transaction that deletes the orders.
+pub fn delete_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<usize> {
+    use haier_logistics::dsl;
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(dsl::haier_logistics.filter(dsl::so_id.eq_any(so_ids))).execute(conn)
+}

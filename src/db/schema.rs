@@ -220,6 +220,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_retention_prunes (id) {
+        id -> BigInt,
+        trigger -> Text,
+        daily_seq -> Nullable<BigInt>,
+        instance -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        outcome -> Text,
+        deleted -> BigInt,
+        counts -> Nullable<Text>,
+        message -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -236,4 +251,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_shipments,
     haier_job_pauses,
     haier_audit_log,
+    haier_retention_prunes,
 );

@@ -212,3 +212,54 @@ pub fn list_all(conn: &mut DbConnection) -> QueryResult<Vec<OrderEvent>> {
         .select(OrderEvent::as_select())
         .load(conn)
 }
+
+/// How many callbacks came before `before`: what [`delete_received_before`] would delete, all
+/// batches together. Locking: a plain read (the `received_at` index).
+pub fn count_received_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<i64> {
+    haier_order_events::table
+        .filter(dsl::received_at.lt(before))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes up to `limit` callbacks that came before `before` (in no particular order:
+/// the index decides); returns how many.
+/// Locking: one `DELETE … WHERE id IN (SELECT … LIMIT n)` statement, its own short transaction.
+pub fn delete_received_before(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    let old = diesel::alias!(haier_order_events as old);
+    let batch = old
+        .select(old.field(dsl::id))
+        .filter(old.field(dsl::received_at).lt(before))
+        .limit(limit);
+    diesel::delete(haier_order_events::table.filter(dsl::id.eq_any(batch))).execute(conn)
+}
+
+/// How many callbacks applied to (or recorded against) these orders came at or after `since`:
+/// those [`delete_of_orders`] deletes after the older ones went by age. Locking: a plain read.
+pub fn count_of_orders_since(
+    conn: &mut DbConnection,
+    so_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<i64> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    haier_order_events::table
+        .filter(dsl::so_id.eq_any(so_ids))
+        .filter(dsl::received_at.ge(since))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the callbacks applied to (or recorded against) these orders; returns how many.
+/// Locking: one `DELETE`, inside the caller's transaction that deletes the orders.
+pub fn delete_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<usize> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(haier_order_events::table.filter(dsl::so_id.eq_any(so_ids))).execute(conn)
+}

@@ -291,6 +291,26 @@ pub fn describe(lines: &[OrderLine]) -> String {
         .join("; ")
 }
 
+/// How many lines these orders have. Locking: a plain read (the `(so_id, product_code)` key).
+pub fn count_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<i64> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    haier_order_lines::table
+        .filter(dsl::so_id.eq_any(so_ids))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the lines of these orders; returns how many. Locking: one `DELETE`, inside the
+/// caller's transaction that deletes the orders.
+pub fn delete_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<usize> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(haier_order_lines::table.filter(dsl::so_id.eq_any(so_ids))).execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

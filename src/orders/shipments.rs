@@ -113,3 +113,23 @@ pub fn for_order(conn: &mut DbConnection, so_id: &str) -> QueryResult<Vec<Shipme
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     haier_order_shipments::table.count().get_result(conn)
 }
+
+/// How many parcels these orders have. Locking: a plain read (the `so_id` index).
+pub fn count_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<i64> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    haier_order_shipments::table
+        .filter(dsl::so_id.eq_any(so_ids))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the parcels of these orders; returns how many. Locking: one `DELETE`, inside the
+/// caller's transaction that deletes the orders.
+pub fn delete_of_orders(conn: &mut DbConnection, so_ids: &[String]) -> QueryResult<usize> {
+    if so_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(haier_order_shipments::table.filter(dsl::so_id.eq_any(so_ids))).execute(conn)
+}

@@ -268,3 +268,46 @@ pub fn has_history(conn: &mut DbConnection, job_name: &str) -> QueryResult<bool>
     ))
     .get_result(conn)
 }
+
+/// How many finished rows in one of `statuses` started before `before`: what
+/// [`delete_finished_before`] would delete, all batches together. `running` rows are never
+/// counted, whatever `statuses` says. Locking: a plain read (the `(status, started_at)` index).
+pub fn count_finished_before(
+    conn: &mut DbConnection,
+    statuses: &[RunStatus],
+    before: NaiveDateTime,
+) -> QueryResult<i64> {
+    dsl::haier_sync_logs
+        .filter(dsl::status.eq_any(finished(statuses)))
+        .filter(dsl::started_at.lt(before))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes up to `limit` finished rows in one of `statuses` that started before `before` (in no
+/// particular order: the index decides), and returns how many it deleted (fewer than `limit`:
+/// none are left). `running` rows are never deleted. Locking: one `DELETE … WHERE id IN (SELECT … LIMIT n)` statement, its own
+/// short transaction; on SQLite it holds the write lock only while it runs.
+pub fn delete_finished_before(
+    conn: &mut DbConnection,
+    statuses: &[RunStatus],
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    let old = diesel::alias!(haier_sync_logs as old);
+    let batch = old
+        .select(old.field(dsl::id))
+        .filter(old.field(dsl::status).eq_any(finished(statuses)))
+        .filter(old.field(dsl::started_at).lt(before))
+        .limit(limit);
+    diesel::delete(dsl::haier_sync_logs.filter(dsl::id.eq_any(batch))).execute(conn)
+}
+
+/// `statuses` without `running`.
+fn finished(statuses: &[RunStatus]) -> Vec<RunStatus> {
+    statuses
+        .iter()
+        .copied()
+        .filter(|s| *s != RunStatus::Running)
+        .collect()
+}

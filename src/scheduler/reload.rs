@@ -196,6 +196,11 @@ pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str>
         format!("{:?}", new.callback),
     );
     check("log", format!("{:?}", old.log), format!("{:?}", new.log));
+    check(
+        "retention",
+        format!("{:?}", old.retention),
+        format!("{:?}", new.retention),
+    );
     sections
 }
 

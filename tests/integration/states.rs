@@ -9,6 +9,7 @@ use haier_sync::audit::AuditOutcome;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
 use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
+use haier_sync::retention::store::{PruneOutcome, PruneTrigger};
 use haier_sync::runs::{RunStatus, SyncType, Trigger};
 use std::collections::BTreeSet;
 
@@ -47,6 +48,16 @@ async fn callback_outcome_holds_the_texts_the_event_table_allows() {
 #[tokio::test]
 async fn audit_outcome_holds_the_texts_the_audit_log_allows() {
     assert_texts_match_check(AuditOutcome::TEXTS, "haier_audit_log", "outcome").await;
+}
+
+#[tokio::test]
+async fn prune_trigger_holds_the_texts_the_prune_table_allows() {
+    assert_texts_match_check(PruneTrigger::TEXTS, "haier_retention_prunes", "trigger").await;
+}
+
+#[tokio::test]
+async fn prune_outcome_holds_the_texts_the_prune_table_allows() {
+    assert_texts_match_check(PruneOutcome::TEXTS, "haier_retention_prunes", "outcome").await;
 }
 
 #[test]

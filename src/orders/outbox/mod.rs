@@ -9,10 +9,11 @@ mod change;
 mod store;
 
 pub use store::{
-    any_due, cancel_here, claim_due_orders, count_by_status, count_orders_needing_shipments,
-    count_unconfirmed, count_undelivered_orders, dead_orders_since, find_by_so_id, find_by_so_ids,
-    free_lease, insert_order, lease_holders, list_orders, list_unconfirmed, lock_order_by,
-    mark_orders_delivered, orders_needing_shipments_after, record_cancel_request, record_push_result,
-    record_reschedule, retry_dead_order, set_cancel_state, set_cancelled, set_confirmed, set_out_of_stock,
-    set_refused, undelivered_orders_after, OrderKey, OrderMatch, OutboxRow, PushResult, TrackedOrder,
+    any_due, cancel_here, claim_due_orders, count_by_status, count_finished_before,
+    count_orders_needing_shipments, count_unconfirmed, count_undelivered_orders, dead_orders_since,
+    delete_finished_orders, find_by_so_id, find_by_so_ids, finished_orders_after, free_lease, insert_order,
+    lease_holders, list_orders, list_unconfirmed, lock_order_by, mark_orders_delivered,
+    orders_needing_shipments_after, record_cancel_request, record_push_result, record_reschedule,
+    retry_dead_order, set_cancel_state, set_cancelled, set_confirmed, set_out_of_stock, set_refused,
+    undelivered_orders_after, OrderKey, OrderMatch, OutboxRow, PushResult, TrackedOrder,
 };

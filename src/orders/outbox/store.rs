@@ -722,3 +722,75 @@ pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(OutboxStatus
         .order(dsl::status)
         .load(conn)
 }
+
+/// How many orders ended in a final status ([`OutboxStatus::FINAL`]) and last changed before
+/// `before`: what [`delete_finished_orders`] would delete, all batches together. Locking: a plain
+/// read (the `(status, updated_at)` index).
+pub fn count_finished_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<i64> {
+    haier_order_outbox::table
+        .filter(dsl::status.eq_any(OutboxStatus::FINAL))
+        .filter(dsl::updated_at.lt(before))
+        .count()
+        .get_result(conn)
+}
+
+/// Up to `limit` of the orders [`count_finished_before`] counts, with an id above `after_id`, in
+/// id order (`(id, so_id)`): one page of a keyset walk, for counting their child rows without
+/// deleting. Locking: a plain read.
+pub fn finished_orders_after(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<(i64, String)>> {
+    haier_order_outbox::table
+        .filter(dsl::status.eq_any(OutboxStatus::FINAL))
+        .filter(dsl::updated_at.lt(before))
+        .filter(dsl::id.gt(after_id))
+        .select((dsl::id, dsl::so_id))
+        .order(dsl::id.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Deletes up to `limit` of the orders [`count_finished_before`] counts (in no particular order),
+/// and returns their `so_id`s, for the caller to delete their child rows in the same transaction.
+///
+/// Locking: one `DELETE … WHERE id IN (SELECT … LIMIT n) RETURNING so_id` statement, guarded
+/// again by the status and time so that an order changed meanwhile (a dead order retried) is
+/// kept. On PostgreSQL the candidates are selected `FOR UPDATE SKIP LOCKED`: an order another
+/// transaction holds is left for the next prune, and nobody waits. On SQLite, call it first in
+/// its transaction, so the transaction takes the write lock before it reads.
+pub fn delete_finished_orders(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let old = diesel::alias!(haier_order_outbox as old);
+    let batch = old
+        .select(old.field(dsl::id))
+        .filter(old.field(dsl::status).eq_any(OutboxStatus::FINAL))
+        .filter(old.field(dsl::updated_at).lt(before))
+        .limit(limit);
+    let still_finished = || {
+        dsl::status
+            .eq_any(OutboxStatus::FINAL)
+            .and(dsl::updated_at.lt(before))
+    };
+    match conn {
+        DbConnection::Pg(c) => diesel::delete(
+            haier_order_outbox::table
+                .filter(dsl::id.eq_any(batch.for_update().skip_locked()))
+                .filter(still_finished()),
+        )
+        .returning(dsl::so_id)
+        .get_results(c),
+        DbConnection::Sqlite(c) => diesel::delete(
+            haier_order_outbox::table
+                .filter(dsl::id.eq_any(batch))
+                .filter(still_finished()),
+        )
+        .returning(dsl::so_id)
+        .get_results(c),
+    }
+}
