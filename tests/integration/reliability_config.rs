@@ -56,7 +56,7 @@ const CASES: &[Case] = &[
     case("[jobs.logistics]\n", "[jobs.stock]\n", Some("jobs.stock"), Some("[jobs.stock]\nkind = \"logistics\""),
         "invalid TOML: invalid table header\nduplicate key `stock` in table `jobs`"),
     case("[database]", "[databse]", Some("databse"), Some("[databse]"),
-        "unknown key `databse`; expected one of: database, haier, ylh, callback, log, defaults, daemon, jobs"),
+        "unknown key `databse`; expected one of: database, haier, ylh, callback, log, defaults, daemon, retention, jobs"),
     case("client_secret = \"demo-openplat-secret\"", "client_secrt = \"demo-openplat-secret\"",
         Some("haier.client_secrt"), Some("client_secrt"),
         "unknown key `client_secrt`; expected one of: environment, base_url, token_url, client_id, client_secret, client_secret_file, customer_code, send_to_code, supplier_code, password, password_file, seller_password, seller_password_file, customer_password, customer_password_file, timeout_ms, rate_limit, retry, breaker"),
@@ -89,7 +89,7 @@ const CASES: &[Case] = &[
         "expected a string, found the number 1"),
     // ---- required keys and sections ----
     case("[ylh]\n", "[ylx]\n", Some("ylx"), Some("[ylx]"),
-        "unknown key `ylx`; expected one of: database, haier, ylh, callback, log, defaults, daemon, jobs"),
+        "unknown key `ylx`; expected one of: database, haier, ylh, callback, log, defaults, daemon, retention, jobs"),
     case("customer_code = \"8800633175\"\n", "", Some("haier.customer_code"), Some("[haier]\nbase_url"), "this key is required"),
     case("app_key = \"demo-app-key\"\n", "", Some("callback.app_key"), Some("[callback]\n"), "this key is required"),
     case("kind = \"stock\"\n", "", Some("jobs.stock.kind"), Some("[jobs.stock]"), "this key is required"),
