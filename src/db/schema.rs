@@ -220,6 +220,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_job_missed_fires (job_name) {
+        job_name -> Text,
+        missed_count -> BigInt,
+        caught_up_count -> BigInt,
+        first_missed_at -> Timestamp,
+        last_missed_at -> Timestamp,
+        detected_at -> Timestamp,
+        detected_by -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -236,4 +248,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_shipments,
     haier_job_pauses,
     haier_audit_log,
+    haier_job_missed_fires,
 );
