@@ -13,6 +13,7 @@ pub mod control;
 pub mod db;
 pub mod haier;
 pub mod health;
+pub mod metrics;
 pub mod orders;
 pub mod retention;
 pub mod runs;

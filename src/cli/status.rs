@@ -1,6 +1,7 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
 //! whether a daemon is running against the database, the orders and cancels Haier has not
-//! answered within `confirm_within_ms`, and how many callbacks wait unmatched.
+//! answered within `confirm_within_ms`, how many callbacks wait unmatched, and the fires each job
+//! missed while no daemon ran (the note of `scheduler::missed`, while it stands).
 
 use crate::config::{Config, JobKind, JobSpec};
 use crate::control::pauses;
@@ -41,6 +42,9 @@ pub struct JobStatus {
     pub next_fire_at: Option<String>,
     /// Who paused the job, when and why (`haier-sync pause`); `None` while it is not paused.
     pub paused: Option<crate::control::pauses::JobPause>,
+    /// The fires the job missed while no daemon ran, as a daemon found them at its start; `None`
+    /// when there were none or the note no longer stands (a day after).
+    pub missed: Option<crate::scheduler::missed::MissedFires>,
     /// The job runs all the time (the order poller) rather than when a schedule fires.
     #[serde(skip)]
     pub continuous: bool,
@@ -93,10 +97,12 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     let names: Vec<String> = config.jobs.keys().cloned().collect();
     let alive_since =
         (now - chrono::Duration::milliseconds(3 * config.daemon.heartbeat_ms as i64)).naive_utc();
-    let (live, history, callbacks_unmatched) = db
+    let now_naive = now.naive_utc();
+    let (live, history, callbacks_unmatched, mut missed) = db
         .run(move |conn| {
             let live = instances::live(conn, alive_since)?;
             let unmatched = crate::orders::events::count_unmatched(conn)?;
+            let missed = crate::scheduler::missed::standing_missed_fires(conn, now_naive)?;
             let mut history = Vec::new();
             for name in &names {
                 history.push((
@@ -105,7 +111,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                     pauses::find_pause(conn, name)?.filter(|p| p.is_in_force()),
                 ));
             }
-            Ok((live, history, unmatched))
+            Ok((live, history, unmatched, missed))
         })
         .await?;
     let jobs = config
@@ -141,6 +147,10 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                 last_success_at: success.map(|r| r.started_at),
                 next_fire_at,
                 paused,
+                missed: missed
+                    .iter()
+                    .position(|m| m.job_name == job.name())
+                    .map(|i| missed.swap_remove(i)),
                 continuous: matches!(job, JobSpec::Outbox(_)),
             }
         })
@@ -246,6 +256,19 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             pause.paused_by,
             super::format_time(pause.paused_at, zone),
             pause.reason
+        ));
+    }
+    for (job, missed) in report
+        .jobs
+        .iter()
+        .filter_map(|j| j.missed.as_ref().map(|m| (j, m)))
+    {
+        out.push_str(&format!(
+            "missed: {}: {} while no daemon ran (found {} by {})\n",
+            job.job,
+            crate::scheduler::missed::describe(missed, zone),
+            super::format_time(missed.detected_at, zone),
+            missed.detected_by
         ));
     }
     for (instance, stats) in &report.daemon.client {

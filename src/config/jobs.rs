@@ -230,6 +230,9 @@ pub struct SyncJob {
     pub overlap: Overlap,
     pub jitter_ms: u64,
     pub catch_up: CatchUp,
+    /// With `catch_up = "once"`: a missed fire older than this is not caught up at start (it
+    /// still counts as missed); `None` catches up the last missed fire however old.
+    pub catch_up_within_ms: Option<u64>,
     /// products/prices/stock: only these codes (empty: every listed product).
     pub product_codes: Vec<String>,
     /// stock: the counties to query; already resolved from the job, `[defaults]`, then `110101`.
@@ -258,6 +261,7 @@ impl SyncJob {
             overlap: Overlap::Skip,
             jitter_ms: 0,
             catch_up: CatchUp::Skip,
+            catch_up_within_ms: None,
             product_codes: Vec::new(),
             county_codes,
             concurrency: None,
@@ -391,6 +395,17 @@ impl LoaderWithDoc {
         }
         let jitter_ms = raw.jitter_ms.unwrap_or(0);
         self.check(&path("jitter_ms"), jitter_ms, limits::JITTER_MS)?;
+        if let Some(within) = raw.catch_up_within_ms {
+            if !limits::CATCH_UP_WITHIN_MS.contains(within.into()) {
+                return Err(self.error(
+                    &path("catch_up_within_ms"),
+                    format!(
+                        "{} (leave it out to catch up however old)",
+                        limits::CATCH_UP_WITHIN_MS.message(within.into())
+                    ),
+                ));
+            }
+        }
         let poll_interval_ms = raw.poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS);
         let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
@@ -421,6 +436,7 @@ impl LoaderWithDoc {
                 overlap: raw.overlap.unwrap_or(Overlap::Skip),
                 jitter_ms,
                 catch_up: raw.catch_up.unwrap_or(CatchUp::Once),
+                catch_up_within_ms: raw.catch_up_within_ms,
                 product_codes,
                 county_codes,
                 concurrency: raw.concurrency,

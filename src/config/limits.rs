@@ -71,6 +71,9 @@ pub const HEARTBEAT_MS: Limit = Limit::new(100, 600_000, " ms");
 pub const JOB_TIMEOUT_MS: Limit = Limit::new(1, 86_400_000, " ms");
 /// `[jobs.*] jitter_ms`: a random delay of up to a day, as the longest useful schedule period.
 pub const JITTER_MS: Limit = Limit::new(0, 86_400_000, " ms");
+/// `[jobs.*] catch_up_within_ms`: the oldest missed fire still caught up at start; from a second
+/// (a restart) to a year (leave the key out for no bound).
+pub const CATCH_UP_WITHIN_MS: Limit = Limit::new(1_000, 31_536_000_000, " ms");
 /// `[jobs.*] concurrency`: requests in flight for one job; the rate limiter paces them anyway.
 pub const CONCURRENCY: Limit = Limit::new(1, 1_000, "");
 /// `order_outbox` `poll_interval_ms`: polling more often than every 10 ms only loads the
@@ -110,6 +113,7 @@ pub const ALL: &[(&str, Limit)] = &[
     ("daemon.heartbeat_ms", HEARTBEAT_MS),
     ("jobs.*.timeout_ms", JOB_TIMEOUT_MS),
     ("jobs.*.jitter_ms", JITTER_MS),
+    ("jobs.*.catch_up_within_ms", CATCH_UP_WITHIN_MS),
     ("jobs.*.concurrency", CONCURRENCY),
     ("jobs.*.poll_interval_ms", POLL_INTERVAL_MS),
     ("jobs.*.batch_size", BATCH_SIZE),

@@ -411,6 +411,7 @@ fn limit_of_key(path: &[String]) -> Option<Limit> {
         ("retention", _, _) if path.len() == 2 => limits::RETENTION_DAYS,
         ("jobs", _, "timeout_ms") if path.len() == 3 => limits::JOB_TIMEOUT_MS,
         ("jobs", _, "jitter_ms") if path.len() == 3 => limits::JITTER_MS,
+        ("jobs", _, "catch_up_within_ms") if path.len() == 3 => limits::CATCH_UP_WITHIN_MS,
         ("jobs", _, "concurrency") if path.len() == 3 => limits::CONCURRENCY,
         ("jobs", _, "poll_interval_ms") if path.len() == 3 => limits::POLL_INTERVAL_MS,
         ("jobs", _, "batch_size") if path.len() == 3 => limits::BATCH_SIZE,

@@ -243,6 +243,7 @@ pub(super) struct RawJob {
     pub(super) jitter_ms: Option<u64>,
     #[serde(default, deserialize_with = "lenient_enum")]
     pub(super) catch_up: Option<CatchUp>,
+    pub(super) catch_up_within_ms: Option<u64>,
     pub(super) product_codes: Option<Vec<String>>,
     pub(super) county_codes: Option<Vec<String>>,
     pub(super) concurrency: Option<usize>,

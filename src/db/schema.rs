@@ -235,6 +235,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_job_missed_fires (job_name) {
+        job_name -> Text,
+        missed_count -> BigInt,
+        caught_up_count -> BigInt,
+        first_missed_at -> Timestamp,
+        last_missed_at -> Timestamp,
+        detected_at -> Timestamp,
+        detected_by -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -252,4 +264,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_job_pauses,
     haier_audit_log,
     haier_retention_prunes,
+    haier_job_missed_fires,
 );

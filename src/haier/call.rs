@@ -209,6 +209,7 @@ impl Inner {
     pub(super) fn note_latency(&self, operation: Operation, status: StatusCode, started: Instant) -> u64 {
         let latency = started.elapsed();
         let latency_ms = latency.as_millis() as u64;
+        self.stats.latency(operation, latency.as_secs_f64());
         if latency > SLOW_REQUEST {
             self.stats.slow(operation);
             let system = operation.system();

@@ -269,6 +269,12 @@ impl HaierClient {
         }
     }
 
+    /// The request latency histograms `/metrics` serves (shared with the client: they go on
+    /// filling).
+    pub fn latency_family(&self) -> crate::metrics::LatencyFamily {
+        self.inner.stats.latency_family()
+    }
+
     /// The circuit breaker state of one system.
     #[cfg(any(test, feature = "test-support"))]
     pub fn breaker_state(&self, system: System) -> super::breaker::BreakerState {

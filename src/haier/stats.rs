@@ -1,4 +1,5 @@
-//! Counters per operation (calls, requests, errors, 429s, retries) and the serde snapshot that
+//! Counters per operation (calls, requests, errors, 429s, retries), request latencies (a
+//! histogram per system and operation, defined in `crate::metrics`) and the serde snapshot that
 //! `status` and metrics read. It counts; it decides nothing.
 
 use super::breaker::BreakerState;
@@ -101,10 +102,20 @@ struct Counters {
     slow: AtomicU64,
 }
 
+/// Request latencies, by system and operation.
+struct Latencies(crate::metrics::LatencyFamily);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self(crate::metrics::new_latency_family())
+    }
+}
+
 /// What the client counts, shared by every clone of it.
 #[derive(Default)]
 pub(super) struct Stats {
     counters: [Counters; Operation::ALL.len()],
+    latencies: Latencies,
 }
 
 impl Stats {
@@ -135,6 +146,20 @@ impl Stats {
     /// A request of `op` is repeated after a retryable failure (429 waits are counted apart).
     pub(super) fn retry(&self, op: Operation) {
         self.of(op).retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A reply of `op` was read in full `seconds` after its request was sent.
+    pub(super) fn latency(&self, op: Operation, seconds: f64) {
+        let labels = vec![
+            ("system", op.system().to_string()),
+            ("operation", op.as_str().to_owned()),
+        ];
+        self.latencies.0.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The latency histograms (shared: they go on filling).
+    pub(super) fn latency_family(&self) -> crate::metrics::LatencyFamily {
+        self.latencies.0.clone()
     }
 
     /// A request of `op` took longer than the slow-call threshold.

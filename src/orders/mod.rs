@@ -5,7 +5,7 @@
 //! the logistics job marks it delivered through [`outbox::mark_orders_delivered`]. An operator
 //! retries or cancels one through [`manual`]; [`unconfirmed`] finds the orders and cancels Haier
 //! has not answered within `confirm_within_ms`; [`reschedule`] reschedules an order or reads its
-//! photos. The metrics endpoint is served beside the callback
+//! photos. The metrics endpoint (`crate::metrics`) is served beside the callback
 //! receiver. It does not own the HTTP calls (`crate::haier`) nor the sync log (the run recorder).
 
 pub mod callback;
@@ -17,7 +17,6 @@ pub mod history;
 pub mod lines;
 pub mod manual;
 pub mod matching;
-pub mod metrics;
 pub mod notices;
 pub mod outbox;
 pub mod poller;

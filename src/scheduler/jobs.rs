@@ -3,7 +3,7 @@
 //! task tracking that shutdown waits on; `CronTriggers` (`triggers.rs`) turns cron ticks into
 //! calls of [`Scheduler::on_tick`]. It does not do a job's work (that is the [`JobRunner`]).
 
-use super::{alive_since, fire_time_at_or_before, is_scheduled, JobRunner};
+use super::{alive_since, fire_time_at_or_before, is_scheduled, missed, JobRunner};
 use crate::config::{CatchUp, Overlap, Schedule, SyncJob};
 use crate::control::pauses;
 use crate::db::{self, instances, Db};
@@ -442,40 +442,60 @@ impl Scheduler {
 
     /// At start: each enabled job with `catch_up = "once"` whose last fire time passed while no
     /// daemon ran it (no row, or only `interrupted` rows, for that tick or a later one) runs once
-    /// with `trigger = catch_up`. A job that has never run does not catch up, so that a first
-    /// start does not run everything at once.
+    /// with `trigger = catch_up`, unless that fire is older than its `catch_up_within_ms`. A job
+    /// that has never run does not catch up, so that a first start does not run everything at
+    /// once. Every enabled job's missed fires (how many, since when, how many caught up) are
+    /// recorded for `status` and `/metrics` (see [`super::missed`]).
     pub async fn catch_up(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, FireOutcome)>> {
         let candidates: Vec<(SyncJob, DateTime<Utc>)> = self
             .slots()
             .values()
             .filter_map(|s| s.config.clone())
-            .filter(|j| j.enabled && j.catch_up == CatchUp::Once && is_scheduled(j))
+            .filter(|j| j.enabled && is_scheduled(j))
             .filter_map(|j| fire_time_at_or_before(&j, now).map(|t| (j, t)))
             .collect();
         let mut outcomes = Vec::new();
         for (job, fire_time) in candidates {
             let name = job.name.clone();
-            let (has_history, settled, pause) = self
+            let (latest, settled, pause) = self
                 .inner
                 .db
                 .run(move |conn| {
                     Ok((
-                        runs::log::has_history(conn, &name)?,
+                        runs::log::latest_run(conn, &name)?,
                         runs::log::latest_settled_fire_time(conn, &name)?,
                         pauses::find_pause(conn, &name)?,
                     ))
                 })
                 .await
                 .with_context(|| format!("Failed to read the history of job {}", job.name))?;
+            let has_history = latest.is_some();
             let missed = has_history && settled.is_none_or(|t| t < fire_time.naive_utc());
             // A tick that passed while the job was paused was skipped on purpose: only
             // `resume --catch-up` runs it.
+            let paused_at = |t: DateTime<Utc>| {
+                pause.as_ref().is_some_and(|p| {
+                    p.paused_at <= t.naive_utc()
+                        && p.resumed_at.is_none_or(|resumed| resumed >= t.naive_utc())
+                })
+            };
             let paused_then = pause.as_ref().is_some_and(|p| {
                 p.resumed_at
                     .is_none_or(|resumed| resumed >= fire_time.naive_utc())
             });
+            let too_old = job
+                .catch_up_within_ms
+                .is_some_and(|within| fire_time.naive_utc() < super::before(now, within));
             let outcome = if missed && paused_then {
                 FireOutcome::Ignored("the last tick passed while the job was paused")
+            } else if missed && job.catch_up == CatchUp::Skip {
+                FireOutcome::Ignored("the job does not catch up (catch_up = \"skip\")")
+            } else if missed && too_old {
+                info!(
+                    job.name = %job.name,
+                    "Not catching up the tick of {fire_time}: it is older than catch_up_within_ms"
+                );
+                FireOutcome::Ignored("the missed tick is older than catch_up_within_ms")
             } else if missed {
                 info!(
                     job.name = %job.name,
@@ -487,9 +507,55 @@ impl Scheduler {
             } else {
                 FireOutcome::Ignored("the job has never run")
             };
+            let caught_up = missed && !paused_then && job.catch_up == CatchUp::Once && !too_old;
+            // Fires after the newest settled one (else after the newest row) count as missed.
+            let after = settled.or(latest.map(|r| r.started_at));
+            if let Some(after) = after.filter(|_| missed) {
+                self.record_missed_fires(&job, after.and_utc(), now, caught_up, paused_at)
+                    .await;
+            }
             outcomes.push((job.name, outcome));
         }
         Ok(outcomes)
+    }
+
+    /// Counts and records the fires `job` missed after `after` (see [`super::missed`]); a
+    /// failure is logged, not returned: the daemon starts all the same.
+    async fn record_missed_fires(
+        &self,
+        job: &SyncJob,
+        after: DateTime<Utc>,
+        now: DateTime<Utc>,
+        caught_up: bool,
+        paused_at: impl Fn(DateTime<Utc>) -> bool,
+    ) {
+        let Some(gap) = missed::count_missed_fires(job, after, now, paused_at) else {
+            return;
+        };
+        let row = missed::MissedFires {
+            job_name: job.name.clone(),
+            missed_count: gap.count,
+            caught_up_count: i64::from(caught_up).min(gap.count),
+            first_missed_at: gap.first.naive_utc(),
+            last_missed_at: gap.last.naive_utc(),
+            detected_at: now.naive_utc(),
+            detected_by: self.inner.instance.clone(),
+        };
+        warn!(
+            job.name = %job.name,
+            missed = row.missed_count,
+            caught_up = row.caught_up_count,
+            "{} while no daemon ran",
+            missed::describe(&row, job.timezone)
+        );
+        if let Err(e) = self
+            .inner
+            .db
+            .run(move |conn| Ok(missed::record_missed_fires(conn, &row)?))
+            .await
+        {
+            error!(job.name = %job.name, "Failed to record the job's missed fires: {e:#}");
+        }
     }
 
     /// Whether the daemon has stopped taking ticks.

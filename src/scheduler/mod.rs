@@ -1,11 +1,13 @@
 //! The daemon's scheduling: `jobs.toml` → cron triggers, with the overlap guard, jitter, catch-up,
 //! reload, crash recovery and graceful shutdown that tokio-cron-scheduler does not give. The cron
 //! library is only a trigger: what ran and when lives in `haier_sync_logs`. The jobs' own work is
-//! behind [`JobRunner`]; it does not live here.
+//! behind [`JobRunner`]; it does not live here. It owns `haier_job_missed_fires` (`missed.rs`):
+//! the fires a job missed while no daemon ran.
 
 pub mod daemon;
 mod instance;
 pub mod jobs;
+pub mod missed;
 mod pauses;
 pub mod recovery;
 pub mod reload;
@@ -116,6 +118,7 @@ mod tests {
             overlap: crate::config::Overlap::Skip,
             jitter_ms: 0,
             catch_up: crate::config::CatchUp::Once,
+            catch_up_within_ms: None,
             product_codes: vec![],
             county_codes: vec!["110101".into()],
             concurrency: None,

@@ -369,6 +369,7 @@ pub(crate) mod tests {
             overlap: Overlap::Skip,
             jitter_ms: 0,
             catch_up: CatchUp::Skip,
+            catch_up_within_ms: None,
             product_codes: Vec::new(),
             county_codes: vec!["110101".into()],
             concurrency: None,

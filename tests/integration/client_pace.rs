@@ -7,7 +7,7 @@ use haier_sync::cli::status;
 use haier_sync::config::SyncKind;
 use haier_sync::db::{self, instances, stocks};
 use haier_sync::haier::System;
-use haier_sync::orders::metrics;
+use haier_sync::metrics;
 use haier_sync::runs::RunStatus;
 use haier_sync::simulator::Faults;
 use haier_sync::sync::RunOverrides;

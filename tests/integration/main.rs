@@ -13,6 +13,7 @@ mod daemon_live;
 mod daemon_sync;
 mod e2e;
 mod listing;
+mod operate_alerts;
 mod operate_audit;
 mod operate_health;
 mod operate_pause;

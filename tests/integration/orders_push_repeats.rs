@@ -8,7 +8,7 @@ use crate::support::*;
 use diesel::prelude::*;
 use haier_sync::db::schema::haier_order_outbox::dsl;
 use haier_sync::db::{now_utc, Db};
-use haier_sync::orders::metrics;
+use haier_sync::metrics;
 use haier_sync::orders::outbox;
 use haier_sync::orders::{cancel_order, CancelState, Cancelled, OutboxStatus};
 use haier_sync::simulator::SimOptions;

@@ -61,7 +61,7 @@ const CASES: &[Case] = &[
         Some("haier.client_secrt"), Some("client_secrt"),
         "unknown key `client_secrt`; expected one of: environment, base_url, token_url, client_id, client_secret, client_secret_file, customer_code, send_to_code, supplier_code, password, password_file, seller_password, seller_password_file, customer_password, customer_password_file, timeout_ms, rate_limit, retry, breaker"),
     case(STOCK, "[jobs.stock]\nshedule = \"* * * * *\"\n", Some("jobs.stock.shedule"), Some("shedule"),
-        "unknown key `shedule`; expected one of: kind, schedule, timezone, enabled, timeout_ms, overlap, jitter_ms, catch_up, product_codes, county_codes, concurrency, poll_interval_ms, batch_size, max_attempts, lease_ms, confirm_within_ms"),
+        "unknown key `shedule`; expected one of: kind, schedule, timezone, enabled, timeout_ms, overlap, jitter_ms, catch_up, catch_up_within_ms, product_codes, county_codes, concurrency, poll_interval_ms, batch_size, max_attempts, lease_ms, confirm_within_ms"),
     case("rate_limit = { per_second = 50, burst = 10 }\n\n[ylh]", "rate_limit = { per_sec = 50 }\n\n[ylh]",
         Some("haier.rate_limit.per_sec"), Some("per_sec"),
         "unknown key `per_sec`; expected one of: per_second, burst"),

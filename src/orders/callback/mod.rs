@@ -3,7 +3,7 @@
 //! `Sign` in constant time, `Method`, `Data`; the `TimeStamp` is only recorded: how far off it
 //! was, with a warning beyond `clock_skew_warn_secs`), stores every one in `haier_order_events` with its outcome, applies the valid ones
 //! through `crate::orders::notices`, and answers in the contract's reply format. What a callback
-//! does to an order is decided in `notices`; the metrics text is built in `metrics`.
+//! does to an order is decided in `notices`; the metrics text is built in `crate::metrics`.
 //!
 //! The port faces the internet, so a callback that fails the `AppKey`/`Sign` check (or whose
 //! body cannot be read as the contract's form) costs little: it is stored as a short excerpt

@@ -6,7 +6,7 @@ use super::limit::RejectLimiter;
 use crate::config::CallbackConfig;
 use crate::context::AppContext;
 use crate::db::Db;
-use crate::orders::metrics::{self, CallbackCounters};
+use crate::metrics::{self, CallbackCounters};
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -64,7 +64,9 @@ pub fn router(ctx: AppContext) -> Router {
         ctx.config.callback.clone(),
         metrics::MetricsSource {
             client: Some(counters),
+            latency: Some(ctx.client.latency_family()),
             confirm_within_ms: Some(ctx.config.outbox_job().confirm_within_ms),
+            config: Some(ctx.config.clone()),
         },
     );
     receiver.health = Some(ctx.config.clone());
@@ -132,7 +134,7 @@ async fn serve_metrics(State(receiver): State<Arc<Receiver>>) -> Response {
     match metrics::render(&receiver.db, &receiver.metrics, &receiver.counters).await {
         Ok(text) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
             text,
         )
             .into_response(),
