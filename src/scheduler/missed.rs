@@ -186,6 +186,44 @@ mod tests {
         assert_eq!(gap.count, MAX_COUNTED_FIRES);
     }
 
+    #[tokio::test]
+    async fn a_later_gap_replaces_the_note_and_an_old_note_no_longer_stands() {
+        let test = crate::db::testing::TestDb::new().await;
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap().naive_utc();
+        let note = |job: &str, missed: i64, detected_at: NaiveDateTime| MissedFires {
+            job_name: job.into(),
+            missed_count: missed,
+            caught_up_count: 1,
+            first_missed_at: at,
+            last_missed_at: at + chrono::Duration::hours(missed - 1),
+            detected_at,
+            detected_by: "box:1".into(),
+        };
+        let (first, later, old) = (
+            note("stock", 3, at),
+            note("stock", 5, at + chrono::Duration::hours(1)),
+            note("prices", 2, at - chrono::Duration::hours(30)),
+        );
+        let now = at + chrono::Duration::hours(2);
+        let (all, standing) = test
+            .db
+            .run(move |conn| {
+                for row in [&first, &later, &old] {
+                    record_missed_fires(conn, row)?;
+                }
+                Ok((list_missed_fires(conn)?, standing_missed_fires(conn, now)?))
+            })
+            .await
+            .unwrap();
+        let counts: Vec<(&str, i64)> = all
+            .iter()
+            .map(|m| (m.job_name.as_str(), m.missed_count))
+            .collect();
+        assert_eq!(counts, [("prices", 2), ("stock", 5)]);
+        assert_eq!(standing.len(), 1);
+        assert_eq!(standing[0].missed_count, 5);
+    }
+
     #[test]
     fn the_note_reads_count_since_and_caught_up() {
         let at = Utc.with_ymd_and_hms(2026, 11, 30, 18, 0, 0).unwrap().naive_utc();

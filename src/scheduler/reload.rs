@@ -150,6 +150,7 @@ fn changed_sync_fields(a: &SyncJob, b: &SyncJob) -> Vec<&'static str> {
     check("overlap", a.overlap == b.overlap);
     check("jitter_ms", a.jitter_ms == b.jitter_ms);
     check("catch_up", a.catch_up == b.catch_up);
+    check("catch_up_within_ms", a.catch_up_within_ms == b.catch_up_within_ms);
     check("product_codes", a.product_codes == b.product_codes);
     check("county_codes", a.county_codes == b.county_codes);
     check("concurrency", a.concurrency == b.concurrency);
