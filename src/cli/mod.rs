@@ -17,6 +17,7 @@ pub mod run_job;
 pub mod simulate;
 pub mod status;
 pub mod test_connection;
+pub mod trigger;
 
 use crate::config::{self, Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -90,9 +91,16 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), e.g. `haier-sync man > /usr/local/share/man/man1/haier-sync.1`.
     Man,
-    /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
-    /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
+    /// Run one sync job now in this process (a job name from jobs.toml, or a kind) and print a
+    /// summary. Refused while the job runs in a live daemon, or is paused (unless --force).
+    /// Exit code: 0 success, 3 partial, 1 failed, interrupted or refused, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
+    /// Ask the running daemons to run a job once, now: exactly one of them runs it (trigger =
+    /// manual) under its shared client and rate limiter. Waits and prints the outcome (--no-wait
+    /// returns once the request is recorded). Refused with no live daemon, while the job runs,
+    /// or while it is paused (unless --force). Exit code: 0 success, 3 partial, 1 failed,
+    /// interrupted or refused, 2 usage error.
+    Trigger(trigger::TriggerArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -137,6 +145,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
         Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
         Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
+        Command::Trigger(args) => with_config(&path, |c| async move { trigger::run(args, &c).await }).await,
     };
     finish(result)
 }
@@ -168,6 +177,7 @@ async fn with_config_audited(
         Command::Outbox(args) => outbox::run(args, &config).await,
         Command::Pause(args) => pause::pause(args, &config).await,
         Command::Resume(args) => pause::resume(args, &config).await,
+        Command::Trigger(args) => trigger::run(args, &config).await,
         other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
     };
     audit::record_outcome(&config, entry, &result).await;

@@ -16,6 +16,7 @@ mod listing;
 mod operate_audit;
 mod operate_health;
 mod operate_pause;
+mod operate_trigger;
 mod orders_callback;
 mod orders_cli;
 mod orders_lines;
