@@ -11,6 +11,7 @@ use haier_sync::control::triggers::{self, JobTrigger, TriggerState};
 use haier_sync::db::{self, instances, Db};
 use haier_sync::runs::log::SyncLog;
 use haier_sync::runs::{RunStatus, Trigger};
+use haier_sync::simulator::{Faults, SimOptions};
 use std::process::Output;
 
 /// Long enough that a daemon on a busy machine is never taken for dead mid-test.
@@ -176,6 +177,57 @@ async fn trigger_with_two_daemons_runs_the_job_exactly_once_and_prints_the_outco
     second.signal("TERM");
     assert!(first.wait_exit(DEADLINE).await.success(), "{}", first.output());
     assert!(second.wait_exit(DEADLINE).await.success(), "{}", second.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_daemon_dies_mid_run_is_failed_and_the_waiting_command_says_so() {
+    // Haier never answers the listing: the run goes on until the daemon is killed.
+    let sim = SimOptions {
+        products: 10,
+        faults: Faults {
+            hang_rate: 1.0,
+            ..Faults::default()
+        },
+        ..SimOptions::default()
+    };
+    let app = spawn_app_with(Options::process(120_000).sim(sim).extra_toml(jobs(500))).await;
+    let mut daemon = app.daemon_process();
+    let instance = instance_of(daemon.start_with(&["run", "--no-callbacks"]));
+    wait_heartbeats_after(app.db(), std::slice::from_ref(&instance), db::now_utc()).await;
+
+    let mut waiting = command(app.config_path(), &["trigger", "catalog"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the daemon to run the request",
+        DEADLINE,
+        || requests(app.db()),
+        |asked| asked.first().is_some_and(|r| r.state == TriggerState::Running),
+    )
+    .await;
+    daemon.kill_9();
+
+    let deadline = Deadline::new(DEADLINE);
+    let status = loop {
+        if let Some(status) = waiting.try_wait().unwrap() {
+            break status;
+        }
+        deadline
+            .wait("the waiting trigger command to end", &"running")
+            .await;
+    };
+    let output = waiting.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains(&format!("failed on {instance}"))
+            && stderr(&output).contains("stopped or died"),
+        "{}",
+        stderr(&output)
+    );
+    let asked = requests(app.db()).await;
+    assert_eq!(asked[0].state, TriggerState::Failed, "{asked:#?}");
 }
 
 #[tokio::test]
