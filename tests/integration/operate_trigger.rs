@@ -11,6 +11,7 @@ use haier_sync::control::triggers::{self, JobTrigger, TriggerState};
 use haier_sync::db::{self, instances, Db};
 use haier_sync::runs::log::SyncLog;
 use haier_sync::runs::{RunStatus, Trigger};
+use haier_sync::scheduler::{Daemon, FireOutcome};
 use haier_sync::simulator::{Faults, SimOptions};
 use std::process::Output;
 
@@ -362,4 +363,63 @@ async fn running_row(db: &Db, job: &str, instance: &str, started: NaiveDateTime)
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_tick_during_a_manual_run_obeys_the_jobs_overlap_and_the_request_names_the_run() {
+    let app = spawn_app_with(Options::default().extra_toml(jobs(100))).await;
+    let runner = FakeRunner::new(app.db(), true);
+    let handle = Daemon::new(app.config().clone(), app.db().clone(), runner.clone())
+        .start()
+        .await
+        .unwrap();
+    let id = app
+        .db()
+        .run(|c| {
+            let now = db::now_utc();
+            Ok(triggers::request_run(
+                c,
+                &triggers::NewJobTrigger {
+                    job_name: "catalog",
+                    requested_at: now,
+                    requested_by: "alice@box",
+                    run_if_paused: false,
+                    expires_at: now + chrono::Duration::seconds(30),
+                    state: TriggerState::Pending,
+                },
+            )?)
+        })
+        .await
+        .unwrap();
+    runner.wait_started(1).await;
+
+    // The job's overlap is `skip`: a tick while the manual run goes is a `skipped` row.
+    let tick = utc(2027, 1, 1, 0, 0, 0);
+    let outcome = handle
+        .scheduler()
+        .fire("catalog", tick, Trigger::Schedule)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FireOutcome::Skipped), "{outcome:?}");
+    runner.release();
+    let asked = wait_for(
+        "the request to be closed",
+        DEADLINE,
+        || requests(app.db()),
+        |asked| asked.first().is_some_and(|r| r.state.is_closed()),
+    )
+    .await;
+    let rows = rows(app.db(), "catalog").await;
+    let manual = manual_runs(&rows);
+    assert_eq!(manual.len(), 1, "{rows:#?}");
+    assert_eq!(manual[0].status, RunStatus::Success);
+    assert_eq!(
+        (asked[0].id, asked[0].state, asked[0].sync_log_id),
+        (id, TriggerState::Finished, Some(manual[0].id))
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.status == RunStatus::Skipped && r.trigger == Trigger::Schedule));
+    assert_eq!(runner.max_in_flight(), 1);
+    handle.shutdown().await.unwrap();
 }
