@@ -74,6 +74,15 @@ pub fn audited(command: &Command) -> Option<(&'static str, serde_json::Value)> {
         Command::Pause(args) => Some(("pause", json!({ "job": args.job, "reason": args.reason }))),
         Command::Resume(args) => Some(("resume", json!({ "job": args.job, "catch_up": args.catch_up }))),
         Command::Prune(args) => Some(("prune", json!({ "dry_run": args.dry_run }))),
+        Command::Trigger(args) => Some((
+            "trigger",
+            json!({
+                "job": args.job,
+                "no_wait": args.no_wait,
+                "timeout": args.timeout,
+                "force": args.force,
+            }),
+        )),
         Command::Outbox(args) => match &args.command {
             OutboxCommand::Enqueue { file } => {
                 Some(("outbox enqueue", json!({ "file": file.display().to_string() })))

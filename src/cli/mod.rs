@@ -18,6 +18,7 @@ pub mod run_job;
 pub mod simulate;
 pub mod status;
 pub mod test_connection;
+pub mod trigger;
 
 use crate::config::{self, Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -88,7 +89,7 @@ pub enum Command {
     /// pruned.
     Prune(prune::PruneArgs),
     /// List the audit trail, newest first: who (OS user and host) ran which command that
-    /// changes state (pause, resume, outbox enqueue|retry|cancel, prune, migrate), when, with which
+    /// changes state (pause, resume, trigger, outbox enqueue|retry|cancel, prune, migrate), when, with which
     /// arguments (secrets masked), and how it ended.
     Audit(audit::AuditArgs),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
@@ -96,9 +97,16 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff), e.g. `haier-sync man > /usr/local/share/man/man1/haier-sync.1`.
     Man,
-    /// Run one sync job now (a job name from jobs.toml, or a kind) and print a summary.
-    /// Exit code: 0 success, 3 partial, 1 failed or interrupted, 2 usage or config error.
+    /// Run one sync job now in this process (a job name from jobs.toml, or a kind) and print a
+    /// summary. Refused while the job runs in a live daemon, or is paused (unless --force).
+    /// Exit code: 0 success, 3 partial, 1 failed, interrupted or refused, 2 usage or config error.
     RunJob(run_job::RunJobArgs),
+    /// Ask the running daemons to run a job once, now: exactly one of them runs it (trigger =
+    /// manual) under its shared client and rate limiter. Waits and prints the outcome (--no-wait
+    /// returns once the request is recorded). Refused with no live daemon, while the job runs,
+    /// or while it is paused (unless --force). Exit code: 0 success, 3 partial, 1 failed,
+    /// interrupted or refused, 2 usage error.
+    Trigger(trigger::TriggerArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -149,6 +157,7 @@ async fn dispatch(cli: Cli) -> i32 {
             })
             .await
         }
+        Command::Trigger(args) => with_config(&path, |c| async move { trigger::run(args, &c).await }).await,
     };
     finish(result)
 }
@@ -186,6 +195,7 @@ async fn with_config_audited(
         Command::Outbox(args) => outbox::run(args, &config).await,
         Command::Pause(args) => pause::pause(args, &config).await,
         Command::Resume(args) => pause::resume(args, &config).await,
+        Command::Trigger(args) => trigger::run(args, &config).await,
         other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
     };
     audit::record_outcome_with_detail(&config, entry, &result, detail).await;

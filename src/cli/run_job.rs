@@ -1,9 +1,12 @@
 //! `haier-sync run-job`: runs one job now, as the seed's management command did, with a progress
-//! bar on a terminal (plain lines otherwise) and a summary at the end. Exit code: 0 success,
-//! 3 partial, 1 failed or interrupted, 2 usage or configuration error.
+//! bar on a terminal (plain lines otherwise) and a summary at the end. It refuses (exit 1) while
+//! the job runs in a live daemon or another `run-job` of this host, and while it is paused
+//! unless `--force` is given. Exit code: 0 success, 3 partial, 1 failed, interrupted or refused,
+//! 2 usage or configuration error.
 
 use super::EXIT_USAGE;
 use crate::config::{Config, JobKind, JobSpec, SyncJob, SyncKind};
+use crate::control::pauses;
 use crate::db::Db;
 use crate::haier::HaierClient;
 use crate::runs::RunStatus;
@@ -47,6 +50,11 @@ pub struct RunJobArgs {
     /// county_codes (default: the job's, then [defaults] county_codes, then 110101).
     #[arg(long = "county-code", value_name = "CODE")]
     pub county_codes: Vec<String>,
+
+    /// Run the job even while it is paused (`haier-sync pause`). A job that runs in a live
+    /// daemon is refused all the same.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One run of the plan.
@@ -74,6 +82,10 @@ pub async fn run(args: RunJobArgs, config: Config) -> anyhow::Result<i32> {
     };
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
+    if let Some(refusal) = refusal(&db, &config, &plan, args.force).await? {
+        eprintln!("error: {refusal}");
+        return Ok(1);
+    }
     let ctx = AppContext {
         config: Arc::new(config),
         db,
@@ -125,6 +137,50 @@ pub async fn run(args: RunJobArgs, config: Config) -> anyhow::Result<i32> {
     signal_task.abort();
     close_late_rows(&ctx).await;
     Ok(exit_code(outcomes.iter().map(|(_, o, _)| o.status)))
+}
+
+/// Why the plan must not run now: one of its jobs runs in a live daemon or a `run-job` of this
+/// host (a job never runs twice at once), or is paused and `--force` was not given.
+async fn refusal(
+    db: &Db,
+    config: &Config,
+    plan: &[PlannedRun],
+    force: bool,
+) -> anyhow::Result<Option<String>> {
+    let names: Vec<String> = plan.iter().map(|p| p.job.name.clone()).collect();
+    let alive = crate::scheduler::alive_since(chrono::Utc::now(), config.daemon.heartbeat_ms);
+    let zone = config.defaults.timezone;
+    let found = db
+        .run(move |conn| {
+            let mut found = Vec::new();
+            for name in names {
+                let going_on = crate::scheduler::runs_going_on(conn, &name, alive)?;
+                let pause = pauses::find_pause(conn, &name)?.filter(|p| p.is_in_force());
+                found.push((name, going_on, pause));
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(|e| e.context("Failed to check whether the job runs elsewhere or is paused"))?;
+    for (name, going_on, pause) in found {
+        if !going_on.is_empty() {
+            return Ok(Some(format!(
+                "job {name} is running now on {}; run-job does not start a second run beside it \
+                 (`haier-sync trigger {name}` asks the daemons to run it once that run has ended)",
+                super::trigger::describe_going_on(&going_on, zone)
+            )));
+        }
+        if let Some(pause) = pause.filter(|_| !force) {
+            return Ok(Some(format!(
+                "job {name} is paused (by {} at {}: {}); `haier-sync run-job {name} --force` runs it \
+                 anyway, `haier-sync resume {name}` resumes it",
+                pause.paused_by,
+                super::format_time(pause.paused_at, zone),
+                pause.reason
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Before exiting: waits, as long as the daemon would at shutdown (`shutdown_grace_ms` plus its

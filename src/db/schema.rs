@@ -208,6 +208,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    haier_job_triggers (id) {
+        id -> BigInt,
+        job_name -> Text,
+        requested_at -> Timestamp,
+        requested_by -> Text,
+        run_if_paused -> Bool,
+        expires_at -> Timestamp,
+        state -> Text,
+        claimed_by -> Nullable<Text>,
+        claimed_at -> Nullable<Timestamp>,
+        sync_log_id -> Nullable<BigInt>,
+        finished_at -> Nullable<Timestamp>,
+        message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     haier_audit_log (id) {
         id -> BigInt,
         at -> Timestamp,
@@ -262,6 +279,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_events,
     haier_order_shipments,
     haier_job_pauses,
+    haier_job_triggers,
     haier_audit_log,
     haier_retention_prunes,
     haier_job_missed_fires,

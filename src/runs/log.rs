@@ -311,3 +311,23 @@ fn finished(statuses: &[RunStatus]) -> Vec<RunStatus> {
         .filter(|s| *s != RunStatus::Running)
         .collect()
 }
+
+/// The newest row of `job_name` with `trigger` that `instance` opened at or after `since`: a
+/// run-now request's row, looked up once its run has ended (a daemon runs a job once at a time).
+pub fn newest_row_of(
+    conn: &mut DbConnection,
+    job_name: &str,
+    trigger: Trigger,
+    instance: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Option<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::trigger.eq(trigger))
+        .filter(dsl::instance.eq(instance))
+        .filter(dsl::started_at.ge(since))
+        .order((dsl::started_at.desc(), dsl::id.desc()))
+        .select(SyncLog::as_select())
+        .first(conn)
+        .optional()
+}

@@ -8,6 +8,7 @@ use super::jobs::Scheduler;
 use super::pauses::{run_claimed_catch_ups, PausedJobs};
 use super::recovery::recover_orphaned_runs;
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
+use super::run_now::{self, take_run_requests};
 use super::supervise::{first_ended, Pollers, Service};
 use super::triggers::CronTriggers;
 use super::JobRunner;
@@ -314,6 +315,7 @@ impl Running {
         if let Some(period) = watchdog_period {
             info!("systemd watchdog on: pinging every {} ms", period.as_millis());
         }
+        let mut run_requests = interval(run_now::poll_interval(self.config.daemon.heartbeat_ms));
         let mut failed_service = None;
         loop {
             tokio::select! {
@@ -336,7 +338,17 @@ impl Running {
                     self.beat().await;
                     if self.config.daemon.heartbeat_ms != before {
                         heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
+                        run_requests = interval(run_now::poll_interval(self.config.daemon.heartbeat_ms));
                     }
+                }
+                _ = run_requests.tick() => {
+                    take_run_requests(
+                        &self.db,
+                        &self.scheduler,
+                        &self.instance,
+                        self.config.daemon.heartbeat_ms,
+                    )
+                    .await;
                 }
                 _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
                 name = first_ended(&mut self.services) => {

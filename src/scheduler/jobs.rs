@@ -34,6 +34,15 @@ pub enum FireOutcome {
     Ignored(&'static str),
 }
 
+/// What became of a run-now request a daemon claimed ([`Scheduler::start_manual`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualStart {
+    /// The run started; its `on_end` gets how it ended.
+    Started,
+    /// Not run, for the reason given.
+    Refused(String),
+}
+
 /// A started run, to wait for in tests and at shutdown.
 #[derive(Debug)]
 pub struct RunHandle(JoinHandle<Vec<RunStatus>>);
@@ -372,6 +381,91 @@ impl Scheduler {
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs job `name` once now with `trigger = manual` (a `haier-sync trigger` request this
+    /// daemon claimed), on the tracked task set with the same runner, cancel token and overlap
+    /// guard as a tick: while it runs, the job's ticks are skipped or queued by its `overlap`, and
+    /// the ticks queued behind it run when it ends. `on_end` gets how the run ended, before those.
+    ///
+    /// Refused, with the reason, when the daemon is stopping, the job is not configured here, it
+    /// is paused (unless `run_if_paused`), or a run of it goes on here or in another live daemon:
+    /// a manual run is never stacked behind another one, whatever the job's `overlap`.
+    pub async fn start_manual<F, Fut>(&self, name: &str, run_if_paused: bool, on_end: F) -> ManualStart
+    where
+        F: FnOnce(anyhow::Result<RunStatus>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if self.inner.stop_ticks.is_cancelled() {
+            return ManualStart::Refused("the daemon is stopping".into());
+        }
+        if !run_if_paused {
+            let name_owned = name.to_owned();
+            match self
+                .inner
+                .db
+                .run(move |conn| Ok(pauses::find_pause(conn, &name_owned)?))
+                .await
+            {
+                Ok(Some(pause)) if pause.is_in_force() => {
+                    return ManualStart::Refused(format!(
+                    "the job is paused (by {} at {} UTC: {}); `haier-sync trigger --force` runs it anyway",
+                    pause.paused_by,
+                    pause.paused_at.format("%Y-%m-%d %H:%M:%S"),
+                    pause.reason
+                ))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return ManualStart::Refused(format!("could not read whether the job is paused: {e:#}"))
+                }
+            }
+        }
+        match self.running_elsewhere(name).await {
+            Ok(Some(instance)) => {
+                return ManualStart::Refused(format!("a run of the job is going on {instance}"))
+            }
+            Ok(None) => {}
+            Err(e) => warn!(
+                job.name = name,
+                "Failed to check other instances for a running {name}: {e:#}"
+            ),
+        }
+        let job = {
+            let mut slots = self.slots();
+            let Some(slot) = slots.get_mut(name) else {
+                return ManualStart::Refused("the job is not configured on this daemon".into());
+            };
+            let Some(job) = slot.config.clone() else {
+                return ManualStart::Refused("the job is no longer configured on this daemon".into());
+            };
+            if slot.running {
+                return ManualStart::Refused(format!(
+                    "a run of the job is going on this daemon ({})",
+                    self.inner.instance
+                ));
+            }
+            slot.running = true;
+            job
+        };
+        let this = self.clone();
+        self.inner.tracker.spawn(async move {
+            let span = tracing::info_span!("manual", job = %job.name);
+            let cancel = this.inner.cancel_runs.child_token();
+            let ended = this
+                .inner
+                .runner
+                .run(job.clone(), Trigger::Manual, None, cancel)
+                .instrument(span)
+                .await;
+            on_end(ended).await;
+            let mut next = this.finish_run(&job.name);
+            while let Some((job, fire_time, trigger, jitter)) = next {
+                this.execute(&job, fire_time, trigger, jitter).await;
+                next = this.finish_run(&job.name);
+            }
+        });
+        ManualStart::Started
     }
 
     /// Whether an operator paused the job (`haier-sync pause`), read at every tick so that every

@@ -5,18 +5,21 @@
 //! the fires a job missed while no daemon ran.
 
 pub mod daemon;
+pub mod going_on;
 mod instance;
 pub mod jobs;
 pub mod missed;
 mod pauses;
 pub mod recovery;
 pub mod reload;
+pub mod run_now;
 pub mod runner;
 mod supervise;
 pub mod triggers;
 
 pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, ShutdownReport, Signals};
-pub use jobs::{FireOutcome, Scheduler};
+pub use going_on::{runs_going_on, RunGoingOn};
+pub use jobs::{FireOutcome, ManualStart, Scheduler};
 pub use recovery::{recover_orphaned_runs, RecoveryReport};
 pub use reload::{diff_jobs, JobChange};
 pub use runner::SyncJobRunner;

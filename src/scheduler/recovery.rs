@@ -136,14 +136,14 @@ fn is_gone(
 }
 
 /// `host:pid` → (host, pid); a name without a numeric pid gives `None` for it.
-fn split_instance(instance: &str) -> (&str, Option<u32>) {
+pub(super) fn split_instance(instance: &str) -> (&str, Option<u32>) {
     match instance.rsplit_once(':') {
         Some((host, pid)) => (host, pid.parse().ok()),
         None => (instance, None),
     }
 }
 
-fn process_exists(pid: u32) -> bool {
+pub(super) fn process_exists(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 

@@ -18,6 +18,7 @@ mod operate_audit;
 mod operate_health;
 mod operate_pause;
 mod operate_retention;
+mod operate_trigger;
 mod orders_callback;
 mod orders_cli;
 mod orders_lines;

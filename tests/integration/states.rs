@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use haier_sync::audit::AuditOutcome;
+use haier_sync::control::triggers::TriggerState;
 use haier_sync::db::testing::TestDb;
 use haier_sync::db::DbConnection;
 use haier_sync::orders::{CallbackOutcome, CancelState, OutboxStatus};
@@ -58,6 +59,11 @@ async fn prune_trigger_holds_the_texts_the_prune_table_allows() {
 #[tokio::test]
 async fn prune_outcome_holds_the_texts_the_prune_table_allows() {
     assert_texts_match_check(PruneOutcome::TEXTS, "haier_retention_prunes", "outcome").await;
+}
+
+#[tokio::test]
+async fn trigger_state_holds_the_texts_the_run_now_requests_allow() {
+    assert_texts_match_check(TriggerState::TEXTS, "haier_job_triggers", "state").await;
 }
 
 #[test]

@@ -869,6 +869,7 @@ fn run_job_args(job: &str) -> RunJobArgs {
         sync_prices: false,
         sync_stock: false,
         county_codes: Vec::new(),
+        force: false,
     }
 }
 
