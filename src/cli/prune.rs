@@ -156,7 +156,7 @@ fn render(
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header([
         "kind",
-        "rows",
+        "what",
         "kept",
         "older than",
         if dry_run { "would delete" } else { "deleted" },
