@@ -29,19 +29,40 @@ pub async fn run(args: PruneArgs, config: &Config) -> anyhow::Result<(i32, Strin
     db.migrate().await?;
     let retention = config.retention;
     let now = db::now_utc();
-    let planned = daily::count_now(&db, retention, now).await?;
     let policy = Policy::new(&retention, now);
-    if args.dry_run {
-        print_counts(&args, config, &policy, &planned, true);
-        if !args.json {
-            println!(
-                "dry run: {} row(s) would be deleted; nothing changed",
-                planned.total()
-            );
+    let interactive = std::io::stderr().is_terminal() && !args.json;
+    if args.dry_run || interactive {
+        // A count is what a dry run prints, and the length of the progress bar.
+        let planned = daily::count_now(&db, retention, now).await?;
+        if args.dry_run {
+            return Ok(print_dry_run(&args, config, &policy, &planned));
         }
-        return Ok((0, format!("dry run: would delete {}", planned)));
+        return prune_now(&args, config, &db, now, &policy, progress_bar(planned.total())).await;
     }
+    prune_now(&args, config, &db, now, &policy, None).await
+}
 
+fn print_dry_run(args: &PruneArgs, config: &Config, policy: &Policy, planned: &PruneCounts) -> (i32, String) {
+    print_counts(args, config, policy, planned, true);
+    if !args.json {
+        println!(
+            "dry run: {} row(s) would be deleted; nothing changed",
+            planned.total()
+        );
+    }
+    (0, format!("dry run: would delete {planned}"))
+}
+
+/// Prunes, records the prune, and prints what it deleted; `bar` shows the progress.
+async fn prune_now(
+    args: &PruneArgs,
+    config: &Config,
+    db: &Db,
+    now: chrono::NaiveDateTime,
+    policy: &Policy,
+    bar: Option<ProgressBar>,
+) -> anyhow::Result<(i32, String)> {
+    let retention = config.retention;
     let instance = db::instance_name();
     let id = db
         .run(move |conn| Ok(store::insert_manual(conn, &instance, now)?))
@@ -55,7 +76,6 @@ pub async fn run(args: PruneArgs, config: &Config) -> anyhow::Result<(i32, Strin
             on_signal.cancel();
         }
     });
-    let bar = progress_bar(planned.total(), args.json);
     let on_batch = bar.clone();
     let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| {
         if let Some(bar) = &on_batch {
@@ -63,13 +83,13 @@ pub async fn run(args: PruneArgs, config: &Config) -> anyhow::Result<(i32, Strin
         }
     });
     let started = Instant::now();
-    let result = daily::prune_recorded(&db, retention, id, now, stop.clone(), progress).await;
+    let result = daily::prune_recorded(db, retention, id, now, stop.clone(), progress).await;
     signal_task.abort();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     let deleted = result?;
-    print_counts(&args, config, &policy, &deleted, false);
+    print_counts(args, config, policy, &deleted, false);
     let stopped = stop.is_cancelled();
     if !args.json {
         println!(
@@ -87,10 +107,9 @@ pub async fn run(args: PruneArgs, config: &Config) -> anyhow::Result<(i32, Strin
     Ok((code, format!("deleted {}", deleted)))
 }
 
-/// A bar on a terminal for a prune of `total` rows; none for a pipe, JSON or a small prune.
-fn progress_bar(total: i64, json: bool) -> Option<ProgressBar> {
-    let interactive = std::io::stderr().is_terminal() && !json;
-    if !interactive || total < 10_000 {
+/// A bar (on a terminal) for a prune of `total` rows; none for a small prune.
+fn progress_bar(total: i64) -> Option<ProgressBar> {
+    if total < 10_000 {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -137,7 +156,7 @@ fn render(
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header([
         "kind",
-        "rows",
+        "what",
         "kept",
         "older than",
         if dry_run { "would delete" } else { "deleted" },

@@ -329,10 +329,12 @@ async fn prune_deletes_exactly_what_the_dry_run_counted_while_other_writers_go_o
     assert_eq!(before, seeded);
     let expected = expected();
 
+    let started = Instant::now();
     let output = command(app.config_path(), &["prune", "--dry-run", "--json"])
         .output()
         .unwrap();
     let (counted, dry_run) = counts_of(&output);
+    eprintln!("counted {} rows in {:?}", counted.total(), started.elapsed());
     assert!(dry_run);
     assert_eq!(counted, expected, "the dry run counts what the windows say");
     assert_eq!(table_rows(app.db()).await.0, seeded, "a dry run deletes nothing");
