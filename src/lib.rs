@@ -16,6 +16,7 @@ pub mod health;
 pub mod orders;
 pub mod runs;
 pub mod scheduler;
+pub mod shop;
 pub mod simulator;
 pub mod sync;
 pub mod telemetry;

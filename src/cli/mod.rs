@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check_config;
 pub mod completions;
 pub mod demo;
+pub mod events;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Work with the order outbox: enqueue orders from a JSON file, list them, retry a dead one,
     /// cancel one at Haier, list Haier's callbacks, or attach an unmatched callback to its order.
     Outbox(outbox::OutboxArgs),
+    /// The order events the shop hears about (every change of an order, also POSTed to
+    /// `[shop] webhook_url`): list them, send failed ones again, or replay a time window.
+    Events(events::EventsArgs),
     /// Try everything on a fresh SQLite database against a bundled, in-process Haier simulator:
     /// products, prices, stock for two counties, three orders with their confirm callbacks, then
     /// logistics; prints the status table and the sync log. Needs no set-up and no network.
@@ -134,6 +138,7 @@ async fn dispatch(cli: Cli) -> i32 {
         }
         Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Events(args) => with_config(&path, |c| async move { events::run(args, &c).await }).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
         Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
         Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
@@ -168,6 +173,7 @@ async fn with_config_audited(
         Command::Outbox(args) => outbox::run(args, &config).await,
         Command::Pause(args) => pause::pause(args, &config).await,
         Command::Resume(args) => pause::resume(args, &config).await,
+        Command::Events(args) => events::run(args, &config).await,
         other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
     };
     audit::record_outcome(&config, entry, &result).await;

@@ -70,5 +70,17 @@ async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRu
             move |cancel| crate::orders::callback::serve(ctx, listener, cancel),
         ));
     }
+    if let Some(shop) = ctx.config.shop.clone() {
+        let url = shop.webhook_url.clone();
+        let webhook = crate::shop::Webhook::new(shop)?;
+        let db = ctx.db.clone();
+        services.push(Service::new(
+            format!(
+                "the order events' webhook to {}",
+                url.origin().ascii_serialization()
+            ),
+            move |cancel| crate::shop::run_until_stopped(webhook, db, cancel),
+        ));
+    }
     Ok((runner, services))
 }
