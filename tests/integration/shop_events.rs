@@ -500,6 +500,30 @@ async fn events_replay_sends_again_exactly_the_events_of_the_window() {
     assert_eq!(sorted, window, "exactly the window, each with its id");
     assert_received_in_order(&all_events(&app).await, &receiver);
 
+    // Recording again what nothing changed writes no event.
+    let unchanged = app
+        .query(|c| {
+            haier_sync::shop::record(
+                c,
+                "SO-REPL-00003",
+                haier_sync::shop::EventSource::Callback,
+                haier_sync::db::now_utc(),
+            )
+        })
+        .await;
+    assert_eq!(unchanged, None);
+    // `events list` shows one order's events, as the webhook received them.
+    let listed = command(
+        app.config_path(),
+        &["events", "list", "--so-id", "SO-REPL-00003", "--json"],
+    )
+    .output()
+    .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let of_order: Vec<&ShopEvent> = events.iter().filter(|e| e.so_id == "SO-REPL-00003").collect();
+    assert_eq!(listed.as_array().unwrap().len(), of_order.len(), "{listed}");
+    assert_eq!(listed[0]["delivery"]["state"], "delivered", "{listed}");
+
     // The replay is in the audit trail.
     let audit = command(app.config_path(), &["audit", "--json"]).output().unwrap();
     let audit = String::from_utf8_lossy(&audit.stdout);
