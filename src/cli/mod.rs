@@ -86,8 +86,8 @@ pub enum Command {
     /// paused is not caught up unless --catch-up is given.
     Resume(pause::ResumeArgs),
     /// List the audit trail, newest first: who (OS user and host) ran which command that
-    /// changes state (pause, resume, outbox enqueue|retry|cancel, migrate), when, with which
-    /// arguments (secrets masked), and how it ended.
+    /// changes state (pause, resume, outbox enqueue|retry|cancel, events retry|replay, migrate),
+    /// when, with which arguments (secrets masked), and how it ended.
     Audit(audit::AuditArgs),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
     /// `haier-sync completions bash > /usr/share/bash-completion/completions/haier-sync`.
