@@ -18,6 +18,7 @@ pub mod orders;
 pub mod retention;
 pub mod runs;
 pub mod scheduler;
+pub mod shop;
 pub mod simulator;
 pub mod sync;
 pub mod telemetry;

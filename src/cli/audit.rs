@@ -1,6 +1,7 @@
 //! `haier-sync audit`: the audit trail, newest first; and which commands are recorded in it,
 //! with which arguments ([`audited`]), for `cli::dispatch` to record once each has run.
 
+use super::events::EventsCommand;
 use super::outbox::OutboxCommand;
 use super::Command;
 use crate::audit::{self, AuditEntry, AuditOutcome, AuditRow};
@@ -115,6 +116,15 @@ pub fn audited(command: &Command) -> Option<(&'static str, serde_json::Value)> {
             | OutboxCommand::Show { .. }
             | OutboxCommand::Events(_)
             | OutboxCommand::Photos { .. } => None,
+        },
+        Command::Events(args) => match &args.command {
+            EventsCommand::Retry { id, failed } => {
+                Some(("events retry", json!({ "id": id, "failed": failed })))
+            }
+            EventsCommand::Replay { since, until } => {
+                Some(("events replay", json!({ "since": since, "until": until })))
+            }
+            EventsCommand::List { .. } => None,
         },
         _ => None,
     }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check_config;
 pub mod completions;
 pub mod demo;
+pub mod events;
 pub mod logs;
 pub mod migrate;
 pub mod outbox;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Work with the order outbox: enqueue orders from a JSON file, list them, retry a dead one,
     /// cancel one at Haier, list Haier's callbacks, or attach an unmatched callback to its order.
     Outbox(outbox::OutboxArgs),
+    /// The order events the shop hears about (every change of an order, also POSTed to
+    /// `[shop] webhook_url`): list them, send failed ones again, or replay a time window.
+    Events(events::EventsArgs),
     /// Try everything on a fresh SQLite database against a bundled, in-process Haier simulator:
     /// products, prices, stock for two counties, three orders with their confirm callbacks, then
     /// logistics; prints the status table and the sync log. Needs no set-up and no network.
@@ -89,8 +93,8 @@ pub enum Command {
     /// pruned.
     Prune(prune::PruneArgs),
     /// List the audit trail, newest first: who (OS user and host) ran which command that
-    /// changes state (pause, resume, trigger, outbox enqueue|retry|cancel, prune, migrate), when, with which
-    /// arguments (secrets masked), and how it ended.
+    /// changes state (pause, resume, trigger, outbox enqueue|retry|cancel, events retry|replay,
+    /// prune, migrate), when, with which arguments (secrets masked), and how it ended.
     Audit(audit::AuditArgs),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
     /// `haier-sync completions bash > /usr/share/bash-completion/completions/haier-sync`.
@@ -148,6 +152,7 @@ async fn dispatch(cli: Cli) -> i32 {
         }
         Command::Outbox(args) => with_config(&path, |c| async move { outbox::run(args, &c).await }).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Events(args) => with_config(&path, |c| async move { events::run(args, &c).await }).await,
         Command::RunJob(args) => with_config(&path, |c| run_job::run(args, c)).await,
         Command::Pause(args) => with_config(&path, |c| async move { pause::pause(args, &c).await }).await,
         Command::Resume(args) => with_config(&path, |c| async move { pause::resume(args, &c).await }).await,
@@ -196,6 +201,7 @@ async fn with_config_audited(
         Command::Pause(args) => pause::pause(args, &config).await,
         Command::Resume(args) => pause::resume(args, &config).await,
         Command::Trigger(args) => trigger::run(args, &config).await,
+        Command::Events(args) => events::run(args, &config).await,
         other => Err(anyhow::anyhow!("{other:?} is not a command that changes state")),
     };
     audit::record_outcome_with_detail(&config, entry, &result, detail).await;

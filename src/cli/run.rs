@@ -74,5 +74,17 @@ async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRu
     services.push(Service::new("the daily prune", move |cancel| {
         crate::retention::daily::run_until_stopped(db, retention, cancel)
     }));
+    if let Some(shop) = ctx.config.shop.clone() {
+        let url = shop.webhook_url.clone();
+        let webhook = crate::shop::Webhook::new(shop)?;
+        let db = ctx.db.clone();
+        services.push(Service::new(
+            format!(
+                "the order events' webhook to {}",
+                url.origin().ascii_serialization()
+            ),
+            move |cancel| crate::shop::run_until_stopped(webhook, db, cancel),
+        ));
+    }
     Ok((runner, services))
 }

@@ -22,6 +22,9 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     pub daemon: DaemonConfig,
     pub retention: RetentionConfig,
+    /// `[shop]`: where order events are POSTed; `None` when the section is absent (the events
+    /// still accumulate in `haier_shop_events`, undelivered).
+    pub shop: Option<ShopConfig>,
     /// Jobs by name, in name order.
     pub jobs: BTreeMap<String, JobSpec>,
 }
@@ -206,4 +209,28 @@ impl Default for RetentionConfig {
             finished_orders_days: None,
         }
     }
+}
+
+/// `[shop]`: the shop's webhook, which receives every order event (`haier_shop_events`) as a
+/// signed JSON POST, at least once and in order per order.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    pub webhook_url: Url,
+    /// The HMAC-SHA256 key of the `Haier-Sync-Signature` header.
+    pub secret: Secret,
+    /// Deliveries of one event before it is marked `failed`.
+    pub max_attempts: u32,
+    /// Per POST.
+    pub timeout_ms: u64,
+    /// POSTs per second at most: the webhook's own limiter (never Haier's quota).
+    pub per_second: u32,
+    /// Wait after the first failed delivery; doubles each time, up to `backoff_cap_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    /// How often the delivery poller looks for due events when it found none.
+    pub poll_interval_ms: u64,
+    /// Events claimed per poll (at most one per order).
+    pub batch_size: u32,
+    /// How long a claim holds an event: a daemon killed mid-delivery leaves it to another after this.
+    pub lease_ms: u64,
 }

@@ -74,6 +74,7 @@ pub(super) struct RawConfig {
     pub(super) defaults: Option<RawDefaults>,
     pub(super) daemon: Option<RawDaemon>,
     pub(super) retention: Option<RawRetention>,
+    pub(super) shop: Option<RawShop>,
     pub(super) jobs: Option<BTreeMap<String, RawJob>>,
 }
 
@@ -208,6 +209,25 @@ pub(super) struct RawDefaults {
     #[serde(default, deserialize_with = "lenient_string")]
     pub(super) timezone: Option<String>,
     pub(super) county_codes: Option<Vec<String>>,
+}
+
+/// `[shop]`: the webhook the order events are POSTed to.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShop {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(super) webhook_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient_secret")]
+    pub(super) secret: Option<Secret>,
+    pub(super) secret_file: Option<PathBuf>,
+    pub(super) max_attempts: Option<u32>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) per_second: Option<u32>,
+    pub(super) backoff_base_ms: Option<u64>,
+    pub(super) backoff_cap_ms: Option<u64>,
+    pub(super) poll_interval_ms: Option<u64>,
+    pub(super) batch_size: Option<u32>,
+    pub(super) lease_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]

@@ -37,6 +37,7 @@ impl LoaderWithDoc {
         let defaults = self.resolve_defaults(raw.defaults.unwrap_or_default())?;
         let daemon = self.resolve_daemon(raw.daemon.unwrap_or_default())?;
         let retention = self.resolve_retention(raw.retention.unwrap_or_default())?;
+        let shop = raw.shop.map(|shop| self.resolve_shop(shop)).transpose()?;
         let mut jobs = BTreeMap::new();
         for (name, job) in raw.jobs.unwrap_or_default() {
             let job = self.resolve_job(&name, job, &defaults)?;
@@ -52,6 +53,7 @@ impl LoaderWithDoc {
             defaults,
             daemon,
             retention,
+            shop,
             jobs,
         })
     }
@@ -288,6 +290,57 @@ impl LoaderWithDoc {
             timezone,
             county_codes,
         })
+    }
+
+    fn resolve_shop(&self, raw: RawShop) -> Result<ShopConfig, ConfigError> {
+        let s = "shop";
+        let url_text = self.required_text(raw.webhook_url, &[s, "webhook_url"])?;
+        let config = ShopConfig {
+            webhook_url: self.url(&url_text, &[s, "webhook_url"])?,
+            secret: self.required_secret(s, "secret", raw.secret, raw.secret_file)?,
+            max_attempts: raw.max_attempts.unwrap_or(12),
+            timeout_ms: raw.timeout_ms.unwrap_or(10_000),
+            per_second: raw.per_second.unwrap_or(20),
+            backoff_base_ms: raw.backoff_base_ms.unwrap_or(1_000),
+            backoff_cap_ms: raw.backoff_cap_ms.unwrap_or(3_600_000),
+            poll_interval_ms: raw.poll_interval_ms.unwrap_or(1_000),
+            batch_size: raw.batch_size.unwrap_or(100),
+            lease_ms: raw.lease_ms.unwrap_or(60_000),
+        };
+        self.check(
+            &[s, "max_attempts"],
+            config.max_attempts,
+            limits::OUTBOX_MAX_ATTEMPTS,
+        )?;
+        self.check(&[s, "timeout_ms"], config.timeout_ms, limits::REQUEST_TIMEOUT_MS)?;
+        self.check(&[s, "per_second"], config.per_second, limits::RATE_PER_SECOND)?;
+        self.check(
+            &[s, "backoff_base_ms"],
+            config.backoff_base_ms,
+            limits::BACKOFF_BASE_MS,
+        )?;
+        self.check(
+            &[s, "backoff_cap_ms"],
+            config.backoff_cap_ms,
+            limits::BACKOFF_CAP_MS,
+        )?;
+        self.check(
+            &[s, "poll_interval_ms"],
+            config.poll_interval_ms,
+            limits::POLL_INTERVAL_MS,
+        )?;
+        self.check(&[s, "batch_size"], config.batch_size, limits::BATCH_SIZE)?;
+        self.check(&[s, "lease_ms"], config.lease_ms, limits::LEASE_MS)?;
+        if config.lease_ms <= config.timeout_ms {
+            return Err(self.error(
+                &[s, "lease_ms"],
+                format!(
+                    "must be longer than timeout_ms ({}): a claim would run out while its POST is still waiting",
+                    config.timeout_ms
+                ),
+            ));
+        }
+        Ok(config)
     }
 
     fn resolve_daemon(&self, raw: RawDaemon) -> Result<DaemonConfig, ConfigError> {

@@ -264,6 +264,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_shop_events (id) {
+        id -> BigInt,
+        so_id -> Text,
+        seq -> BigInt,
+        state -> Text,
+        cancel_state -> Nullable<Text>,
+        haier_order_no -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        lines -> Text,
+        shipments -> Text,
+        schedule -> Text,
+        source -> Text,
+        created_at -> Timestamp,
+        delivery -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -283,4 +307,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_audit_log,
     haier_retention_prunes,
     haier_job_missed_fires,
+    haier_shop_events,
 );

@@ -5,9 +5,12 @@
 
 use super::outbox;
 use super::state::OutboxStatus;
-use crate::db::{self, Db};
+use crate::db::{self, Db, DbConnection};
 use crate::haier::{CancelRequest, HaierClient, HaierError};
+use crate::shop::EventSource;
 use anyhow::Context as _;
+use chrono::NaiveDateTime;
+use diesel::Connection as _;
 
 /// What [`retry_order`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +28,7 @@ pub enum Retried {
 pub async fn retry_order(db: &Db, so_id: &str) -> anyhow::Result<Retried> {
     let so_id = so_id.to_owned();
     db.run(move |conn| {
-        if outbox::retry_dead_order(conn, &so_id, db::now_utc())? {
+        if retry_and_record(conn, &so_id, db::now_utc())? {
             return Ok(Retried::Pending);
         }
         Ok(match outbox::find_by_so_id(conn, &so_id)? {
@@ -60,7 +63,6 @@ impl DeadFilter {
 /// returned are those moved (an order a concurrent command moved first is left out).
 pub async fn retry_dead_orders(db: &Db, filter: DeadFilter, dry_run: bool) -> anyhow::Result<Vec<String>> {
     db.run(move |conn| {
-        use diesel::Connection as _;
         conn.transaction(|conn| {
             let chosen: Vec<String> = outbox::dead_orders_since(conn, filter.since)?
                 .into_iter()
@@ -73,7 +75,7 @@ pub async fn retry_dead_orders(db: &Db, filter: DeadFilter, dry_run: bool) -> an
             let now = db::now_utc();
             let mut retried = Vec::with_capacity(chosen.len());
             for so_id in chosen {
-                if outbox::retry_dead_order(conn, &so_id, now)? {
+                if retry_and_record(conn, &so_id, now)? {
                     retried.push(so_id);
                 }
             }
@@ -113,7 +115,7 @@ pub async fn cancel_order(
     let (id, why) = (so_id.to_owned(), reason.to_owned());
     let (row, cancelled_here) = db
         .run(move |conn| {
-            let cancelled = outbox::cancel_here(conn, &id, &[OutboxStatus::Pending], &why, db::now_utc())?;
+            let cancelled = cancel_here_and_record(conn, &id, &[OutboxStatus::Pending], &why)?;
             Ok((outbox::find_by_so_id(conn, &id)?, cancelled))
         })
         .await
@@ -139,22 +141,57 @@ pub async fn cancel_order(
     let (id, why) = (so_id.to_owned(), reason.to_owned());
     match client.cancel_order(&request).await {
         Ok(true) => {
-            db.run(move |conn| Ok(outbox::record_cancel_request(conn, &id, &why, db::now_utc())?))
-                .await
-                .context("Failed to record the cancel request")?;
+            db.run(move |conn| {
+                Ok(conn.transaction(|conn| {
+                    let now = db::now_utc();
+                    let recorded = outbox::record_cancel_request(conn, &id, &why, now)?;
+                    crate::shop::record(conn, &id, EventSource::Operator, now)?;
+                    diesel::QueryResult::Ok(recorded)
+                })?)
+            })
+            .await
+            .context("Failed to record the cancel request")?;
             Ok(Cancelled::Requested)
         }
         Ok(false) => Ok(Cancelled::Declined),
         Err(HaierError::OrderNotFound { .. }) if row.status == OutboxStatus::Dead => {
             let why = format!("{why} (Haier never received the order)");
             let from = [OutboxStatus::Pending, OutboxStatus::Dead];
-            db.run(move |conn| Ok(outbox::cancel_here(conn, &id, &from, &why, db::now_utc())?))
+            db.run(move |conn| Ok(cancel_here_and_record(conn, &id, &from, &why)?))
                 .await
                 .context("Failed to record the cancellation")?;
             Ok(Cancelled::Local)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to ask Haier to cancel order {so_id}"))),
     }
+}
+
+/// [`outbox::retry_dead_order`] with the shop's event, in one transaction.
+fn retry_and_record(conn: &mut DbConnection, so_id: &str, now: NaiveDateTime) -> diesel::QueryResult<bool> {
+    conn.transaction(|conn| {
+        let retried = outbox::retry_dead_order(conn, so_id, now)?;
+        if retried {
+            crate::shop::record(conn, so_id, EventSource::Operator, now)?;
+        }
+        Ok(retried)
+    })
+}
+
+/// [`outbox::cancel_here`] now, with the shop's event, in one transaction.
+fn cancel_here_and_record(
+    conn: &mut DbConnection,
+    so_id: &str,
+    from: &[OutboxStatus],
+    reason: &str,
+) -> diesel::QueryResult<bool> {
+    conn.transaction(|conn| {
+        let now = db::now_utc();
+        let cancelled = outbox::cancel_here(conn, so_id, from, reason, now)?;
+        if cancelled {
+            crate::shop::record(conn, so_id, EventSource::Operator, now)?;
+        }
+        Ok(cancelled)
+    })
 }
 
 /// The `sourceSystem` an order's payload was pushed with, if it names one.

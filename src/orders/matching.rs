@@ -144,6 +144,7 @@ pub fn attach_event(
             OrderMatch::NotFound | OrderMatch::Ambiguous(_) => return Ok(Attached::OrderNotFound),
         };
         let (outcome, detail) = notices::apply_to_order(conn, &notice, &row, &fingerprint, now)?;
+        crate::shop::record(conn, so_id, crate::shop::EventSource::Replay, now)?;
         let detail = format!("attached to {so_id} by an operator: {detail}");
         let copies = events::mark_attached(conn, event_id, so_id, outcome, &detail, now)?;
         Ok(Attached::Done {

@@ -289,6 +289,7 @@ pub fn apply_notice(
             },
             Matched::Order(row) => {
                 let (outcome, detail) = apply_to_order(conn, notice, &row, receipt.fingerprint, now)?;
+                crate::shop::record(conn, &row.so_id, crate::shop::EventSource::Callback, now)?;
                 Handled {
                     outcome,
                     so_id: Some(row.so_id.clone()),

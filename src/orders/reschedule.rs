@@ -144,9 +144,17 @@ pub async fn reschedule_order(
         order.insert("installTime".into(), install_ms.into());
     }
     let (id, text) = (so_id.to_owned(), payload.to_string());
-    db.run(move |conn| Ok(outbox::record_reschedule(conn, &id, &text, db::now_utc())?))
-        .await
-        .context("Haier took the new times, but they could not be written to the order's payload")?;
+    db.run(move |conn| {
+        use diesel::Connection as _;
+        Ok(conn.transaction(|conn| {
+            let now = db::now_utc();
+            let recorded = outbox::record_reschedule(conn, &id, &text, now)?;
+            crate::shop::record(conn, &id, crate::shop::EventSource::Operator, now)?;
+            diesel::QueryResult::Ok(recorded)
+        })?)
+    })
+    .await
+    .context("Haier took the new times, but they could not be written to the order's payload")?;
     Ok(Rescheduled::Done {
         haier_order_no,
         distribution_ms,

@@ -69,13 +69,28 @@ impl NewShipment {
 }
 
 /// Inserts the parcels, or updates the stored ones (same Haier order no., delivery record and
-/// express no.) with the carrier, serial numbers and fetch time. Returns the rows written.
-/// Locking: one `INSERT … ON CONFLICT DO UPDATE` per call; the unique key decides between racing
-/// writers.
+/// express no.) with the carrier, serial numbers and fetch time, and records the shop's event of
+/// each order whose parcels changed (`crate::shop`). Returns the rows written.
+/// Locking: one transaction of `INSERT … ON CONFLICT DO UPDATE`s and the events; the unique key
+/// decides between racing writers.
 pub fn upsert_shipments(conn: &mut DbConnection, rows: &[NewShipment]) -> QueryResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
+    conn.transaction(|conn| {
+        let written = write_shipments(conn, rows)?;
+        let mut so_ids: Vec<&str> = rows.iter().map(|row| row.so_id.as_str()).collect();
+        so_ids.sort_unstable();
+        so_ids.dedup();
+        let now = crate::db::now_utc();
+        for so_id in so_ids {
+            crate::shop::record(conn, so_id, crate::shop::EventSource::Logistics, now)?;
+        }
+        Ok(written)
+    })
+}
+
+fn write_shipments(conn: &mut DbConnection, rows: &[NewShipment]) -> QueryResult<usize> {
     // One statement can carry only so many bound values (SQLite: 32766); 8 per row.
     let mut written = 0;
     for chunk in rows.chunks(500) {

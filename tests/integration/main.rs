@@ -34,6 +34,7 @@ mod reliability_faults;
 mod reliability_outbox;
 mod reliability_push_repeats;
 mod reliability_replies;
+mod shop_events;
 mod simulator;
 mod simulator_push_faults;
 mod states;

@@ -10,6 +10,7 @@ use super::change::{
 use crate::db::schema::haier_order_outbox::{self, dsl};
 use crate::db::DbConnection;
 use crate::orders::state::{CancelState, OutboxStatus};
+use crate::shop::EventSource;
 use chrono::NaiveDateTime;
 use diesel::dsl::case_when;
 use diesel::prelude::*;
@@ -218,10 +219,11 @@ pub enum PushResult<'a> {
 }
 
 /// Writes how a push ended and releases the lease; a push recorded as pushed also fills the
-/// order's lines (`haier_order_lines`) from its payload. Returns false when the lease was lost
+/// order's lines (`haier_order_lines`) from its payload, and the shop's event is recorded
+/// (`crate::shop`). Returns false when the lease was lost
 /// meanwhile (the row was claimed again or a callback moved it on), in which case nothing is
 /// written. Locking: one transaction: a single-row `UPDATE` guarded by the lease token (which
-/// holds the row), then the lines' inserts.
+/// holds the row), then the lines' inserts and the shop's event.
 pub fn record_push_result(
     conn: &mut DbConnection,
     id: i64,
@@ -231,12 +233,15 @@ pub fn record_push_result(
 ) -> QueryResult<bool> {
     conn.transaction(|conn| {
         let written = update_one(conn, leased(Some(id), lease_token), result.change(now))?;
-        if written && matches!(result, PushResult::Pushed { .. }) {
+        if written {
             let (so_id, payload): (String, String) = haier_order_outbox::table
                 .filter(dsl::id.eq(id))
                 .select((dsl::so_id, dsl::payload))
                 .first(conn)?;
-            crate::orders::lines::record_ordered_lines(conn, &so_id, &payload, now)?;
+            if matches!(result, PushResult::Pushed { .. }) {
+                crate::orders::lines::record_ordered_lines(conn, &so_id, &payload, now)?;
+            }
+            crate::shop::record(conn, &so_id, EventSource::Push, now)?;
         }
         Ok(written)
     })
@@ -668,18 +673,27 @@ pub fn record_reschedule(
     Ok(changed == 1)
 }
 
-/// Haier delivered these orders: sets `delivered_at` on those rows of `ids` that have none.
-/// Returns how many changed. Locking: one `UPDATE`, inside the logistics page's transaction.
+/// Haier delivered these orders: sets `delivered_at` on those rows of `ids` that have none, and
+/// records the shop's event of each (`crate::shop`). Returns how many changed. Locking: one
+/// `UPDATE`, inside the logistics page's transaction.
 pub fn mark_orders_delivered(conn: &mut DbConnection, ids: &[i64], at: NaiveDateTime) -> QueryResult<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let rows: Rows = Box::new(dsl::id.eq_any(ids.to_vec()).and(dsl::delivered_at.is_null()));
+    let rows = || -> Rows { Box::new(dsl::id.eq_any(ids.to_vec()).and(dsl::delivered_at.is_null())) };
+    let so_ids: Vec<String> = haier_order_outbox::table
+        .filter(rows())
+        .select(dsl::so_id)
+        .load(conn)?;
     let change = Change {
         delivered_at: Some(at),
         ..Change::at(at)
     };
-    update(conn, rows, change)
+    let changed = update(conn, rows(), change)?;
+    for so_id in &so_ids {
+        crate::shop::record(conn, so_id, EventSource::Logistics, at)?;
+    }
+    Ok(changed)
 }
 
 /// One row by `so_id`. Locking: a plain read.

@@ -1,0 +1,1 @@
+DROP TABLE haier_shop_events;
