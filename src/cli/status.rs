@@ -54,6 +54,9 @@ pub struct DaemonStatus {
     /// Each running daemon's Haier client counters (requests, errors, 429s, retries per
     /// operation), as of its last heartbeat.
     pub client: std::collections::BTreeMap<String, crate::haier::ClientStats>,
+    /// One line per thing the live instances disagree on (version, config fingerprint); empty
+    /// when they agree.
+    pub disagreements: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +159,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     Ok(StatusReport {
         daemon: DaemonStatus {
             running: !live.is_empty(),
+            disagreements: disagreements(&live),
             instances: live,
             client,
         },
@@ -181,6 +185,10 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             })
             .collect();
         out.push_str(&format!("daemon: running — {}\n", names.join(", ")));
+        out.push_str(&render_instances(&report.daemon.instances, zone));
+        for line in &report.daemon.disagreements {
+            out.push_str(&format!("warning: {line}\n"));
+        }
     } else {
         out.push_str("daemon: not running\n");
     }
@@ -252,6 +260,71 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
         out.push_str(&render_client_stats(instance, stats));
     }
     out
+}
+
+/// What the live instances disagree on, one line each: the version they run, the fingerprint of
+/// their `jobs.toml`. Instances that should agree on both; while a new version is rolled through
+/// them, or a changed file reloaded on some, these lines say so.
+pub fn disagreements(live: &[instances::Instance]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut differs = |what: &str, value: &dyn Fn(&instances::Instance) -> String| {
+        let mut groups: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        for instance in live {
+            groups
+                .entry(value(instance))
+                .or_default()
+                .push(&instance.instance);
+        }
+        if groups.len() > 1 {
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|(value, who)| format!("{value} ({})", who.join(", ")))
+                .collect();
+            lines.push(format!(
+                "the instances run different {what}: {}",
+                groups.join("; ")
+            ));
+        }
+    };
+    differs("versions", &|i| i.version.clone());
+    differs("jobs.toml (config hash)", &|i| {
+        short_hash(i.config_hash.as_deref())
+    });
+    lines
+}
+
+/// The first 12 hex digits of a config fingerprint, or `unknown`.
+fn short_hash(hash: Option<&str>) -> String {
+    hash.map_or_else(|| "unknown".to_owned(), |h| h.chars().take(12).collect())
+}
+
+/// A column of the instances table: its header and what a row shows in it.
+type InstanceColumn = (&'static str, Box<dyn Fn(&instances::Instance) -> String>);
+
+/// The columns of the instances table; a new column is one more entry here.
+fn instance_columns(zone: Tz) -> Vec<InstanceColumn> {
+    vec![
+        ("host", Box::new(|i| i.hostname.clone())),
+        ("pid", Box::new(|i| i.pid.to_string())),
+        ("version", Box::new(|i| i.version.clone())),
+        ("config hash", Box::new(|i| short_hash(i.config_hash.as_deref()))),
+        (
+            "last heartbeat",
+            Box::new(move |i| super::format_time(i.heartbeat_at, zone)),
+        ),
+    ]
+}
+
+/// The live instances, one row each.
+fn render_instances(live: &[instances::Instance], zone: Tz) -> String {
+    let columns = instance_columns(zone);
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header(columns.iter().map(|(header, _)| *header));
+    for instance in live {
+        table.add_row(columns.iter().map(|(_, cell)| cell(instance)));
+    }
+    format!("{table}\n")
 }
 
 /// A running daemon's Haier client: each system's breaker and pace in force against its

@@ -19,6 +19,9 @@ pub struct Instance {
     /// The daemon's Haier client counters as JSON (`crate::haier::ClientStats`), as of the last
     /// heartbeat.
     pub client_stats: Option<String>,
+    /// The MD5 of the daemon's `jobs.toml` bytes (hex), as of its start or last reload; `None`
+    /// when the file could not be read, and on rows of older versions.
+    pub config_hash: Option<String>,
 }
 
 /// Records that `instance` has started (or restarted).
@@ -32,17 +35,76 @@ pub fn register(conn: &mut DbConnection, row: &Instance) -> QueryResult<()> {
     })
 }
 
-/// Records that `instance` is alive now, with its client counters when it has them.
+/// Records that `instance` is alive now, with its client counters when it has them. Returns
+/// false when the row says the daemon stopped, or is missing: another daemon declared it gone
+/// (its heartbeat was late by [`crate::scheduler::recovery::FOREIGN_STALE_HEARTBEATS`] beats)
+/// and closed its runs; the caller registers again with [`reinstate`].
+/// Locking: a single-row `UPDATE` guarded by `stopped_at IS NULL`.
 pub fn heartbeat(
     conn: &mut DbConnection,
     instance: &str,
     at: NaiveDateTime,
     client_stats: Option<&str>,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        dsl::haier_sync_instances
+            .filter(dsl::instance.eq(instance))
+            .filter(dsl::stopped_at.is_null()),
+    )
+    .set((dsl::heartbeat_at.eq(at), dsl::client_stats.eq(client_stats)))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Makes `row` live again after another daemon declared it gone (see [`heartbeat`]): the row
+/// as written at its start, `stopped_at` cleared, the heartbeat now.
+pub fn reinstate(conn: &mut DbConnection, row: &Instance) -> QueryResult<()> {
+    register(conn, row)
+}
+
+/// Records the config fingerprint an instance runs with (at start and on each reload).
+pub fn set_config_hash(
+    conn: &mut DbConnection,
+    instance: &str,
+    config_hash: Option<&str>,
 ) -> QueryResult<()> {
     diesel::update(dsl::haier_sync_instances.filter(dsl::instance.eq(instance)))
-        .set((dsl::heartbeat_at.eq(at), dsl::client_stats.eq(client_stats)))
+        .set(dsl::config_hash.eq(config_hash))
         .execute(conn)?;
     Ok(())
+}
+
+/// Daemons that have not stopped and whose heartbeat is older than `silent_before`: gone, or cut
+/// off. Locking: a plain read of the partial `(heartbeat_at) WHERE stopped_at IS NULL` index, so
+/// the check every heartbeat makes costs one indexed read when nothing is stale.
+pub fn silent(conn: &mut DbConnection, silent_before: NaiveDateTime) -> QueryResult<Vec<Instance>> {
+    dsl::haier_sync_instances
+        .filter(dsl::stopped_at.is_null())
+        .filter(dsl::heartbeat_at.lt(silent_before))
+        .order(dsl::heartbeat_at.asc())
+        .select(Instance::as_select())
+        .load(conn)
+}
+
+/// Declares `instance` gone at `at`, if it has not beaten since `silent_before` and no one
+/// declared it first. Returns whether this call did: of several daemons that see the same
+/// silence, exactly one frees its claims. Locking: a single-row `UPDATE` guarded by the
+/// heartbeat and `stopped_at IS NULL`.
+pub fn declare_gone(
+    conn: &mut DbConnection,
+    instance: &str,
+    silent_before: NaiveDateTime,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        dsl::haier_sync_instances
+            .filter(dsl::instance.eq(instance))
+            .filter(dsl::stopped_at.is_null())
+            .filter(dsl::heartbeat_at.lt(silent_before)),
+    )
+    .set(dsl::stopped_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(updated == 1)
 }
 
 /// Records a clean stop.
