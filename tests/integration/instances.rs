@@ -666,3 +666,52 @@ async fn status_lists_the_live_instances_and_warns_when_they_disagree() {
         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
     );
 }
+
+/// Each instance records its version and the MD5 of its `jobs.toml` bytes at start, and the new
+/// file's at each applied reload; a refused file leaves the recorded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_records_its_version_and_config_hash_and_updates_the_hash_on_reload() {
+    use haier_sync::scheduler::daemon::ReloadOutcome;
+    use md5::{Digest as _, Md5};
+    let app = spawn_app_with(Options::default().extra_toml(tables("heartbeat_ms = 200", ""))).await;
+    let md5_of_file = || hex::encode(Md5::digest(std::fs::read(app.config_path()).unwrap()));
+    let recorded = || async {
+        let me = db::instance_name();
+        app.db()
+            .run(move |c| Ok(haier_sync::db::instances::find(c, &me)?))
+            .await
+            .unwrap()
+            .expect("this daemon's row")
+    };
+    let runner = crate::support::FakeRunner::new(app.db(), false);
+    let handle = haier_sync::scheduler::Daemon::new(app.config().clone(), app.db().clone(), runner)
+        .without_file_watch()
+        .start()
+        .await
+        .unwrap();
+    let row = recorded().await;
+    assert_eq!(row.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(row.config_hash.as_deref(), Some(md5_of_file().as_str()));
+    let first = md5_of_file();
+
+    // A comment changes the bytes, and so the hash.
+    app.write_config(&format!(
+        "# edited\n{}",
+        std::fs::read_to_string(app.config_path()).unwrap()
+    ));
+    assert!(matches!(
+        handle.reload().await.unwrap(),
+        ReloadOutcome::Applied(_)
+    ));
+    let edited = md5_of_file();
+    assert_ne!(edited, first);
+    assert_eq!(recorded().await.config_hash.as_deref(), Some(edited.as_str()));
+
+    app.write_config("[jobs.broken\n");
+    assert!(matches!(
+        handle.reload().await.unwrap(),
+        ReloadOutcome::Refused(_)
+    ));
+    assert_eq!(recorded().await.config_hash.as_deref(), Some(edited.as_str()));
+    handle.shutdown().await.unwrap();
+}
