@@ -159,7 +159,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     Ok(StatusReport {
         daemon: DaemonStatus {
             running: !live.is_empty(),
-            disagreements: disagreements(&live),
+            disagreements: instances::disagreements(&live),
             instances: live,
             client,
         },
@@ -262,42 +262,6 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
     out
 }
 
-/// What the live instances disagree on, one line each: the version they run, the fingerprint of
-/// their `jobs.toml`. Instances that should agree on both; while a new version is rolled through
-/// them, or a changed file reloaded on some, these lines say so.
-pub fn disagreements(live: &[instances::Instance]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut differs = |what: &str, value: &dyn Fn(&instances::Instance) -> String| {
-        let mut groups: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-        for instance in live {
-            groups
-                .entry(value(instance))
-                .or_default()
-                .push(&instance.instance);
-        }
-        if groups.len() > 1 {
-            let groups: Vec<String> = groups
-                .iter()
-                .map(|(value, who)| format!("{value} ({})", who.join(", ")))
-                .collect();
-            lines.push(format!(
-                "the instances run different {what}: {}",
-                groups.join("; ")
-            ));
-        }
-    };
-    differs("versions", &|i| i.version.clone());
-    differs("jobs.toml (config hash)", &|i| {
-        short_hash(i.config_hash.as_deref())
-    });
-    lines
-}
-
-/// The first 12 hex digits of a config fingerprint, or `unknown`.
-fn short_hash(hash: Option<&str>) -> String {
-    hash.map_or_else(|| "unknown".to_owned(), |h| h.chars().take(12).collect())
-}
-
 /// A column of the instances table: its header and what a row shows in it.
 type InstanceColumn = (&'static str, Box<dyn Fn(&instances::Instance) -> String>);
 
@@ -307,7 +271,10 @@ fn instance_columns(zone: Tz) -> Vec<InstanceColumn> {
         ("host", Box::new(|i| i.hostname.clone())),
         ("pid", Box::new(|i| i.pid.to_string())),
         ("version", Box::new(|i| i.version.clone())),
-        ("config hash", Box::new(|i| short_hash(i.config_hash.as_deref()))),
+        (
+            "config hash",
+            Box::new(|i| instances::short_hash(i.config_hash.as_deref())),
+        ),
         (
             "last heartbeat",
             Box::new(move |i| super::format_time(i.heartbeat_at, zone)),

@@ -1,4 +1,5 @@
-//! Queries on `haier_sync_instances`: which daemons run against this database, by heartbeat.
+//! Queries on `haier_sync_instances`: which daemons run against this database, by heartbeat,
+//! with what version and config, and what the live ones disagree on.
 
 use super::schema::haier_sync_instances::{self, dsl};
 use super::DbConnection;
@@ -131,4 +132,40 @@ pub fn find(conn: &mut DbConnection, instance: &str) -> QueryResult<Option<Insta
         .select(Instance::as_select())
         .first(conn)
         .optional()
+}
+
+/// What the live instances disagree on, one line each: the version they run, the fingerprint of
+/// their `jobs.toml`. Instances should agree on both; while a new version is rolled through
+/// them, or a changed file reloaded on some, these lines say so.
+pub fn disagreements(live: &[Instance]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut differs = |what: &str, value: &dyn Fn(&Instance) -> String| {
+        let mut groups: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        for instance in live {
+            groups
+                .entry(value(instance))
+                .or_default()
+                .push(&instance.instance);
+        }
+        if groups.len() > 1 {
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|(value, who)| format!("{value} ({})", who.join(", ")))
+                .collect();
+            lines.push(format!(
+                "the instances run different {what}: {}",
+                groups.join("; ")
+            ));
+        }
+    };
+    differs("versions", &|i| i.version.clone());
+    differs("jobs.toml (config hash)", &|i| {
+        short_hash(i.config_hash.as_deref())
+    });
+    lines
+}
+
+/// The first 12 hex digits of a config fingerprint, or `unknown`.
+pub fn short_hash(hash: Option<&str>) -> String {
+    hash.map_or_else(|| "unknown".to_owned(), |h| h.chars().take(12).collect())
 }
