@@ -372,7 +372,9 @@ async fn a_daemon_of_three_killed_mid_run_has_its_row_interrupted_within_three_b
     let after_beat = closed_at - last_beat;
     let beats = chrono::Duration::milliseconds(HEARTBEAT_MS as i64);
     assert!(
-        after_beat <= beats * 4 + chrono::Duration::milliseconds(500),
+        // Three beats of silence, then the next check of a live daemon, with a second's slack
+        // for a busy machine.
+        after_beat <= beats * 4 + chrono::Duration::seconds(1),
         "closed {after_beat} after the killed daemon's last heartbeat (beats of {HEARTBEAT_MS} ms): {closed:#?}"
     );
     assert!(
@@ -399,13 +401,19 @@ async fn a_daemon_of_three_killed_mid_run_has_its_row_interrupted_within_three_b
     );
 }
 
-/// Fencing, with real processes: a daemon frozen (SIGSTOP) mid-run for more than three beats is
-/// taken for gone; the other closes its row as `interrupted` and catches the tick up. Thawed
+/// Fencing, with real processes (PostgreSQL): a daemon frozen (SIGSTOP) mid-run for more than
+/// three beats is taken for gone; the other closes its row as `interrupted` and catches the tick up. Thawed
 /// (SIGCONT), the first finishes its run late: the row stays `interrupted` as the other wrote
 /// it, and the late owner says so in its log, and that it registered again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_frozen_past_three_beats_does_not_overwrite_the_row_another_closed() {
     let (app, fire) = long_stock_app().await;
+    // A frozen or cut-off daemon is a case of several hosts, so of PostgreSQL. On SQLite a
+    // process frozen inside a write keeps the file's one write lock, and every other daemon
+    // waits for it instead.
+    if app.backend() == haier_sync::db::Backend::Sqlite {
+        return;
+    }
     let mut daemons = start_daemons(&app, 2);
     let rows = wait_for_rows(
         app.db(),
