@@ -1,5 +1,6 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
-//! whether a daemon is running against the database, the orders and cancels Haier has not
+//! whether a daemon is running against the database (the live instances, and a warning when they
+//! disagree on version or config hash), the orders and cancels Haier has not
 //! answered within `confirm_within_ms`, and how many callbacks wait unmatched.
 
 use crate::config::{Config, JobKind, JobSpec};
