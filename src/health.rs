@@ -3,8 +3,9 @@
 //! three runs failed, and orders are **late** when Haier has not answered them within the outbox
 //! job's `confirm_within_ms`: pushed with no confirm callback, or a cancel asked with no cancel
 //! callback. `haier-sync status --check` and `GET /healthz` ask
-//! [`check_health`]. It owns no table: it reads the sync log through `runs::log` and the outbox
-//! through `orders::outbox`. A paused or disabled job is not judged.
+//! [`check_health`]. It owns no table: it reads the sync log through `runs::log`, the outbox
+//! through `orders::outbox` and the instances through `db::instances` (whose disagreement is a
+//! warning, not a problem). A paused or disabled job is not judged.
 
 use crate::config::{Config, JobSpec, SyncJob};
 use crate::control::pauses;
@@ -43,18 +44,26 @@ pub struct Problem {
 pub struct HealthReport {
     pub healthy: bool,
     pub problems: Vec<Problem>,
+    /// What the live daemons disagree on (version, config hash): said, but not a problem (it is
+    /// expected while a new version or file is rolled through them).
+    pub warnings: Vec<String>,
 }
 
 impl HealthReport {
-    /// One line per problem, or `ok`.
+    /// One line per problem, or `ok`; then one `warning:` line per warning.
     pub fn to_text(&self) -> String {
-        if self.problems.is_empty() {
-            return "ok\n".to_owned();
+        let mut text = if self.problems.is_empty() {
+            "ok\n".to_owned()
+        } else {
+            self.problems
+                .iter()
+                .map(|p| format!("{}: {}\n", p.subject, p.detail))
+                .collect()
+        };
+        for warning in &self.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
         }
-        self.problems
-            .iter()
-            .map(|p| format!("{}: {}\n", p.subject, p.detail))
-            .collect()
+        text
     }
 }
 
@@ -79,8 +88,11 @@ pub async fn check_health(db: &Db, config: &Config, now: DateTime<Utc>) -> anyho
     let late_before = outbox_job.unconfirmed_before(now.naive_utc());
     let confirm_within = crate::orders::unconfirmed::human_duration(outbox_job.confirm_within_ms);
     let now_naive = now.naive_utc();
-    let problems = db
+    let alive_since = crate::scheduler::alive_since(now, config.daemon.heartbeat_ms);
+    let (problems, warnings) = db
         .run(move |conn| {
+            let warnings =
+                crate::db::instances::disagreements(&crate::db::instances::live(conn, alive_since)?);
             let mut problems = Vec::new();
             for (job, interval) in &jobs {
                 if pauses::is_paused(conn, &job.name)? {
@@ -122,13 +134,14 @@ pub async fn check_health(db: &Db, config: &Config, now: DateTime<Utc>) -> anyho
                     ),
                 });
             }
-            Ok(problems)
+            Ok((problems, warnings))
         })
         .await
         .map_err(|e| e.context("Failed to read the sync log and the outbox for the health check"))?;
     Ok(HealthReport {
         healthy: problems.is_empty(),
         problems,
+        warnings,
     })
 }
 

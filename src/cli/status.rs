@@ -1,5 +1,6 @@
 //! `haier-sync status`: each configured job with its last run, last success and next fire time,
-//! whether a daemon is running against the database, the orders and cancels Haier has not
+//! whether a daemon is running against the database (the live instances, and a warning when they
+//! disagree on version or config hash), the orders and cancels Haier has not
 //! answered within `confirm_within_ms`, how many callbacks wait unmatched, and the fires each job
 //! missed while no daemon ran (the note of `scheduler::missed`, while it stands).
 
@@ -58,6 +59,9 @@ pub struct DaemonStatus {
     /// Each running daemon's Haier client counters (requests, errors, 429s, retries per
     /// operation), as of its last heartbeat.
     pub client: std::collections::BTreeMap<String, crate::haier::ClientStats>,
+    /// One line per thing the live instances disagree on (version, config fingerprint); empty
+    /// when they agree.
+    pub disagreements: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +170,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     Ok(StatusReport {
         daemon: DaemonStatus {
             running: !live.is_empty(),
+            disagreements: instances::disagreements(&live),
             instances: live,
             client,
         },
@@ -191,6 +196,10 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             })
             .collect();
         out.push_str(&format!("daemon: running — {}\n", names.join(", ")));
+        out.push_str(&render_instances(&report.daemon.instances, zone));
+        for line in &report.daemon.disagreements {
+            out.push_str(&format!("warning: {line}\n"));
+        }
     } else {
         out.push_str("daemon: not running\n");
     }
@@ -275,6 +284,38 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
         out.push_str(&render_client_stats(instance, stats));
     }
     out
+}
+
+/// A column of the instances table: its header and what a row shows in it.
+type InstanceColumn = (&'static str, Box<dyn Fn(&instances::Instance) -> String>);
+
+/// The columns of the instances table; a new column is one more entry here.
+fn instance_columns(zone: Tz) -> Vec<InstanceColumn> {
+    vec![
+        ("host", Box::new(|i| i.hostname.clone())),
+        ("pid", Box::new(|i| i.pid.to_string())),
+        ("version", Box::new(|i| i.version.clone())),
+        (
+            "config hash",
+            Box::new(|i| instances::short_hash(i.config_hash.as_deref())),
+        ),
+        (
+            "last heartbeat",
+            Box::new(move |i| super::format_time(i.heartbeat_at, zone)),
+        ),
+    ]
+}
+
+/// The live instances, one row each.
+fn render_instances(live: &[instances::Instance], zone: Tz) -> String {
+    let columns = instance_columns(zone);
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header(columns.iter().map(|(header, _)| *header));
+    for instance in live {
+        table.add_row(columns.iter().map(|(_, cell)| cell(instance)));
+    }
+    format!("{table}\n")
 }
 
 /// A running daemon's Haier client: each system's breaker and pace in force against its

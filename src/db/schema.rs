@@ -30,6 +30,7 @@ diesel::table! {
         heartbeat_at -> Timestamp,
         stopped_at -> Nullable<Timestamp>,
         client_stats -> Nullable<Text>,
+        config_hash -> Nullable<Text>,
     }
 }
 

@@ -277,6 +277,7 @@ async fn record_push_result(
 ) -> anyhow::Result<Pushed> {
     let attempt = row.attempts + 1;
     let (id, so_id, token) = (row.id, row.so_id.clone(), token.to_owned());
+    let lease = token.clone();
     let pushed = classify_push(&result, row.push_unseen_at.is_some(), attempt, max_attempts);
     let wait = match &pushed {
         Pushed::Deferred(_) => UNAVAILABLE_WAIT,
@@ -312,7 +313,14 @@ async fn record_push_result(
         .with_context(|| format!("Failed to record the push result of order {so_id}"))?;
     match (&pushed, written) {
         (_, false) => {
-            tracing::info!(so_id = %so_id, result = ?pushed, "lease lost before the push result was written; left as it is");
+            tracing::warn!(
+                so_id = %so_id,
+                lease = %lease,
+                result = ?pushed,
+                "the order's lease was lost before this push result was written (taken over by another \
+                 poller, freed by a daemon that took this one for gone, or the order moved on by a \
+                 callback): the row is left as its new owner wrote it"
+            );
             Ok(Pushed::LeaseLost)
         }
         (Pushed::Dead(reason), true) => {

@@ -72,11 +72,13 @@ pub fn insert(conn: &mut DbConnection, row: &NewSyncLog<'_>) -> QueryResult<Opti
     }
 }
 
-/// Closes a `running` row with its final status and counts. A row that is no longer `running`
-/// (closed by recovery, say) is left as it is; returns whether the row was updated.
+/// Closes a `running` row of `owner` (the instance that opened it) with its final status and
+/// counts. Fenced by owner and status: a row that another instance closed (as `interrupted`, when
+/// this one was taken for gone) is left as it is; returns whether the row was updated.
 pub fn close(
     conn: &mut DbConnection,
     id: i64,
+    owner: &str,
     status: RunStatus,
     counts: RunCounts,
     message: Option<&str>,
@@ -85,6 +87,7 @@ pub fn close(
     let updated = diesel::update(
         dsl::haier_sync_logs
             .filter(dsl::id.eq(id))
+            .filter(dsl::instance.eq(owner))
             .filter(dsl::status.eq(RunStatus::Running)),
     )
     .set((
@@ -99,11 +102,13 @@ pub fn close(
     Ok(updated == 1)
 }
 
-/// Records the counts so far on a `running` row, so `status` and `logs` show progress.
-pub fn update_progress(conn: &mut DbConnection, id: i64, counts: RunCounts) -> QueryResult<()> {
+/// Records the counts so far on a `running` row of `owner`, so `status` and `logs` show progress.
+/// Fenced as [`close`] is.
+pub fn update_progress(conn: &mut DbConnection, id: i64, owner: &str, counts: RunCounts) -> QueryResult<()> {
     diesel::update(
         dsl::haier_sync_logs
             .filter(dsl::id.eq(id))
+            .filter(dsl::instance.eq(owner))
             .filter(dsl::status.eq(RunStatus::Running)),
     )
     .set((
@@ -232,6 +237,32 @@ pub fn interrupt_rows_of(conn: &mut DbConnection, instances: &[String], message:
             dsl::completed_at.eq(Some(crate::db::now_utc())),
         ))
         .execute(conn)
+}
+
+/// The `running` rows of one instance.
+pub fn running_rows_of(conn: &mut DbConnection, instance: &str) -> QueryResult<Vec<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::status.eq(RunStatus::Running))
+        .filter(dsl::instance.eq(instance))
+        .select(SyncLog::as_select())
+        .load(conn)
+}
+
+/// Whether a run of the job's tick `fire_time`, or of a later tick, ran or runs: a row that is
+/// neither `interrupted` nor `skipped`. An interrupted tick that a later run covered needs no
+/// catch-up.
+pub fn ran_at_or_after(
+    conn: &mut DbConnection,
+    job_name: &str,
+    fire_time: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        dsl::haier_sync_logs
+            .filter(dsl::job_name.eq(job_name))
+            .filter(dsl::scheduled_for.ge(fire_time))
+            .filter(dsl::status.ne_all(vec![RunStatus::Interrupted, RunStatus::Skipped])),
+    ))
+    .get_result(conn)
 }
 
 /// The instances that own `running` rows.

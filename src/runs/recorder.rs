@@ -57,6 +57,8 @@ enum Closed {
 pub struct RunRecorder {
     db: Db,
     id: i64,
+    /// The instance that opened the row: every later write is fenced by it.
+    instance: String,
     spec: RunSpec,
 }
 
@@ -66,12 +68,13 @@ impl RunRecorder {
     pub async fn start(db: &Db, spec: RunSpec) -> anyhow::Result<Option<RunRecorder>> {
         let instance = db::instance_name();
         let row_spec = spec.clone();
+        let owner = instance.clone();
         let id = db
             .run(move |conn| {
                 let now = db::now_utc();
                 Ok(log::insert(
                     conn,
-                    &new_row(&row_spec, &instance, RunStatus::Running, None, now),
+                    &new_row(&row_spec, &owner, RunStatus::Running, None, now),
                 )?)
             })
             .await
@@ -79,6 +82,7 @@ impl RunRecorder {
         Ok(id.map(|id| RunRecorder {
             db: db.clone(),
             id,
+            instance,
             spec,
         }))
     }
@@ -111,9 +115,9 @@ impl RunRecorder {
 
     /// Records the counts so far.
     pub async fn progress(&self, counts: RunCounts) -> anyhow::Result<()> {
-        let id = self.id;
+        let (id, owner) = (self.id, self.instance.clone());
         self.db
-            .run(move |conn| Ok(log::update_progress(conn, id, counts)?))
+            .run(move |conn| Ok(log::update_progress(conn, id, &owner, counts)?))
             .await
             .context("Failed to record run progress")
     }
@@ -145,9 +149,10 @@ impl RunRecorder {
         let ended = std::time::Instant::now();
         let message = message.map(|m| truncate_message(&m));
         let id = self.id;
-        let first = try_close(&self.db, id, status, counts, message.clone(), ended_at).await;
+        let owner = self.instance.clone();
+        let first = try_close(&self.db, id, &owner, status, counts, message.clone(), ended_at).await;
         let error = match first {
-            Ok(closed) => return report_closed(id, status, closed, None),
+            Ok(closed) => return report_closed(id, &owner, status, closed, None),
             Err(error) => error,
         };
         let error = format!("{error:#}");
@@ -173,10 +178,11 @@ impl RunRecorder {
                     None => late,
                 }));
                 let first_failure = !std::mem::replace(&mut warned, true);
+                let owner = owner.clone();
                 Box::pin(async move {
-                    match try_close(&db, id, status, counts, message, ended_at).await {
+                    match try_close(&db, id, &owner, status, counts, message, ended_at).await {
                         Ok(closed) => {
-                            report_closed(id, status, closed, Some(attempt));
+                            report_closed(id, &owner, status, closed, Some(attempt));
                             Ok(())
                         }
                         Err(error) => {
@@ -227,18 +233,22 @@ fn new_row<'a>(
 async fn try_close(
     db: &Db,
     id: i64,
+    owner: &str,
     status: RunStatus,
     counts: RunCounts,
     message: Option<String>,
     ended_at: NaiveDateTime,
 ) -> anyhow::Result<Closed> {
+    let owner = owner.to_owned();
     db.run(move |conn| {
-        if log::close(conn, id, status, counts, message.as_deref(), ended_at)? {
+        if log::close(conn, id, &owner, status, counts, message.as_deref(), ended_at)? {
             return Ok(Closed::Now);
         }
         match log::find(conn, id)? {
             None => Ok(Closed::Missing),
-            Some(row) if row.status != RunStatus::Running => Ok(Closed::Before(Box::new(row))),
+            Some(row) if row.status != RunStatus::Running || row.instance != owner => {
+                Ok(Closed::Before(Box::new(row)))
+            }
             Some(_) => anyhow::bail!("the row still reads `running`, yet the close changed nothing"),
         }
     })
@@ -248,7 +258,7 @@ async fn try_close(
 
 /// Logs what a close found, truthfully, and says it as a [`Closing`]. `attempt` is the number of
 /// a close retried in the background.
-fn report_closed(id: i64, status: RunStatus, closed: Closed, attempt: Option<u32>) -> Closing {
+fn report_closed(id: i64, owner: &str, status: RunStatus, closed: Closed, attempt: Option<u32>) -> Closing {
     match closed {
         Closed::Now => {
             if let Some(attempt) = attempt {
@@ -262,9 +272,11 @@ fn report_closed(id: i64, status: RunStatus, closed: Closed, attempt: Option<u32
         Closed::Before(row) => {
             tracing::warn!(
                 run.id = id,
+                job.name = %row.job_name,
                 closed_as = %row.status,
                 by = row.message.as_deref().unwrap_or("(no message)"),
-                "the run's log row had been closed already by someone else; the run's own ending ({status}) is not written"
+                "the run's log row had been closed already by someone else while {owner} still ran it \
+                 (taken for gone?); this late ending ({status}) is not written over it"
             );
             let row = *row;
             Closing::ClosedBefore {

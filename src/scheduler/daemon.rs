@@ -3,10 +3,10 @@
 //! SIGHUP or file change, and graceful shutdown on SIGTERM/SIGINT. Building the client and the
 //! services is the caller's (`cli/run.rs`).
 
-use super::instance::{record_stop, register_instance};
+use super::instance::{config_hash, instance_row, record_stop, register_instance};
 use super::jobs::Scheduler;
 use super::pauses::{run_claimed_catch_ups, PausedJobs};
-use super::recovery::recover_orphaned_runs;
+use super::recovery::{free_claims_of_silent_instances, recover_orphaned_runs};
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
 use super::run_now::{self, take_run_requests};
 use super::supervise::{first_ended, Pollers, Service};
@@ -147,9 +147,13 @@ impl Daemon {
             client_stats,
         } = self;
         let instance = db::instance_name();
-        register_instance(&db, &instance).await?;
+        let row = instance_row(&instance, config_hash(&config.path).await);
+        register_instance(&db, &row).await?;
         let now = Utc::now();
         recover_orphaned_runs(&db, config.daemon.heartbeat_ms, now).await?;
+        // Daemons of other hosts silent for three beats: their runs are caught up below with the
+        // rest.
+        free_claims_of_silent_instances(&db, config.daemon.heartbeat_ms, now).await?;
 
         let scheduler = Scheduler::new(db.clone(), runner.clone(), config.daemon.heartbeat_ms);
         let mut triggers = CronTriggers::new(scheduler.clone()).await?;
@@ -196,6 +200,7 @@ impl Daemon {
             config,
             db,
             instance,
+            row,
             scheduler: scheduler.clone(),
             triggers,
             pollers,
@@ -293,6 +298,8 @@ struct Running {
     config: Config,
     db: Db,
     instance: String,
+    /// This daemon's row as registered, to register again when another daemon took it for gone.
+    row: instances::Instance,
     scheduler: Scheduler,
     triggers: CronTriggers,
     pollers: Pollers,
@@ -363,28 +370,66 @@ impl Running {
         Ok(report)
     }
 
-    /// Records that this instance is alive, and re-makes triggers after a UTC offset change.
+    /// Records that this instance is alive (registering again if another daemon took it for
+    /// gone), frees the claims of daemons silent for three beats and catches up their runs, and
+    /// re-makes triggers after a UTC offset change.
     async fn beat(&mut self) {
         let instance = self.instance.clone();
         let stats = self.client_stats.as_ref().and_then(|source| source());
-        if let Err(e) = self
+        let mut row = self.row.clone();
+        let beat = self
             .db
             .run(move |conn| {
-                Ok(instances::heartbeat(
-                    conn,
-                    &instance,
-                    db::now_utc(),
-                    stats.as_deref(),
-                )?)
+                let now = db::now_utc();
+                if instances::heartbeat(conn, &instance, now, stats.as_deref())? {
+                    return Ok(true);
+                }
+                row.heartbeat_at = now;
+                row.client_stats = stats;
+                instances::reinstate(conn, &row)?;
+                Ok(false)
             })
-            .await
-        {
-            warn!("Failed to record the heartbeat: {e:#}");
+            .await;
+        match beat {
+            Ok(true) => {}
+            Ok(false) => warn!(
+                "This daemon ({}) had been taken for gone by another one (no heartbeat for {} \
+                 beats): its running rows were closed as interrupted and its order leases freed; \
+                 registered again. Runs it still ends keep the other daemon's closing.",
+                self.instance,
+                super::recovery::FOREIGN_STALE_HEARTBEATS
+            ),
+            Err(e) => warn!("Failed to record the heartbeat: {e:#}"),
         }
+        self.free_claims_of_silent_instances().await;
         if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
             error!("Failed to follow a UTC offset change: {e:#}");
         }
         self.follow_pauses().await;
+    }
+
+    /// Frees the claims of daemons silent for three beats and catches up the runs it closed.
+    async fn free_claims_of_silent_instances(&self) {
+        let report = match free_claims_of_silent_instances(
+            &self.db,
+            self.config.daemon.heartbeat_ms,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(e) => {
+                warn!("{e:#}");
+                return;
+            }
+        };
+        for (name, fire_time) in report.interrupted {
+            let Some(fire_time) = fire_time else { continue };
+            match self.scheduler.catch_up_interrupted(&name, fire_time).await {
+                Ok(outcome) => info!(job.name = %name, "Catch-up of an interrupted run: {outcome:?}"),
+                Err(e) => error!(job.name = %name, "Failed to catch up an interrupted run: {e:#}"),
+            }
+        }
     }
 
     /// Stops the order pollers of newly paused jobs, starts those of resumed ones, and runs the
@@ -463,12 +508,27 @@ impl Running {
         if changes.is_empty() {
             info!("Reload ({reason}): no job changed");
         }
+        self.record_config_hash().await;
         // The sections that need a restart keep describing what runs.
         self.config.jobs = new.jobs;
         self.config.daemon = new.daemon;
         self.config.defaults = new.defaults;
         notify(&[NotifyState::Ready, NotifyState::Status("running")]);
         ReloadOutcome::Applied(changes)
+    }
+
+    /// Records the fingerprint of the file just applied, for `status` to compare instances.
+    async fn record_config_hash(&mut self) {
+        let hash = config_hash(&self.config.path).await;
+        self.row.config_hash = hash.clone();
+        let instance = self.instance.clone();
+        if let Err(e) = self
+            .db
+            .run(move |conn| Ok(instances::set_config_hash(conn, &instance, hash.as_deref())?))
+            .await
+        {
+            warn!("Failed to record the config's fingerprint: {e:#}");
+        }
     }
 
     async fn apply(&mut self, change: &JobChange, new: &Config) -> anyhow::Result<()> {

@@ -1,9 +1,11 @@
-//! This daemon's row in `haier_instances`: registered at start, marked stopped at shutdown
-//! together with the `running` log rows it leaves. The heartbeat in between is the daemon loop's.
+//! This daemon's row in `haier_sync_instances`: registered at start with its version and config
+//! fingerprint, marked stopped at shutdown together with the `running` log rows it leaves. The
+//! heartbeat in between is the daemon loop's.
 
 use crate::db::{self, instances, Db};
 use crate::runs;
 use anyhow::Context as _;
+use std::path::Path;
 use std::time::Duration;
 use tracing::warn;
 
@@ -47,10 +49,11 @@ pub(super) async fn record_stop(
     }
 }
 
-/// Writes this daemon's row: host, pid, version, started now.
-pub(super) async fn register_instance(db: &Db, instance: &str) -> anyhow::Result<()> {
+/// This daemon's row as written at its start: host, pid, version, config fingerprint, started
+/// now.
+pub(super) fn instance_row(instance: &str, config_hash: Option<String>) -> instances::Instance {
     let now = db::now_utc();
-    let row = instances::Instance {
+    instances::Instance {
         instance: instance.to_owned(),
         hostname: hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
@@ -61,8 +64,24 @@ pub(super) async fn register_instance(db: &Db, instance: &str) -> anyhow::Result
         heartbeat_at: now,
         stopped_at: None,
         client_stats: None,
-    };
+        config_hash,
+    }
+}
+
+/// Writes this daemon's row (see [`instance_row`]).
+pub(super) async fn register_instance(db: &Db, row: &instances::Instance) -> anyhow::Result<()> {
+    let row = row.clone();
     db.run(move |conn| Ok(instances::register(conn, &row)?))
         .await
         .context("Failed to register the daemon instance")
+}
+
+/// The fingerprint of `jobs.toml` every instance records: the MD5 of the file's bytes, in hex.
+/// Any byte counts (a comment too), so two instances agree exactly when they read the same file;
+/// secrets kept in `*_file` files and environment overrides are not part of it. `None` when the
+/// file cannot be read.
+pub(super) async fn config_hash(path: &Path) -> Option<String> {
+    use md5::{Digest, Md5};
+    let bytes = tokio::fs::read(path).await.ok()?;
+    Some(hex::encode(Md5::digest(&bytes)))
 }

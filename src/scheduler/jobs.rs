@@ -230,10 +230,12 @@ impl Scheduler {
         if !job.enabled {
             return Decision::Done(FireOutcome::Ignored("the job is disabled"));
         }
-        if slot.last_fired.is_some_and(|last| last >= fire_time) {
+        // A catch-up names an earlier tick on purpose (one another daemon's run left interrupted);
+        // the unique fire-time index keeps it to one run.
+        if trigger != Trigger::CatchUp && slot.last_fired.is_some_and(|last| last >= fire_time) {
             return Decision::Done(FireOutcome::Ignored("this tick was fired already"));
         }
-        slot.last_fired = Some(fire_time);
+        slot.last_fired = Some(slot.last_fired.map_or(fire_time, |last| last.max(fire_time)));
         if !slot.running {
             slot.running = true;
             return Decision::Run(job);
@@ -509,6 +511,39 @@ impl Scheduler {
         info!(
             job.name = name,
             "Catching up once after resume: the tick of {fire_time}"
+        );
+        self.fire(name, fire_time, Trigger::CatchUp).await
+    }
+
+    /// After the run of `name`'s tick `fire_time` was closed as `interrupted` because its daemon
+    /// was taken for gone: runs that tick once with `trigger = catch_up`, unless the job does not
+    /// catch up (`catch_up = "none"`, disabled, not scheduled here) or a run of that tick or a
+    /// later one went on meanwhile. Several daemons may ask; the fire-time index runs it once.
+    pub async fn catch_up_interrupted(
+        &self,
+        name: &str,
+        fire_time: chrono::NaiveDateTime,
+    ) -> anyhow::Result<FireOutcome> {
+        let Some(_) = self
+            .job(name)
+            .filter(|j| j.enabled && j.catch_up == CatchUp::Once && is_scheduled(j))
+        else {
+            return Ok(FireOutcome::Ignored("the job does not catch up here"));
+        };
+        let name_owned = name.to_owned();
+        let covered = self
+            .inner
+            .db
+            .run(move |conn| Ok(runs::log::ran_at_or_after(conn, &name_owned, fire_time)?))
+            .await
+            .with_context(|| format!("Failed to read the history of job {name}"))?;
+        if covered {
+            return Ok(FireOutcome::Ignored("a run of that tick or a later one went on"));
+        }
+        let fire_time = fire_time.and_utc();
+        info!(
+            job.name = name,
+            "Catching up once: the run of the tick of {fire_time} was interrupted with its daemon"
         );
         self.fire(name, fire_time, Trigger::CatchUp).await
     }

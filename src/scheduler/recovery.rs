@@ -1,22 +1,29 @@
-//! Recovery at start: `running` rows whose process is gone (a crash, `kill -9`, a power cut) are
-//! closed as `interrupted`, with the counts they had reached. Rows of processes that may still
-//! run are left to their owners.
+//! Recovery: `running` rows whose process is gone (a crash, `kill -9`, a power cut) are closed
+//! as `interrupted`, with the counts they had reached, and the order leases of gone processes
+//! are freed. Rows and leases of processes that may still run are left to their owners.
 //!
 //! Who counts as gone:
 //! - **This host** (`<host>:<pid>` with our host name): the pid is our own (an earlier process
-//!   that had it), or no process has that pid (`/proc/<pid>` is missing), or it was a daemon whose
-//!   heartbeat is older than 3 × `heartbeat_ms` (the pid now belongs to another program).
+//!   that had it), or no process has that pid (`/proc/<pid>` is missing, or is a zombie not yet
+//!   reaped), or it was a daemon whose heartbeat is older than 3 × `heartbeat_ms` (the pid now
+//!   belongs to another program).
 //! - **Another host**: a daemon that stopped, or whose heartbeat is older than
-//!   [`FOREIGN_STALE_HEARTBEATS`] × `heartbeat_ms` (50 s by default). Its own restart would close
-//!   them too, but a host that never comes back would otherwise leave them `running` forever.
+//!   [`FOREIGN_STALE_HEARTBEATS`] × `heartbeat_ms` (15 s by default).
 //! - A `run-job` command on another host registers no heartbeat, so its rows are never closed
 //!   from here.
 //!
-//! The order leases of gone processes of **this host** are freed at the same time (the rows go
-//! back to `pending`, due now), so their orders are pushed at once instead of after `lease_ms`.
-//! A lease token is `<host>:<pid>:<random>`, and its holder counts as gone by the rule above. A
-//! lease held on another host is left to run out: that host may only be cut off from this one,
-//! still pushing.
+//! When:
+//! - **At start** ([`recover_orphaned_runs`]): the rows of every gone process, and the leases of
+//!   gone processes of this host (a lease token is `<host>:<pid>:<random>`), so that the orders a
+//!   killed daemon held are pushed at once instead of after `lease_ms`.
+//! - **At every heartbeat** of every live daemon ([`free_claims_of_silent_instances`]): a daemon
+//!   of any host silent for [`FOREIGN_STALE_HEARTBEATS`] beats is declared gone, its rows closed
+//!   and its leases freed, and its interrupted runs are caught up. A lease whose holder is merely
+//!   slow runs out by itself (`lease_ms`), whichever comes first.
+//!
+//! Fencing: every write a run or a push makes afterwards is guarded by its owner (the instance
+//! on the log row, the lease token on the outbox row) and the status, so a late owner never
+//! overwrites what recovery wrote; it logs a warning instead.
 
 use super::{before, LIVE_HEARTBEATS};
 use crate::db::{self, instances, Db};
@@ -24,11 +31,12 @@ use crate::orders::outbox;
 use crate::runs;
 use chrono::{DateTime, Utc};
 use std::path::Path;
-use tracing::info;
+use tracing::{info, warn};
 
-/// How many heartbeat intervals a daemon on another host may be silent before its `running`
-/// rows are closed by this one.
-pub const FOREIGN_STALE_HEARTBEATS: u32 = 10;
+/// How many heartbeat intervals a daemon may be silent before another one takes it for gone:
+/// closes its `running` rows as `interrupted` and frees its order leases (at start, and at every
+/// heartbeat of every live daemon, see [`free_claims_of_silent_instances`]).
+pub const FOREIGN_STALE_HEARTBEATS: u32 = 3;
 
 /// What recovery did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,8 +45,13 @@ pub struct RecoveryReport {
     pub closed: Vec<(String, usize)>,
     /// Instances with `running` rows that were left alone.
     pub left: Vec<String>,
-    /// Order lease tokens of gone processes of this host that were freed, with their rows.
+    /// Order lease tokens of gone processes that were freed, with their rows.
     pub leases_freed: Vec<(String, usize)>,
+    /// Silent daemons this one declared gone (at most one daemon declares each).
+    pub declared_gone: Vec<String>,
+    /// The jobs and fire times of the `running` rows closed for a declared daemon, to be caught
+    /// up.
+    pub interrupted: Vec<(String, Option<chrono::NaiveDateTime>)>,
 }
 
 impl RecoveryReport {
@@ -108,6 +121,75 @@ pub async fn recover_orphaned_runs(
     Ok(report)
 }
 
+/// At every heartbeat (and at start): daemons of any host whose heartbeat is older than
+/// [`FOREIGN_STALE_HEARTBEATS`] × `heartbeat_ms` are declared gone (`stopped_at` set; a daemon
+/// that comes back registers again and finds its claims taken), their `running` rows closed as
+/// `interrupted` and their order leases freed (back to `pending`, due now). When no daemon is
+/// silent this is one indexed read. Of several daemons that see the same silence, only the one
+/// whose declaration lands frees the claims. The report's `interrupted` lists what to catch up.
+pub async fn free_claims_of_silent_instances(
+    db: &Db,
+    heartbeat_ms: u64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RecoveryReport> {
+    let me = db::instance_name();
+    let silent_before = before(
+        now,
+        heartbeat_ms.saturating_mul(u64::from(FOREIGN_STALE_HEARTBEATS)),
+    );
+    let report = db
+        .run(move |conn| {
+            let mut report = RecoveryReport::default();
+            for silent in instances::silent(conn, silent_before)? {
+                if silent.instance == me
+                    || !instances::declare_gone(conn, &silent.instance, silent_before, db::now_utc())?
+                {
+                    continue;
+                }
+                let instance = silent.instance;
+                let late_ms = (now.naive_utc() - silent.heartbeat_at).num_milliseconds();
+                let rows = runs::log::running_rows_of(conn, &instance)?;
+                let message = format!(
+                    "interrupted: {instance} was taken for gone by {me}: no heartbeat for {late_ms} ms \
+                     (more than {FOREIGN_STALE_HEARTBEATS} beats of {heartbeat_ms} ms); caught up"
+                );
+                let closed = runs::log::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
+                if closed > 0 {
+                    report.closed.push((instance.clone(), closed));
+                    report
+                        .interrupted
+                        .extend(rows.into_iter().map(|r| (r.job_name, r.scheduled_for)));
+                }
+                let prefix = format!("{instance}:");
+                for (token, _) in outbox::lease_holders(conn)? {
+                    if !token.starts_with(&prefix) {
+                        continue;
+                    }
+                    let reason = format!(
+                        "the lease of {token} was freed by {me}: {instance} sent no heartbeat for \
+                         {late_ms} ms while sending; trying again"
+                    );
+                    let freed = outbox::free_lease(conn, &token, &reason, db::now_utc())?;
+                    report.leases_freed.push((token, freed));
+                }
+                report.declared_gone.push(instance);
+            }
+            Ok(report)
+        })
+        .await
+        .map_err(|e| e.context("Failed to free the claims of silent instances"))?;
+    for instance in &report.declared_gone {
+        warn!("{instance} sent no heartbeat for more than {FOREIGN_STALE_HEARTBEATS} beats: taken for gone");
+    }
+    for (instance, rows) in &report.closed {
+        info!("Closed {rows} running row(s) of {instance} as interrupted: it is gone");
+    }
+    for (token, rows) in &report.leases_freed {
+        info!("Freed {rows} order(s) leased by {token}: its daemon is gone; they are pushed again now");
+    }
+    Ok(report)
+}
+
 /// Whether the process `instance` (`host:pid`) that owns `running` rows is gone.
 fn is_gone(
     me: &str,
@@ -143,8 +225,34 @@ pub(super) fn split_instance(instance: &str) -> (&str, Option<u32>) {
     }
 }
 
+/// Whether a process with `pid` runs. `/proc/<pid>` alone says too much: it stays for a zombie
+/// (a process killed but not yet reaped by its parent, as after `kill -9` under a supervisor or
+/// a script that does not wait), and it answers for a thread id too (`/proc/<tid>` exists for
+/// every thread, though `ls /proc` does not list it), so a dead daemon's pid reused as a thread
+/// of some other process looked alive. A process runs when `/proc/<pid>/status` names it as its
+/// own thread group (`Tgid`) and its state is not zombie or dead.
 pub(super) fn process_exists(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    let path = Path::new("/proc").join(pid.to_string()).join("status");
+    match std::fs::read_to_string(&path) {
+        Ok(status) => process_runs(pid, &status),
+        // No procfs (not Linux): the pid alone, as far as it can be told.
+        Err(_) if !Path::new("/proc/self").exists() => true,
+        Err(_) => false,
+    }
+}
+
+/// Reads `/proc/<pid>/status`: the process runs unless it is a zombie or dead, or `pid` is a
+/// thread of another process.
+fn process_runs(pid: u32, status: &str) -> bool {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    let zombie = field("State:").is_some_and(|state| state.starts_with('Z') || state.starts_with('X'));
+    let own_group = field("Tgid:").is_none_or(|tgid| tgid == pid.to_string());
+    !zombie && own_group
 }
 
 #[cfg(test)]
@@ -162,6 +270,7 @@ mod tests {
             heartbeat_at: at,
             stopped_at: stopped.then_some(at),
             client_stats: None,
+            config_hash: None,
         }
     }
 
@@ -194,7 +303,8 @@ mod tests {
             now,
             alive
         ));
-        // Another host: fresh, a little stale, long stale, stopped, never registered.
+        // Another host: fresh, a little stale (two beats), stale (more than three), stopped,
+        // never registered.
         assert!(!is_gone(
             me,
             "far:7",
@@ -206,7 +316,7 @@ mod tests {
         assert!(!is_gone(
             me,
             "far:7",
-            Some(&registered(20, false, now)),
+            Some(&registered(10, false, now)),
             5_000,
             now,
             dead
@@ -234,5 +344,41 @@ mod tests {
     fn this_process_exists_and_an_impossible_pid_does_not() {
         assert!(process_exists(std::process::id()));
         assert!(!process_exists(u32::MAX));
+    }
+
+    #[test]
+    fn a_zombie_or_a_thread_of_another_process_is_not_a_running_process() {
+        let status =
+            |state: &str, tgid: u32| format!("Name:\thaier-sync\nState:\t{state}\nTgid:\t{tgid}\nPid:\t42\n");
+        assert!(process_runs(42, &status("S (sleeping)", 42)));
+        assert!(process_runs(42, &status("R (running)", 42)));
+        assert!(!process_runs(42, &status("Z (zombie)", 42)));
+        assert!(!process_runs(42, &status("X (dead)", 42)));
+        assert!(
+            !process_runs(42, &status("S (sleeping)", 7)),
+            "a thread of process 7"
+        );
+        // A thread of this process: /proc/<tid> exists, yet it is no process of its own.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx.send(thread_id()).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        assert_ne!(tid, std::process::id());
+        assert!(
+            Path::new("/proc").join(tid.to_string()).exists(),
+            "procfs answers for a thread id"
+        );
+        assert!(!process_exists(tid));
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+    }
+
+    /// The calling thread's id, from procfs.
+    fn thread_id() -> u32 {
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        link.file_name().unwrap().to_str().unwrap().parse().unwrap()
     }
 }

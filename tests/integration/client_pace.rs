@@ -138,6 +138,7 @@ async fn status_shows_the_pace_lowered_by_429s_next_to_rate_limit() {
         heartbeat_at: db::now_utc(),
         stopped_at: None,
         client_stats: None,
+        config_hash: None,
     };
     env.query(move |c| {
         instances::register(c, &row)?;

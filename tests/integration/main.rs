@@ -12,6 +12,7 @@ mod daemon_config;
 mod daemon_live;
 mod daemon_sync;
 mod e2e;
+mod instances;
 mod listing;
 mod operate_alerts;
 mod operate_audit;

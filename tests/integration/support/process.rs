@@ -102,6 +102,24 @@ impl DaemonProcess {
         child.wait().unwrap()
     }
 
+    /// `kill -9` without reaping, as a supervisor or a script that does not wait leaves it: the
+    /// process is dead, but its pid stays taken (a zombie, `/proc/<pid>` still there) until the
+    /// returned handle is waited on or dropped.
+    pub fn kill_9_leaving_a_zombie(&mut self) -> Child {
+        let mut child = self.child.take().expect("a daemon is running");
+        child.kill().unwrap();
+        let proc_dir = PathBuf::from(format!("/proc/{}/status", child.id()));
+        // The signal is delivered asynchronously: wait until the process is a zombie.
+        for _ in 0..500 {
+            let state = std::fs::read_to_string(&proc_dir).unwrap_or_default();
+            if state.lines().any(|l| l.starts_with("State:") && l.contains('Z')) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child
+    }
+
     /// Sends a signal (`TERM`, `HUP`) with the `kill` command.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -108,6 +108,7 @@ pub async fn instance_row(db: &Db, instance: &str, age: chrono::Duration) {
                 heartbeat_at: at,
                 stopped_at: None,
                 client_stats: None,
+                config_hash: None,
             },
         )?;
         Ok(())
