@@ -278,6 +278,20 @@ const DUE: &str = "FROM haier_shop_events e
                       WHERE p.so_id = e.so_id AND p.delivery = 'pending' AND p.seq < e.seq)
     ORDER BY e.id LIMIT {limit}";
 
+/// Whether a `pending` event may be due at `now` (its `next_attempt_at` has come and no live
+/// claim holds it). An idle poll asks this first, so that on SQLite it takes no write lock.
+///
+/// Locking: a plain read, answered from the `(delivery, next_attempt_at)` index.
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        haier_shop_events::table
+            .filter(dsl::delivery.eq(Delivery::Pending))
+            .filter(dsl::next_attempt_at.le(now))
+            .filter(dsl::locked_until.is_null().or(dsl::locked_until.le(now))),
+    ))
+    .get_result(conn)
+}
+
 /// Claims up to `limit` due events (at most one per order: see [`DUE`]) for `lease_token` until
 /// `lease_until`, and returns them oldest first. A claim whose lease runs out (a daemon killed
 /// mid-delivery) is claimed again: the event is sent again, with the same id.

@@ -82,6 +82,9 @@ impl Webhook {
         let claimed = db
             .run(move |conn| {
                 let now = db::now_utc();
+                if !events::any_due(conn, now)? {
+                    return Ok(Vec::new());
+                }
                 Ok(events::claim_due_events(conn, &token, now, now + lease, limit)?)
             })
             .await
