@@ -14,6 +14,7 @@ pub mod db;
 pub mod haier;
 pub mod health;
 pub mod orders;
+pub mod quota;
 pub mod runs;
 pub mod scheduler;
 pub mod simulator;

@@ -220,6 +220,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_quota (system) {
+        system -> Text,
+        tat_us -> BigInt,
+    }
+}
+
+diesel::table! {
+    haier_quota_leases (participant, system, leased_at_us) {
+        participant -> Text,
+        system -> Text,
+        leased_at_us -> BigInt,
+        permits -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -236,4 +252,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_order_shipments,
     haier_job_pauses,
     haier_audit_log,
+    haier_quota,
+    haier_quota_leases,
 );

@@ -26,7 +26,7 @@ pub use orders::{
     order_lines, post_form, row, seed_products, signed_form, sim_sign, status_counts, Outbox, ReceiverHandle,
     APP_KEY, SECRET,
 };
-pub use process::command;
+pub use process::{command, DaemonProcess};
 pub use proxy::RefusingProxy;
 pub use runner::FakeRunner;
 pub use runs::{finished_row, instance_of, instance_row, orphan_row, rows, this_host, utc, DEAD_PID};
