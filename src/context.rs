@@ -1,5 +1,6 @@
 //! The shared context every job, the order poller and the callback receiver run with: the
-//! configuration, one database pool and one rate-limited Haier client per process.
+//! configuration, one database pool and one rate-limited Haier client per process (drawing from
+//! the quota every process on the database shares, `crate::quota`).
 
 use crate::config::Config;
 use crate::db::Db;
@@ -20,8 +21,7 @@ impl AppContext {
     pub async fn connect(config: Config) -> anyhow::Result<AppContext> {
         let db = Db::connect(&config.database).await?;
         db.migrate().await?;
-        let client =
-            HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
+        let client = crate::quota::shared_client(&config, &db).context("Failed to build the Haier client")?;
         Ok(AppContext {
             config: Arc::new(config),
             db,

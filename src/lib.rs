@@ -15,6 +15,7 @@ pub mod haier;
 pub mod health;
 pub mod metrics;
 pub mod orders;
+pub mod quota;
 pub mod retention;
 pub mod runs;
 pub mod scheduler;

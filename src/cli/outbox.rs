@@ -5,7 +5,6 @@
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::haier::HaierClient;
 use crate::orders::outbox::{self, OutboxRow};
 use crate::orders::unconfirmed::{human_duration, list_unconfirmed, Unanswered, UnconfirmedOrder};
 use crate::orders::{cancel_order, enqueue_orders, Cancelled, Enqueued, OutboxStatus};
@@ -186,7 +185,7 @@ pub async fn run(args: OutboxArgs, config: &Config) -> anyhow::Result<i32> {
         }
         OutboxCommand::Cancel { so_id, reason } => {
             let client =
-                HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
+                crate::quota::shared_client(config, &db).context("Failed to build the Haier client")?;
             let outcome = cancel_order(&db, &client, &so_id, &reason).await?;
             match &outcome {
                 Cancelled::Requested => {

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::haier::{DeliveryPhotos, HaierClient};
+use crate::haier::DeliveryPhotos;
 use crate::orders::reschedule::{order_photos, reschedule_order, Rescheduled};
 use anyhow::Context as _;
 use chrono::NaiveDate;
@@ -34,7 +34,7 @@ pub(super) async fn reschedule(
     delivery: NaiveDate,
     install: Option<NaiveDate>,
 ) -> anyhow::Result<i32> {
-    let client = HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
+    let client = crate::quota::shared_client(config, db).context("Failed to build the Haier client")?;
     match reschedule_order(db, &client, so_id, Some(delivery), install).await? {
         Rescheduled::Done {
             haier_order_no,
@@ -64,7 +64,7 @@ pub(super) async fn reschedule(
 }
 
 pub(super) async fn photos(db: &Db, config: &Config, so_id: &str, json: bool) -> anyhow::Result<i32> {
-    let client = HaierClient::new(&config.haier, &config.ylh).context("Failed to build the Haier client")?;
+    let client = crate::quota::shared_client(config, db).context("Failed to build the Haier client")?;
     match order_photos(db, &client, so_id).await? {
         Ok(deliveries) => {
             if json {

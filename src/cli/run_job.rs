@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::haier::HaierClient;
 use crate::runs::RunStatus;
 use crate::sync::{self, AppContext, Progress, RunOutcome, RunOverrides, RunRequest};
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,19 +74,18 @@ pub async fn run(args: RunJobArgs, config: Config) -> anyhow::Result<i32> {
             return Ok(EXIT_USAGE);
         }
     };
-    let client = match HaierClient::new(&config.haier, &config.ylh) {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("error: invalid configuration: {e}");
-            return Ok(EXIT_USAGE);
-        }
-    };
+    // A bad client config is a usage error, found before the database is opened.
+    if let Err(e) = HaierClient::new(&config.haier, &config.ylh) {
+        eprintln!("error: invalid configuration: {e}");
+        return Ok(EXIT_USAGE);
+    }
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
     if let Some(refusal) = refusal(&db, &config, &plan, args.force).await? {
         eprintln!("error: {refusal}");
         return Ok(1);
     }
+    let client = crate::quota::shared_client(&config, &db).context("Failed to build the Haier client")?;
     let ctx = AppContext {
         config: Arc::new(config),
         db,

@@ -62,6 +62,9 @@ pub struct DaemonStatus {
     /// One line per thing the live instances disagree on (version, config fingerprint); empty
     /// when they agree.
     pub disagreements: Vec<String>,
+    /// Each process's part of each Haier system's shared quota over the last seconds
+    /// (`crate::quota::recent_shares`): daemons and one-shot commands alike.
+    pub quota_shares: Vec<crate::quota::QuotaShare>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,9 +105,10 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
     let alive_since =
         (now - chrono::Duration::milliseconds(3 * config.daemon.heartbeat_ms as i64)).naive_utc();
     let now_naive = now.naive_utc();
-    let (live, history, callbacks_unmatched, mut missed) = db
+    let (live, quota_shares, history, callbacks_unmatched, mut missed) = db
         .run(move |conn| {
             let live = instances::live(conn, alive_since)?;
+            let quota_shares = crate::quota::recent_shares(conn)?;
             let unmatched = crate::orders::events::count_unmatched(conn)?;
             let missed = crate::scheduler::missed::standing_missed_fires(conn, now_naive)?;
             let mut history = Vec::new();
@@ -115,7 +119,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
                     pauses::find_pause(conn, name)?.filter(|p| p.is_in_force()),
                 ));
             }
-            Ok((live, history, unmatched, missed))
+            Ok((live, quota_shares, history, unmatched, missed))
         })
         .await?;
     let jobs = config
@@ -173,6 +177,7 @@ pub async fn collect(db: &Db, config: &Config, now: DateTime<Utc>) -> anyhow::Re
             disagreements: instances::disagreements(&live),
             instances: live,
             client,
+            quota_shares,
         },
         jobs,
         unconfirmed,
@@ -196,7 +201,11 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
             })
             .collect();
         out.push_str(&format!("daemon: running — {}\n", names.join(", ")));
-        out.push_str(&render_instances(&report.daemon.instances, zone));
+        out.push_str(&render_instances(
+            &report.daemon.instances,
+            &report.daemon.quota_shares,
+            zone,
+        ));
         for line in &report.daemon.disagreements {
             out.push_str(&format!("warning: {line}\n"));
         }
@@ -290,7 +299,8 @@ pub fn render(report: &StatusReport, zone: Tz) -> String {
 type InstanceColumn = (&'static str, Box<dyn Fn(&instances::Instance) -> String>);
 
 /// The columns of the instances table; a new column is one more entry here.
-fn instance_columns(zone: Tz) -> Vec<InstanceColumn> {
+fn instance_columns(zone: Tz, shares: &[crate::quota::QuotaShare]) -> Vec<InstanceColumn> {
+    let shares = shares.to_vec();
     vec![
         ("host", Box::new(|i| i.hostname.clone())),
         ("pid", Box::new(|i| i.pid.to_string())),
@@ -303,12 +313,31 @@ fn instance_columns(zone: Tz) -> Vec<InstanceColumn> {
             "last heartbeat",
             Box::new(move |i| super::format_time(i.heartbeat_at, zone)),
         ),
+        (
+            "quota share",
+            Box::new(move |i| quota_share(&shares, &i.instance)),
+        ),
     ]
 }
 
+/// An instance's part of each Haier system's recent permits, as `openplat 60% · ylh 12%`; `-`
+/// when it has called neither lately.
+fn quota_share(shares: &[crate::quota::QuotaShare], instance: &str) -> String {
+    let parts: Vec<String> = shares
+        .iter()
+        .filter(|s| s.participant == instance && s.permits > 0)
+        .map(|s| format!("{} {:.0}%", s.system, s.share * 100.0))
+        .collect();
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
 /// The live instances, one row each.
-fn render_instances(live: &[instances::Instance], zone: Tz) -> String {
-    let columns = instance_columns(zone);
+fn render_instances(live: &[instances::Instance], shares: &[crate::quota::QuotaShare], zone: Tz) -> String {
+    let columns = instance_columns(zone, shares);
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
     table.set_header(columns.iter().map(|(header, _)| *header));

@@ -289,6 +289,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    haier_quota (system) {
+        system -> Text,
+        tat_us -> BigInt,
+    }
+}
+
+diesel::table! {
+    haier_quota_leases (participant, system, leased_at_us) {
+        participant -> Text,
+        system -> Text,
+        leased_at_us -> BigInt,
+        permits -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     haier_sync_logs,
     haier_sync_instances,
@@ -309,4 +325,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     haier_retention_prunes,
     haier_job_missed_fires,
     haier_shop_events,
+    haier_quota,
+    haier_quota_leases,
 );

@@ -10,6 +10,7 @@ use super::error::HaierError;
 use super::limiter::Limiter;
 use super::paths;
 use super::redact::Redactor;
+use super::shared_quota::SharedQuota;
 use super::stats::{ClientStats, Operation, Stats, SystemStats};
 use super::types::System;
 use crate::config::{HaierConfig, RateLimit, RetryPolicy, Secret, YlhConfig};
@@ -147,6 +148,7 @@ fn build_endpoint(
     rate: RateLimit,
     retry: RetryPolicy,
     breaker: crate::config::BreakerPolicy,
+    shared: Option<Arc<dyn SharedQuota>>,
 ) -> Result<Endpoint, HaierError> {
     let timeout = Duration::from_millis(timeout_ms.max(1));
     let http = reqwest::Client::builder()
@@ -160,11 +162,13 @@ fn build_endpoint(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| config_error(format!("cannot build the {system} HTTP client: {e}")))?;
-    let limiter = Limiter::new(system, rate).ok_or_else(|| {
-        config_error(format!(
-            "{system} rate_limit needs per_second and burst of at least 1"
-        ))
-    })?;
+    let limiter = Limiter::new(system, rate)
+        .ok_or_else(|| {
+            config_error(format!(
+                "{system} rate_limit needs per_second and burst of at least 1"
+            ))
+        })?
+        .with_shared(shared);
     Ok(Endpoint {
         system,
         http,
@@ -178,8 +182,27 @@ fn build_endpoint(
 }
 
 impl HaierClient {
-    /// Builds the client from both systems' config. Nothing is sent until the first call.
+    /// Builds the client from both systems' config, paced by this process's own limiter only.
+    /// Nothing is sent until the first call.
     pub fn new(openplat: &HaierConfig, ylh: &YlhConfig) -> Result<Self, HaierError> {
+        Self::build(openplat, ylh, None)
+    }
+
+    /// [`HaierClient::new`], with every request also drawing from `quota`, the budget shared with
+    /// the other processes that call Haier for the same account (see `crate::quota`).
+    pub fn with_shared_quota(
+        openplat: &HaierConfig,
+        ylh: &YlhConfig,
+        quota: Arc<dyn SharedQuota>,
+    ) -> Result<Self, HaierError> {
+        Self::build(openplat, ylh, Some(quota))
+    }
+
+    fn build(
+        openplat: &HaierConfig,
+        ylh: &YlhConfig,
+        shared: Option<Arc<dyn SharedQuota>>,
+    ) -> Result<Self, HaierError> {
         let base = &openplat.base_url;
         let op = OpenplatParams {
             customer_code: openplat.customer_code.clone(),
@@ -220,6 +243,7 @@ impl HaierClient {
                 openplat.rate_limit,
                 openplat.retry,
                 openplat.breaker,
+                shared.clone(),
             )?,
             ylh: build_endpoint(
                 System::Ylh,
@@ -227,6 +251,7 @@ impl HaierClient {
                 ylh.rate_limit,
                 ylh.retry,
                 ylh.breaker,
+                shared,
             )?,
             openplat_auth: OpenplatAuth::new(
                 &openplat.token_url,

@@ -1,7 +1,9 @@
 //! The request budget of one Haier system: a governor rate limiter that every request of every
 //! caller awaits, a shared pause that a 429 sets for everyone, and the pace that 429s teach
-//! (cut on a 429, climbing back slowly, never above `rate_limit`). It does not send requests.
+//! (cut on a 429, climbing back slowly, never above `rate_limit`), then the [`SharedQuota`]
+//! with other processes when there is one. It does not send requests.
 
+use super::shared_quota::SharedQuota;
 use super::types::System;
 use crate::config::RateLimit;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -220,6 +222,8 @@ pub(super) struct Limiter {
     state: Mutex<State>,
     /// No request leaves before this instant (set by a 429's `Retry-After`).
     pause_until: Mutex<Option<Instant>>,
+    /// The budget shared with other processes, awaited after this process's own gate.
+    shared: Option<Arc<dyn SharedQuota>>,
 }
 
 impl Limiter {
@@ -237,7 +241,14 @@ impl Limiter {
                 sent: SentRate::new(Instant::now()),
             }),
             pause_until: Mutex::new(None),
+            shared: None,
         })
+    }
+
+    /// Also waits for `shared` before each request, and tells it about every 429.
+    pub(super) fn with_shared(mut self, shared: Option<Arc<dyn SharedQuota>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     fn paused_until(&self) -> Option<Instant> {
@@ -299,7 +310,7 @@ impl Limiter {
     }
 
     /// Waits until one request may go: first out any pause, then for a permit at the pace in
-    /// force. A permit that went stale while the caller waited (a 429 paused everyone, or the
+    /// force, then for a slot of the shared quota (when there is one). A permit that went stale while the caller waited (a 429 paused everyone, or the
     /// pace changed and a new gate took over) is not used: the caller waits again, so only one
     /// gate ever sets the pace. Callers wait side by side; nothing is held while waiting.
     pub(super) async fn acquire(&self) {
@@ -309,6 +320,9 @@ impl Limiter {
             }
             let gate = self.gate(Instant::now());
             gate.governor.until_ready().await;
+            if let Some(shared) = &self.shared {
+                shared.take(self.system).await;
+            }
             if self.is_paused() {
                 continue;
             }
@@ -333,6 +347,9 @@ impl Limiter {
     /// and the pace is lowered.
     pub(super) fn throttled(&self, wait: Duration) {
         self.pause_for(wait);
+        if let Some(shared) = &self.shared {
+            shared.throttled(self.system, wait);
+        }
         let mut state = self.state();
         let now = Instant::now();
         let climbed = state.pace.advance(now);

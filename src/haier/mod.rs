@@ -13,6 +13,7 @@ mod openplat;
 pub mod paths;
 mod redact;
 mod retry;
+mod shared_quota;
 mod stats;
 mod types;
 mod wire;
@@ -22,6 +23,7 @@ pub use breaker::BreakerState;
 pub use client::{ConnectionCheck, HaierClient};
 pub use error::HaierError;
 pub use openplat::MAX_CODES_PER_CALL;
+pub use shared_quota::SharedQuota;
 pub use stats::{ClientStats, Operation, OperationStats, SystemStats};
 pub use types::*;
 #[cfg(feature = "fuzzing")]

@@ -27,6 +27,7 @@ mod orders_matching;
 mod orders_outbox;
 mod orders_poller;
 mod orders_push_repeats;
+mod quota;
 mod reliability_callbacks;
 mod reliability_config;
 mod reliability_crash;

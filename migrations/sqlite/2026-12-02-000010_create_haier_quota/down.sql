@@ -1,0 +1,2 @@
+DROP TABLE haier_quota_leases;
+DROP TABLE haier_quota;
