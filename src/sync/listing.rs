@@ -271,3 +271,36 @@ async fn delist_missing(ctx: &AppContext, state: &Listing, run: &RunTracker<'_>)
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(hash: &str, category: Option<&str>, delisted: bool) -> products::StoredProduct {
+        products::StoredProduct {
+            product_code: "A1".to_owned(),
+            content_hash: hash.to_owned(),
+            local_category: category.map(str::to_owned),
+            local_brand: None,
+            is_sales: true,
+            delisted_at: delisted.then(db::now_utc),
+        }
+    }
+
+    #[test]
+    fn a_listed_product_is_written_when_its_hash_its_listing_or_a_given_label_differs() {
+        let none = LocalLabels::default();
+        let shop = LocalLabels {
+            category: Some("Shop".to_owned()),
+            brand: None,
+        };
+        assert!(!needs_write_with(&stored("h", None, false), "h", &none));
+        // No label given: the stored one is kept, so it is no reason to write.
+        assert!(!needs_write_with(&stored("h", Some("Old"), false), "h", &none));
+        assert!(!needs_write_with(&stored("h", Some("Shop"), false), "h", &shop));
+        assert!(needs_write_with(&stored("h", Some("Old"), false), "h", &shop));
+        assert!(needs_write_with(&stored("h", None, false), "h", &shop));
+        assert!(needs_write_with(&stored("h", None, false), "other", &none));
+        assert!(needs_write_with(&stored("h", None, true), "h", &none));
+    }
+}
