@@ -173,6 +173,10 @@ impl Db {
             // exits while the pool's worker thread is in the middle of a TLS handshake with
             // PostgreSQL can crash in libpq's exit handlers.
             .min_idle(Some(0))
+            // A pooled SQLite connection cannot go stale (no server, no socket): no `SELECT 1`
+            // before every use, which was half the statements of an idle outbox poll.
+            // PostgreSQL connections are still checked, as a server may have closed them.
+            .test_on_check_out(backend == Backend::Postgres)
             // How long a statement waits for a connection: for PostgreSQL, the wait for a server
             // that does not answer; for SQLite, the wait for another statement to end.
             .connection_timeout(match backend {

@@ -195,7 +195,7 @@ impl Daemon {
         notify(&[NotifyState::Ready, NotifyState::Status("running")]);
 
         let (tx, rx) = mpsc::channel(8);
-        let fingerprint = file_fingerprint(&config.path).await;
+        let fingerprint = FileFingerprint::read(&config.path).await;
         let running = Running {
             config,
             db,
@@ -309,7 +309,7 @@ struct Running {
     commands: mpsc::Receiver<Command>,
     watch_interval: Duration,
     watch_disabled: bool,
-    fingerprint: Option<u64>,
+    fingerprint: FileFingerprint,
     client_stats: Option<ClientStatsSource>,
 }
 
@@ -334,9 +334,7 @@ impl Running {
                     Some(Command::Shutdown) | None => break,
                 },
                 _ = watch.tick(), if self.config.daemon.watch_config && !self.watch_disabled => {
-                    let fingerprint = file_fingerprint(&self.config.path).await;
-                    if fingerprint != self.fingerprint {
-                        self.fingerprint = fingerprint;
+                    if self.fingerprint.changed(&self.config.path).await {
                         self.reload("the file changed").await;
                     }
                 }
@@ -469,7 +467,7 @@ impl Running {
                     message: format!("the loader panicked: {e}"),
                 })
             });
-        self.fingerprint = file_fingerprint(&self.config.path).await;
+        self.fingerprint = FileFingerprint::read(&self.config.path).await;
         let new = match loaded {
             Ok(new) => new,
             Err(e) => {
@@ -641,12 +639,74 @@ impl Running {
 }
 
 /// A hash of the config file's content, or `None` when it cannot be read.
-async fn file_fingerprint(path: &Path) -> Option<u64> {
-    let path: PathBuf = path.to_path_buf();
-    let bytes = tokio::fs::read(&path).await.ok()?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    Some(hasher.finish())
+/// What the config watch compares: the file's metadata (one `stat`, every check) and its
+/// content's hash (read only when the metadata changed, or when it was read while the file was
+/// fresh), so a watch tick that finds nothing new costs one system call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileFingerprint {
+    stamp: Option<FileStamp>,
+    content: Option<u64>,
+    /// The file's modification time was over [`STAMP_SETTLED`] old when it was read: a later
+    /// write gives it another one. (File times come from a coarse clock: two writes a few
+    /// milliseconds apart can share one, so a fresh stamp proves nothing.)
+    settled: bool,
+}
+
+/// How old a file's modification time must be to tell every later write apart.
+const STAMP_SETTLED: Duration = Duration::from_secs(2);
+
+/// Length, modification time and inode: what changes when the file is written or replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+impl FileFingerprint {
+    async fn read(path: &Path) -> FileFingerprint {
+        let stamp = FileStamp::of(path);
+        let settled = stamp
+            .as_ref()
+            .and_then(|s| s.modified)
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STAMP_SETTLED);
+        let path: PathBuf = path.to_path_buf();
+        let content = tokio::fs::read(&path).await.ok().map(|bytes| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            hasher.finish()
+        });
+        FileFingerprint {
+            stamp,
+            content,
+            settled,
+        }
+    }
+
+    /// Whether the file's content changed since the last look (a write that keeps the content
+    /// is not a change); remembers what it found.
+    async fn changed(&mut self, path: &Path) -> bool {
+        if self.settled && self.stamp.is_some() && FileStamp::of(path) == self.stamp {
+            return false;
+        }
+        let now = FileFingerprint::read(path).await;
+        let changed = now.content != self.content;
+        *self = now;
+        changed
+    }
 }
 
 /// An interval that does not burst after a stall, and does not fire at once.
@@ -667,5 +727,42 @@ fn watchdog_period() -> Option<Duration> {
 fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(false, states) {
         warn!("Failed to notify systemd: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_config_watch_sees_a_new_content_and_not_a_touch() {
+        let dir = crate::db::testing::TempDir::new("haier-sync-fingerprint").unwrap();
+        let path = dir.path().join("jobs.toml");
+        std::fs::write(&path, "a = 1\n").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(old))
+            .unwrap();
+        let mut fingerprint = FileFingerprint::read(&path).await;
+        assert!(fingerprint.settled);
+        assert!(!fingerprint.changed(&path).await, "nothing happened");
+        // Rewritten with the same content (a new modification time): not a change.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&path, "a = 1\n").unwrap();
+        assert!(!fingerprint.changed(&path).await, "same content");
+        // The same length, another content.
+        std::fs::write(&path, "a = 2\n").unwrap();
+        assert!(fingerprint.changed(&path).await, "new content");
+        assert!(!fingerprint.changed(&path).await, "seen already");
+        // Replaced by another file (a new inode), as editors save.
+        let other = dir.path().join("jobs.toml.new");
+        std::fs::write(&other, "a = 3\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(fingerprint.changed(&path).await, "replaced");
+        std::fs::remove_file(&path).unwrap();
+        assert!(fingerprint.changed(&path).await, "removed");
+        assert!(!fingerprint.changed(&path).await, "still missing");
     }
 }

@@ -8,7 +8,7 @@
 //! but for what the comparison needs: the stored hashes and the codes seen.
 
 use super::pipeline::{self, Written};
-use super::products::{needs_write, new_names, note_written, product_hash, product_row, LocalLabels};
+use super::products::{new_names, note_written, product_hash, product_row, LocalLabels};
 use super::{AppContext, Ending, RunTracker};
 use crate::db::{self, products, DbConnection};
 use crate::haier::Product;
@@ -27,10 +27,14 @@ const DELIST_CODES: usize = 5_000;
 
 /// What the writer keeps across a listing.
 struct Listing {
-    /// The stored rows by code, read once before the first product.
-    stored: HashMap<String, products::StoredProduct>,
-    /// Every code the listing contained (a repeated code, or an attempt sent again, counts once).
-    seen: HashSet<String>,
+    /// The stored rows by code, read once before the first product, each with whether the
+    /// listing contained it.
+    stored: HashMap<String, Stored>,
+    /// The codes the listing contained that had no row (a repeated code, or an attempt sent
+    /// again, counts once).
+    new_codes: HashSet<String>,
+    /// How many distinct codes the listing contained.
+    seen: u64,
     known_categories: HashSet<String>,
     known_brands: HashSet<String>,
     written: Written,
@@ -85,8 +89,12 @@ async fn write_listing(
         .await
         .context("Failed to read the stored products")?;
     let mut state = Listing {
-        stored: stored.into_iter().map(|s| (s.product_code.clone(), s)).collect(),
-        seen: HashSet::new(),
+        stored: stored
+            .into_iter()
+            .map(|s| (s.product_code.clone(), Stored { row: s, seen: false }))
+            .collect(),
+        new_codes: HashSet::new(),
+        seen: 0,
         known_categories: categories.into_iter().collect(),
         known_brands: brands.into_iter().collect(),
         written: Written::default(),
@@ -96,9 +104,19 @@ async fn write_listing(
     while let Some(batch) = batches.recv().await {
         let mut fresh = 0u64;
         for product in batch {
-            if !state.seen.insert(product.code.clone()) {
-                continue;
-            }
+            // Seen before in this listing (a repeat, or an attempt sent again): skipped.
+            let previous = match state.stored.get_mut(&product.code) {
+                Some(entry) if entry.seen => continue,
+                Some(entry) => {
+                    entry.seen = true;
+                    Some(&entry.row)
+                }
+                None if state.new_codes.contains(&product.code) => continue,
+                None => {
+                    state.new_codes.insert(product.code.clone());
+                    None
+                }
+            };
             fresh += 1;
             pending.new_categories.extend(new_names(
                 &mut state.known_categories,
@@ -109,30 +127,49 @@ async fn write_listing(
                 std::iter::once(product.brand_name.as_deref()),
             ));
             let hash = product_hash(&product);
-            let previous = state.stored.get(&product.code);
-            let row = product_row(product, hash, labels, previous, now);
             match previous {
                 None => state.written.inserted += 1,
-                Some(s) if needs_write(s, &row) => state.written.updated += 1,
+                Some(s) if needs_write_with(s, &hash, labels) => state.written.updated += 1,
                 Some(_) => {
                     state.written.unchanged += 1;
                     continue;
                 }
             }
-            pending.rows.push(row);
+            pending
+                .rows
+                .push(product_row(product, hash, labels, previous, now));
         }
+        state.seen += fresh;
         pending.items += fresh;
-        run.set_total(state.seen.len() as u64);
+        run.set_total(state.seen);
         run.answered(fresh);
         if pending.rows.len() >= WRITE_ROWS {
             pending.write(ctx, run).await?;
         }
     }
     pending.write(ctx, run).await?;
+    pending.finish(run).await?;
     Ok(state)
 }
 
-/// What is read but not written yet.
+/// A stored row and whether the listing contained its code.
+struct Stored {
+    row: products::StoredProduct,
+    seen: bool,
+}
+
+/// Whether a listed product whose content hash is `hash` must be written over its stored row
+/// `stored`: what [`needs_write`](super::products::needs_write) says of the row
+/// [`product_row`] would make, without making it.
+fn needs_write_with(stored: &products::StoredProduct, hash: &str, labels: &LocalLabels) -> bool {
+    let relabelled = |label: &Option<String>, kept: &Option<String>| label.is_some() && label != kept;
+    stored.content_hash != hash
+        || stored.delisted_at.is_some()
+        || relabelled(&labels.category, &stored.local_category)
+        || relabelled(&labels.brand, &stored.local_brand)
+}
+
+/// What is read but not written yet, and the write under way.
 #[derive(Default)]
 struct Pending {
     rows: Vec<products::ProductRow>,
@@ -140,20 +177,42 @@ struct Pending {
     new_brands: Vec<String>,
     /// Listed products read since the last write (written or unchanged): successes once written.
     items: u64,
+    /// The write started last (on the blocking pool, while the next rows are read) and the
+    /// items it makes successes.
+    in_flight: Option<(tokio::task::JoinHandle<anyhow::Result<()>>, u64)>,
 }
 
 impl Pending {
+    /// Starts writing what is pending, once the previous write has ended: one write at a time,
+    /// in order, while the listing goes on being read.
     async fn write(&mut self, ctx: &AppContext, run: &RunTracker<'_>) -> anyhow::Result<()> {
+        self.finish(run).await?;
         let rows = std::mem::take(&mut self.rows);
         let categories = std::mem::take(&mut self.new_categories);
         let brands = std::mem::take(&mut self.new_brands);
-        if !(rows.is_empty() && categories.is_empty() && brands.is_empty()) {
-            ctx.db
-                .run(move |conn| write_rows(conn, &rows, &categories, &brands))
-                .await
-                .context("Failed to write a batch of products")?;
+        let items = std::mem::take(&mut self.items);
+        if rows.is_empty() && categories.is_empty() && brands.is_empty() {
+            run.succeed(items);
+            run.checkpoint().await;
+            return Ok(());
         }
-        run.succeed(std::mem::take(&mut self.items));
+        let db = ctx.db.clone();
+        let write = tokio::spawn(async move {
+            db.run(move |conn| write_rows(conn, &rows, &categories, &brands))
+                .await
+                .context("Failed to write a batch of products")
+        });
+        self.in_flight = Some((write, items));
+        Ok(())
+    }
+
+    /// Waits for the write under way, if any, and counts its items.
+    async fn finish(&mut self, run: &RunTracker<'_>) -> anyhow::Result<()> {
+        let Some((write, items)) = self.in_flight.take() else {
+            return Ok(());
+        };
+        write.await.context("Failed to join a write of products")??;
+        run.succeed(items);
         run.checkpoint().await;
         Ok(())
     }
@@ -182,10 +241,10 @@ async fn delist_missing(ctx: &AppContext, state: &Listing, run: &RunTracker<'_>)
     let missing: Vec<String> = state
         .stored
         .values()
-        .filter(|s| s.delisted_at.is_none() && !state.seen.contains(&s.product_code))
-        .map(|s| s.product_code.clone())
+        .filter(|s| s.row.delisted_at.is_none() && !s.seen)
+        .map(|s| s.row.product_code.clone())
         .collect();
-    if state.seen.is_empty() {
+    if state.seen == 0 {
         if !missing.is_empty() {
             run.note("Haier's listing was empty; nothing delisted");
         }
@@ -211,4 +270,37 @@ async fn delist_missing(ctx: &AppContext, state: &Listing, run: &RunTracker<'_>)
         run.note(format!("{delisted} delisted"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(hash: &str, category: Option<&str>, delisted: bool) -> products::StoredProduct {
+        products::StoredProduct {
+            product_code: "A1".to_owned(),
+            content_hash: hash.to_owned(),
+            local_category: category.map(str::to_owned),
+            local_brand: None,
+            is_sales: true,
+            delisted_at: delisted.then(db::now_utc),
+        }
+    }
+
+    #[test]
+    fn a_listed_product_is_written_when_its_hash_its_listing_or_a_given_label_differs() {
+        let none = LocalLabels::default();
+        let shop = LocalLabels {
+            category: Some("Shop".to_owned()),
+            brand: None,
+        };
+        assert!(!needs_write_with(&stored("h", None, false), "h", &none));
+        // No label given: the stored one is kept, so it is no reason to write.
+        assert!(!needs_write_with(&stored("h", Some("Old"), false), "h", &none));
+        assert!(!needs_write_with(&stored("h", Some("Shop"), false), "h", &shop));
+        assert!(needs_write_with(&stored("h", Some("Old"), false), "h", &shop));
+        assert!(needs_write_with(&stored("h", None, false), "h", &shop));
+        assert!(needs_write_with(&stored("h", None, false), "other", &none));
+        assert!(needs_write_with(&stored("h", None, true), "h", &none));
+    }
 }

@@ -41,8 +41,13 @@ pub fn default_concurrency(rate: crate::config::RateLimit) -> usize {
 /// A stable hash of Haier's fields, to tell a changed row from an unchanged one: MD5 (hex) of
 /// their JSON. Stable across Rust versions and platforms, unlike std's `DefaultHasher`.
 pub(crate) fn content_hash(fields: &impl Serialize) -> String {
-    let json = serde_json::to_vec(fields).unwrap_or_default();
-    hex::encode(Md5::digest(&json))
+    // The JSON is written straight into the hash: no buffer per row.
+    let mut hasher = Md5::new();
+    if serde_json::to_writer(&mut hasher, fields).is_err() {
+        // Serialising these plain structs cannot fail; an empty input is what it hashed before.
+        return hex::encode(Md5::digest(b""));
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// The product codes a run covers.

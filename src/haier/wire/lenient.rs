@@ -64,7 +64,7 @@ pub(super) fn to_i64(value: &Value) -> Result<Option<i64>, String> {
 // serde adapters (`deserialize_with = "lenient::…"`); every one takes null and a missing key.
 
 pub(super) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?.as_ref().and_then(to_text))
+    Ok(d.deserialize_any(ScalarVisitor)?.text())
 }
 
 pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -82,7 +82,10 @@ pub(super) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 }
 
 pub(super) fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?.as_ref().and_then(to_bool))
+    Ok(match d.deserialize_any(ScalarVisitor)? {
+        Scalar::Text(s) => to_bool(&Value::String(s)),
+        Scalar::Other(value) => to_bool(&value),
+    })
 }
 
 /// A list; null is empty, a single object is a list of one, a comma-separated string of
@@ -93,16 +96,87 @@ pub(super) fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Resu
 }
 
 pub(super) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    match Option::<Value>::deserialize(d)?.unwrap_or(Value::Null) {
-        Value::String(s) => Ok(s
+    match d.deserialize_any(ScalarVisitor)? {
+        Scalar::Text(s) => Ok(s
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()),
-        Value::Array(items) => Ok(items.iter().filter_map(to_text).collect()),
-        Value::Null => Ok(Vec::new()),
-        other => Ok(to_text(&other).into_iter().collect()),
+        Scalar::Other(Value::Array(items)) => Ok(items.iter().filter_map(to_text).collect()),
+        Scalar::Other(Value::Null) => Ok(Vec::new()),
+        Scalar::Other(other) => Ok(to_text(&other).into_iter().collect()),
+    }
+}
+
+/// A value as the lenient adapters read it: a JSON string taken as it is (no tree built, no
+/// copy), anything else as a [`Value`] (numbers keep their exact text).
+enum Scalar {
+    Text(String),
+    Other(Value),
+}
+
+impl Scalar {
+    fn text(self) -> Option<String> {
+        match self {
+            Scalar::Text(s) => Some(s),
+            Scalar::Other(value) => to_text(&value),
+        }
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::from(v)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::from(v)))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::from(v)))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::Null))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Other(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        // Also where a number arrives when serde_json keeps numbers' exact text.
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Scalar::Other)
     }
 }
 
