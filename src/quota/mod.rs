@@ -30,6 +30,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// After a failed lease the database is not asked again for this long; requests are paced
+/// The longest a lease may take before this process paces itself locally instead: a database
+/// that is locked (SQLite) or away answers within its own wait, which may be many seconds, and
+/// Haier calls must not queue behind it meanwhile.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// locally meanwhile.
 const RETRY_DATABASE_AFTER: Duration = Duration::from_secs(1);
 /// A participant writes the permits it leased to `haier_quota_leases` at most this often.
@@ -185,32 +189,36 @@ impl DbQuota {
         };
         let (system, rate) = (budget.system, budget.rate);
         let participant = Arc::clone(&self.participant);
-        let result = self
-            .db
-            .run(move |conn| {
-                let leased = store::lease_permits(conn, system, count, rate)?;
-                let mut participants = None;
-                if let Some(permits) = record {
-                    let leased_now = match leased {
-                        store::Leasing::Leased(_) => i64::from(count),
-                        store::Leasing::Full { .. } => 0,
-                    };
-                    store::record_leases(
-                        conn,
-                        &participant,
-                        system,
-                        permits - i64::from(count) + leased_now,
-                    )?;
-                    let since = store::now_us(conn)? - SHARE_WINDOW.as_micros() as i64;
-                    let present = store::permits_since(conn, since)?
-                        .iter()
-                        .filter(|(_, s, _)| *s == system.to_string())
-                        .count();
-                    participants = Some(present as u32);
-                }
-                Ok((leased, participants))
-            })
-            .await;
+        let leasing = self.db.run(move |conn| {
+            let leased = store::lease_permits(conn, system, count, rate)?;
+            let mut participants = None;
+            if let Some(permits) = record {
+                let leased_now = match leased {
+                    store::Leasing::Leased(_) => i64::from(count),
+                    store::Leasing::Full { .. } => 0,
+                };
+                store::record_leases(
+                    conn,
+                    &participant,
+                    system,
+                    permits - i64::from(count) + leased_now,
+                )?;
+                let since = store::now_us(conn)? - SHARE_WINDOW.as_micros() as i64;
+                let present = store::permits_since(conn, since)?
+                    .iter()
+                    .filter(|(_, s, _)| *s == system.to_string())
+                    .count();
+                participants = Some(present as u32);
+            }
+            Ok((leased, participants))
+        });
+        let result = match tokio::time::timeout(LEASE_TIMEOUT, leasing).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!(
+                "the database did not answer within {} ms",
+                LEASE_TIMEOUT.as_millis()
+            )),
+        };
         let received = Instant::now();
         let mut local = budget.local();
         match result {

@@ -121,8 +121,9 @@ pub async fn recover_orphaned_runs(
     Ok(report)
 }
 
-/// At every heartbeat (and at start): daemons of any host whose heartbeat is older than
-/// [`FOREIGN_STALE_HEARTBEATS`] × `heartbeat_ms` are declared gone (`stopped_at` set; a daemon
+/// At every heartbeat (and at start): daemons whose heartbeat is older than
+/// [`FOREIGN_STALE_HEARTBEATS`] × `heartbeat_ms` (of another host, or of this one and stopped;
+/// never a live process of this host: see `busy_here`) are declared gone (`stopped_at` set; a daemon
 /// that comes back registers again and finds its claims taken), their `running` rows closed as
 /// `interrupted` and their order leases freed (back to `pending`, due now). When no daemon is
 /// silent this is one indexed read. Of several daemons that see the same silence, only the one
@@ -142,6 +143,7 @@ pub async fn free_claims_of_silent_instances(
             let mut report = RecoveryReport::default();
             for silent in instances::silent(conn, silent_before)? {
                 if silent.instance == me
+                    || busy_here(&me, &silent.instance)
                     || !instances::declare_gone(conn, &silent.instance, silent_before, db::now_utc())?
                 {
                     continue;
@@ -239,6 +241,26 @@ pub(super) fn process_exists(pid: u32) -> bool {
         Err(_) if !Path::new("/proc/self").exists() => true,
         Err(_) => false,
     }
+}
+
+/// Whether `instance` is a process of this host that is alive and not stopped: a daemon that is
+/// only slow (its heartbeat waits on a busy database, or the host is overloaded) is never taken
+/// for gone by a neighbour on its own host, whose claims it still works on. A process stopped
+/// (`SIGSTOP`, a debugger) is as silent as a daemon of a host cut off, and is judged by its
+/// heartbeat like one.
+fn busy_here(me: &str, instance: &str) -> bool {
+    let ((my_host, _), (host, pid)) = (split_instance(me), split_instance(instance));
+    let Some(pid) = pid.filter(|_| host == my_host) else {
+        return false;
+    };
+    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"));
+    status.is_ok_and(|status| {
+        let stopped = status
+            .lines()
+            .find_map(|line| line.strip_prefix("State:"))
+            .is_some_and(|state| matches!(state.trim().chars().next(), Some('T' | 't')));
+        process_runs(pid, &status) && !stopped
+    })
 }
 
 /// Reads `/proc/<pid>/status`: the process runs unless it is a zombie or dead, or `pid` is a
