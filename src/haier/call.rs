@@ -163,8 +163,19 @@ impl Inner {
         timeout: Duration,
         logged_body: &[u8],
     ) -> Result<Sent, HaierError> {
+        self.endpoint(operation.system()).limiter.acquire().await;
+        self.send_head_now(operation, request, timeout, logged_body).await
+    }
+
+    /// [`Inner::send_head`] for a caller that has already waited for the limiter.
+    async fn send_head_now(
+        &self,
+        operation: Operation,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        logged_body: &[u8],
+    ) -> Result<Sent, HaierError> {
         let system = operation.system();
-        self.endpoint(system).limiter.acquire().await;
         self.stats.request(operation);
         if tracing::enabled!(tracing::Level::DEBUG) {
             tracing::debug!(%system, %operation, body = %self.redactor.body(logged_body, DEBUG_BODY_LIMIT), "haier request");
@@ -535,8 +546,12 @@ impl Inner {
         (result, attempts)
     }
 
-    /// One attempt: a token, one request, and the reply opened and decoded. A 401 drops the
-    /// token, so the next attempt takes a newer one.
+    /// One attempt: a token, a turn of the limiter, one request, and the reply opened and
+    /// decoded. The token is asked for again after the turn (from the cache, as a rule): a wait
+    /// for the quota can be long, and a 401 of another call meanwhile means a newer token. The
+    /// first ask makes sure a login is not done inside the turn, which would send the request
+    /// late, bunched with the others that waited on the login. A 401 drops the token, so the
+    /// next attempt takes a newer one.
     async fn attempt<R: ReadReply>(
         &self,
         operation: Operation,
@@ -546,6 +561,8 @@ impl Inner {
     ) -> Result<R::Output, HaierError> {
         let system = operation.system();
         let endpoint = self.endpoint(system);
+        self.token(system).await?;
+        endpoint.limiter.acquire().await;
         let token = self.token(system).await?;
         let request = endpoint
             .http
@@ -553,7 +570,9 @@ impl Inner {
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, token.header().clone())
             .body(body.to_vec());
-        let sent = self.send_head(operation, request, endpoint.timeout, body).await?;
+        let sent = self
+            .send_head_now(operation, request, endpoint.timeout, body)
+            .await?;
         if sent.response.status().is_success() {
             return decode.read(self, operation, endpoint.timeout, sent).await;
         }

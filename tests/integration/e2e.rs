@@ -6,7 +6,7 @@
 //! its output when a test fails.
 
 use crate::support::{
-    all_rows, command, finished_row, insert_orders_by_sql, instance_of, order_json, rows as job_rows,
+    all_rows, command, daemon_tables, finished_row, insert_shop_orders, instance_of, rows as job_rows,
     spawn_app_with, status_counts, wait_for_rows, Callbacks, Deadline, Options, TestApp,
 };
 use haier_sync::orders::OutboxStatus;
@@ -15,23 +15,6 @@ use haier_sync::scheduler::daemon::CANCEL_WAIT;
 use haier_sync::simulator::{Faults, SimOptions};
 use std::os::unix::process::ExitStatusExt as _;
 use std::time::{Duration, Instant};
-
-/// `count` valid orders `SO-E2E-00001`…, one item each of `codes` in turn, as a shop writes them.
-async fn insert_shop_orders(app: &TestApp, count: usize) {
-    let rows = (1..=count)
-        .map(|i| {
-            let so_id = format!("SO-E2E-{i:05}");
-            let payload = order_json(&so_id, &[app.code(i)]).to_string();
-            (so_id.clone(), format!("ON-{so_id}"), payload)
-        })
-        .collect();
-    insert_orders_by_sql(app.db(), rows).await;
-}
-
-/// The test's `[daemon]` keys and `[jobs.*]` tables.
-fn tables(daemon: &str, jobs: &str) -> String {
-    format!("[daemon]\n{daemon}\n\n{jobs}\n")
-}
 
 /// Issue 7: orders survive `kill -9`. The outbox is filled by SQL, Haier fails 30 % of pushes and
 /// leaves 5 % unanswered (past the 500 ms client timeout), and the daemon is killed five times
@@ -45,7 +28,7 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
         Options::process(500)
             .callbacks(Callbacks::ToDaemon)
             .listed_products(20)
-            .extra_toml(tables(
+            .extra_toml(daemon_tables(
                 "heartbeat_ms = 200\nwatch_config = false",
                 "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
                  max_attempts = 100\nlease_ms = 2000",
@@ -68,7 +51,7 @@ async fn orders_survive_kill_9_five_times_and_each_reaches_haier_exactly_once() 
     )
     .await;
     let sim = &app.sim;
-    insert_shop_orders(&app, ORDERS as usize).await;
+    insert_shop_orders(&app, "SO-E2E", ORDERS as usize).await;
     let mut daemon = app.daemon_process();
     let started = Instant::now();
 
@@ -164,7 +147,7 @@ async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
     let app = spawn_app_with(
         Options::process(120_000)
             .listed_products(10)
-            .extra_toml(tables(
+            .extra_toml(daemon_tables(
                 "heartbeat_ms = 200\nwatch_config = false",
                 "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 100\nbatch_size = 100\n\
                  lease_ms = 60000",
@@ -180,7 +163,7 @@ async fn orders_leased_by_a_killed_daemon_are_pushed_at_once_after_a_restart() {
     )
     .await;
     let sim = &app.sim;
-    insert_shop_orders(&app, ORDERS).await;
+    insert_shop_orders(&app, "SO-E2E", ORDERS).await;
     let mut daemon = app.daemon_process();
     let first = daemon.start();
     let deadline = Deadline::new(Duration::from_secs(30));
@@ -243,7 +226,7 @@ async fn slow_stock_app(daemon: &str, jobs: &str) -> TestApp {
     spawn_app_with(
         Options::process(5000)
             .listed_products(STOCK_PRODUCTS)
-            .extra_toml(tables(daemon, jobs))
+            .extra_toml(daemon_tables(daemon, jobs))
             .sim(SimOptions {
                 products: 600,
                 faults: Faults {
@@ -280,7 +263,7 @@ async fn sigterm_mid_sync_exits_0_and_leaves_the_run_interrupted_with_partial_co
         fire.minute(),
         fire.hour()
     );
-    app.write_config(&app.config_text_with_tables(&tables(&daemon_keys, &jobs)));
+    app.write_config(&app.config_text_with_tables(&daemon_tables(&daemon_keys, &jobs)));
     let mut daemon = app.daemon_process();
     let pid = daemon.start();
 
@@ -470,7 +453,7 @@ fn assert_one_row_per_tick(rows: &[SyncLog], step: i64) {
 async fn an_edited_schedule_applies_without_restart_and_an_invalid_one_is_reported_and_ignored() {
     // A stock job with no products listed: each tick writes its row and ends at once.
     let every = |cron: &str| {
-        tables(
+        daemon_tables(
             "heartbeat_ms = 200",
             &format!("[jobs.tick]\nkind = \"stock\"\nschedule = \"{cron}\"\n"),
         )

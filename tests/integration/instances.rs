@@ -5,8 +5,9 @@
 //! over what another daemon closed, and `status` shows the instances and their disagreements.
 
 use crate::support::{
-    all_rows, command, insert_by_sql, insert_orders_by_sql, instance_of, order_json, row, rows as job_rows,
-    spawn_app_with, status_counts, wait_for, wait_for_rows, DaemonProcess, Options, TestApp,
+    all_rows, command, daemon_tables, insert_by_sql, insert_shop_orders, instance_of, order_json, row,
+    rows as job_rows, spawn_app_with, status_counts, wait_for, wait_for_rows, DaemonProcess, Options,
+    TestApp,
 };
 use haier_sync::db;
 use haier_sync::orders::outbox::{self, PushResult};
@@ -19,22 +20,6 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::time::{Duration, Instant};
 
 const HEARTBEAT_MS: u64 = 200;
-
-/// `count` valid orders `SO-INST-00001`…, one item each, as a shop writes them.
-async fn insert_shop_orders(app: &TestApp, count: usize) {
-    let rows = (1..=count)
-        .map(|i| {
-            let so_id = format!("SO-INST-{i:05}");
-            let payload = order_json(&so_id, &[app.code(i)]).to_string();
-            (so_id.clone(), format!("ON-{so_id}"), payload)
-        })
-        .collect();
-    insert_orders_by_sql(app.db(), rows).await;
-}
-
-fn tables(daemon: &str, jobs: &str) -> String {
-    format!("[daemon]\n{daemon}\n\n{jobs}\n")
-}
 
 fn daemon_keys() -> String {
     format!("heartbeat_ms = {HEARTBEAT_MS}\nwatch_config = false")
@@ -81,7 +66,7 @@ async fn a_job_every_2_s_for_20_s_on_three_daemons_has_exactly_one_row_per_fire_
     let app = spawn_app_with(
         Options::process(5000)
             .listed_products(5)
-            .extra_toml(tables(&daemon_keys(), jobs)),
+            .extra_toml(daemon_tables(&daemon_keys(), jobs)),
     )
     .await;
     let mut daemons = start_daemons(&app, 3);
@@ -141,7 +126,7 @@ async fn three_pollers_deliver_3000_orders_each_once_and_each_pushes_a_share() {
     let app = spawn_app_with(
         Options::process(10_000)
             .listed_products(20)
-            .extra_toml(tables(
+            .extra_toml(daemon_tables(
                 &daemon_keys(),
                 "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 50\nbatch_size = 50\n\
                  lease_ms = 60000",
@@ -159,7 +144,7 @@ async fn three_pollers_deliver_3000_orders_each_once_and_each_pushes_a_share() {
     let mut daemons = start_daemons(&app, 3);
     wait_live_instances(&app, 3).await;
     let started = Instant::now();
-    insert_shop_orders(&app, ORDERS).await;
+    insert_shop_orders(&app, "SO-INST", ORDERS).await;
     wait_for(
         "every order pushed",
         Duration::from_secs(90),
@@ -197,7 +182,7 @@ async fn orders_claimed_by_a_daemon_killed_mid_push_are_pushed_within_5_s_of_the
     let app = spawn_app_with(
         Options::process(10_000)
             .listed_products(20)
-            .extra_toml(tables(
+            .extra_toml(daemon_tables(
                 // The shipped beat: the killed daemon's heartbeat is still fresh at the restart.
                 "heartbeat_ms = 5000\nwatch_config = false",
                 "[jobs.orders]\nkind = \"order_outbox\"\npoll_interval_ms = 50\nbatch_size = 20\n\
@@ -213,7 +198,7 @@ async fn orders_claimed_by_a_daemon_killed_mid_push_are_pushed_within_5_s_of_the
             }),
     )
     .await;
-    insert_shop_orders(&app, ORDERS).await;
+    insert_shop_orders(&app, "SO-INST", ORDERS).await;
     let mut daemon = app.daemon_process();
     let first = daemon.start();
     wait_for(
@@ -288,7 +273,7 @@ async fn long_stock_app() -> (TestApp, chrono::NaiveDateTime) {
     let app = spawn_app_with(
         Options::process(5000)
             .listed_products(STOCK_PRODUCTS)
-            .extra_toml(tables(&daemon_keys(), ""))
+            .extra_toml(daemon_tables(&daemon_keys(), ""))
             .sim(SimOptions {
                 products: 300,
                 faults: Faults {
@@ -307,7 +292,7 @@ async fn long_stock_app() -> (TestApp, chrono::NaiveDateTime) {
         fire.minute(),
         fire.hour()
     );
-    app.write_config(&app.config_text_with_tables(&tables(&daemon_keys(), &jobs)));
+    app.write_config(&app.config_text_with_tables(&daemon_tables(&daemon_keys(), &jobs)));
     (app, fire.naive_utc())
 }
 
@@ -681,7 +666,7 @@ async fn status_lists_the_live_instances_and_warns_when_they_disagree() {
 async fn an_instance_records_its_version_and_config_hash_and_updates_the_hash_on_reload() {
     use haier_sync::scheduler::daemon::ReloadOutcome;
     use md5::{Digest as _, Md5};
-    let app = spawn_app_with(Options::default().extra_toml(tables("heartbeat_ms = 200", ""))).await;
+    let app = spawn_app_with(Options::default().extra_toml(daemon_tables("heartbeat_ms = 200", ""))).await;
     let md5_of_file = || hex::encode(Md5::digest(std::fs::read(app.config_path()).unwrap()));
     let recorded = || async {
         let me = db::instance_name();

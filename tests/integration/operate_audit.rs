@@ -3,11 +3,6 @@
 
 use crate::support::*;
 use haier_sync::audit::secret_values;
-use std::process::Output;
-
-fn run_command(app: &TestApp, args: &[&str]) -> Output {
-    command(app.config_path(), args).output().unwrap()
-}
 
 #[tokio::test]
 async fn every_state_changing_command_leaves_one_audit_row_with_no_secret_in_it() {

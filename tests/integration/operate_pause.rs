@@ -7,7 +7,6 @@ use chrono::NaiveDateTime;
 use haier_sync::db::{self, instances, Db};
 use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::Daemon;
-use std::process::Output;
 
 const HEARTBEAT_MS: i64 = 200;
 
@@ -16,18 +15,6 @@ fn every_second() -> String {
         "[daemon]\nheartbeat_ms = {HEARTBEAT_MS}\nwatch_config = false\n\n\
          [jobs.tick]\nkind = \"stock\"\nschedule = \"* * * * * *\"\n"
     )
-}
-
-fn run_command(app: &TestApp, args: &[&str]) -> Output {
-    command(app.config_path(), args).output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 async fn live_instances(db: &Db) -> Vec<instances::Instance> {

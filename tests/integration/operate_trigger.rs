@@ -13,7 +13,6 @@ use haier_sync::runs::log::SyncLog;
 use haier_sync::runs::{RunStatus, Trigger};
 use haier_sync::scheduler::{Daemon, FireOutcome};
 use haier_sync::simulator::{Faults, SimOptions};
-use std::process::Output;
 
 /// Long enough that a daemon on a busy machine is never taken for dead mid-test.
 const HEARTBEAT_MS: u64 = 1000;
@@ -24,18 +23,6 @@ fn jobs(heartbeat_ms: u64) -> String {
          [jobs.catalog]\nkind = \"products\"\nschedule = \"0 0 0 1 1 *\"\n\n\
          [jobs.orders]\nkind = \"order_outbox\"\n"
     )
-}
-
-fn run_command(app: &TestApp, args: &[&str]) -> Output {
-    command(app.config_path(), args).output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 async fn requests(db: &Db) -> Vec<JobTrigger> {

@@ -82,3 +82,8 @@ fn inline(text: &str) -> Item {
             .unwrap_or_else(|e| panic!("`{text}` is not a TOML value: {e}")),
     )
 }
+
+/// A `[daemon]` table with `daemon`'s keys, followed by `jobs` (`[jobs.*]` tables).
+pub fn daemon_tables(daemon: &str, jobs: &str) -> String {
+    format!("[daemon]\n{daemon}\n\n{jobs}\n")
+}

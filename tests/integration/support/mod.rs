@@ -20,13 +20,13 @@ mod wait;
 pub use app::{
     spawn_app, spawn_app_with, start_simulator, Callbacks, ClientSettings, Options, OrdersJob, TestApp,
 };
-pub use config::SHIPPED;
+pub use config::{daemon_tables, SHIPPED};
 pub use orders::{
-    all_rows, events, insert_by_sql, insert_many_by_sql, insert_orders_by_sql, make_all_due, order_json,
-    order_lines, post_form, row, seed_products, signed_form, sim_sign, status_counts, Outbox, ReceiverHandle,
-    APP_KEY, SECRET,
+    all_rows, events, insert_by_sql, insert_many_by_sql, insert_orders_by_sql, insert_shop_orders,
+    make_all_due, order_json, order_lines, post_form, row, seed_products, signed_form, sim_sign,
+    status_counts, Outbox, ReceiverHandle, APP_KEY, SECRET,
 };
-pub use process::{command, DaemonProcess};
+pub use process::{command, run_command, stderr, stdout, DaemonProcess};
 pub use proxy::RefusingProxy;
 pub use runner::FakeRunner;
 pub use runs::{finished_row, instance_of, instance_row, orphan_row, rows, this_host, utc, DEAD_PID};

@@ -82,6 +82,19 @@ pub fn order_json(so_id: &str, codes: &[&str]) -> Value {
     })
 }
 
+/// `count` valid orders `<prefix>-00001`…, one item each (the app's listed codes in turn),
+/// inserted by plain SQL as a shop writes them.
+pub async fn insert_shop_orders(app: &TestApp, prefix: &str, count: usize) {
+    let rows = (1..=count)
+        .map(|i| {
+            let so_id = format!("{prefix}-{i:05}");
+            let payload = order_json(&so_id, &[app.code(i)]).to_string();
+            (so_id.clone(), format!("ON-{so_id}"), payload)
+        })
+        .collect();
+    insert_orders_by_sql(app.db(), rows).await;
+}
+
 /// Writes rows `(so_id, online_no, payload)` as a shop does, in one transaction: plain SQL naming
 /// only those columns (everything else defaults: `pending`, due now).
 pub async fn insert_orders_by_sql(db: &Db, rows: Vec<(String, String, String)>) {

@@ -5,7 +5,7 @@
 use super::app::TestApp;
 use super::wait::Deadline;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 /// `haier-sync <args> --config <config>`, run from the config's folder, with the log level the
@@ -19,6 +19,23 @@ pub fn command(config: &Path, args: &[&str]) -> Command {
         .env_remove("RUST_LOG")
         .current_dir(config.parent().expect("config in a folder"));
     command
+}
+
+/// `haier-sync <args>` on the app's `jobs.toml`, run to its end.
+pub fn run_command(app: &TestApp, args: &[&str]) -> Output {
+    command(app.config_path(), args)
+        .output()
+        .expect("the haier-sync binary runs")
+}
+
+/// What a command printed on its standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a command printed on its standard error, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A `haier-sync` process on the app's `jobs.toml` (one at a time, started again after each
