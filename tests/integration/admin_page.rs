@@ -1,0 +1,252 @@
+//! The status page (`[admin]`): every page rendered against a seeded database (runs of several
+//! statuses, a paused job, orders), the token check, and the `[admin]` config.
+
+use crate::support::{insert_many_by_sql, spawn_app_with, Options, TestApp};
+use base64::Engine as _;
+use chrono::Duration;
+use haier_sync::control::pauses;
+use haier_sync::db;
+use haier_sync::runs::log as sync_logs;
+use haier_sync::runs::{RunStatus, SyncType, Trigger};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "admin-s3cret";
+
+/// A served status page: its base URL, and the token that stops it when dropped.
+struct Page {
+    url: String,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn serve(app: &TestApp) -> Page {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = CancellationToken::new();
+    tokio::spawn(haier_sync::admin::serve(
+        app.db().clone(),
+        app.config().clone(),
+        listener,
+        cancel.clone(),
+    ));
+    Page {
+        url,
+        _stop: cancel.drop_guard(),
+    }
+}
+
+async fn app_with_admin(admin_toml: &str) -> TestApp {
+    let mut options = Options::default().extra_toml(admin_toml);
+    options.shipped_jobs = true;
+    spawn_app_with(options).await
+}
+
+/// A run of `job` that started `hours_ago` and took `took_ms`.
+async fn plant_run(
+    app: &TestApp,
+    job: &str,
+    hours_ago: i64,
+    took_ms: i64,
+    status: RunStatus,
+    message: Option<&str>,
+) {
+    let (job, message) = (job.to_owned(), message.map(str::to_owned));
+    app.db()
+        .run(move |c| {
+            let started = db::now_utc() - Duration::hours(hours_ago);
+            sync_logs::insert(
+                c,
+                &sync_logs::NewSyncLog {
+                    job_name: &job,
+                    sync_type: SyncType::Prices,
+                    status,
+                    message: message.as_deref(),
+                    total_count: 10,
+                    success_count: if status == RunStatus::Success { 10 } else { 4 },
+                    failed_count: if status == RunStatus::Success { 0 } else { 6 },
+                    started_at: started,
+                    completed_at: Some(started + Duration::milliseconds(took_ms)),
+                    created_at: started,
+                    scheduled_for: Some(started),
+                    trigger: Trigger::Schedule,
+                    instance: "host-a:42",
+                },
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn seed(app: &TestApp) {
+    plant_run(app, "prices", 30, 12_000, RunStatus::Success, None).await;
+    plant_run(
+        app,
+        "prices",
+        20,
+        45_000,
+        RunStatus::Partial,
+        Some("6 prices refused: HA001 gone"),
+    )
+    .await;
+    plant_run(
+        app,
+        "prices",
+        10,
+        3_000,
+        RunStatus::Failed,
+        Some("auth refused by openplat"),
+    )
+    .await;
+    plant_run(app, "stock", 5, 90_000, RunStatus::Interrupted, Some("shutdown")).await;
+    plant_run(app, "stock", 2, 60_000, RunStatus::Success, None).await;
+    app.db()
+        .run(|c| {
+            pauses::pause_job(c, "logistics", "ops@host", db::now_utc(), "carrier API down")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    insert_many_by_sql(app.db(), "SO-ADMIN", 3, &["HA001"]).await;
+}
+
+async fn get(url: &str, auth: Option<&str>) -> (u16, String, Option<String>) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.text().await.unwrap(), challenge)
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+#[tokio::test]
+async fn overview_shows_every_job_the_pause_the_outbox_and_times_in_the_zone() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    seed(&app).await;
+    let page = serve(&app).await;
+    let (status, html, _) = get(&format!("{}/", page.url), Some(&bearer())).await;
+    assert_eq!(status, 200, "{html}");
+    for job in app.config().jobs.keys() {
+        assert!(
+            html.contains(&format!("href=\"/jobs/{job}\"")),
+            "job {job} missing:\n{html}"
+        );
+    }
+    for text in [
+        "Times in Asia/Shanghai",
+        "Asia/Shanghai",
+        ">failed<",
+        ">success<",
+        "paused",
+        "carrier API down",
+        "ops@host",
+        "pending",
+        "No daemon is running",
+        "Alerts",
+    ] {
+        assert!(html.contains(text), "{text:?} missing from the overview:\n{html}");
+    }
+    assert!(!html.contains("<script"), "the page has no JavaScript");
+}
+
+#[tokio::test]
+async fn job_page_draws_the_runs_of_the_week_and_lists_the_failures() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    seed(&app).await;
+    let page = serve(&app).await;
+    let (status, html, _) = get(&format!("{}/jobs/prices", page.url), Some(&bearer())).await;
+    assert_eq!(status, 200, "{html}");
+    for text in [
+        "Job prices",
+        "<svg",
+        "class=\"run success\"",
+        "class=\"run partial\"",
+        "class=\"run failed\"",
+        "auth refused by openplat",
+        "6 prices refused: HA001 gone",
+        "Asia/Shanghai",
+        "Failures",
+    ] {
+        assert!(html.contains(text), "{text:?} missing from the job page:\n{html}");
+    }
+    assert_eq!(
+        html.matches("<rect class=\"run ").count(),
+        3,
+        "one bar per run:\n{html}"
+    );
+
+    let (status, html, _) = get(&format!("{}/jobs/logistics", page.url), Some(&bearer())).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<svg")
+            && html.contains("carrier API down")
+            && html.contains("No runs in the last 7 days")
+    );
+
+    let (status, html, _) = get(&format!("{}/jobs/nope", page.url), Some(&bearer())).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("no job named `nope`"), "{html}");
+}
+
+#[tokio::test]
+async fn with_a_token_the_page_answers_401_unless_it_comes_as_bearer_or_basic_password() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    let page = serve(&app).await;
+    for path in ["/", "/jobs/prices", "/jobs/nope"] {
+        let url = format!("{}{path}", page.url);
+        let (status, body, challenge) = get(&url, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(challenge.as_deref(), Some(r#"Basic realm="haier-sync""#));
+        assert!(!body.contains(TOKEN));
+        assert_eq!(get(&url, Some("Bearer wrong")).await.0, 401);
+    }
+    let url = format!("{}/", page.url);
+    assert_eq!(get(&url, Some(&bearer())).await.0, 200);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{TOKEN}"));
+    assert_eq!(get(&url, Some(&format!("Basic {basic}"))).await.0, 200);
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{TOKEN}:nope"));
+    assert_eq!(get(&url, Some(&format!("Basic {wrong}"))).await.0, 401);
+}
+
+#[tokio::test]
+async fn without_a_token_the_page_is_open_and_the_token_file_is_read_and_never_printed() {
+    let app = app_with_admin("[admin]\nlisten = \"127.0.0.1:0\"\n").await;
+    let page = serve(&app).await;
+    assert_eq!(get(&format!("{}/", page.url), None).await.0, 200);
+    let admin = app.config().admin.clone().expect("[admin] is set");
+    assert!(admin.token.is_none() && !admin.allow_actions);
+
+    std::fs::write(app.dir().join("admin-token"), format!("{TOKEN}\n")).unwrap();
+    let config = app.load_config_with(|o| {
+        o.extra_toml =
+            "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"admin-token\"\nallow_actions = true\n".into();
+    });
+    let admin = config.admin.clone().expect("[admin] is set");
+    assert_eq!(admin.token.as_ref().map(|t| t.expose()), Some(TOKEN));
+    assert!(admin.allow_actions);
+    assert!(
+        !format!("{config:?}").contains(TOKEN),
+        "the token is never Debug-printed"
+    );
+
+    let config = app.load_config_with(|o| o.extra_toml = String::new());
+    assert!(config.admin.is_none(), "no [admin] section, no page");
+}
