@@ -6,14 +6,15 @@
 
 mod auth;
 mod chart;
+mod lists;
 mod pages;
 
 use crate::config::{AdminConfig, Config};
 use crate::db::Db;
 use anyhow::Context as _;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub fn router(db: Db, config: Config, admin: &AdminConfig) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/jobs/{name}", get(job))
+        .route("/orders", get(orders))
+        .route("/orders/{so_id}", get(order))
+        .route("/logs", get(logs))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -67,6 +71,38 @@ async fn job(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> Respo
         return not_found_page(&admin, &format!("There is no job named `{name}` in the config."));
     }
     respond(pages::job(&admin, &name).await)
+}
+
+async fn orders(State(admin): State<Arc<Admin>>, Query(query): Query<lists::OrdersQuery>) -> Response {
+    answer(&admin, lists::orders(&admin, query).await)
+}
+
+async fn order(State(admin): State<Arc<Admin>>, Path(so_id): Path<String>) -> Response {
+    match crate::orders::history::load_history(&admin.db, &so_id).await {
+        Ok(Some(history)) => Html(lists::order(&admin, &history).into_string()).into_response(),
+        Ok(None) => not_found_page(
+            &admin,
+            &format!("There is no order with so_id `{so_id}` in the outbox."),
+        ),
+        Err(error) => respond(Err(error)),
+    }
+}
+
+async fn logs(State(admin): State<Arc<Admin>>, Query(query): Query<lists::LogsQuery>) -> Response {
+    answer(&admin, lists::logs(&admin, query).await)
+}
+
+fn answer(admin: &Admin, answer: anyhow::Result<lists::Answer>) -> Response {
+    match answer {
+        Ok(lists::Answer::Page(markup)) => respond(Ok(markup)),
+        Ok(lists::Answer::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(lists::Answer::BadRequest(message)) => (
+            StatusCode::BAD_REQUEST,
+            Html(lists::bad_request(admin, &message).into_string()),
+        )
+            .into_response(),
+        Err(error) => respond(Err(error)),
+    }
 }
 
 async fn not_found(State(admin): State<Arc<Admin>>) -> Response {

@@ -34,7 +34,7 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 ";
 
 /// The common frame of every page.
-fn layout(title: &str, zone: Tz, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, zone: Tz, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -48,6 +48,8 @@ fn layout(title: &str, zone: Tz, body: Markup) -> Markup {
                 header {
                     strong { a href="/" { "haier-sync" } }
                     a href="/" { "Overview" }
+                    a href="/orders" { "Orders" }
+                    a href="/logs" { "Sync log" }
                     span.zone { "Times in " (zone.name()) }
                 }
                 main { h1 { (title) } (body) }
@@ -56,23 +58,37 @@ fn layout(title: &str, zone: Tz, body: Markup) -> Markup {
     }
 }
 
+/// `text` as one URL path segment (or query value): every byte but `A-Z a-z 0-9 - . _ ~`
+/// percent-encoded, so a job name or `so_id` with a `/`, `?` or space links to its page.
+pub(crate) fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn zone_of(admin: &Admin) -> Tz {
     admin.config.defaults.timezone
 }
 
 /// A UTC time in the configured zone, labelled with it.
-fn time(at: NaiveDateTime, zone: Tz) -> Markup {
+pub(crate) fn time(at: NaiveDateTime, zone: Tz) -> Markup {
     html! { time datetime=(format!("{}Z", at.format("%Y-%m-%dT%H:%M:%S"))) { (crate::cli::format_time(at, zone)) " " (zone.name()) } }
 }
 
-fn opt_time(at: Option<NaiveDateTime>, zone: Tz) -> Markup {
+pub(crate) fn opt_time(at: Option<NaiveDateTime>, zone: Tz) -> Markup {
     match at {
         Some(at) => time(at, zone),
         None => html! { span.muted { "-" } },
     }
 }
 
-fn status_badge(status: RunStatus) -> Markup {
+pub(crate) fn status_badge(status: RunStatus) -> Markup {
     html! { span.status style=(format!("background:{}", chart::status_colour(status))) { (status) } }
 }
 
@@ -136,7 +152,7 @@ fn jobs_table(report: &StatusReport, zone: Tz) -> Markup {
             }
             @for job in &report.jobs {
                 tr {
-                    td { a href=(format!("/jobs/{}", job.job)) { (job.job) } }
+                    td { a href=(format!("/jobs/{}", path_segment(&job.job))) { (job.job) } }
                     td { (job.kind) }
                     td {
                         code { (job.schedule) }

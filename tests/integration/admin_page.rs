@@ -250,3 +250,100 @@ async fn without_a_token_the_page_is_open_and_the_token_file_is_read_and_never_p
     let config = app.load_config_with(|o| o.extra_toml = String::new());
     assert!(config.admin.is_none(), "no [admin] section, no page");
 }
+
+#[tokio::test]
+async fn orders_pages_list_by_state_find_by_so_id_and_show_one_order() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    seed(&app).await;
+    let page = serve(&app).await;
+    let auth = bearer();
+
+    let (status, html, _) = get(&format!("{}/orders", page.url), Some(&auth)).await;
+    assert_eq!(status, 200, "{html}");
+    for so_id in ["SO-ADMIN-00001", "SO-ADMIN-00002", "SO-ADMIN-00003"] {
+        assert!(
+            html.contains(&format!("href=\"/orders/{so_id}\"")),
+            "{so_id} missing:\n{html}"
+        );
+    }
+    assert!(html.contains("href=\"/orders?state=pending\"") && html.contains("Asia/Shanghai"));
+
+    let (status, html, _) = get(&format!("{}/orders?state=pending", page.url), Some(&auth)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Orders pending") && html.contains("SO-ADMIN-00002"),
+        "{html}"
+    );
+    let (status, html, _) = get(&format!("{}/orders?state=lost", page.url), Some(&auth)).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("`lost` is not an outbox state"), "{html}");
+
+    // A search that finds its order lands on the order's page (reqwest follows the redirect).
+    let (status, html, _) = get(&format!("{}/orders?so_id=SO-ADMIN-00002", page.url), Some(&auth)).await;
+    assert_eq!(status, 200);
+    for text in [
+        "Order SO-ADMIN-00002",
+        "ON-SO-ADMIN-00002",
+        "No lines recorded yet",
+        "Lines",
+        "Shipments",
+        "Callbacks",
+        "pending",
+    ] {
+        assert!(
+            html.contains(text),
+            "{text:?} missing from the order page:\n{html}"
+        );
+    }
+    let (status, html, _) = get(&format!("{}/orders?so_id=SO-NONE", page.url), Some(&auth)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No order with so_id"), "{html}");
+    let (status, _, _) = get(&format!("{}/orders/SO-NONE", page.url), Some(&auth)).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn sync_log_page_filters_as_haier_sync_logs_does() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    seed(&app).await;
+    let page = serve(&app).await;
+    let auth = bearer();
+
+    let (status, html, _) = get(&format!("{}/logs", page.url), Some(&auth)).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(
+        html.matches("<tr><td class=\"num\">").count(),
+        5,
+        "every run:\n{html}"
+    );
+    assert!(html.contains("Asia/Shanghai") && html.contains("host-a:42"));
+
+    let (_, html, _) = get(
+        &format!("{}/logs?job=prices&status=failed", page.url),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(html.matches("<tr><td class=\"num\">").count(), 1, "{html}");
+    assert!(html.contains("auth refused by openplat"));
+
+    let (_, html, _) = get(
+        &format!("{}/logs?job=stock&since=3h&type=prices", page.url),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(html.matches("<tr><td class=\"num\">").count(), 1, "{html}");
+
+    let (_, html, _) = get(&format!("{}/logs?limit=2", page.url), Some(&auth)).await;
+    assert_eq!(html.matches("<tr><td class=\"num\">").count(), 2, "{html}");
+
+    for bad in ["status=gone", "type=socks", "since=yesterday-ish", "limit=0"] {
+        let (status, html, _) = get(&format!("{}/logs?{bad}", page.url), Some(&auth)).await;
+        assert_eq!(status, 400, "{bad}: {html}");
+    }
+}
