@@ -1,7 +1,7 @@
 //! The status page (`[admin]`): every page rendered against a seeded database (runs of several
 //! statuses, a paused job, orders), the token check, and the `[admin]` config.
 
-use crate::support::{insert_many_by_sql, spawn_app_with, Options, TestApp};
+use crate::support::{insert_many_by_sql, spawn_app_with, wait_for, Options, TestApp, DEADLINE};
 use base64::Engine as _;
 use chrono::Duration;
 use haier_sync::control::pauses;
@@ -346,4 +346,39 @@ async fn sync_log_page_filters_as_haier_sync_logs_does() {
         let (status, html, _) = get(&format!("{}/logs?{bad}", page.url), Some(&auth)).await;
         assert_eq!(status, 400, "{bad}: {html}");
     }
+}
+
+#[tokio::test]
+async fn the_daemon_serves_the_page_on_admin_listen_with_its_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    let mut daemon = app.daemon_process();
+    daemon.start_with(&["run", "--no-callbacks"]);
+    let url = format!("http://127.0.0.1:{port}/");
+    let client = reqwest::Client::new();
+    let status = wait_for(
+        "the daemon's status page",
+        DEADLINE,
+        || async {
+            match client.get(&url).bearer_auth(TOKEN).send().await {
+                Ok(response) => Some(response.status().as_u16()),
+                Err(_) => None,
+            }
+        },
+        |status| status.is_some(),
+    )
+    .await;
+    assert_eq!(status, Some(200), "{}", daemon.current_output());
+    assert_eq!(get(&url, None).await.0, 401);
+    let (_, html, _) = get(&url, Some(&bearer())).await;
+    assert!(html.contains("href=\"/jobs/prices\""), "{html}");
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(DEADLINE).await.success(), "{}", daemon.output());
 }
