@@ -5,6 +5,7 @@
 // layout needs more than the default 128 levels.
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -54,7 +54,7 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
 }
 
 /// Connects the daemon to the job code: the runner of the sync jobs and the order poller, the
-/// callback receiver and the daily prune, all sharing one client and one pool.
+/// callback receiver, the status page (with `[admin]`) and the daily prune, all sharing one client and one pool.
 async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
     let runner: Arc<dyn JobRunner> = Arc::new(SyncJobRunner::new(ctx.clone()));
     let mut services = Vec::new();
@@ -68,6 +68,18 @@ async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRu
         services.push(Service::new(
             format!("the callback receiver on {listen}"),
             move |cancel| crate::orders::callback::serve(ctx, listener, cancel),
+        ));
+    }
+    if let Some(admin) = &ctx.config.admin {
+        // Bound here too: a taken port fails the start.
+        let listen = admin.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("Failed to listen for the status page ([admin] listen) on {listen}"))?;
+        let (db, config) = (ctx.db.clone(), ctx.config.as_ref().clone());
+        services.push(Service::new(
+            format!("the status page on {listen}"),
+            move |cancel| crate::admin::serve(db, config, listener, cancel),
         ));
     }
     let (db, retention) = (ctx.db.clone(), ctx.config.retention);

@@ -25,6 +25,8 @@ pub struct Config {
     /// `[shop]`: where order events are POSTed; `None` when the section is absent (the events
     /// still accumulate in `haier_shop_events`, undelivered).
     pub shop: Option<ShopConfig>,
+    /// `[admin]`: the status page; `None` when the section is absent (no page is served).
+    pub admin: Option<AdminConfig>,
     /// Jobs by name, in name order.
     pub jobs: BTreeMap<String, JobSpec>,
 }
@@ -233,4 +235,20 @@ pub struct ShopConfig {
     pub batch_size: u32,
     /// How long a claim holds an event: a daemon killed mid-delivery leaves it to another after this.
     pub lease_ms: u64,
+}
+
+/// `[admin]`: the status page the daemon serves (`crate::admin`), never on the callback port.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Where the page is served (default `127.0.0.1:18702`).
+    pub listen: SocketAddr,
+    /// When set, every request must carry it (as a bearer token or the password of basic auth).
+    pub token: Option<Secret>,
+    /// Whether the page may change state (pause, resume, trigger, retry); only with a token.
+    pub allow_actions: bool,
+}
+
+impl AdminConfig {
+    /// The default `listen`.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:18702";
 }

@@ -75,6 +75,7 @@ pub(super) struct RawConfig {
     pub(super) daemon: Option<RawDaemon>,
     pub(super) retention: Option<RawRetention>,
     pub(super) shop: Option<RawShop>,
+    pub(super) admin: Option<RawAdmin>,
     pub(super) jobs: Option<BTreeMap<String, RawJob>>,
 }
 
@@ -228,6 +229,18 @@ pub(super) struct RawShop {
     pub(super) poll_interval_ms: Option<u64>,
     pub(super) batch_size: Option<u32>,
     pub(super) lease_ms: Option<u64>,
+}
+
+/// `[admin]`: the status page.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub(super) listen: Option<String>,
+    #[serde(default, deserialize_with = "lenient_secret")]
+    pub(super) token: Option<Secret>,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) allow_actions: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

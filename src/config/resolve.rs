@@ -38,6 +38,10 @@ impl LoaderWithDoc {
         let daemon = self.resolve_daemon(raw.daemon.unwrap_or_default())?;
         let retention = self.resolve_retention(raw.retention.unwrap_or_default())?;
         let shop = raw.shop.map(|shop| self.resolve_shop(shop)).transpose()?;
+        let admin = raw
+            .admin
+            .map(|admin| self.resolve_admin(admin, &callback))
+            .transpose()?;
         let mut jobs = BTreeMap::new();
         for (name, job) in raw.jobs.unwrap_or_default() {
             let job = self.resolve_job(&name, job, &defaults)?;
@@ -54,6 +58,7 @@ impl LoaderWithDoc {
             daemon,
             retention,
             shop,
+            admin,
             jobs,
         })
     }
@@ -364,6 +369,48 @@ impl LoaderWithDoc {
 }
 
 impl LoaderWithDoc {
+    fn resolve_admin(&self, raw: RawAdmin, callback: &CallbackConfig) -> Result<AdminConfig, ConfigError> {
+        let s = "admin";
+        let listen_text = raw
+            .listen
+            .unwrap_or_else(|| AdminConfig::DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            self.error(
+                &[s, "listen"],
+                format!("`{listen_text}` is not an address like 127.0.0.1:18702"),
+            )
+        })?;
+        if listen.port() != 0
+            && listen.port() == callback.listen.port()
+            && (listen.ip() == callback.listen.ip()
+                || listen.ip().is_unspecified()
+                || callback.listen.ip().is_unspecified())
+        {
+            return Err(self.error(
+                &[s, "listen"],
+                format!(
+                    "`{listen}` is the address of callback.listen ({}): the status page is never served \
+                     on the port that faces Haier; give admin.listen another port",
+                    callback.listen
+                ),
+            ));
+        }
+        let token = self.secret(s, "token", raw.token, raw.token_file)?;
+        let allow_actions = raw.allow_actions.unwrap_or(false);
+        if allow_actions && token.is_none() {
+            return Err(self.error(
+                &[s, "allow_actions"],
+                "allow_actions = true needs a token (set admin.token_file): without one anybody who \
+                 reaches the page could change state",
+            ));
+        }
+        Ok(AdminConfig {
+            listen,
+            token,
+            allow_actions,
+        })
+    }
+
     fn resolve_retention(&self, raw: RawRetention) -> Result<RetentionConfig, ConfigError> {
         let defaults = RetentionConfig::default();
         let config = RetentionConfig {

@@ -1,0 +1,92 @@
+//! The timeline of a job's runs, drawn as inline SVG on the server: one bar per run at the time it
+//! started, as tall as it took, coloured by how it ended. A `<title>` per bar says what it was.
+
+use crate::runs::{RunStatus, SyncLog};
+use chrono::{NaiveDateTime, TimeZone as _};
+use chrono_tz::Tz;
+use maud::{html, Markup};
+
+const WIDTH: f64 = 960.0;
+const HEIGHT: f64 = 220.0;
+/// Room on the left for the duration axis and at the bottom for the day labels.
+const LEFT: f64 = 56.0;
+const BOTTOM: f64 = 24.0;
+const TOP: f64 = 8.0;
+
+/// The colour of a run's bar (and of its status badge).
+pub(crate) fn status_colour(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Success => "#2e7d32",
+        RunStatus::Partial => "#f9a825",
+        RunStatus::Failed => "#c62828",
+        RunStatus::Interrupted => "#6a1b9a",
+        RunStatus::Skipped => "#9e9e9e",
+        RunStatus::Running => "#1565c0",
+    }
+}
+
+/// Draws `runs` (any order) between `from` and `to` (UTC), the day lines in `zone`.
+pub(crate) fn timeline(runs: &[SyncLog], from: NaiveDateTime, to: NaiveDateTime, zone: Tz) -> Markup {
+    let span_ms = (to - from).num_milliseconds().max(1) as f64;
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let x_of =
+        |t: NaiveDateTime| LEFT + ((t - from).num_milliseconds() as f64 / span_ms).clamp(0.0, 1.0) * plot_w;
+    let duration_ms = |run: &SyncLog| {
+        run.completed_at
+            .unwrap_or(to)
+            .signed_duration_since(run.started_at)
+            .num_milliseconds()
+            .max(0) as f64
+    };
+    let max_ms = runs.iter().map(duration_ms).fold(1.0_f64, f64::max);
+    let bar_w = (plot_w / 7.0 / 48.0).clamp(2.0, 8.0);
+    // Midnights in the configured zone, for the day lines.
+    let mut days = Vec::new();
+    let local_from = zone.from_utc_datetime(&from).date_naive();
+    for offset in 0..=8 {
+        let Some(day) = local_from.checked_add_days(chrono::Days::new(offset)) else {
+            continue;
+        };
+        let Some(midnight) = day.and_hms_opt(0, 0, 0) else {
+            continue;
+        };
+        let Some(local) = zone.from_local_datetime(&midnight).earliest() else {
+            continue;
+        };
+        let utc = local.naive_utc();
+        if utc > from && utc < to {
+            days.push((x_of(utc), day.format("%m-%d").to_string()));
+        }
+    }
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img"
+            viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) width=(WIDTH) height=(HEIGHT) {
+            title { "Runs of the last 7 days: bar height is the duration, colour the status" }
+            rect x=(LEFT) y=(TOP) width=(plot_w) height=(plot_h) fill="#fafafa" stroke="#ddd" {}
+            @for (x, label) in &days {
+                line x1=(fmt(*x)) x2=(fmt(*x)) y1=(TOP) y2=(TOP + plot_h) stroke="#e0e0e0" {}
+                text x=(fmt(*x + 3.0)) y=(HEIGHT - 6.0) font-size="11" fill="#555" { (label) }
+            }
+            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (crate::cli::format_duration(chrono::Duration::milliseconds(max_ms as i64))) }
+            text x="4" y=(TOP + plot_h) font-size="11" fill="#555" { "0" }
+            @for run in runs {
+                @let h = (duration_ms(run) / max_ms * plot_h).max(1.5);
+                @let x = x_of(run.started_at);
+                rect class=(format!("run {}", run.status)) x=(fmt(x - bar_w / 2.0)) y=(fmt(TOP + plot_h - h))
+                    width=(fmt(bar_w)) height=(fmt(h)) fill=(status_colour(run.status)) {
+                    title {
+                        (crate::cli::format_time(run.started_at, zone)) " " (zone.name()) ": " (run.status)
+                        @if let Some(d) = run.duration() { ", " (crate::cli::format_duration(d)) }
+                        ", " (run.success_count) "/" (run.total_count) " ok"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A coordinate with one decimal, to keep the markup short.
+fn fmt(value: f64) -> String {
+    format!("{value:.1}")
+}
