@@ -140,10 +140,9 @@ pub async fn run(args: TriggerArgs, config: &Config) -> anyhow::Result<i32> {
         }
         Asked::Recorded(id, daemons) => {
             println!(
-                "request #{id}: run job {} now ({} daemon(s) running; one takes it within about {} ms)",
+                "request #{id}: run job {} now ({} daemon(s) running; one takes it within about {heartbeat_ms} ms, at its next heartbeat)",
                 args.job,
                 daemons,
-                scheduler::run_now::poll_interval(heartbeat_ms).as_millis()
             );
             id
         }

@@ -8,7 +8,7 @@ use super::jobs::Scheduler;
 use super::pauses::{run_claimed_catch_ups, PausedJobs};
 use super::recovery::{free_claims_of_silent_instances, recover_orphaned_runs};
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
-use super::run_now::{self, take_run_requests};
+use super::run_now::take_run_requests;
 use super::supervise::{first_ended, Pollers, Service};
 use super::triggers::CronTriggers;
 use super::JobRunner;
@@ -322,7 +322,6 @@ impl Running {
         if let Some(period) = watchdog_period {
             info!("systemd watchdog on: pinging every {} ms", period.as_millis());
         }
-        let mut run_requests = interval(run_now::poll_interval(self.config.daemon.heartbeat_ms));
         let mut failed_service = None;
         loop {
             tokio::select! {
@@ -341,12 +340,8 @@ impl Running {
                 _ = heartbeat.tick() => {
                     let before = self.config.daemon.heartbeat_ms;
                     self.beat().await;
-                    if self.config.daemon.heartbeat_ms != before {
-                        heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
-                        run_requests = interval(run_now::poll_interval(self.config.daemon.heartbeat_ms));
-                    }
-                }
-                _ = run_requests.tick() => {
+                    // Run-now requests are looked for at every heartbeat, when the daemon wakes
+                    // anyway: an idle daemon gains no wake-up for them.
                     take_run_requests(
                         &self.db,
                         &self.scheduler,
@@ -354,6 +349,9 @@ impl Running {
                         self.config.daemon.heartbeat_ms,
                     )
                     .await;
+                    if self.config.daemon.heartbeat_ms != before {
+                        heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
+                    }
                 }
                 _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
                 name = first_ended(&mut self.services) => {

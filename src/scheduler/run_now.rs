@@ -1,4 +1,4 @@
-//! The daemon obeying `haier-sync trigger JOB`: every [`poll_interval`] it expires the requests
+//! The daemon obeying `haier-sync trigger JOB`: at every heartbeat it expires the requests
 //! nobody claimed in time, fails those whose daemon stopped or died before closing them, and
 //! claims each pending request of a job it schedules (one guarded UPDATE, so one daemon wins it).
 //! The claimed job runs through [`Scheduler::start_manual`], under this daemon's shared client,
@@ -11,15 +11,7 @@ use crate::control::triggers::{self, JobTrigger, TriggerState};
 use crate::db::{self, instances, Db};
 use crate::runs::{self, RunStatus, Trigger};
 use chrono::Utc;
-use std::time::Duration;
 use tracing::{error, info, warn};
-
-/// How often a daemon looks for run-now requests: at every heartbeat, when it wakes anyway, so
-/// that an idle daemon gains no wake-up (one indexed read of the open requests each time). A
-/// request is taken within about one `heartbeat_ms`.
-pub fn poll_interval(heartbeat_ms: u64) -> Duration {
-    Duration::from_millis(heartbeat_ms.max(1))
-}
 
 /// One look: expires, fails the abandoned, and claims and starts what this daemon can run. With
 /// no open request (the usual case) it is one indexed read.
