@@ -1,6 +1,8 @@
-//! The token check: with `[admin] token` set, every request must carry it, as
-//! `Authorization: Bearer <token>` or as the password of HTTP basic auth (any user name, so that a
-//! browser can log in). Compared in constant time; the token is never logged.
+//! The token check: with a token in `[admin]` (`token`/`token_file`, or named in
+//! `[admin.tokens]`), every request must carry one, as `Authorization: Bearer <token>` or as the
+//! password of HTTP basic auth (any user name, so that a browser can log in). Compared in
+//! constant time with every token; the token is never logged. The request then carries the
+//! token's name ([`Caller`]), for the CSRF token of its forms and the audit trail.
 
 use crate::config::Secret;
 use axum::extract::{Request, State};
@@ -14,28 +16,41 @@ use subtle::ConstantTimeEq as _;
 /// The realm browsers show in their login prompt.
 const REALM: &str = r#"Basic realm="haier-sync""#;
 
-/// The token requests must carry, if any.
+/// The tokens requests must carry, by name; none means the page is open.
 pub(crate) struct TokenCheck {
-    token: Option<Secret>,
+    tokens: Vec<(String, Secret)>,
+}
+
+/// Who a request came from: the name of the token it carried (`None` when the page has no
+/// token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) token_name: Option<String>,
 }
 
 impl TokenCheck {
-    pub(crate) fn new(token: Option<Secret>) -> TokenCheck {
-        TokenCheck { token }
+    pub(crate) fn new(tokens: Vec<(String, Secret)>) -> TokenCheck {
+        TokenCheck { tokens }
     }
 
-    /// Whether a request with this `Authorization` header may see the page.
-    fn allows(&self, authorization: Option<&HeaderValue>) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        let Some(given) = authorization
+    /// Who a request with this `Authorization` header is, if it may see the page.
+    fn caller(&self, authorization: Option<&HeaderValue>) -> Option<Caller> {
+        if self.tokens.is_empty() {
+            return Some(Caller { token_name: None });
+        }
+        let given = authorization
             .and_then(|v| v.to_str().ok())
-            .and_then(presented_token)
-        else {
-            return false;
-        };
-        bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
+            .and_then(presented_token)?;
+        // Every token is compared, so that the time taken does not say which one nearly matched.
+        let mut found = None;
+        for (name, token) in &self.tokens {
+            if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+                found = Some(name.clone());
+            }
+        }
+        found.map(|name| Caller {
+            token_name: Some(name),
+        })
     }
 }
 
@@ -61,13 +76,15 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if check.allows(request.headers().get(header::AUTHORIZATION)) {
+    if let Some(caller) = check.caller(request.headers().get(header::AUTHORIZATION)) {
+        let mut request = request;
+        request.extensions_mut().insert(caller);
         return next.run(request).await;
     }
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, REALM)],
-        "This status page needs the token of [admin] token_file.\n",
+        "This status page needs a token of [admin] (token_file or [admin.tokens]).\n",
     )
         .into_response()
 }
@@ -78,7 +95,10 @@ mod tests {
 
     fn check(token: Option<&str>, header: Option<&str>) -> bool {
         let header = header.map(|h| HeaderValue::from_str(h).unwrap());
-        TokenCheck::new(token.map(Secret::from)).allows(header.as_ref())
+        let tokens = token
+            .map(|t| vec![("admin".to_owned(), Secret::from(t))])
+            .unwrap_or_default();
+        TokenCheck::new(tokens).caller(header.as_ref()).is_some()
     }
 
     #[test]
@@ -97,5 +117,21 @@ mod tests {
         let wrong = base64::engine::general_purpose::STANDARD.encode("s3cret:x");
         assert!(!check(Some("s3cret"), Some(&format!("Basic {wrong}"))));
         assert!(!check(Some("s3cret"), Some("Basic !!!")));
+    }
+
+    #[test]
+    fn a_request_is_known_by_the_name_of_its_token() {
+        let check = TokenCheck::new(vec![
+            ("admin".to_owned(), Secret::from("first-token")),
+            ("alice".to_owned(), Secret::from("alices-token")),
+        ]);
+        let name = |header: &str| {
+            check
+                .caller(Some(&HeaderValue::from_str(header).unwrap()))
+                .and_then(|c| c.token_name)
+        };
+        assert_eq!(name("Bearer alices-token").as_deref(), Some("alice"));
+        assert_eq!(name("Bearer first-token").as_deref(), Some("admin"));
+        assert_eq!(name("Bearer bobs-token"), None);
     }
 }

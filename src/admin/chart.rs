@@ -1,10 +1,13 @@
-//! The timeline of a job's runs, drawn as inline SVG on the server: one bar per run at the time it
-//! started, as tall as it took, coloured by how it ended. A `<title>` per bar says what it was.
+//! Charts drawn as inline SVG on the server. The timeline of a job's runs: one bar per run at the
+//! time it started, as tall as it took, coloured by how it ended, a `<title>` per bar saying what
+//! it was. The step chart of a product's prices over time: one line per price.
 
 use crate::runs::{RunStatus, SyncLog};
 use chrono::{NaiveDateTime, TimeZone as _};
 use chrono_tz::Tz;
 use maud::{html, Markup};
+use rust_decimal::prelude::ToPrimitive as _;
+use rust_decimal::Decimal;
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 220.0;
@@ -89,4 +92,94 @@ pub(crate) fn timeline(runs: &[SyncLog], from: NaiveDateTime, to: NaiveDateTime,
 /// A coordinate with one decimal, to keep the markup short.
 fn fmt(value: f64) -> String {
     format!("{value:.1}")
+}
+
+/// One line of a step chart: its name (for the legend and the `class` of its path), its colour,
+/// and its value from each time on (`None`: no value from then).
+pub(crate) struct StepSeries {
+    pub(crate) name: &'static str,
+    pub(crate) colour: &'static str,
+    pub(crate) steps: Vec<(NaiveDateTime, Option<Decimal>)>,
+}
+
+/// Draws `series` as step lines between `from` and `to` (UTC), the dates in `zone`. The scale is
+/// worked out on the decimals; only the pixel positions are floating point.
+pub(crate) fn steps(
+    title: &str,
+    series: &[StepSeries],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    zone: Tz,
+) -> Markup {
+    let span_ms = (to - from).num_milliseconds().max(1) as f64;
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let x_of =
+        |t: NaiveDateTime| LEFT + ((t - from).num_milliseconds() as f64 / span_ms).clamp(0.0, 1.0) * plot_w;
+    let values = series.iter().flat_map(|s| s.steps.iter().filter_map(|(_, v)| *v));
+    let (low, high) = values.fold((None::<Decimal>, None::<Decimal>), |(low, high), v| {
+        (
+            Some(low.map_or(v, |l| l.min(v))),
+            Some(high.map_or(v, |h| h.max(v))),
+        )
+    });
+    let (low, high) = match (low, high) {
+        (Some(low), Some(high)) if high > low => (low, high),
+        (Some(value), Some(_)) => (value - Decimal::ONE, value + Decimal::ONE),
+        _ => (Decimal::ZERO, Decimal::ONE),
+    };
+    let range = high - low;
+    let y_of = |v: Decimal| {
+        let share = ((v - low) / range).to_f64().unwrap_or(0.0).clamp(0.0, 1.0);
+        TOP + plot_h - share * plot_h
+    };
+    let path_of = |steps: &[(NaiveDateTime, Option<Decimal>)]| {
+        let mut d = String::new();
+        let mut drawing: Option<f64> = None;
+        for (at, value) in steps {
+            let x = x_of(*at);
+            if drawing.is_some() {
+                d.push_str(&format!(" H{}", fmt(x)));
+            }
+            drawing = match value {
+                Some(v) => {
+                    let y = y_of(*v);
+                    if drawing.is_some() {
+                        d.push_str(&format!(" V{}", fmt(y)));
+                    } else {
+                        d.push_str(&format!(
+                            "{}M{} {}",
+                            if d.is_empty() { "" } else { " " },
+                            fmt(x),
+                            fmt(y)
+                        ));
+                    }
+                    Some(y)
+                }
+                None => None,
+            };
+        }
+        if drawing.is_some() {
+            d.push_str(&format!(" H{}", fmt(x_of(to))));
+        }
+        d
+    };
+    let date = |t: NaiveDateTime| zone.from_utc_datetime(&t).format("%Y-%m-%d").to_string();
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" class="steps" role="img"
+            viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) width=(WIDTH) height=(HEIGHT) {
+            title { (title) }
+            rect x=(LEFT) y=(TOP) width=(plot_w) height=(plot_h) fill="#fafafa" stroke="#ddd" {}
+            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (high.normalize()) }
+            text x="4" y=(TOP + plot_h) font-size="11" fill="#555" { (low.normalize()) }
+            text x=(LEFT) y=(HEIGHT - 6.0) font-size="11" fill="#555" { (date(from)) }
+            text x=(WIDTH - 8.0) y=(HEIGHT - 6.0) font-size="11" fill="#555" text-anchor="end" { (date(to)) }
+            @for line in series {
+                path class=(format!("price {}", line.name)) d=(path_of(&line.steps)) fill="none"
+                    stroke=(line.colour) stroke-width="2" {
+                    title { (line.name) }
+                }
+            }
+        }
+    }
 }

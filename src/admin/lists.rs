@@ -2,6 +2,7 @@
 //! with the filters of `haier-sync logs`). They read through `orders::outbox`,
 //! `orders::history` and `runs::log`.
 
+use super::actions::View;
 use super::pages::{layout, opt_time, path_segment, status_badge, time};
 use super::Admin;
 use crate::orders::history::OrderHistory;
@@ -34,7 +35,7 @@ pub(crate) enum Answer {
 
 /// `/orders`: the outbox by state, the orders of one state, and a search by `so_id` (which
 /// redirects to the order's page when it finds it).
-pub(crate) async fn orders(admin: &Admin, query: OrdersQuery) -> anyhow::Result<Answer> {
+pub(crate) async fn orders(admin: &Admin, query: OrdersQuery, view: &View) -> anyhow::Result<Answer> {
     let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
         Some(text) => match text.parse::<OutboxStatus>() {
             Ok(state) => Some(state),
@@ -71,6 +72,7 @@ pub(crate) async fn orders(admin: &Admin, query: OrdersQuery) -> anyhow::Result<
         "Orders",
         zone,
         html! {
+            (view.notice())
             form method="get" action="/orders" {
                 label { "so_id " input type="search" name="so_id" value=(so_id.as_deref().unwrap_or("")); }
                 " " button type="submit" { "Find" }
@@ -84,6 +86,11 @@ pub(crate) async fn orders(admin: &Admin, query: OrdersQuery) -> anyhow::Result<
                 @for (state, count) in &by_state {
                     tr { td { a href=(format!("/orders?state={state}")) { (state) } } td.num { (count) } }
                 }
+            }
+            @if by_state.iter().any(|(state, count)| *state == OutboxStatus::Dead && *count > 0) {
+                (view.form("/outbox/retry", html! {
+                    button type="submit" { "Retry every dead order" }
+                }))
             }
             h2 {
                 @match state { Some(state) => { "Orders " (state) }, None => "Latest orders" }
@@ -109,13 +116,20 @@ pub(crate) async fn orders(admin: &Admin, query: OrdersQuery) -> anyhow::Result<
 }
 
 /// `/orders/{so_id}`: the order, its lines, its parcels and its callbacks.
-pub(crate) fn order(admin: &Admin, history: &OrderHistory) -> Markup {
+pub(crate) fn order(admin: &Admin, history: &OrderHistory, view: &View) -> Markup {
     let zone = admin.config.defaults.timezone;
     let order = &history.order;
     layout(
         &format!("Order {}", order.so_id),
         zone,
         html! {
+            (view.notice())
+            @if order.status == OutboxStatus::Dead {
+                (view.form("/outbox/retry", html! {
+                    input type="hidden" name="so_id" value=(order.so_id);
+                    button type="submit" { "Retry this order" }
+                }))
+            }
             table {
                 tr { th { "state" } td { (order.status) } }
                 tr { th { "online no." } td { (order.online_no) } }

@@ -1,9 +1,11 @@
-//! The pages, rendered with maud: the overview, one job, the 404 and 500 pages. Times are shown
-//! in `[defaults] timezone` and labelled with it.
+//! The pages, rendered with maud: the overview, one job (with its action forms when actions are
+//! on), the 403, 404 and 500 pages. Times are shown in `[defaults] timezone` and labelled with it.
 
+use super::actions::View;
 use super::chart;
 use super::Admin;
 use crate::cli::status::{self, StatusReport};
+use crate::config::JobSpec;
 use crate::health::HealthReport;
 use crate::orders::outbox;
 use crate::runs::{self, LogFilter, RunStatus, SyncLog};
@@ -17,6 +19,8 @@ const JOB_PAGE_DAYS: i64 = 7;
 const JOB_PAGE_MAX_RUNS: i64 = 20_000;
 /// Failures listed on the job page.
 const JOB_PAGE_FAILURES: usize = 50;
+/// Run-now requests listed on the job page.
+const JOB_PAGE_REQUESTS: i64 = 5;
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fff}
@@ -31,6 +35,8 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{background:#e8f5e9;border-left:4px solid #2e7d32;padding:.4em .8em;margin:.3em 0}
 .paused{color:#6a1b9a;font-weight:600}.muted{color:#777}
 .legend span{margin-right:1em}
+form.action{display:inline-block;margin:.2em 1em .2em 0}form.action input[type=text]{width:18em}
+.notice{margin-bottom:1em}
 ";
 
 /// The common frame of every page.
@@ -50,6 +56,7 @@ pub(crate) fn layout(title: &str, zone: Tz, body: Markup) -> Markup {
                     a href="/" { "Overview" }
                     a href="/orders" { "Orders" }
                     a href="/logs" { "Sync log" }
+                    a href="/prices" { "Prices" }
                     span.zone { "Times in " (zone.name()) }
                 }
                 main { h1 { (title) } (body) }
@@ -93,7 +100,7 @@ pub(crate) fn status_badge(status: RunStatus) -> Markup {
 }
 
 /// `/`: every job, the live daemons, the outbox by state and the alerts of `status --check`.
-pub(crate) async fn overview(admin: &Admin) -> anyhow::Result<Markup> {
+pub(crate) async fn overview(admin: &Admin, view: &View) -> anyhow::Result<Markup> {
     let now = Utc::now();
     let report = status::collect(&admin.db, &admin.config, now).await?;
     let health = crate::health::check_health(&admin.db, &admin.config, now).await?;
@@ -103,10 +110,11 @@ pub(crate) async fn overview(admin: &Admin) -> anyhow::Result<Markup> {
         "Overview",
         zone,
         html! {
+            (view.notice())
             h2 { "Alerts" }
             (alerts(&health))
             h2 { "Jobs" }
-            (jobs_table(&report, zone))
+            (jobs_table(admin, &report, zone))
             h2 { "Daemons" }
             (daemons(&report, zone))
             h2 { "Order outbox" }
@@ -143,7 +151,7 @@ fn alerts(health: &HealthReport) -> Markup {
     }
 }
 
-fn jobs_table(report: &StatusReport, zone: Tz) -> Markup {
+fn jobs_table(admin: &Admin, report: &StatusReport, zone: Tz) -> Markup {
     html! {
         table {
             tr {
@@ -155,7 +163,8 @@ fn jobs_table(report: &StatusReport, zone: Tz) -> Markup {
                     td { a href=(format!("/jobs/{}", path_segment(&job.job))) { (job.job) } }
                     td { (job.kind) }
                     td {
-                        code { (job.schedule) }
+                        (schedule_in_words(admin, &job.job))
+                        " " code.muted { (job.schedule) }
                         @if !job.enabled { " " span.muted { "(disabled)" } }
                     }
                     td { (opt_time(job.last_run_at, zone)) }
@@ -185,6 +194,22 @@ fn jobs_table(report: &StatusReport, zone: Tz) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A job's schedule in words with its zone (`every day at 02:00 (Asia/Shanghai)`), or how the
+/// order poller runs.
+pub(crate) fn schedule_in_words(admin: &Admin, job: &str) -> String {
+    match admin.config.jobs.get(job) {
+        Some(JobSpec::Sync(job)) => match &job.schedule {
+            Some(schedule) => format!("{} ({})", schedule.describe(), job.timezone.name()),
+            None => "on demand only (no schedule)".to_owned(),
+        },
+        Some(JobSpec::Outbox(job)) => format!(
+            "all the time, polling every {}",
+            crate::orders::unconfirmed::human_duration(job.poll_interval_ms)
+        ),
+        None => "-".to_owned(),
     }
 }
 
@@ -231,7 +256,7 @@ fn daemons(report: &StatusReport, zone: Tz) -> Markup {
 }
 
 /// `/jobs/{name}`: the job's runs over the last 7 days as a timeline, counts, and its failures.
-pub(crate) async fn job(admin: &Admin, name: &str) -> anyhow::Result<Markup> {
+pub(crate) async fn job(admin: &Admin, name: &str, view: &View) -> anyhow::Result<Markup> {
     let now = Utc::now().naive_utc();
     let from = now - chrono::Duration::days(JOB_PAGE_DAYS);
     let filter = LogFilter {
@@ -241,12 +266,13 @@ pub(crate) async fn job(admin: &Admin, name: &str) -> anyhow::Result<Markup> {
         ..LogFilter::default()
     };
     let name_owned = name.to_owned();
-    let (runs, pause) = admin
+    let (runs, pause, requests) = admin
         .db
         .run(move |conn| {
             Ok((
                 runs::log::list(conn, &filter)?,
                 crate::control::pauses::find_pause(conn, &name_owned)?.filter(|p| p.is_in_force()),
+                crate::control::triggers::latest_requests_of_job(conn, &name_owned, JOB_PAGE_REQUESTS)?,
             ))
         })
         .await?;
@@ -276,11 +302,35 @@ pub(crate) async fn job(admin: &Admin, name: &str) -> anyhow::Result<Markup> {
         &format!("Job {name}"),
         zone,
         html! {
+            (view.notice())
             @if let Some(spec) = spec {
-                p { "Kind " strong { (spec.kind()) } @if !spec.enabled() { " (disabled)" } }
+                p {
+                    "Kind " strong { (spec.kind()) } @if !spec.enabled() { " (disabled)" }
+                    "; runs " (schedule_in_words(admin, name))
+                    @if let JobSpec::Sync(sync) = spec {
+                        @if let Some(schedule) = &sync.schedule { " " code.muted { (schedule.as_written()) } }
+                    }
+                }
             }
             @if let Some(pause) = &pause {
                 div.warn { span.paused { "paused" } " by " (pause.paused_by) " at " (time(pause.paused_at, zone)) ": " (pause.reason) }
+            }
+            (job_actions(name, spec, pause.is_some(), view))
+            @if !requests.is_empty() {
+                h2 { "Run-now requests" }
+                table {
+                    tr { th { "request" } th { "asked" } th { "by" } th { "state" } th { "taken by" } th { "message" } }
+                    @for request in &requests {
+                        tr {
+                            td.num { "#" (request.id) }
+                            td { (time(request.requested_at, zone)) }
+                            td { (request.requested_by) }
+                            td { (request.state) }
+                            td { (request.claimed_by.as_deref().unwrap_or("-")) }
+                            td { (request.message.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
             }
             h2 { "Runs of the last " (JOB_PAGE_DAYS) " days" }
             @if runs.is_empty() {
@@ -313,6 +363,36 @@ pub(crate) async fn job(admin: &Admin, name: &str) -> anyhow::Result<Markup> {
     ))
 }
 
+/// The forms of a job's actions (none when actions are off): run now, and pause or resume.
+fn job_actions(name: &str, spec: Option<&JobSpec>, paused: bool, view: &View) -> Markup {
+    let base = format!("/jobs/{}", path_segment(name));
+    let runs_on_demand = matches!(spec, Some(JobSpec::Sync(_)));
+    html! {
+        @if view.csrf.is_some() {
+            h2 { "Actions" }
+            div.actions {
+                @if runs_on_demand {
+                    (view.form(&format!("{base}/trigger"), html! {
+                        button type="submit" { "Run now" }
+                        @if paused { " " label { input type="checkbox" name="force" value="1"; " even though paused" } }
+                    }))
+                }
+                @if paused {
+                    (view.form(&format!("{base}/resume"), html! {
+                        button type="submit" { "Resume" }
+                        " " label { input type="checkbox" name="catch_up" value="1"; " and run the tick missed while paused" }
+                    }))
+                } @else {
+                    (view.form(&format!("{base}/pause"), html! {
+                        input type="text" name="reason" required placeholder="why (required)";
+                        " " button type="submit" { "Pause" }
+                    }))
+                }
+            }
+        }
+    }
+}
+
 fn runs_table(runs: &[&SyncLog], zone: Tz) -> Markup {
     html! {
         table {
@@ -336,9 +416,10 @@ fn runs_table(runs: &[&SyncLog], zone: Tz) -> Markup {
     }
 }
 
-pub(crate) fn not_found(admin: &Admin, message: &str) -> Markup {
+/// A page that says one thing: the 403 and 404 pages.
+pub(crate) fn message(admin: &Admin, title: &str, message: &str) -> Markup {
     layout(
-        "Not found",
+        title,
         zone_of(admin),
         html! { p { (message) } p { a href="/" { "Back to the overview" } } },
     )

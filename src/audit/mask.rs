@@ -25,6 +25,14 @@ pub fn secret_values(config: &Config) -> Vec<String> {
         config.ylh.password.expose().to_owned(),
         config.callback.secret.expose().to_owned(),
     ];
+    if let Some(admin) = &config.admin {
+        values.extend(
+            admin
+                .credentials()
+                .into_iter()
+                .map(|(_, token)| token.expose().to_owned()),
+        );
+    }
     if let DatabaseUrl::Postgres(url) = &config.database.url {
         if let Some(password) = url::Url::parse(url.expose())
             .ok()

@@ -39,12 +39,18 @@ pub struct AuditEntry {
 /// (the config's secret values, passwords in URLs, values under secret-like keys) are masked in
 /// the arguments and the detail.
 pub async fn record(db: &Db, config: &Config, entry: AuditEntry) -> anyhow::Result<()> {
+    record_as(db, config, entry, operator::os_user()).await
+}
+
+/// [`record`] under another name than the OS user: the status page records its actions under
+/// the name of the token that asked (`admin:alice`), on this host.
+pub async fn record_as(db: &Db, config: &Config, entry: AuditEntry, who: String) -> anyhow::Result<()> {
     let secrets = secret_values(config);
     let arguments = mask_arguments(entry.arguments, &secrets);
     let detail = entry.detail.map(|d| mask::mask_text(&d, &secrets));
     let row = store::NewAuditRow {
         at: db::now_utc(),
-        os_user: operator::os_user(),
+        os_user: who,
         host: operator::host_name(),
         command: entry.command,
         arguments: arguments.to_string(),

@@ -41,16 +41,7 @@ pub async fn pause(args: PauseArgs, config: &Config) -> anyhow::Result<i32> {
     }
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
-    let by = control::operator_name();
-    let job = args.job.clone();
-    let earlier = db
-        .run(move |conn| {
-            let earlier = pauses::find_pause(conn, &job)?.filter(|p| p.is_in_force());
-            pauses::pause_job(conn, &job, &by, db::now_utc(), &reason)?;
-            Ok(earlier)
-        })
-        .await
-        .map_err(|e| e.context(format!("Failed to pause the job {}", args.job)))?;
+    let earlier = pause_job(&db, &args.job, control::operator_name(), reason).await?;
     if let Some(earlier) = earlier {
         println!(
             "job {} was already paused by {} ({}); its reason is replaced",
@@ -71,12 +62,7 @@ pub async fn resume(args: ResumeArgs, config: &Config) -> anyhow::Result<i32> {
     }
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
-    let by = control::operator_name();
-    let (job, catch_up) = (args.job.clone(), args.catch_up);
-    let resumed = db
-        .run(move |conn| Ok(pauses::resume_job(conn, &job, &by, db::now_utc(), catch_up)?))
-        .await
-        .map_err(|e| e.context(format!("Failed to resume the job {}", args.job)))?;
+    let resumed = resume_job(&db, &args.job, control::operator_name(), args.catch_up).await?;
     if !resumed {
         println!("job {} is not paused; nothing to do", args.job);
     } else if args.catch_up {
@@ -88,6 +74,33 @@ pub async fn resume(args: ResumeArgs, config: &Config) -> anyhow::Result<i32> {
         println!("job {} resumed: it runs again from its next tick", args.job);
     }
     Ok(0)
+}
+
+/// Pauses `job` as `by` with `reason` (checked, trimmed and non-empty); returns the pause it
+/// replaces, if one was in force. The status page pauses through here too.
+pub(crate) async fn pause_job(
+    db: &Db,
+    job: &str,
+    by: String,
+    reason: String,
+) -> anyhow::Result<Option<pauses::JobPause>> {
+    let name = job.to_owned();
+    db.run(move |conn| {
+        let earlier = pauses::find_pause(conn, &name)?.filter(|p| p.is_in_force());
+        pauses::pause_job(conn, &name, &by, db::now_utc(), &reason)?;
+        Ok(earlier)
+    })
+    .await
+    .map_err(|e| e.context(format!("Failed to pause the job {job}")))
+}
+
+/// Resumes `job` as `by`; returns whether it was paused. The status page resumes through here
+/// too.
+pub(crate) async fn resume_job(db: &Db, job: &str, by: String, catch_up: bool) -> anyhow::Result<bool> {
+    let name = job.to_owned();
+    db.run(move |conn| Ok(pauses::resume_job(conn, &name, &by, db::now_utc(), catch_up)?))
+        .await
+        .map_err(|e| e.context(format!("Failed to resume the job {job}")))
 }
 
 /// The job must be in jobs.toml; else an error that lists the jobs there are.

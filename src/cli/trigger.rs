@@ -66,78 +66,8 @@ pub async fn run(args: TriggerArgs, config: &Config) -> anyhow::Result<i32> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
 
-    let job = args.job.clone();
-    let by = control::operator_name();
-    let run_if_paused = args.force;
-    let claim_within = CLAIM_WITHIN.max(Duration::from_millis(
-        heartbeat_ms.saturating_mul(u64::from(LIVE_HEARTBEATS)),
-    ));
-    let alive = scheduler::alive_since(Utc::now(), heartbeat_ms);
-    let asked = db
-        .run(move |conn| {
-            let live = instances::live(conn, alive)?;
-            if live.is_empty() {
-                return Ok(Asked::NoDaemon);
-            }
-            if let Some(pause) = pauses::find_pause(conn, &job)?.filter(|p| p.is_in_force()) {
-                if !run_if_paused {
-                    return Ok(Asked::Paused(pause));
-                }
-            }
-            let going_on = scheduler::runs_going_on(conn, &job, alive)?;
-            if !going_on.is_empty() {
-                return Ok(Asked::GoingOn(going_on));
-            }
-            let now = db::now_utc();
-            let expires_at =
-                now + chrono::Duration::from_std(claim_within).unwrap_or(chrono::Duration::seconds(30));
-            let id = triggers::request_run(
-                conn,
-                &NewJobTrigger {
-                    job_name: &job,
-                    requested_at: now,
-                    requested_by: &by,
-                    run_if_paused,
-                    expires_at,
-                    state: TriggerState::Pending,
-                },
-            )?;
-            Ok(Asked::Recorded(id, live.len()))
-        })
-        .await
-        .map_err(|e| e.context(format!("Failed to ask the daemons to run the job {}", args.job)))?;
+    let asked = ask_daemons(&db, config, &args.job, control::operator_name(), args.force).await?;
     let id = match asked {
-        Asked::NoDaemon => {
-            eprintln!(
-                "error: no haier-sync daemon is running against this database (none has a \
-                 heartbeat in the last {} s), so nothing was asked; start one (`systemctl start \
-                 haier-sync`), or run the job in this process with `haier-sync run-job {}`",
-                Duration::from_millis(heartbeat_ms.saturating_mul(u64::from(LIVE_HEARTBEATS))).as_secs_f64(),
-                args.job
-            );
-            return Ok(1);
-        }
-        Asked::Paused(pause) => {
-            eprintln!(
-                "error: job {} is paused (by {} at {}: {}); `haier-sync trigger {} --force` runs it \
-                 anyway, `haier-sync resume {}` resumes it",
-                args.job,
-                pause.paused_by,
-                super::format_time(pause.paused_at, zone),
-                pause.reason,
-                args.job,
-                args.job
-            );
-            return Ok(1);
-        }
-        Asked::GoingOn(going_on) => {
-            eprintln!(
-                "error: job {} is running now on {}; trigger it again once that run ends",
-                args.job,
-                describe_going_on(&going_on, zone)
-            );
-            return Ok(1);
-        }
         Asked::Recorded(id, daemons) => {
             println!(
                 "request #{id}: run job {} now ({} daemon(s) running; one takes it within about {heartbeat_ms} ms, at its next heartbeat)",
@@ -145,6 +75,10 @@ pub async fn run(args: TriggerArgs, config: &Config) -> anyhow::Result<i32> {
                 daemons,
             );
             id
+        }
+        refused => {
+            eprintln!("error: {}", refused.refusal(&args.job, zone, heartbeat_ms));
+            return Ok(1);
         }
     };
     if args.no_wait {
@@ -158,12 +92,89 @@ pub async fn run(args: TriggerArgs, config: &Config) -> anyhow::Result<i32> {
 }
 
 /// What the request step found.
-enum Asked {
+pub(crate) enum Asked {
     NoDaemon,
     Paused(pauses::JobPause),
     GoingOn(Vec<RunGoingOn>),
     /// The request's id, and how many daemons were live.
     Recorded(i64, usize),
+}
+
+impl Asked {
+    /// Why nothing was asked, in a sentence (empty for [`Asked::Recorded`]).
+    pub(crate) fn refusal(&self, job: &str, zone: chrono_tz::Tz, heartbeat_ms: u64) -> String {
+        match self {
+            Asked::NoDaemon => format!(
+                "no haier-sync daemon is running against this database (none has a heartbeat in \
+                 the last {} s), so nothing was asked; start one (`systemctl start haier-sync`), \
+                 or run the job in this process with `haier-sync run-job {job}`",
+                Duration::from_millis(heartbeat_ms.saturating_mul(u64::from(LIVE_HEARTBEATS))).as_secs_f64(),
+            ),
+            Asked::Paused(pause) => format!(
+                "job {job} is paused (by {} at {}: {}); `haier-sync trigger {job} --force` runs it \
+                 anyway, `haier-sync resume {job}` resumes it",
+                pause.paused_by,
+                super::format_time(pause.paused_at, zone),
+                pause.reason,
+            ),
+            Asked::GoingOn(going_on) => format!(
+                "job {job} is running now on {}; trigger it again once that run ends",
+                describe_going_on(going_on, zone)
+            ),
+            Asked::Recorded(..) => String::new(),
+        }
+    }
+}
+
+/// Files a run-now request for `job` under `by`, unless no daemon is live, the job is paused
+/// (and not `run_if_paused`) or a run of it goes on: the request path of `haier-sync trigger`,
+/// which the status page takes too.
+pub(crate) async fn ask_daemons(
+    db: &Db,
+    config: &Config,
+    job: &str,
+    by: String,
+    run_if_paused: bool,
+) -> anyhow::Result<Asked> {
+    let heartbeat_ms = config.daemon.heartbeat_ms;
+    let claim_within = CLAIM_WITHIN.max(Duration::from_millis(
+        heartbeat_ms.saturating_mul(u64::from(LIVE_HEARTBEATS)),
+    ));
+    let alive = scheduler::alive_since(Utc::now(), heartbeat_ms);
+    let name = job.to_owned();
+    db.run(move |conn| {
+        let job = name;
+        let live = instances::live(conn, alive)?;
+        if live.is_empty() {
+            return Ok(Asked::NoDaemon);
+        }
+        if let Some(pause) = pauses::find_pause(conn, &job)?.filter(|p| p.is_in_force()) {
+            if !run_if_paused {
+                return Ok(Asked::Paused(pause));
+            }
+        }
+        let going_on = scheduler::runs_going_on(conn, &job, alive)?;
+        if !going_on.is_empty() {
+            return Ok(Asked::GoingOn(going_on));
+        }
+        let now = db::now_utc();
+        let expires_at =
+            now + chrono::Duration::from_std(claim_within).unwrap_or(chrono::Duration::seconds(30));
+        let id = triggers::request_run(
+            conn,
+            &NewJobTrigger {
+                job_name: &job,
+                requested_at: now,
+                requested_by: &by,
+                run_if_paused,
+                expires_at,
+                state: TriggerState::Pending,
+            },
+        )?;
+        Ok(Asked::Recorded(id, live.len()))
+    })
+    .await
+    .map_err(|e| e.context(format!("Failed to ask the daemons to run the job {job}")))
 }
 
 /// How a waited-for request stands.
@@ -336,7 +347,7 @@ fn report(request: &JobTrigger, row: Option<&SyncLog>, zone: chrono_tz::Tz) -> i
 }
 
 /// The job must be a sync job of jobs.toml; else an error that names the jobs `trigger` runs.
-fn check_job(config: &Config, job: &str) -> Result<(), String> {
+pub(crate) fn check_job(config: &Config, job: &str) -> Result<(), String> {
     match config.jobs.get(job) {
         Some(JobSpec::Sync(_)) => Ok(()),
         Some(JobSpec::Outbox(_)) => Err(format!(

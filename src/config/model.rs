@@ -242,8 +242,10 @@ pub struct ShopConfig {
 pub struct AdminConfig {
     /// Where the page is served (default `127.0.0.1:18702`).
     pub listen: SocketAddr,
-    /// When set, every request must carry it (as a bearer token or the password of basic auth).
+    /// `token`/`token_file`: known by the name [`AdminConfig::DEFAULT_TOKEN_NAME`].
     pub token: Option<Secret>,
+    /// `[admin.tokens]`: more tokens, each read from its file, by name (`alice`, `ops`).
+    pub tokens: BTreeMap<String, Secret>,
     /// Whether the page may change state (pause, resume, trigger, retry); only with a token.
     pub allow_actions: bool,
 }
@@ -251,4 +253,20 @@ pub struct AdminConfig {
 impl AdminConfig {
     /// The default `listen`.
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:18702";
+    /// The name of the token of `token`/`token_file`.
+    pub const DEFAULT_TOKEN_NAME: &'static str = "admin";
+
+    /// Every token a request may carry, with its name. With none, the page is open to anyone
+    /// who reaches it (and read-only).
+    pub fn credentials(&self) -> Vec<(String, Secret)> {
+        self.token
+            .iter()
+            .map(|token| (Self::DEFAULT_TOKEN_NAME.to_owned(), token.clone()))
+            .chain(
+                self.tokens
+                    .iter()
+                    .map(|(name, token)| (name.clone(), token.clone())),
+            )
+            .collect()
+    }
 }

@@ -241,6 +241,8 @@ pub(super) struct RawAdmin {
     pub(super) token: Option<Secret>,
     pub(super) token_file: Option<PathBuf>,
     pub(super) allow_actions: Option<bool>,
+    /// `[admin.tokens]`: more tokens, each by its name, as `name = "file"`.
+    pub(super) tokens: Option<BTreeMap<String, PathBuf>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -396,19 +396,81 @@ impl LoaderWithDoc {
             ));
         }
         let token = self.secret(s, "token", raw.token, raw.token_file)?;
+        let tokens = self.resolve_admin_tokens(raw.tokens.unwrap_or_default(), token.as_ref())?;
         let allow_actions = raw.allow_actions.unwrap_or(false);
-        if allow_actions && token.is_none() {
+        if allow_actions && token.is_none() && tokens.is_empty() {
             return Err(self.error(
                 &[s, "allow_actions"],
-                "allow_actions = true needs a token (set admin.token_file): without one anybody who \
-                 reaches the page could change state",
+                "allow_actions = true needs a token (set admin.token_file or [admin.tokens]): \
+                 without one anybody who reaches the page could change state",
             ));
         }
         Ok(AdminConfig {
             listen,
             token,
+            tokens,
             allow_actions,
         })
+    }
+
+    /// `[admin.tokens]`: `name = "file"`, each file read like `token_file`. A name is letters,
+    /// digits, `-`, `_` or `.`; `admin` is the name of `token`/`token_file`; two names may not
+    /// share a token (the audit trail could not tell who acted).
+    fn resolve_admin_tokens(
+        &self,
+        raw: BTreeMap<String, PathBuf>,
+        token: Option<&Secret>,
+    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let mut tokens: BTreeMap<String, Secret> = BTreeMap::new();
+        for (name, file) in raw {
+            let path = ["admin", "tokens", name.as_str()];
+            let well_formed = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !well_formed {
+                return Err(self.error(
+                    &path,
+                    format!("`{name}` is not a token name: use 1 to 64 letters, digits, `-`, `_` or `.`"),
+                ));
+            }
+            if name == AdminConfig::DEFAULT_TOKEN_NAME && token.is_some() {
+                return Err(self.error(
+                    &path,
+                    "`admin` is already the name of admin.token/token_file; give this token another name",
+                ));
+            }
+            if file.as_os_str().is_empty() {
+                return Err(self.error(&path, "must not be empty: name the file that holds the token"));
+            }
+            let file = self.secret_path(&file);
+            let text = read_secret_file(&file).map_err(|m| self.error(&path, m))?;
+            let text = text.trim_end_matches(['\n', '\r']).to_owned();
+            if text.trim().is_empty() {
+                return Err(self.error(
+                    &path,
+                    format!("token file {} is empty or holds only whitespace", file.display()),
+                ));
+            }
+            let secret = Secret::new(text);
+            let shared = tokens
+                .iter()
+                .find(|(_, other)| **other == secret)
+                .map(|(other, _)| other.clone())
+                .or_else(|| (token == Some(&secret)).then(|| AdminConfig::DEFAULT_TOKEN_NAME.to_owned()));
+            if let Some(other) = shared {
+                return Err(self.error(
+                    &path,
+                    format!(
+                        "holds the same token as `{other}`: give every name its own token, so that \
+                         the audit trail tells who acted"
+                    ),
+                ));
+            }
+            tokens.insert(name, secret);
+        }
+        Ok(tokens)
     }
 
     fn resolve_retention(&self, raw: RawRetention) -> Result<RetentionConfig, ConfigError> {

@@ -98,6 +98,23 @@ impl Schedule {
         &self.original
     }
 
+    /// The schedule in words, for people: `every 5 minutes`, `every day at 02:00`, `Monday to
+    /// Friday at 03:00`. The common shapes are said here; any other is said by the cron
+    /// library's describer (`at 10 past every hour, in March`), and the expression as written
+    /// when that has nothing to say.
+    pub fn describe(&self) -> String {
+        if let Some(words) = describe_common(&self.normalized) {
+            return words;
+        }
+        let words = self.cron.describe();
+        let words = words.trim().trim_end_matches('.');
+        let mut chars = words.chars();
+        match chars.next() {
+            Some(first) => first.to_lowercase().chain(chars).collect(),
+            None => self.original.clone(),
+        }
+    }
+
     /// The first fire time strictly after `after`.
     pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         self.cron.find_next_occurrence(after, false).ok()
@@ -140,6 +157,148 @@ fn macro_to_fields(text: &str) -> Result<&'static str, String> {
     ))
 }
 
+/// Day-of-week names, Sunday first as in cron (0 and 7 are Sunday).
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// The common shapes of a 6-field expression in words; `None` for any other.
+fn describe_common(normalized: &str) -> Option<String> {
+    let fields: Vec<&str> = normalized.split_whitespace().collect();
+    let [sec, min, hour, dom, month, dow] = fields.as_slice() else {
+        return None;
+    };
+    let any = |field: &str| field == "*" || field == "?";
+    if !any(month) {
+        return None;
+    }
+    let days_any = any(dom) && any(dow);
+    // Every N seconds, minutes or hours.
+    if days_any && any(hour) && any(min) {
+        if any(sec) {
+            return Some("every second".into());
+        }
+        return step_of(sec).map(|n| plural_every(n, "second"));
+    }
+    let second = number(sec, 59)?;
+    if days_any && any(hour) {
+        if any(min) {
+            return (second == 0).then(|| "every minute".into());
+        }
+        if let Some(n) = step_of(min) {
+            return (second == 0).then(|| plural_every(n, "minute"));
+        }
+        let minute = number(min, 59)?;
+        return Some(match (minute, second) {
+            (0, 0) => "every hour".into(),
+            _ => format!("every hour at {}", clock_after_hour(minute, second)),
+        });
+    }
+    let minute = number(min, 59)?;
+    if days_any {
+        if let Some(n) = step_of(hour) {
+            let at = clock_after_hour(minute, second);
+            return Some(format!("{} at {at}", plural_every(n, "hour")));
+        }
+    }
+    let hours: Vec<u32> = hour
+        .split(',')
+        .map(|h| number(h, 23))
+        .collect::<Option<Vec<u32>>>()?;
+    let times: Vec<String> = hours.iter().map(|h| clock(*h, minute, second)).collect();
+    let at = join_and(&times);
+    if days_any {
+        return Some(format!("every day at {at}"));
+    }
+    if any(dow) {
+        let day = number(dom, 31).filter(|d| *d >= 1)?;
+        return Some(format!("on day {day} of every month at {at}"));
+    }
+    if !any(dom) {
+        return None;
+    }
+    if let Some((from, to)) = dow.split_once('-') {
+        let (from, to) = (weekday(from)?, weekday(to)?);
+        return (from < to).then(|| format!("{} to {} at {at}", WEEKDAYS[from], WEEKDAYS[to]));
+    }
+    let days: Vec<&str> = dow
+        .split(',')
+        .map(|d| weekday(d).map(|i| WEEKDAYS[i]))
+        .collect::<Option<Vec<&str>>>()?;
+    Some(format!("every {} at {at}", join_and(&days)))
+}
+
+/// `N` of `*/N` or `0/N`.
+fn step_of(field: &str) -> Option<u32> {
+    let (start, step) = field.split_once('/')?;
+    if start != "*" && start != "0" {
+        return None;
+    }
+    step.parse().ok().filter(|n| *n >= 1)
+}
+
+/// A plain number no larger than `max`.
+fn number(field: &str, max: u32) -> Option<u32> {
+    if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    field.parse().ok().filter(|n| *n <= max)
+}
+
+/// A day of the week by number (0 to 7) or by its three letters, as an index of [`WEEKDAYS`].
+fn weekday(field: &str) -> Option<usize> {
+    if let Some(n) = number(field, 7) {
+        return usize::try_from(n % 7).ok();
+    }
+    WEEKDAYS.iter().position(|name| {
+        name.get(..3)
+            .is_some_and(|short| short.eq_ignore_ascii_case(field))
+    })
+}
+
+fn plural_every(n: u32, unit: &str) -> String {
+    if n == 1 {
+        format!("every {unit}")
+    } else {
+        format!("every {n} {unit}s")
+    }
+}
+
+fn clock(hour: u32, minute: u32, second: u32) -> String {
+    if second == 0 {
+        format!("{hour:02}:{minute:02}")
+    } else {
+        format!("{hour:02}:{minute:02}:{second:02}")
+    }
+}
+
+/// `:05` or `:05:30` past the hour.
+fn clock_after_hour(minute: u32, second: u32) -> String {
+    if second == 0 {
+        format!(":{minute:02}")
+    } else {
+        format!(":{minute:02}:{second:02}")
+    }
+}
+
+fn join_and<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [rest @ .., last] => format!(
+            "{} and {}",
+            rest.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
 impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Schedule({:?})", self.original)
@@ -162,6 +321,37 @@ impl PartialEq for Schedule {
 mod tests {
     use super::*;
     use chrono::Utc;
+
+    #[test]
+    fn common_schedules_are_said_in_words() {
+        let words = |text: &str| Schedule::parse(text).unwrap().describe();
+        assert_eq!(words("*/5 * * * *"), "every 5 minutes");
+        assert_eq!(words("0 */15 * * * *"), "every 15 minutes");
+        assert_eq!(words("* * * * *"), "every minute");
+        assert_eq!(words("*/30 * * * * *"), "every 30 seconds");
+        assert_eq!(words("@hourly"), "every hour");
+        assert_eq!(words("0 5 * * * *"), "every hour at :05");
+        assert_eq!(words("0 10 */2 * * *"), "every 2 hours at :10");
+        assert_eq!(words("0 0 2 * * *"), "every day at 02:00");
+        assert_eq!(words("@daily"), "every day at 00:00");
+        assert_eq!(words("30 15 8 * * *"), "every day at 08:15:30");
+        assert_eq!(words("0 0 6,18 * * *"), "every day at 06:00 and 18:00");
+        assert_eq!(words("0 0 3 * * MON-FRI"), "Monday to Friday at 03:00");
+        assert_eq!(
+            words("0 30 1 * * 1,3,5"),
+            "every Monday, Wednesday and Friday at 01:30"
+        );
+        assert_eq!(words("@weekly"), "every Sunday at 00:00");
+        assert_eq!(words("0 0 4 1 * *"), "on day 1 of every month at 04:00");
+    }
+
+    #[test]
+    fn other_schedules_fall_back_to_the_cron_library_s_words() {
+        let words = Schedule::parse("0 0 12 * 3 *").unwrap().describe();
+        assert!(!words.is_empty() && words != "0 0 12 * 3 *", "{words}");
+        assert!(words.contains("12:00"), "{words}");
+        assert!(!words.ends_with('.'), "{words}");
+    }
 
     #[test]
     fn five_fields_mean_second_zero() {

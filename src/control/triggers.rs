@@ -296,6 +296,22 @@ pub fn latest_requests(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<J
         .load(conn)
 }
 
+/// The newest requests of `job_name`, newest first, at most `limit`.
+///
+/// Locking: none (one read).
+pub fn latest_requests_of_job(
+    conn: &mut DbConnection,
+    job_name: &str,
+    limit: i64,
+) -> QueryResult<Vec<JobTrigger>> {
+    dsl::haier_job_triggers
+        .filter(dsl::job_name.eq(job_name))
+        .order(dsl::id.desc())
+        .limit(limit.max(1))
+        .select(JobTrigger::as_select())
+        .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

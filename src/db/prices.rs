@@ -119,7 +119,8 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<PriceRow>> {
 }
 
 /// The newest price moves first, at most `limit`; of one product when `product_code` is given.
-#[cfg(any(test, feature = "test-support"))]
+///
+/// Locking: none (one read).
 pub fn recent_changes(
     conn: &mut DbConnection,
     product_code: Option<&str>,
@@ -135,4 +136,29 @@ pub fn recent_changes(
         query = query.filter(dsl::product_code.eq(code.to_owned()));
     }
     query.load(conn)
+}
+
+/// Every move of `product_code`'s prices, oldest first, at most the newest `limit`.
+///
+/// Locking: none (one read).
+pub fn changes_of_product(
+    conn: &mut DbConnection,
+    product_code: &str,
+    limit: i64,
+) -> QueryResult<Vec<PriceChange>> {
+    let mut changes = recent_changes(conn, Some(product_code), limit)?;
+    changes.reverse();
+    Ok(changes)
+}
+
+/// The stored price of `product_code`, if it has one.
+///
+/// Locking: none (one read by primary key).
+pub fn find_price(conn: &mut DbConnection, product_code: &str) -> QueryResult<Option<PriceRow>> {
+    use haier_prices::dsl;
+    dsl::haier_prices
+        .filter(dsl::product_code.eq(product_code))
+        .select(PriceRow::as_select())
+        .first(conn)
+        .optional()
 }
