@@ -170,8 +170,8 @@ pub(crate) fn steps(
             viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) width=(WIDTH) height=(HEIGHT) {
             title { (title) }
             rect x=(LEFT) y=(TOP) width=(plot_w) height=(plot_h) fill="#fafafa" stroke="#ddd" {}
-            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (high.normalize()) }
-            text x="4" y=(TOP + plot_h) font-size="11" fill="#555" { (low.normalize()) }
+            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (high) }
+            text x="4" y=(TOP + plot_h) font-size="11" fill="#555" { (low) }
             text x=(LEFT) y=(HEIGHT - 6.0) font-size="11" fill="#555" { (date(from)) }
             text x=(WIDTH - 8.0) y=(HEIGHT - 6.0) font-size="11" fill="#555" text-anchor="end" { (date(to)) }
             @for line in series {

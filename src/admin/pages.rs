@@ -164,7 +164,7 @@ fn jobs_table(admin: &Admin, report: &StatusReport, zone: Tz) -> Markup {
                     td { (job.kind) }
                     td {
                         (schedule_in_words(admin, &job.job))
-                        " " code.muted { (job.schedule) }
+                        @if !job.continuous { " " code.muted { (job.schedule) } }
                         @if !job.enabled { " " span.muted { "(disabled)" } }
                     }
                     td { (opt_time(job.last_run_at, zone)) }

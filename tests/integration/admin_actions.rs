@@ -303,6 +303,38 @@ async fn trigger_files_a_run_now_request_when_a_daemon_is_live_and_the_job_page_
         "{html}"
     );
 
+    // A paused job runs only when the form says so, as with `trigger --force`.
+    app.db()
+        .run(|c| {
+            Ok(pauses::pause_job(
+                c,
+                "stock",
+                "ops@host",
+                db::now_utc(),
+                "carrier down",
+            )?)
+        })
+        .await
+        .unwrap();
+    let answer = page
+        .post("/jobs/stock/trigger", ADMIN_TOKEN, &[("csrf", &csrf)], &[])
+        .await;
+    let html = page.follow(&answer, ADMIN_TOKEN).await;
+    assert!(html.contains("job stock is paused (by ops@host"), "{html}");
+    assert_eq!(requests(&app).await.len(), 1);
+    let answer = page
+        .post(
+            "/jobs/stock/trigger",
+            ADMIN_TOKEN,
+            &[("csrf", &csrf), ("force", "1")],
+            &[],
+        )
+        .await;
+    page.follow(&answer, ADMIN_TOKEN).await;
+    let filed = requests(&app).await;
+    assert_eq!(filed.len(), 2);
+    assert!(filed[0].run_if_paused);
+
     // The order poller has no run to trigger.
     let answer = page
         .post("/jobs/orders/trigger", ADMIN_TOKEN, &[("csrf", &csrf)], &[])
@@ -319,6 +351,8 @@ async fn trigger_files_a_run_now_request_when_a_daemon_is_live_and_the_job_page_
     assert_eq!(
         summary,
         vec![
+            ("trigger", "admin:admin", AuditOutcome::Refused),
+            ("trigger", "admin:admin", AuditOutcome::Ok),
             ("trigger", "admin:admin", AuditOutcome::Refused),
             ("trigger", "admin:admin", AuditOutcome::Ok),
             ("trigger", "admin:admin", AuditOutcome::Refused),
@@ -498,6 +532,12 @@ async fn overview_and_job_page_say_the_schedule_in_words_with_its_zone() {
     assert!(html.contains("0 0 2 * * *"), "the expression is still shown");
     let html = page.get("/jobs/products", ADMIN_TOKEN).await.body;
     assert!(html.contains("every day at 02:00 (Asia/Shanghai)"), "{html}");
+    let html = page.get("/jobs/orders", ADMIN_TOKEN).await.body;
+    assert!(html.contains("all the time, polling every"), "{html}");
+    assert!(
+        !html.contains(">Run now<"),
+        "the order poller has no run to trigger:\n{html}"
+    );
 }
 
 /// Seeds prices and moves: HA001 moved twice, HA002 once, HA003 never.
