@@ -33,6 +33,9 @@ pub struct ProductRow {
     pub updated_at: NaiveDateTime,
     /// Always `None`: a product in a listing is listed.
     pub delisted_at: Option<NaiveDateTime>,
+    /// The raw hash (16 bytes) of the listing item the row was decoded from; `None` when it
+    /// was not written from the full listing.
+    pub raw_hash: Option<Vec<u8>>,
 }
 
 /// What the products job compares a listed product with.
@@ -45,6 +48,7 @@ pub struct StoredProduct {
     pub local_brand: Option<String>,
     pub is_sales: bool,
     pub delisted_at: Option<NaiveDateTime>,
+    pub raw_hash: Option<Vec<u8>>,
 }
 
 /// A whole stored product, for tests and tools: the same columns the products job writes.
@@ -70,7 +74,7 @@ pub fn stored_all(conn: &mut DbConnection) -> QueryResult<Vec<StoredProduct>> {
 }
 
 /// Columns of a [`ProductRow`]: bind parameters per row of an insert.
-const PRODUCT_COLUMNS: usize = 15;
+const PRODUCT_COLUMNS: usize = 16;
 /// Rows per insert statement: within SQLite's 32 766 bind parameters (PostgreSQL allows 65 535).
 pub const UPSERT_ROWS_PER_STATEMENT: usize = 32_766 / PRODUCT_COLUMNS;
 
@@ -107,8 +111,23 @@ fn upsert_statement(conn: &mut DbConnection, rows: &[ProductRow]) -> QueryResult
             dsl::last_seen_at.eq(excluded(dsl::last_seen_at)),
             dsl::updated_at.eq(excluded(dsl::updated_at)),
             dsl::delisted_at.eq(excluded(dsl::delisted_at)),
+            dsl::raw_hash.eq(excluded(dsl::raw_hash)),
         ))
         .execute(c))
+}
+
+/// Sets the raw hash of each product, by code, touching no other column (a listed item whose
+/// bytes changed but whose content did not). Returns how many rows changed. Locking: one row
+/// lock per code, held to the end of the caller's transaction.
+pub fn set_raw_hashes(conn: &mut DbConnection, hashes: &[(String, Vec<u8>)]) -> QueryResult<usize> {
+    use haier_products::dsl;
+    let mut changed = 0;
+    for (code, hash) in hashes {
+        changed += diesel::update(dsl::haier_products.filter(dsl::product_code.eq(code)))
+            .set(dsl::raw_hash.eq(Some(hash)))
+            .execute(conn)?;
+    }
+    Ok(changed)
 }
 
 /// Up to `limit` codes of listed (not delisted) products after `after`, in code order: one page

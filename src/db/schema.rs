@@ -67,6 +67,7 @@ diesel::table! {
         last_seen_at -> Timestamp,
         updated_at -> Timestamp,
         delisted_at -> Nullable<Timestamp>,
+        raw_hash -> Nullable<Binary>,
     }
 }
 

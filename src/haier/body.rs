@@ -8,11 +8,12 @@ use super::error::HaierError;
 use super::redact::BODY_LIMIT;
 use super::retry::DEFAULT_RETRY_AFTER;
 use super::stats::Operation;
-use super::types::Product;
+use super::types::{KnownItems, ListedItem};
 use super::wire::{self, Envelope, ListingEnd};
 use bytes::Bytes;
 use serde_json::Value;
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -78,18 +79,20 @@ where
 /// The longest listing read, in bytes. The listing is decoded as it arrives, so this bounds
 /// only how long a runaway reply is read, not memory.
 pub(super) const MAX_LISTING_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-/// Products handed on together.
+/// Listed items handed on together.
 pub(super) const LISTING_BATCH: usize = 2_000;
 /// Body chunks waiting for the decoder: enough to keep it busy, few enough to keep memory flat.
 const CHUNKS_IN_FLIGHT: usize = 32;
 
-/// The product listing decoded as its body arrives, on a blocking thread: products go to the
+/// The product listing decoded as its body arrives, on a blocking thread: items go to the
 /// sender in batches of [`LISTING_BATCH`] as soon as they are read (and only once the envelope
-/// said `success:true`), so neither the body nor its JSON is ever held whole. The result is
-/// how many products were handed on. An attempt that is retried hands its products on again
-/// from the first: the receiver must take repeats.
+/// said `success:true`), so neither the body nor its JSON is ever held whole; an item whose raw
+/// hash is in `known` goes undecoded. The result is how many products were handed on. An
+/// attempt that is retried hands its items on again from the first: the receiver must take
+/// repeats.
 pub(super) struct ListingBody {
-    pub(super) sink: mpsc::Sender<Vec<Product>>,
+    pub(super) sink: mpsc::Sender<Vec<ListedItem>>,
+    pub(super) known: Arc<KnownItems>,
 }
 
 impl ReadReply for ListingBody {
@@ -112,7 +115,8 @@ impl ReadReply for ListingBody {
         let retry_after = super::call::retry_after(response.headers());
         let (chunks_tx, chunks_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
         let sink = self.sink.clone();
-        let decoder = tokio::task::spawn_blocking(move || decode_chunks(chunks_rx, &sink));
+        let known = Arc::clone(&self.known);
+        let decoder = tokio::task::spawn_blocking(move || decode_chunks(chunks_rx, &known, &sink));
         // The first bytes, to show in an error as a whole body's first bytes are.
         let mut head: Vec<u8> = Vec::new();
         let mut length = 0u64;
@@ -177,16 +181,16 @@ impl ReadReply for ListingBody {
     }
 }
 
-/// Decodes the chunks as they come, handing products to `sink` in batches.
+/// Decodes the chunks as they come, handing items to `sink` in batches.
 fn decode_chunks(
     chunks: mpsc::Receiver<Bytes>,
-    sink: &mpsc::Sender<Vec<Product>>,
+    known: &KnownItems,
+    sink: &mpsc::Sender<Vec<ListedItem>>,
 ) -> Result<ListingEnd, String> {
     let gone = || "the listing's receiver is gone".to_owned();
-    let reader = std::io::BufReader::with_capacity(64 * 1024, ChunkReader::new(chunks));
-    let mut batch: Vec<Product> = Vec::with_capacity(LISTING_BATCH);
-    let end = wire::decode_listing(reader, &mut |product| {
-        batch.push(product);
+    let mut batch: Vec<ListedItem> = Vec::with_capacity(LISTING_BATCH);
+    let end = wire::decode_listing(ChunkReader::new(chunks), known, &mut |item| {
+        batch.push(item);
         if batch.len() >= LISTING_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(LISTING_BATCH));
             sink.blocking_send(full).map_err(|_| gone())?;

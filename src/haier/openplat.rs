@@ -6,7 +6,7 @@ use super::call::{encode, require};
 use super::client::HaierClient;
 use super::error::HaierError;
 use super::stats::Operation;
-use super::types::{Balance, Logistics, Price, Product, StockLevel};
+use super::types::{Balance, KnownItems, ListedItem, Logistics, Price, Product, StockLevel};
 use super::wire;
 
 /// Haier caps product and price calls at 20 codes (there is no pagination).
@@ -56,14 +56,16 @@ impl HaierClient {
             .await
     }
 
-    /// The customer's whole listing, decoded as it arrives: products go to `sink` in batches as
-    /// soon as they are read, and the result is how many there were. Memory stays flat however
-    /// large the catalog. A retried attempt sends its products again from the first (the receiver
-    /// must take repeats); a broken reply fails the call after the products read before the break
-    /// were sent.
+    /// The customer's whole listing, decoded as it arrives: items go to `sink` in batches as
+    /// soon as they are read, and the result is how many products there were. An item whose raw
+    /// bytes hash to one of `known` is not decoded but sent as [`ListedItem::Known`] with the
+    /// index `known` gives it. Memory stays flat however large the catalog. A retried attempt
+    /// sends its items again from the first (the receiver must take repeats); a broken reply
+    /// fails the call after the items read before the break were sent.
     pub async fn stream_listing(
         &self,
-        sink: tokio::sync::mpsc::Sender<Vec<Product>>,
+        sink: tokio::sync::mpsc::Sender<Vec<ListedItem>>,
+        known: std::sync::Arc<KnownItems>,
     ) -> Result<u64, HaierError> {
         let operation = Operation::Products;
         let p = &self.inner.op;
@@ -79,7 +81,13 @@ impl HaierClient {
             },
         )?;
         self.inner
-            .call_with(operation, &p.products_url, body, ListingBody { sink }, None)
+            .call_with(
+                operation,
+                &p.products_url,
+                body,
+                ListingBody { sink, known },
+                None,
+            )
             .await
     }
 

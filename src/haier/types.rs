@@ -21,6 +21,37 @@ pub struct Product {
     pub no_sales_reason: Option<String>,
 }
 
+/// The hash of one listing item's raw bytes (xxh3-128, seeded with the version of the item
+/// decoding): items with equal bytes decode to equal products, so an item whose hash the
+/// receiver already holds need not be decoded again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawHash(pub u128);
+
+impl RawHash {
+    /// The 16 bytes kept in the database (big-endian).
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
+    /// The hash kept as [`RawHash::to_bytes`] wrote it; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self(u128::from_be_bytes(bytes.try_into().ok()?)))
+    }
+}
+
+/// The raw hashes of listing items the receiver already holds, each with the receiver's own
+/// index for it. An item whose hash is here is handed on as [`ListedItem::Known`], undecoded.
+pub type KnownItems = std::collections::HashMap<RawHash, u32>;
+
+/// One item of the full listing as it is handed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListedItem {
+    /// Its raw hash is in the [`KnownItems`] given: not decoded; the index given with it.
+    Known(u32),
+    /// Decoded: the product and the hash of the raw bytes it was decoded from.
+    Product { product: Product, raw_hash: RawHash },
+}
+
 /// One product's supply price as Haier sent it. Decimals keep Haier's scale; nothing is recomputed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Price {

@@ -112,7 +112,7 @@ fn list_products(sim: &SimState, body: &[u8]) -> Result<Response, BizError> {
         sim.creds.openplat.password.expose(),
     )?;
     let Some(codes) = codes else {
-        return Ok(reply::json_bytes(sim.listing.clone()));
+        return Ok(reply::json_bytes(lock(&sim.listing).clone()));
     };
     let rows: Vec<ProductRow> = codes
         .iter()

@@ -97,8 +97,9 @@ pub(crate) struct SimState {
     pub options: SimOptions,
     pub creds: SimCredentials,
     pub catalog: Catalog,
-    /// The full product listing reply, encoded once (products never change).
-    pub listing: Bytes,
+    /// The full product listing reply, encoded once from the catalog (whose products never
+    /// change); a test may replace it to stand for a listing Haier changed.
+    pub listing: Mutex<Bytes>,
     pub counters: Arc<Counters>,
     /// Shared with the callback sender, which reads the callback faults at each attempt.
     faults: Arc<RwLock<Faults>>,
@@ -254,6 +255,7 @@ impl SimState {
             lock(quota).clear();
         }
         self.catalog.reset_mutations();
+        *lock(&self.listing) = openplat::encode_listing(&self.catalog);
         self.set_faults(self.options.faults);
         self.counters.reset();
     }
@@ -316,7 +318,7 @@ impl Simulator {
             options,
             creds,
             catalog,
-            listing,
+            listing: Mutex::new(listing),
             counters,
             callbacks,
         });
@@ -446,6 +448,18 @@ impl SimHandle {
     /// Back to the start state (as `POST /_sim/reset`).
     pub fn reset(&self) {
         self.state.reset();
+    }
+
+    /// The full listing's reply body as the products call answers it now.
+    pub fn listing_body(&self) -> Bytes {
+        lock(&self.state.listing).clone()
+    }
+
+    /// Replaces the full listing's reply body (a listing Haier changed) until the next
+    /// [`reset`](Self::reset). Queries by code still answer from the catalog.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn set_listing_body(&self, body: Bytes) {
+        *lock(&self.state.listing) = body;
     }
 
     /// Stops serving, drops pending callbacks and ends hung calls, and waits for the server.

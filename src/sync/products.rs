@@ -11,7 +11,7 @@ use super::pipeline::{self, fetch_batch, given_codes, Fetched, Written};
 use super::{AppContext, Ending, RunOverrides, RunTracker};
 use crate::config::SyncJob;
 use crate::db::{self, products, DbConnection};
-use crate::haier::{HaierClient, Product, MAX_CODES_PER_CALL};
+use crate::haier::{HaierClient, Product, RawHash, MAX_CODES_PER_CALL};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use diesel::Connection as _;
@@ -190,7 +190,7 @@ fn write_product_page(
     for product in page {
         let hash = product_hash(&product);
         let previous = stored.get(&product.code);
-        let row = product_row(product, hash, labels, previous, now);
+        let row = product_row(product, hash, None, labels, previous, now);
         match previous {
             None => written.inserted += 1,
             Some(s) if needs_write(s, &row) => written.updated += 1,
@@ -224,6 +224,7 @@ pub(super) fn needs_write(stored: &products::StoredProduct, row: &products::Prod
 pub(super) fn product_row(
     p: Product,
     content_hash: String,
+    raw_hash: Option<RawHash>,
     labels: &LocalLabels,
     stored: Option<&products::StoredProduct>,
     now: NaiveDateTime,
@@ -257,6 +258,7 @@ pub(super) fn product_row(
         last_seen_at: now,
         updated_at: now,
         delisted_at: None,
+        raw_hash: raw_hash.map(|h| h.to_bytes().to_vec()),
     }
 }
 

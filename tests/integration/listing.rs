@@ -1,7 +1,7 @@
 //! The products job's full listing at scale, on the suite's backend: a catalog larger than one
 //! write batch and one statement, written in batches; a re-run that writes only the rows that
-//! changed (new, changed, re-listed), with the sync log's counts; and a broken listing that fails
-//! the run naming the item.
+//! changed (new, changed, re-listed), with the sync log's counts; items decoded only when their
+//! bytes changed, and written only when their content did.
 
 use crate::support::{spawn_app_with, Options};
 use diesel::prelude::*;
@@ -10,7 +10,8 @@ use haier_sync::db::products;
 use haier_sync::db::schema::haier_products;
 use haier_sync::runs::RunStatus;
 use haier_sync::sync::RunOverrides;
-use std::collections::HashMap;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
 
 /// More than one transaction (8192 changed rows) and several statements (2184 rows) of writes.
 const PRODUCTS: usize = 9_000;
@@ -46,8 +47,9 @@ async fn a_listing_writes_in_batches_and_a_rerun_writes_only_what_changed() {
         );
     }
 
-    // Change the stored state behind the job's back: 5 rows deleted (new again), 7 hashes
-    // stale (changed), 3 rows delisted (re-listed); the other rows must not be written.
+    // Change the stored state behind the job's back: 5 rows deleted (new again), 7 rows that
+    // differ from what Haier lists (their content hash stale, the bytes of their item not
+    // known: changed), 3 rows delisted (re-listed); the other rows must not be written.
     let codes: Vec<String> = rows.iter().map(|r| r.product_code.clone()).collect();
     let (deleted, stale, delisted) = (
         codes[100..105].to_vec(),
@@ -60,7 +62,10 @@ async fn a_listing_writes_in_batches_and_a_rerun_writes_only_what_changed() {
             diesel::delete(haier_products::table.filter(haier_products::product_code.eq_any(&deleted)))
                 .execute(c)?;
             diesel::update(haier_products::table.filter(haier_products::product_code.eq_any(&stale)))
-                .set(haier_products::content_hash.eq("stale"))
+                .set((
+                    haier_products::content_hash.eq("stale"),
+                    haier_products::raw_hash.eq(None::<Vec<u8>>),
+                ))
                 .execute(c)?;
             products::delist(c, &delisted, haier_sync::db::now_utc())
         })
@@ -113,4 +118,115 @@ async fn a_listing_writes_in_batches_and_a_rerun_writes_only_what_changed() {
             "an update keeps first_seen_at"
         );
     }
+}
+
+/// A listing reply with these items, each as its own JSON text.
+fn listing_body(items: &[String]) -> bytes::Bytes {
+    format!(
+        r#"{{"success":true,"code":0,"errCode":null,"data":[{}]}}"#,
+        items.join(",")
+    )
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_is_written_when_its_content_changes_and_only_gets_its_raw_hash_when_its_bytes_do() {
+    const SMALL: usize = 40;
+    let env = spawn_app_with(Options::default().products(SMALL)).await;
+    let body: Value = serde_json::from_slice(&env.sim.listing_body()).unwrap();
+    let items: Vec<Value> = body["data"].as_array().unwrap().clone();
+    assert_eq!(items.len(), SMALL);
+    let texts: Vec<String> = items.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    env.sim.set_listing_body(listing_body(&texts));
+    let first = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
+    let rows = env.query(products::all).await;
+    assert_eq!(rows.len(), SMALL);
+    // Every row keeps the raw hash of its item: 16 bytes, one per item.
+    let hashes: HashSet<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.raw_hash.clone().unwrap_or_default())
+        .filter(|h| h.len() == 16)
+        .collect();
+    assert_eq!(hashes.len(), SMALL, "{rows:?}");
+
+    // Item 3's model changes at Haier; item 7 is sent spelled otherwise (keys in another
+    // order, other whitespace) with the same content.
+    let code = |i: usize| items[i]["productCode"].as_str().unwrap().to_owned();
+    let (changed, respelled) = (code(3), code(7));
+    let mut next = texts.clone();
+    let mut item = items[3].clone();
+    item["productModel"] = json!("NEW-MODEL");
+    next[3] = serde_json::to_string(&item).unwrap();
+    let fields: Vec<(&String, &Value)> = items[7].as_object().unwrap().iter().rev().collect();
+    next[7] = format!(
+        "{{ {} }}",
+        fields
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json!(k), v))
+            .collect::<Vec<_>>()
+            .join(" ,\n ")
+    );
+    assert_ne!(next[7], texts[7]);
+    assert_eq!(serde_json::from_str::<Value>(&next[7]).unwrap(), items[7]);
+    env.sim.set_listing_body(listing_body(&next));
+    let before: HashMap<String, products::Product> =
+        rows.into_iter().map(|r| (r.product_code.clone(), r)).collect();
+    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(second.status, RunStatus::Success, "{:?}", second.message);
+    let log = env.log(&second).await;
+    assert!(
+        log.message
+            .as_deref()
+            .unwrap()
+            .contains(&format!("0 new, 1 changed, {} unchanged", SMALL - 1)),
+        "{:?}",
+        log.message
+    );
+    let after: HashMap<String, products::Product> = env
+        .query(products::all)
+        .await
+        .into_iter()
+        .map(|r| (r.product_code.clone(), r))
+        .collect();
+    for (code, row) in &after {
+        let old = &before[code];
+        if *code == changed {
+            assert_eq!(row.model, "NEW-MODEL");
+            assert_ne!(row.content_hash, old.content_hash);
+            assert_ne!(row.raw_hash, old.raw_hash);
+            assert_eq!(row.first_seen_at, old.first_seen_at);
+        } else if *code == respelled {
+            // Not written: only its raw hash is the new bytes'.
+            assert_ne!(row.raw_hash, old.raw_hash);
+            assert_eq!(row.raw_hash.as_ref().map(Vec::len), Some(16));
+            let kept = products::Product {
+                raw_hash: old.raw_hash.clone(),
+                ..row.clone()
+            };
+            assert_eq!(&kept, old, "{code} was not written");
+        } else {
+            assert_eq!(row, old, "{code} was not written");
+        }
+    }
+
+    // The same listing again: nothing is written, not even a raw hash.
+    let third = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(third.status, RunStatus::Success, "{:?}", third.message);
+    let log = env.log(&third).await;
+    assert!(
+        log.message
+            .as_deref()
+            .unwrap()
+            .contains(&format!("0 new, 0 changed, {SMALL} unchanged")),
+        "{:?}",
+        log.message
+    );
+    let again: HashMap<String, products::Product> = env
+        .query(products::all)
+        .await
+        .into_iter()
+        .map(|r| (r.product_code.clone(), r))
+        .collect();
+    assert_eq!(again, after);
 }

@@ -719,6 +719,7 @@ async fn refused_credentials_fail_the_run_at_once() {
                 last_seen_at: now,
                 updated_at: now,
                 delisted_at: None,
+                raw_hash: None,
             })
             .collect();
         products::upsert_products(c, &rows)

@@ -1,16 +1,26 @@
-//! The purchasable-products listing decoded as it arrives: the envelope is read key by key and
-//! each item of `data` is decoded on its own and handed on at once, so no whole body and no
-//! JSON tree of the listing is ever held. The envelope rules are `envelope.rs`'s and the items
-//! are read as leniently as `reply::products_from` reads them.
+//! The purchasable-products listing decoded as it arrives. A small scanner finds where each
+//! JSON value of the reply ends (by its quotes and brackets) without decoding it: the
+//! envelope's few fields are then decoded by `envelope.rs`'s rules, and each item of `data` is
+//! cut out as its raw bytes, hashed ([`raw_hash`]) and decoded, as leniently as
+//! `reply::products_from` reads it, only when its hash is not one the receiver already holds.
+//! No whole body and no JSON tree of the listing is ever held: only the item being read.
 
-use super::super::types::Product;
+use super::super::types::{KnownItems, ListedItem, RawHash};
 use super::lenient::{to_bool, to_text};
 use super::reply::{product_of, ProductWire};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
-use std::fmt;
 use std::io::Read;
+
+/// The version of how an item's bytes become a product, the seed of [`raw_hash`]. Raise it
+/// whenever `ProductWire` or `product_of` reads an item differently: stored raw hashes then
+/// match nothing, and every item is decoded (and its hash stored) again once.
+const ITEM_DECODING_VERSION: u64 = 1;
+
+/// The hash of one item's raw bytes (as sent, from its first to its last byte).
+pub(crate) fn raw_hash(item: &[u8]) -> RawHash {
+    RawHash(xxhash_rust::xxh3::xxh3_128_with_seed(item, ITEM_DECODING_VERSION))
+}
 
 /// How a listing reply ended, once read to its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,97 +33,83 @@ pub(crate) enum ListingEnd {
     Throttled,
 }
 
-/// Where decoded products go. An `Err` stops the decoding with that message (the receiver is
-/// gone).
-pub(crate) type Emit<'a> = dyn FnMut(Product) -> Result<(), String> + 'a;
+/// Where listed items go. An `Err` stops the decoding with that message (the receiver is gone).
+pub(crate) type Emit<'a> = dyn FnMut(ListedItem) -> Result<(), String> + 'a;
 
-/// Decodes a listing reply from `reader`, handing each product to `emit` as soon as it is read.
-/// Products are handed on only once the envelope says `success:true`: when `data` comes before
-/// `success` (Haier sends `success` first) they are held until the verdict. A malformed item
-/// (not an object) is an error naming its index, as is a reply that is not JSON, not the
-/// envelope, or whose `data` is not a list; products handed on before such an error stay handed.
-pub(crate) fn decode_listing<R: Read>(reader: R, emit: &mut Emit<'_>) -> Result<ListingEnd, String> {
-    let mut sink = Sink {
+/// Decodes a listing reply from `reader`, handing each item to `emit` as soon as it is read: as
+/// [`ListedItem::Known`] when the hash of its bytes is in `known`, else decoded. Items are
+/// handed on only once the envelope says `success:true`: when `data` comes before `success`
+/// (Haier sends `success` first) they are held until the verdict. A malformed item is an error
+/// naming its index, as is a reply that is not JSON, not the envelope, or whose `data` is not a
+/// list; items handed on before such an error stay handed.
+pub(crate) fn decode_listing<R: Read>(
+    reader: R,
+    known: &KnownItems,
+    emit: &mut Emit<'_>,
+) -> Result<ListingEnd, String> {
+    let mut scan = Scanner::new(reader);
+    let mut items = Items {
+        known,
         emit,
         products: 0,
-        item: None,
     };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let end = TopSeed { sink: &mut sink }
-        .deserialize(&mut de)
-        .and_then(|end| de.end().map(|()| end));
-    end.map_err(|e| describe(&e, sink.item))
-}
-
-/// The message of a decoding error: syntax errors say the reply is not JSON (and at which item).
-fn describe(e: &serde_json::Error, item: Option<u64>) -> String {
-    match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => match item {
-            Some(index) => format!("the reply is not JSON (in item {index} of the listing): {e}"),
-            None => format!("the reply is not JSON: {e}"),
-        },
-        serde_json::error::Category::Io => format!("the reply could not be read: {e}"),
-        serde_json::error::Category::Data => match item {
-            Some(index) => format!("item {index} of the listing is not a product: {e}"),
-            None => e.to_string(),
-        },
+    let end = match scan.peek().map_err(|e| e.describe(None))? {
+        Some(b'[') => {
+            // A bare list is the payload itself.
+            items.read_list(&mut scan, &mut Handing::Emit)?;
+            ListingEnd::Done {
+                products: items.products,
+            }
+        }
+        Some(b'{') => envelope(&mut scan, &mut items)?,
+        Some(_) => {
+            let value = scan.value().map_err(|e| e.describe(None))?;
+            return Err(match serde_json::from_slice::<IgnoredAny>(value) {
+                Ok(_) => NOT_AN_ENVELOPE.to_owned(),
+                Err(e) => format!("the reply is not JSON: {e}"),
+            });
+        }
+        None => return Err(Scan::Eof.describe(None)),
+    };
+    match scan.peek().map_err(|e| e.describe(None))? {
+        None => Ok(end),
+        Some(_) => Err(Scan::Bad("trailing characters after the reply").describe(None)),
     }
-}
-
-struct Sink<'s, 'e> {
-    emit: &'s mut Emit<'e>,
-    products: u64,
-    /// The index of the item being read, for errors.
-    item: Option<u64>,
 }
 
 /// Why a reply that is JSON is still not an answer (as `envelope.rs` says it).
 const NOT_AN_ENVELOPE: &str = "the reply is neither Haier's envelope (no `success`) nor a list";
 
-struct TopSeed<'a, 's, 'e> {
-    sink: &'a mut Sink<'s, 'e>,
-}
-
-impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_, '_> {
-    type Value = ListingEnd;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ListingEnd, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
-    type Value = ListingEnd;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("Haier's envelope or a list")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ListingEnd, A::Error> {
-        // A bare list is the payload itself.
-        let mut handing = Handing::Emit;
-        items(self.sink, &mut handing, seq)?;
-        Ok(ListingEnd::Done {
-            products: self.sink.products,
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListingEnd, A::Error> {
-        let mut success: Option<bool> = None;
-        let mut fields: Vec<(String, Value)> = Vec::new();
-        // Products read before the verdict, when `data` came first.
-        let mut held: Option<Vec<Product>> = None;
-        let mut seen_data = false;
-        while let Some(key) = map.next_key::<String>()? {
+/// The envelope (`{` next): its fields read one by one, `data`'s items handed on as they come.
+fn envelope<R: Read>(scan: &mut Scanner<R>, items: &mut Items<'_, '_>) -> Result<ListingEnd, String> {
+    let bad = |e: Scan| e.describe(None);
+    let json = |e: serde_json::Error| format!("the reply is not JSON: {e}");
+    let mut success: Option<bool> = None;
+    let mut fields: Vec<(String, Value)> = Vec::new();
+    // Items read before the verdict, when `data` came first.
+    let mut held: Option<Vec<ListedItem>> = None;
+    let mut seen_data = false;
+    scan.advance(1);
+    if scan.peek().map_err(bad)? == Some(b'}') {
+        scan.advance(1);
+    } else {
+        loop {
+            if scan.peek().map_err(bad)? != Some(b'"') {
+                return Err(bad(Scan::Bad("expected a key")));
+            }
+            let key: String = serde_json::from_slice(scan.value().map_err(bad)?).map_err(json)?;
+            scan.expect(b':', "expected `:`").map_err(bad)?;
+            scan.peek().map_err(bad)?;
             match key.as_str() {
                 "success" => {
-                    let given = map.next_value::<Value>()?;
-                    success = Some(to_bool(&given).ok_or_else(|| {
-                        de::Error::custom(format!("`success` is neither true nor false: {given}"))
-                    })?);
+                    let given: Value = serde_json::from_slice(scan.value().map_err(bad)?).map_err(json)?;
+                    success = Some(
+                        to_bool(&given)
+                            .ok_or_else(|| format!("`success` is neither true nor false: {given}"))?,
+                    );
                 }
                 "errCode" | "code" | "errorMsg" | "message" | "msg" | "error" => {
-                    let value = map.next_value::<Value>()?;
+                    let value: Value = serde_json::from_slice(scan.value().map_err(bad)?).map_err(json)?;
                     fields.push((key, value));
                 }
                 "data" if !seen_data => {
@@ -121,83 +117,68 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
                     let refused_already =
                         success == Some(false) || (success.is_none() && err_code(&fields).is_some());
                     if refused_already {
-                        map.next_value::<IgnoredAny>()?;
+                        scan.value().map_err(bad)?;
                     } else {
                         let mut handing = if success == Some(true) {
                             Handing::Emit
                         } else {
                             Handing::Hold(Vec::new())
                         };
-                        map.next_value_seed(DataSeed {
-                            sink: self.sink,
-                            handing: &mut handing,
-                        })?;
-                        if let Handing::Hold(products) = handing {
-                            held = Some(products);
+                        items.read_data(scan, &mut handing)?;
+                        if let Handing::Hold(listed) = handing {
+                            held = Some(listed);
                         }
                     }
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    serde_json::from_slice::<IgnoredAny>(scan.value().map_err(bad)?).map_err(json)?;
                 }
             }
-        }
-        let field = |name: &str| {
-            fields
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| to_text(v))
-        };
-        let err_code = err_code(&fields);
-        let refused = match success {
-            Some(success) => !success,
-            None if err_code.is_some() => true,
-            None => return Err(de::Error::custom(NOT_AN_ENVELOPE)),
-        };
-        if refused {
-            let code_field = field("code");
-            if err_code.is_none() && code_field.as_deref() == Some("429") {
-                return Ok(ListingEnd::Throttled);
+            match scan.peek().map_err(bad)? {
+                Some(b',') => {
+                    scan.advance(1);
+                    scan.peek().map_err(bad)?;
+                }
+                Some(b'}') => {
+                    scan.advance(1);
+                    break;
+                }
+                Some(_) => return Err(bad(Scan::Bad("expected `,` or `}`"))),
+                None => return Err(bad(Scan::Eof)),
             }
-            let code = err_code.or(code_field).unwrap_or_else(|| "UNKNOWN".to_owned());
-            let message = ["errorMsg", "message", "msg", "error"]
-                .iter()
-                .find_map(|k| field(k).filter(|m| !m.is_empty()))
-                .unwrap_or_default();
-            return Ok(ListingEnd::Refused { code, message });
         }
-        for product in held.into_iter().flatten() {
-            (self.sink.emit)(product).map_err(de::Error::custom)?;
+    }
+    let field = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| to_text(v))
+    };
+    let err_code = err_code(&fields);
+    let refused = match success {
+        Some(success) => !success,
+        None if err_code.is_some() => true,
+        None => return Err(NOT_AN_ENVELOPE.to_owned()),
+    };
+    if refused {
+        let code_field = field("code");
+        if err_code.is_none() && code_field.as_deref() == Some("429") {
+            return Ok(ListingEnd::Throttled);
         }
-        Ok(ListingEnd::Done {
-            products: self.sink.products,
-        })
+        let code = err_code.or(code_field).unwrap_or_else(|| "UNKNOWN".to_owned());
+        let message = ["errorMsg", "message", "msg", "error"]
+            .iter()
+            .find_map(|k| field(k).filter(|m| !m.is_empty()))
+            .unwrap_or_default();
+        return Ok(ListingEnd::Refused { code, message });
     }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
+    for listed in held.into_iter().flatten() {
+        (items.emit)(listed)?;
     }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<ListingEnd, E> {
-        Err(E::custom(NOT_AN_ENVELOPE))
-    }
+    Ok(ListingEnd::Done {
+        products: items.products,
+    })
 }
 
 /// The non-empty `errCode` of the envelope, if any.
@@ -210,107 +191,285 @@ fn err_code(fields: &[(String, Value)]) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// Whether products go on at once or wait for the envelope's verdict.
+/// Whether items go on at once or wait for the envelope's verdict.
 enum Handing {
     Emit,
-    Hold(Vec<Product>),
+    Hold(Vec<ListedItem>),
 }
 
-/// `data`: a list of items; null is empty, a single object a list of one.
-struct DataSeed<'a, 'b, 's, 'e> {
-    sink: &'a mut Sink<'s, 'e>,
-    handing: &'b mut Handing,
+/// Where the items go, and how many products were handed on.
+struct Items<'k, 'e> {
+    known: &'k KnownItems,
+    emit: &'k mut Emit<'e>,
+    products: u64,
 }
 
-impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of products")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        items(self.sink, self.handing, seq)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        self.sink.item = Some(0);
-        let wire = ProductWire::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        self.sink.item = None;
-        hand_on(self.sink, self.handing, wire)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        Err(not_a_list(Value::from(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        Err(not_a_list(Value::from(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        Err(not_a_list(Value::from(v)))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        Err(not_a_list(Value::from(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        Err(not_a_list(Value::from(v)))
-    }
-}
-
-fn not_a_list<E: de::Error>(value: Value) -> E {
-    E::custom(format!("expected a list, got {value}"))
-}
-
-/// Reads the items of a list one at a time, handing each product on.
-fn items<'de, A: SeqAccess<'de>>(
-    sink: &mut Sink<'_, '_>,
-    handing: &mut Handing,
-    mut seq: A,
-) -> Result<(), A::Error> {
-    let mut index = 0u64;
-    loop {
-        sink.item = Some(index);
-        match seq.next_element::<ProductWire>()? {
-            None => break,
-            Some(wire) => hand_on(sink, handing, wire)?,
+impl Items<'_, '_> {
+    /// `data` (its first byte next): a list of items; null is empty, a single object a list of
+    /// one.
+    fn read_data<R: Read>(&mut self, scan: &mut Scanner<R>, handing: &mut Handing) -> Result<(), String> {
+        match scan.peek().map_err(|e| e.describe(None))? {
+            Some(b'[') => self.read_list(scan, handing),
+            Some(b'{') => {
+                let item = scan.value().map_err(|e| e.describe(Some(0)))?;
+                self.hand_on(item, 0, handing)
+            }
+            _ => {
+                let value = scan.value().map_err(|e| e.describe(None))?;
+                match serde_json::from_slice::<Value>(value) {
+                    Ok(Value::Null) => Ok(()),
+                    Ok(value) => Err(format!("expected a list, got {value}")),
+                    Err(e) => Err(format!("the reply is not JSON: {e}")),
+                }
+            }
         }
-        index += 1;
     }
-    sink.item = None;
-    Ok(())
+
+    /// A list (`[` next), read one item at a time, each handed on as it is read.
+    fn read_list<R: Read>(&mut self, scan: &mut Scanner<R>, handing: &mut Handing) -> Result<(), String> {
+        scan.advance(1);
+        let mut index = 0u64;
+        if scan.peek().map_err(|e| e.describe(Some(index)))? == Some(b']') {
+            scan.advance(1);
+            return Ok(());
+        }
+        loop {
+            let item = scan.value().map_err(|e| e.describe(Some(index)))?;
+            self.hand_on(item, index, handing)?;
+            index += 1;
+            match scan.peek().map_err(|e| e.describe(Some(index)))? {
+                Some(b',') => {
+                    scan.advance(1);
+                    scan.peek().map_err(|e| e.describe(Some(index)))?;
+                }
+                Some(b']') => {
+                    scan.advance(1);
+                    return Ok(());
+                }
+                Some(_) => return Err(Scan::Bad("expected `,` or `]`").describe(Some(index))),
+                None => return Err(Scan::Eof.describe(Some(index))),
+            }
+        }
+    }
+
+    /// One item's raw bytes: handed on as known when their hash is, else decoded (an item
+    /// without a product code is dropped).
+    fn hand_on(&mut self, item: &[u8], index: u64, handing: &mut Handing) -> Result<(), String> {
+        let hash = raw_hash(item);
+        let listed = match self.known.get(&hash) {
+            Some(&known) => ListedItem::Known(known),
+            None => {
+                let wire: ProductWire = serde_json::from_slice(item).map_err(|e| match e.classify() {
+                    serde_json::error::Category::Data => {
+                        format!("item {index} of the listing is not a product: {e}")
+                    }
+                    _ => format!("the reply is not JSON (in item {index} of the listing): {e}"),
+                })?;
+                let Some(product) = product_of(wire) else {
+                    return Ok(());
+                };
+                ListedItem::Product {
+                    product,
+                    raw_hash: hash,
+                }
+            }
+        };
+        self.products += 1;
+        match handing {
+            Handing::Emit => (self.emit)(listed),
+            Handing::Hold(held) => {
+                held.push(listed);
+                Ok(())
+            }
+        }
+    }
 }
 
-fn hand_on<E: de::Error>(sink: &mut Sink<'_, '_>, handing: &mut Handing, wire: ProductWire) -> Result<(), E> {
-    let Some(product) = product_of(wire) else {
-        return Ok(());
-    };
-    sink.products += 1;
-    match handing {
-        Handing::Emit => (sink.emit)(product).map_err(E::custom),
-        Handing::Hold(held) => {
-            held.push(product);
-            Ok(())
+/// Bytes read from the reply at a time.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Why the scanner stopped.
+#[derive(Debug)]
+enum Scan {
+    /// The reply ended inside a value.
+    Eof,
+    /// A byte that cannot be there.
+    Bad(&'static str),
+    /// The reply could not be read.
+    Io(String),
+}
+
+impl Scan {
+    /// The message of a decoding error (at `item` of the listing, when in one).
+    fn describe(self, item: Option<u64>) -> String {
+        let what = match self {
+            Scan::Io(message) => return format!("the reply could not be read: {message}"),
+            Scan::Eof => "EOF while parsing a value",
+            Scan::Bad(what) => what,
+        };
+        match item {
+            Some(index) => format!("the reply is not JSON (in item {index} of the listing): {what}"),
+            None => format!("the reply is not JSON: {what}"),
         }
+    }
+}
+
+/// The reply's bytes, read as needed, with a cursor: finds where a value ends without
+/// decoding it. Only the value being read is kept (and what one read brought after it).
+struct Scanner<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// The next unread byte of `buf`; every offset the scanner takes is from here.
+    pos: usize,
+    eof: bool,
+}
+
+impl<R: Read> Scanner<R> {
+    fn new(reader: R) -> Self {
+        Scanner {
+            reader,
+            buf: Vec::with_capacity(2 * READ_BYTES),
+            pos: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads more of the reply after what is buffered, dropping what was read already; false
+    /// at its end.
+    fn fill(&mut self) -> Result<bool, Scan> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + READ_BYTES, 0);
+        loop {
+            match self.reader.read(&mut self.buf[len..]) {
+                Ok(n) => {
+                    self.buf.truncate(len + n);
+                    self.eof = n == 0;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(Scan::Io(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Whether `at` bytes past the cursor is buffered, after reading more if needed.
+    fn has(&mut self, at: usize) -> Result<bool, Scan> {
+        while self.pos + at >= self.buf.len() {
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Skips whitespace and returns the next byte, not taken; `None` at the reply's end.
+    fn peek(&mut self) -> Result<Option<u8>, Scan> {
+        loop {
+            if !self.has(0)? {
+                return Ok(None);
+            }
+            match self.buf[self.pos] {
+                b' ' | b'\n' | b'\r' | b'\t' => self.pos += 1,
+                b => return Ok(Some(b)),
+            }
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    /// Takes `byte` (after whitespace).
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Scan> {
+        match self.peek()? {
+            Some(b) if b == byte => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => Err(Scan::Bad(what)),
+            None => Err(Scan::Eof),
+        }
+    }
+
+    /// Takes the value at the cursor (whitespace skipped before): its bytes, found by its
+    /// quotes and brackets, not checked.
+    fn value(&mut self) -> Result<&[u8], Scan> {
+        let first = self.peek()?.ok_or(Scan::Eof)?;
+        let len = match first {
+            b'{' | b'[' => self.nested_len()?,
+            b'"' => self.string_end(1)?,
+            b',' | b':' | b'}' | b']' => return Err(Scan::Bad("expected a value")),
+            _ => self.scalar_len()?,
+        };
+        let start = self.pos;
+        self.pos += len;
+        Ok(&self.buf[start..start + len])
+    }
+
+    /// The end (past its closing quote) of the string whose content starts `at` bytes past
+    /// the cursor.
+    fn string_end(&mut self, mut at: usize) -> Result<usize, Scan> {
+        loop {
+            if !self.has(at)? {
+                return Err(Scan::Eof);
+            }
+            let rest = &self.buf[self.pos + at..];
+            match memchr::memchr2(b'"', b'\\', rest) {
+                Some(i) if rest[i] == b'"' => return Ok(at + i + 1),
+                // An escape: the next byte is taken with it.
+                Some(i) => at += i + 2,
+                None => at += rest.len(),
+            }
+        }
+    }
+
+    /// The length of the object or list at the cursor.
+    fn nested_len(&mut self) -> Result<usize, Scan> {
+        let mut depth = 0usize;
+        let mut at = 0;
+        loop {
+            if !self.has(at)? {
+                return Err(Scan::Eof);
+            }
+            match self.buf[self.pos + at] {
+                b'"' => {
+                    at = self.string_end(at + 1)?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok(at + 1);
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+    }
+
+    /// The length of the number, `true`, `false` or `null` at the cursor (or of whatever
+    /// else stands there, up to the next separator, for the decoder to refuse).
+    fn scalar_len(&mut self) -> Result<usize, Scan> {
+        let mut at = 0;
+        while self.has(at)? {
+            match self.buf[self.pos + at] {
+                b',' | b':' | b'}' | b']' | b'{' | b'[' | b'"' | b' ' | b'\n' | b'\r' | b'\t' => break,
+                _ => at += 1,
+            }
+        }
+        Ok(at)
     }
 }
 
@@ -319,6 +478,7 @@ mod tests {
     use super::super::envelope::{open_envelope, Envelope};
     use super::super::reply::products_from;
     use super::*;
+    use crate::haier::types::Product;
     use serde_json::json;
 
     /// A reader that returns the body in the given pieces, one `read` each at most.
@@ -361,8 +521,11 @@ mod tests {
 
     fn decode(reader: impl Read) -> (Result<ListingEnd, String>, Vec<Product>) {
         let mut got = Vec::new();
-        let end = decode_listing(reader, &mut |p| {
-            got.push(p);
+        let end = decode_listing(reader, &KnownItems::new(), &mut |listed| {
+            match listed {
+                ListedItem::Product { product, .. } => got.push(product),
+                ListedItem::Known(index) => panic!("nothing is known, yet item {index} was"),
+            }
             Ok(())
         });
         (end, got)
@@ -511,7 +674,82 @@ mod tests {
     #[test]
     fn a_receiver_that_is_gone_stops_the_decoding() {
         let body = sample().to_string();
-        let end = decode_listing(body.as_bytes(), &mut |_| Err("gone".to_owned()));
+        let end = decode_listing(body.as_bytes(), &KnownItems::new(), &mut |_| {
+            Err("gone".to_owned())
+        });
         assert!(end.unwrap_err().contains("gone"));
+    }
+
+    #[test]
+    fn an_item_whose_raw_bytes_are_known_is_handed_on_undecoded_and_the_others_with_their_hash() {
+        let a1: &[u8] = br#"{"productCode":"A1","productModel":"M1"}"#;
+        let a2: &[u8] = br#"{"productCode":"A2","productModel":"M2"}"#;
+        // The same product as A1, its bytes spelled otherwise: decoded.
+        let a1_again: &[u8] = br#"{"productModel":"M1","productCode":"A1"}"#;
+        let parts: [&[u8]; 7] = [
+            br#"{"success":true,"data":[ "#,
+            a1,
+            b" ,\n ",
+            a2,
+            b",",
+            a1_again,
+            b"]}",
+        ];
+        let body = parts.concat();
+        let known = KnownItems::from([(raw_hash(a1), 7)]);
+        for cut in 0..=body.len() {
+            let mut got = Vec::new();
+            let end = decode_listing(split_at(&body, &[cut]), &known, &mut |listed| {
+                got.push(listed);
+                Ok(())
+            });
+            assert_eq!(end, Ok(ListingEnd::Done { products: 3 }), "cut at {cut}");
+            assert_eq!(got[0], ListedItem::Known(7), "cut at {cut}");
+            let ListedItem::Product {
+                product,
+                raw_hash: hash,
+            } = &got[1]
+            else {
+                panic!("A2 is decoded")
+            };
+            assert_eq!((product.code.as_str(), *hash), ("A2", raw_hash(a2)));
+            let ListedItem::Product {
+                product,
+                raw_hash: hash,
+            } = &got[2]
+            else {
+                panic!("A1 spelled otherwise is decoded")
+            };
+            assert_eq!(product.code, "A1");
+            assert_ne!(*hash, raw_hash(a1));
+        }
+        // A known item is not decoded: its bytes are not even looked at as a product.
+        let odd: &[u8] = b"7";
+        let parts: [&[u8]; 3] = [br#"{"success":true,"data":["#, odd, b"]}"];
+        let body = parts.concat();
+        let known = KnownItems::from([(raw_hash(odd), 1)]);
+        let mut got = Vec::new();
+        let end = decode_listing(&body[..], &known, &mut |listed| {
+            got.push(listed);
+            Ok(())
+        });
+        assert_eq!(end, Ok(ListingEnd::Done { products: 1 }));
+        assert_eq!(got, [ListedItem::Known(1)]);
+        let message = decode(&body[..]).0.unwrap_err();
+        assert!(
+            message.contains("item 0 of the listing is not a product"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_raw_hash_is_stable_across_builds() {
+        // A fixed value (xxh3-128 is specified, not the build's): if this changes, every
+        // stored item would be decoded again once.
+        assert_eq!(
+            raw_hash(br#"{"productCode":"A1"}"#).to_bytes(),
+            [136, 209, 185, 210, 250, 20, 30, 97, 230, 9, 221, 13, 27, 16, 198, 198],
+            "xxh3-128 of the item's bytes, seeded with the decoding version"
+        );
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE haier_products DROP COLUMN raw_hash;
