@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod admin_browser;
 mod admin_page;
 mod cli;
 mod cli_completions;
