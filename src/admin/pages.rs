@@ -29,6 +29,7 @@ header a{color:#fff;text-decoration:none}header .zone{margin-left:auto;font-size
 main{padding:1em;max-width:1200px}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border-bottom:1px solid #e0e0e0;padding:.3em .7em;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td code{white-space:nowrap}
 .status{display:inline-block;padding:0 .5em;border-radius:3px;color:#fff;font-size:.9em}
 .alert{background:#ffebee;border-left:4px solid #c62828;padding:.4em .8em;margin:.3em 0}
 .warn{background:#fff8e1;border-left:4px solid #f9a825;padding:.4em .8em;margin:.3em 0}

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod admin_actions;
+mod admin_browser;
 mod admin_page;
 mod cli;
 mod cli_completions;

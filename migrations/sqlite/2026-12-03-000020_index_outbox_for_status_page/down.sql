@@ -1,0 +1,3 @@
+DROP INDEX haier_order_outbox_cancel_requested;
+DROP INDEX haier_order_outbox_unconfirmed_pushes;
+DROP INDEX haier_order_outbox_status_id;
