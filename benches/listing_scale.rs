@@ -4,12 +4,14 @@
 //! simulator; then a plain bulk insert of the same rows into the same table of the same
 //! database, in the same run, as the yardstick the listing is taken against. Then the peak RSS
 //! (`VmHWM`) of `haier-sync run-job products` run as a child process, cold and unchanged. Last,
-//! the idle cost of `haier-sync run` with the shipped `jobs.toml` (SQLite, simulator URLs) over
-//! `LISTING_SCALE_IDLE_SECONDS` (default 60): CPU time from `/proc/<pid>/stat` and RSS.
+//! the idle cost of `haier-sync run` with the shipped `jobs.toml` (its SQLite file, or the
+//! PostgreSQL test database, simulator URLs) over `LISTING_SCALE_IDLE_SECONDS` (default 60): CPU
+//! time from `/proc/<pid>/stat` and RSS, anonymous and file-backed.
 //!
 //! `cargo bench --bench listing_scale`: SQLite, and PostgreSQL too when it is reachable at
 //! `HAIER_SYNC_TEST_PG_URL`; `HAIER_SYNC_TEST_BACKEND=sqlite|postgres` for one backend only.
-//! `LISTING_SCALE_IDLE_SECONDS=0` skips the idle measure.
+//! `LISTING_SCALE_IDLE_SECONDS=0` skips the idle measure; `LISTING_SCALE_PRODUCTS=0` skips the
+//! listing and its peak RSS (the idle measure only).
 
 // The daemon's futures nest deeply; computing their layout needs more than 128 levels.
 #![recursion_limit = "256"]
@@ -177,16 +179,25 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// The daemon with the shipped `jobs.toml` (its SQLite file, Haier at the simulator, the
-/// callback on a free port), idle for `seconds` in a window where no shipped job fires.
-async fn idle(seconds: u64) -> anyhow::Result<()> {
+/// The daemon with the shipped `jobs.toml` (its SQLite file, or a fresh PostgreSQL database;
+/// Haier at the simulator, the callback on a free port), idle for `seconds` in a window where no
+/// shipped job fires.
+async fn idle(backend: Backend, seconds: u64) -> anyhow::Result<()> {
     let env = BenchEnv::start(Backend::Sqlite, 50, QUOTA).await?;
     anyhow::ensure!(env.quota.per_second == QUOTA.per_second);
     let dir = TempDir::new("haier-sync-bench-idle")?;
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs.toml");
     let config = dir.path().join("jobs.toml");
     std::fs::copy(&shipped, &config)?;
-    let db_url = format!("sqlite://{}", dir.path().join("haier-sync.db").display());
+    // Kept until the daemon is stopped: dropping it drops the PostgreSQL database.
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDb::new_on(Backend::Postgres).await),
+    };
+    let db_url = match &pg {
+        None => format!("sqlite://{}", dir.path().join("haier-sync.db").display()),
+        Some(db) => db.url_text(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
         .arg("-c")
         .arg(&config)
@@ -220,18 +231,24 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
     let wall = started.elapsed().as_secs_f64();
     let status = Path::new("/proc").join(pid.to_string()).join("status");
     let rss = status_field_kb(&status, "VmRSS:").unwrap_or(0);
+    let anon = status_field_kb(&status, "RssAnon:").unwrap_or(0);
+    let file = status_field_kb(&status, "RssFile:").unwrap_or(0);
     let hwm = status_field_kb(&status, "VmHWM:").unwrap_or(0);
     let threads = std::fs::read_dir(format!("/proc/{pid}/task"))?.count();
     child.kill()?;
     child.wait()?;
     let by_ticks = (ticks1 - ticks0) as f64 / clock_ticks() / wall * 100.0;
     let by_ns = (ns1 - ns0) as f64 / 1e9 / wall * 100.0;
+    let mb = |kb: u64| kb as f64 / 1024.0;
     println!(
-        "| haier-sync run, shipped jobs.toml (SQLite) | {wall:.0} | {:.0} | {by_ticks:.3} | {by_ns:.3} | {:.1} | {:.1} | {threads} |",
+        "| {backend} | {wall:.0} | {:.0} | {by_ticks:.3} | {by_ns:.3} | {:.1} | {:.1} | {:.1} | {:.1} | {threads} |",
         (ns1 - ns0) as f64 / 1e6,
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        mb(rss),
+        mb(anon),
+        mb(file),
+        mb(hwm)
     );
+    drop(pg);
     env.sim.shutdown().await;
     Ok(())
 }
@@ -241,6 +258,9 @@ fn main() -> anyhow::Result<()> {
     let idle_seconds = support::env_number("LISTING_SCALE_IDLE_SECONDS", 60) as u64;
     let backends = support::backends();
     support::runtime()?.block_on(async {
+        if products == 0 {
+            return idle_all(&backends, idle_seconds).await;
+        }
         println!("Full listing of {products} products (sync::run_job, in process) against a plain bulk insert of the same rows");
         println!("| backend | run | products | seconds | products/s | bulk insert rows/s | ÷ bulk insert |");
         println!("|---|---|---:|---:|---:|---:|---:|");
@@ -254,13 +274,21 @@ fn main() -> anyhow::Result<()> {
         for &backend in &backends {
             peak_rss(backend, products).await?;
         }
-        if idle_seconds > 0 {
-            println!();
-            println!("Idle daemon");
-            println!("| process | seconds | CPU ms | % of a core (stat ticks) | % of a core (schedstat) | VmRSS MB | VmHWM MB | threads |");
-            println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-            idle(idle_seconds).await?;
-        }
-        anyhow::Ok(())
+        println!();
+        idle_all(&backends, idle_seconds).await
     })
+}
+
+/// The idle daemon on each backend (nothing when `seconds` is 0).
+async fn idle_all(backends: &[Backend], seconds: u64) -> anyhow::Result<()> {
+    if seconds == 0 {
+        return Ok(());
+    }
+    println!("Idle daemon, shipped jobs.toml");
+    println!("| database | seconds | CPU ms | % of a core (stat ticks) | % of a core (schedstat) | VmRSS MB | anonymous MB | file-backed MB | VmHWM MB | threads |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &backend in backends {
+        idle(backend, seconds).await?;
+    }
+    Ok(())
 }

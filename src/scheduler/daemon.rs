@@ -338,7 +338,6 @@ impl Running {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    let before = self.config.daemon.heartbeat_ms;
                     self.beat().await;
                     // Run-now requests are looked for at every heartbeat, when the daemon wakes
                     // anyway: an idle daemon gains no wake-up for them.
@@ -349,9 +348,6 @@ impl Running {
                         self.config.daemon.heartbeat_ms,
                     )
                     .await;
-                    if self.config.daemon.heartbeat_ms != before {
-                        heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
-                    }
                 }
                 _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
                 name = first_ended(&mut self.services) => {
@@ -359,6 +355,11 @@ impl Running {
                     failed_service = Some(name);
                     break;
                 }
+            }
+            // A reload (SIGHUP, a file change) may have changed `heartbeat_ms`: the timer follows.
+            let period = interval_period(Duration::from_millis(self.config.daemon.heartbeat_ms));
+            if heartbeat.period() != period {
+                heartbeat = interval(period);
             }
         }
         let mut report = self.shutdown().await?;
@@ -709,10 +710,15 @@ impl FileFingerprint {
 
 /// An interval that does not burst after a stall, and does not fire at once.
 fn interval(period: Duration) -> tokio::time::Interval {
-    let period = period.max(Duration::from_millis(10));
+    let period = interval_period(period);
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval
+}
+
+/// The period [`interval`] keeps for `period`: at least 10 ms.
+fn interval_period(period: Duration) -> Duration {
+    period.max(Duration::from_millis(10))
 }
 
 /// Half the systemd watchdog interval, when systemd set one for this process.

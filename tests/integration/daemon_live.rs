@@ -383,6 +383,51 @@ async fn the_heartbeat_shows_the_daemon_running_until_it_stops() {
     assert!(status::render(&report, zone).starts_with("daemon: not running\n"));
 }
 
+/// A reload that changes `heartbeat_ms` re-makes the heartbeat's timer: a daemon started with
+/// beats ten minutes apart beats within the deadline once the file asks for 100 ms.
+#[tokio::test]
+async fn a_reload_that_shortens_heartbeat_ms_makes_the_daemon_beat_at_the_new_period() {
+    let daemon_table = |ms: u64| format!("[daemon]\nheartbeat_ms = {ms}\nwatch_config = false\n");
+    let app = spawn_app_with(Options::default().extra_toml(daemon_table(600_000))).await;
+    let handle = Daemon::new(
+        app.config().clone(),
+        app.db().clone(),
+        FakeRunner::new(app.db(), false),
+    )
+    .start()
+    .await
+    .unwrap();
+    let me = haier_sync::db::instance_name();
+    let db = app.db();
+    let read_row = || {
+        let name = me.clone();
+        async move {
+            db.run(move |c| Ok(instances::find(c, &name)?))
+                .await
+                .unwrap()
+                .expect("the instance is registered")
+        }
+    };
+    let registered = read_row().await;
+    assert_eq!(registered.heartbeat_at, registered.started_at, "no beat yet");
+
+    app.write_config(&app.config_text_with_tables(&daemon_table(100)));
+    assert!(matches!(
+        handle.reload().await.unwrap(),
+        ReloadOutcome::Applied(_)
+    ));
+    // Two beats after the reload: the timer runs at the new period, not just once.
+    let first = wait_for("a heartbeat after the reload", DEADLINE, read_row, |row| {
+        row.heartbeat_at > registered.heartbeat_at
+    })
+    .await;
+    wait_for("a second heartbeat", DEADLINE, read_row, |row| {
+        row.heartbeat_at > first.heartbeat_at
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_failed_service_stops_the_daemon_with_exit_code_1() {
     let app = spawn_app_with(Options::default().extra_toml("[daemon]\nwatch_config = false\n")).await;
