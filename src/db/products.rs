@@ -117,17 +117,41 @@ fn upsert_statement(conn: &mut DbConnection, rows: &[ProductRow]) -> QueryResult
 }
 
 /// Sets the raw hash of each product, by code, touching no other column (a listed item whose
-/// bytes changed but whose content did not). Returns how many rows changed. Locking: one row
-/// lock per code, held to the end of the caller's transaction.
+/// bytes changed but whose content did not). Returns how many rows changed. A code must not
+/// appear twice. On PostgreSQL one statement joins the table with the pairs sent as two arrays
+/// (`unnest`); on SQLite, where a statement costs no round trip, one cached prepared `UPDATE`
+/// runs per code. Locking: one row lock per code, held to the end of the caller's transaction.
 pub fn set_raw_hashes(conn: &mut DbConnection, hashes: &[(String, Vec<u8>)]) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Binary, Text};
     use haier_products::dsl;
-    let mut changed = 0;
-    for (code, hash) in hashes {
-        changed += diesel::update(dsl::haier_products.filter(dsl::product_code.eq(code)))
-            .set(dsl::raw_hash.eq(Some(hash)))
-            .execute(conn)?;
+    if hashes.is_empty() {
+        return Ok(0);
     }
-    Ok(changed)
+    match conn {
+        DbConnection::Pg(c) => {
+            let (codes, raw): (Vec<&str>, Vec<&[u8]>) = hashes
+                .iter()
+                .map(|(code, hash)| (code.as_str(), hash.as_slice()))
+                .unzip();
+            diesel::sql_query(
+                "UPDATE haier_products AS p SET raw_hash = u.raw_hash \
+                 FROM unnest($1::text[], $2::bytea[]) AS u(product_code, raw_hash) \
+                 WHERE p.product_code = u.product_code",
+            )
+            .bind::<Array<Text>, _>(codes)
+            .bind::<Array<Binary>, _>(raw)
+            .execute(c)
+        }
+        DbConnection::Sqlite(c) => {
+            let mut changed = 0;
+            for (code, hash) in hashes {
+                changed += diesel::update(dsl::haier_products.filter(dsl::product_code.eq(code)))
+                    .set(dsl::raw_hash.eq(Some(hash)))
+                    .execute(c)?;
+            }
+            Ok(changed)
+        }
+    }
 }
 
 /// Up to `limit` codes of listed (not delisted) products after `after`, in code order: one page

@@ -230,3 +230,48 @@ async fn an_item_is_written_when_its_content_changes_and_only_gets_its_raw_hash_
         .collect();
     assert_eq!(again, after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_stored_without_a_raw_hash_get_only_their_raw_hash_from_an_unchanged_listing() {
+    let env = spawn_app_with(Options::default().products(PRODUCTS)).await;
+    let first = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
+    let written: HashMap<String, products::Product> = env
+        .query(products::all)
+        .await
+        .into_iter()
+        .map(|r| (r.product_code.clone(), r))
+        .collect();
+    // As rows stored before raw hashes were kept: every raw hash empty.
+    let cleared = env
+        .query(|c| {
+            diesel::update(haier_products::table)
+                .set(haier_products::raw_hash.eq(None::<Vec<u8>>))
+                .execute(c)
+        })
+        .await;
+    assert_eq!(cleared, PRODUCTS);
+
+    // More rows than one write batch: each batch's raw hashes are set in its transaction.
+    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(second.status, RunStatus::Success, "{:?}", second.message);
+    let log = env.log(&second).await;
+    assert_eq!(
+        (log.total_count, log.success_count, log.failed_count),
+        (PRODUCTS as i64, PRODUCTS as i64, 0)
+    );
+    assert!(
+        log.message
+            .as_deref()
+            .unwrap()
+            .contains(&format!("0 new, 0 changed, {PRODUCTS} unchanged")),
+        "{:?}",
+        log.message
+    );
+    let after = env.query(products::all).await;
+    assert_eq!(after.len(), PRODUCTS);
+    for row in &after {
+        // The raw hash is back, the same as the first listing wrote; no other column moved.
+        assert_eq!(Some(row), written.get(&row.product_code), "{}", row.product_code);
+    }
+}
