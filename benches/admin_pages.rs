@@ -20,9 +20,11 @@ use anyhow::Context as _;
 use chrono::Duration;
 use diesel::prelude::*;
 use haier_sync::config;
+use haier_sync::db::prices::{self, NewPriceChange, PriceRow};
 use haier_sync::db::schema::{haier_order_lines, haier_order_outbox};
 use haier_sync::db::testing::{TempDir, TestDb};
 use haier_sync::db::{Backend, Db, DbConnection};
+use haier_sync::orders::outbox;
 use haier_sync::runs::log::{self as sync_logs, NewSyncLog};
 use haier_sync::runs::{RunStatus, SyncType, Trigger};
 use std::time::Instant;
@@ -33,6 +35,9 @@ const TARGET_MS: f64 = 50.0;
 const TOKEN: &str = "bench-admin-token";
 /// How many days back the seeded orders go.
 const DAYS: i64 = 30;
+/// Products with a stored price and a history of moves, and moves per product.
+const PRICED_PRODUCTS: usize = 1_000;
+const MOVES_PER_PRODUCT: usize = 20;
 /// Rows per multi-row INSERT (within SQLite's 32 766 bound parameters at 13 columns).
 const ROWS_PER_INSERT: usize = 1_000;
 
@@ -196,6 +201,92 @@ fn seed_orders(conn: &mut DbConnection, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// [`PRICED_PRODUCTS`] stored prices and [`MOVES_PER_PRODUCT`] moves of each over [`DAYS`] days,
+/// through the owner of the price tables, in one transaction.
+fn seed_prices(conn: &mut DbConnection) -> anyhow::Result<()> {
+    let now = haier_sync::db::now_utc();
+    let price = |product: usize, step: usize| format!("{}.00", 1_000 + product % 500 + step * 10);
+    let stored: Vec<PriceRow> = (0..PRICED_PRODUCTS)
+        .map(|p| PriceRow {
+            product_code: format!("GD{p:07}"),
+            supply_price: Some(price(p, MOVES_PER_PRODUCT)),
+            invoice_price: Some(price(p, MOVES_PER_PRODUCT + 1)),
+            rebate_rate: None,
+            rebate_money: None,
+            stock_rebate_policy: None,
+            reason: None,
+            is_sales: true,
+            content_hash: format!("hash-{p}"),
+            updated_at: now,
+        })
+        .collect();
+    let moves: Vec<NewPriceChange> = (0..PRICED_PRODUCTS)
+        .flat_map(|p| {
+            (0..MOVES_PER_PRODUCT).map(move |step| {
+                let minutes_back = ((MOVES_PER_PRODUCT - step) as i64 * DAYS * 24 * 60
+                    / MOVES_PER_PRODUCT as i64)
+                    - p as i64;
+                NewPriceChange {
+                    product_code: format!("GD{p:07}"),
+                    old_supply_price: Some(price(p, step)),
+                    new_supply_price: Some(price(p, step + 1)),
+                    old_invoice_price: Some(price(p, step + 1)),
+                    new_invoice_price: Some(price(p, step + 2)),
+                    changed_at: now - Duration::minutes(minutes_back),
+                }
+            })
+        })
+        .collect();
+    conn.transaction(|conn: &mut DbConnection| {
+        for chunk in stored.chunks(ROWS_PER_INSERT) {
+            prices::upsert_prices(conn, chunk)?;
+        }
+        for chunk in moves.chunks(ROWS_PER_INSERT) {
+            prices::insert_price_changes(conn, chunk)?;
+        }
+        diesel::QueryResult::Ok(())
+    })?;
+    Ok(())
+}
+
+/// Times the three reads of the overview (`status` report, health check, outbox by state) on
+/// their own, `requests` times each, and prints their p50 and p95.
+async fn time_overview_parts(
+    backend: Backend,
+    db: &Db,
+    config: &config::Config,
+    requests: usize,
+) -> anyhow::Result<()> {
+    let mut report = Vec::with_capacity(requests);
+    let mut health = Vec::with_capacity(requests);
+    let mut by_state = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let now = chrono::Utc::now();
+        let at = Instant::now();
+        haier_sync::cli::status::collect(db, config, now).await?;
+        report.push(at.elapsed().as_secs_f64() * 1000.0);
+        let at = Instant::now();
+        haier_sync::health::check_health(db, config, now).await?;
+        health.push(at.elapsed().as_secs_f64() * 1000.0);
+        let at = Instant::now();
+        db.run(|conn| Ok(outbox::count_by_status(conn)?)).await?;
+        by_state.push(at.elapsed().as_secs_f64() * 1000.0);
+    }
+    for (part, ms) in [
+        ("status report (`status::collect`)", &mut report),
+        ("health check (`health::check_health`)", &mut health),
+        ("outbox by state (`outbox::count_by_status`)", &mut by_state),
+    ] {
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "({backend}: overview part {part}: p50 {:.1} ms, p95 {:.1} ms)",
+            quantile(ms, 0.50),
+            quantile(ms, 0.95)
+        );
+    }
+    Ok(())
+}
+
 /// Milliseconds at the `q` quantile of sorted `values` (nearest rank).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
@@ -217,7 +308,8 @@ async fn bench(backend: Backend, log_rows: usize, orders: usize, requests: usize
     let started = Instant::now();
     db.run(move |conn| {
         seed_logs(conn, log_rows)?;
-        seed_orders(conn, orders)
+        seed_orders(conn, orders)?;
+        seed_prices(conn)
     })
     .await?;
     if backend == Backend::Postgres {
@@ -231,6 +323,8 @@ async fn bench(backend: Backend, log_rows: usize, orders: usize, requests: usize
         "({backend}: {log_rows} sync-log rows and {orders} orders seeded in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
+
+    time_overview_parts(backend, &db, &config, requests).await?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -261,6 +355,10 @@ async fn bench(backend: Backend, log_rows: usize, orders: usize, requests: usize
             format!("/logs?job={}&status=failed&since=7d&type=stock", JOBS[1].0),
         ),
         ("prices", "/prices".to_owned()),
+        (
+            "prices of a product",
+            format!("/prices/GD{:07}", PRICED_PRODUCTS / 2),
+        ),
     ];
     for (label, path) in pages {
         let url = format!("{base}{path}");

@@ -1,8 +1,8 @@
-//! Charts drawn as inline SVG on the server. The timeline of a job's runs: one bar per run at the
-//! time it started, as tall as it took, coloured by how it ended, a `<title>` per bar saying what
-//! it was. The step chart of a product's prices over time: one line per price.
+//! Charts drawn as inline SVG on the server. The timeline of a job's runs: one bar per pixel-wide
+//! time bucket that holds a run, as tall as its longest run, coloured by its worst outcome, a
+//! `<title>` per bar saying what it was. The step chart of a product's prices over time: one line per price.
 
-use crate::runs::{RunStatus, SyncLog};
+use crate::runs::{RunSpan, RunStatus};
 use chrono::{NaiveDateTime, TimeZone as _};
 use chrono_tz::Tz;
 use maud::{html, Markup};
@@ -28,22 +28,95 @@ pub(crate) fn status_colour(status: RunStatus) -> &'static str {
     }
 }
 
-/// Draws `runs` (any order) between `from` and `to` (UTC), the day lines in `zone`.
-pub(crate) fn timeline(runs: &[SyncLog], from: NaiveDateTime, to: NaiveDateTime, zone: Tz) -> Markup {
+/// How bad an outcome is, for the colour of a bucket: the worst run in it decides.
+fn severity(status: RunStatus) -> u8 {
+    match status {
+        RunStatus::Success => 0,
+        RunStatus::Running => 1,
+        RunStatus::Skipped => 2,
+        RunStatus::Partial => 3,
+        RunStatus::Interrupted => 4,
+        RunStatus::Failed => 5,
+    }
+}
+
+/// The runs that started in one pixel-wide slice of the timeline.
+struct Bucket {
+    index: usize,
+    runs: usize,
+    worst: RunStatus,
+    /// Of the worst status, how many.
+    worst_runs: usize,
+    longest_ms: f64,
+    finished: usize,
+    finished_ms: f64,
+    /// The single run's counts when the bucket holds one run.
+    single: Option<RunSpan>,
+}
+
+/// Draws `runs` (any order) between `from` and `to` (UTC), the day lines in `zone`. The time axis
+/// is cut into one bucket per pixel of the plot; each bucket that holds a run is one bar, as tall as
+/// its longest run and coloured by its worst outcome (a failed run colours its bucket failed), so
+/// the chart stays a few hundred bars however often the job runs. A job that runs less often than
+/// once per bucket (every 12 minutes or less often) gets one bar per run.
+pub(crate) fn timeline(runs: &[RunSpan], from: NaiveDateTime, to: NaiveDateTime, zone: Tz) -> Markup {
     let span_ms = (to - from).num_milliseconds().max(1) as f64;
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let x_of =
         |t: NaiveDateTime| LEFT + ((t - from).num_milliseconds() as f64 / span_ms).clamp(0.0, 1.0) * plot_w;
-    let duration_ms = |run: &SyncLog| {
+    let duration_ms = |run: &RunSpan| {
         run.completed_at
             .unwrap_or(to)
             .signed_duration_since(run.started_at)
             .num_milliseconds()
             .max(0) as f64
     };
-    let max_ms = runs.iter().map(duration_ms).fold(1.0_f64, f64::max);
+    let bucket_count = plot_w as usize;
+    let bucket_ms = span_ms / bucket_count as f64;
+    let mut buckets: Vec<Option<Bucket>> = (0..bucket_count).map(|_| None).collect();
+    for run in runs {
+        let offset = (run.started_at - from).num_milliseconds() as f64 / bucket_ms;
+        let index = (offset.max(0.0) as usize).min(bucket_count - 1);
+        let took = duration_ms(run);
+        let finished = usize::from(run.completed_at.is_some());
+        let finished_ms = if run.completed_at.is_some() { took } else { 0.0 };
+        match &mut buckets[index] {
+            Some(bucket) => {
+                bucket.runs += 1;
+                bucket.single = None;
+                bucket.longest_ms = bucket.longest_ms.max(took);
+                bucket.finished += finished;
+                bucket.finished_ms += finished_ms;
+                if severity(run.status) > severity(bucket.worst) {
+                    bucket.worst = run.status;
+                    bucket.worst_runs = 1;
+                } else if run.status == bucket.worst {
+                    bucket.worst_runs += 1;
+                }
+            }
+            slot @ None => {
+                *slot = Some(Bucket {
+                    index,
+                    runs: 1,
+                    worst: run.status,
+                    worst_runs: 1,
+                    longest_ms: took,
+                    finished,
+                    finished_ms,
+                    single: Some(*run),
+                });
+            }
+        }
+    }
+    let mut drawn: Vec<Bucket> = buckets.into_iter().flatten().collect();
+    // The worst drawn last, on top of a neighbour's overlapping bar.
+    drawn.sort_by_key(|b| (severity(b.worst), b.index));
+    let max_ms = drawn.iter().map(|b| b.longest_ms).fold(1.0_f64, f64::max);
     let bar_w = (plot_w / 7.0 / 48.0).clamp(2.0, 8.0);
+    let bucket_start =
+        |index: usize| from + chrono::Duration::milliseconds((index as f64 * bucket_ms) as i64);
+    let short = |ms: f64| crate::cli::format_duration(chrono::Duration::milliseconds(ms as i64));
     // Midnights in the configured zone, for the day lines.
     let mut days = Vec::new();
     let local_from = zone.from_utc_datetime(&from).date_naive();
@@ -65,23 +138,33 @@ pub(crate) fn timeline(runs: &[SyncLog], from: NaiveDateTime, to: NaiveDateTime,
     html! {
         svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img"
             viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) width=(WIDTH) height=(HEIGHT) {
-            title { "Runs of the last 7 days: bar height is the duration, colour the status" }
+            title { "Runs of the last 7 days: bar height is the longest duration, colour the worst status" }
             rect x=(LEFT) y=(TOP) width=(plot_w) height=(plot_h) fill="#fafafa" stroke="#ddd" {}
             @for (x, label) in &days {
                 line x1=(fmt(*x)) x2=(fmt(*x)) y1=(TOP) y2=(TOP + plot_h) stroke="#e0e0e0" {}
                 text x=(fmt(*x + 3.0)) y=(HEIGHT - 6.0) font-size="11" fill="#555" { (label) }
             }
-            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (crate::cli::format_duration(chrono::Duration::milliseconds(max_ms as i64))) }
+            text x="4" y=(TOP + 10.0) font-size="11" fill="#555" { (short(max_ms)) }
             text x="4" y=(TOP + plot_h) font-size="11" fill="#555" { "0" }
-            @for run in runs {
-                @let h = (duration_ms(run) / max_ms * plot_h).max(1.5);
-                @let x = x_of(run.started_at);
-                rect class=(format!("run {}", run.status)) x=(fmt(x - bar_w / 2.0)) y=(fmt(TOP + plot_h - h))
-                    width=(fmt(bar_w)) height=(fmt(h)) fill=(status_colour(run.status)) {
+            @for bucket in &drawn {
+                @let h = (bucket.longest_ms / max_ms * plot_h).max(1.5);
+                @let x = match &bucket.single {
+                    Some(run) => x_of(run.started_at),
+                    None => x_of(bucket_start(bucket.index)) + 0.5,
+                };
+                rect class=(format!("run {}", bucket.worst)) x=(fmt(x - bar_w / 2.0)) y=(fmt(TOP + plot_h - h))
+                    width=(fmt(bar_w)) height=(fmt(h)) fill=(status_colour(bucket.worst)) {
                     title {
-                        (crate::cli::format_time(run.started_at, zone)) " " (zone.name()) ": " (run.status)
-                        @if let Some(d) = run.duration() { ", " (crate::cli::format_duration(d)) }
-                        ", " (run.success_count) "/" (run.total_count) " ok"
+                        @if let Some(run) = &bucket.single {
+                            (crate::cli::format_time(run.started_at, zone)) " " (zone.name()) ": " (run.status)
+                            @if let Some(d) = run.duration() { ", " (crate::cli::format_duration(d)) }
+                            ", " (run.success_count) "/" (run.total_count) " ok"
+                        } @else {
+                            (crate::cli::format_time(bucket_start(bucket.index), zone)) " " (zone.name())
+                            " and the next " (short(bucket_ms)) ": " (bucket.runs) " runs, "
+                            (bucket.worst_runs) " " (bucket.worst) ", longest " (short(bucket.longest_ms))
+                            @if bucket.finished > 0 { ", mean " (short(bucket.finished_ms / bucket.finished as f64)) }
+                        }
                     }
                 }
             }

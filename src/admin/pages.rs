@@ -8,17 +8,20 @@ use crate::cli::status::{self, StatusReport};
 use crate::config::JobSpec;
 use crate::health::HealthReport;
 use crate::orders::outbox;
-use crate::runs::{self, LogFilter, RunStatus, SyncLog};
+use crate::runs::{self, LogFilter, RunSpan, RunStatus, SyncLog};
 use chrono::{NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// How far back the job page looks.
 const JOB_PAGE_DAYS: i64 = 7;
-/// Runs the job page loads at most (a job firing every minute has 10 080 a week).
+/// Runs the job page reads (start, end, status only) for its chart and counts at most; a job
+/// firing every minute has 10 080 a week.
 const JOB_PAGE_MAX_RUNS: i64 = 20_000;
-/// Failures listed on the job page.
-const JOB_PAGE_FAILURES: usize = 50;
+/// Failures listed on the job page (the sync log lists the rest).
+const JOB_PAGE_FAILURES: i64 = 50;
+/// Latest runs listed on the job page (the sync log lists the rest).
+const JOB_PAGE_LATEST: i64 = 50;
 /// Run-now requests listed on the job page.
 const JOB_PAGE_REQUESTS: i64 = 5;
 
@@ -260,18 +263,19 @@ fn daemons(report: &StatusReport, zone: Tz) -> Markup {
 pub(crate) async fn job(admin: &Admin, name: &str, view: &View) -> anyhow::Result<Markup> {
     let now = Utc::now().naive_utc();
     let from = now - chrono::Duration::days(JOB_PAGE_DAYS);
-    let filter = LogFilter {
+    let latest_filter = LogFilter {
         job_name: Some(name.to_owned()),
-        since: Some(from),
-        limit: JOB_PAGE_MAX_RUNS,
+        limit: JOB_PAGE_LATEST,
         ..LogFilter::default()
     };
     let name_owned = name.to_owned();
-    let (runs, pause, requests) = admin
+    let (runs, failures, latest, pause, requests) = admin
         .db
         .run(move |conn| {
             Ok((
-                runs::log::list(conn, &filter)?,
+                runs::log::run_spans_since(conn, &name_owned, from, JOB_PAGE_MAX_RUNS)?,
+                runs::log::latest_failures(conn, &name_owned, from, JOB_PAGE_FAILURES)?,
+                runs::log::list(conn, &latest_filter)?,
                 crate::control::pauses::find_pause(conn, &name_owned)?.filter(|p| p.is_in_force()),
                 crate::control::triggers::latest_requests_of_job(conn, &name_owned, JOB_PAGE_REQUESTS)?,
             ))
@@ -288,17 +292,11 @@ pub(crate) async fn job(admin: &Admin, name: &str, view: &View) -> anyhow::Resul
         RunStatus::Running,
     ];
     let count = |status: RunStatus| runs.iter().filter(|r| r.status == status).count();
-    let failures: Vec<&SyncLog> = runs
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                RunStatus::Failed | RunStatus::Partial | RunStatus::Interrupted
-            )
-        })
-        .take(JOB_PAGE_FAILURES)
-        .collect();
-    let finished: Vec<chrono::Duration> = runs.iter().filter_map(SyncLog::duration).collect();
+    let failures: Vec<&SyncLog> = failures.iter().collect();
+    let latest: Vec<&SyncLog> = latest.iter().collect();
+    let all_logs = format!("/logs?job={}", path_segment(name));
+    let week_logs = format!("{all_logs}&since={JOB_PAGE_DAYS}d");
+    let finished: Vec<chrono::Duration> = runs.iter().filter_map(RunSpan::duration).collect();
     Ok(layout(
         &format!("Job {name}"),
         zone,
@@ -357,9 +355,14 @@ pub(crate) async fn job(admin: &Admin, name: &str, view: &View) -> anyhow::Resul
                 p.muted { "None in the last " (JOB_PAGE_DAYS) " days." }
             } @else {
                 (runs_table(&failures, zone))
+                @if failures.len() as i64 >= JOB_PAGE_FAILURES {
+                    p { "The newest " (JOB_PAGE_FAILURES) " are listed; "
+                        a href=(format!("{week_logs}&status=failed")) { "failed runs in the sync log" } "." }
+                }
             }
             h2 { "Latest runs" }
-            (runs_table(&runs.iter().take(50).collect::<Vec<_>>(), zone))
+            (runs_table(&latest, zone))
+            p { a href=(all_logs) { "Every run of " (name) " in the sync log" } }
         },
     ))
 }

@@ -159,6 +159,60 @@ pub fn list(conn: &mut DbConnection, filter: &LogFilter) -> QueryResult<Vec<Sync
         .load(conn)
 }
 
+/// What the job page draws of one run: when it started and ended, how it ended and its counts.
+/// A narrow read of [`SyncLog`], so a week of a job firing every minute loads quickly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = haier_sync_logs)]
+pub struct RunSpan {
+    pub started_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+    pub status: RunStatus,
+    pub total_count: i64,
+    pub success_count: i64,
+}
+
+impl RunSpan {
+    /// Run time, from start to end (or `None` while running).
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.completed_at.map(|end| end - self.started_at)
+    }
+}
+
+/// The runs of `job_name` started at or after `since`, newest first, at most `limit`, read
+/// through the `(job_name, started_at)` index.
+pub fn run_spans_since(
+    conn: &mut DbConnection,
+    job_name: &str,
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<RunSpan>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::started_at.ge(since))
+        .order(dsl::started_at.desc())
+        .limit(limit.max(1))
+        .select(RunSpan::as_select())
+        .load(conn)
+}
+
+/// The newest runs of `job_name` started at or after `since` that did not fully succeed
+/// (`failed`, `partial` or `interrupted`), newest first, at most `limit`.
+pub fn latest_failures(
+    conn: &mut DbConnection,
+    job_name: &str,
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<SyncLog>> {
+    dsl::haier_sync_logs
+        .filter(dsl::job_name.eq(job_name))
+        .filter(dsl::started_at.ge(since))
+        .filter(dsl::status.eq_any([RunStatus::Failed, RunStatus::Partial, RunStatus::Interrupted]))
+        .order((dsl::started_at.desc(), dsl::id.desc()))
+        .limit(limit.max(1))
+        .select(SyncLog::as_select())
+        .load(conn)
+}
+
 /// The newest row of a job, skipped ticks left out.
 pub fn latest_run(conn: &mut DbConnection, job_name: &str) -> QueryResult<Option<SyncLog>> {
     newest_row(conn, job_name, Newest::Run)

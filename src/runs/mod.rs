@@ -9,6 +9,6 @@ pub mod recorder;
 pub mod state;
 pub mod stats;
 
-pub use log::{LogFilter, NewSyncLog, SyncLog};
+pub use log::{LogFilter, NewSyncLog, RunSpan, SyncLog};
 pub use recorder::{Closing, FailureList, RunRecorder, RunSpec};
 pub use state::{RunCounts, RunStatus, SyncType, Trigger};

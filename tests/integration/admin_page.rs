@@ -4,6 +4,7 @@
 use crate::support::{insert_many_by_sql, spawn_app_with, wait_for, Options, TestApp, DEADLINE};
 use base64::Engine as _;
 use chrono::Duration;
+use diesel::Connection as _;
 use haier_sync::control::pauses;
 use haier_sync::db;
 use haier_sync::runs::log as sync_logs;
@@ -201,6 +202,80 @@ async fn job_page_draws_the_runs_of_the_week_and_lists_the_failures() {
     let (status, html, _) = get(&format!("{}/jobs/nope", page.url), Some(&bearer())).await;
     assert_eq!(status, 404);
     assert!(html.contains("no job named `nope`"), "{html}");
+}
+
+#[tokio::test]
+async fn a_job_running_every_minute_is_drawn_one_bar_per_time_bucket_its_worst_run_colouring_it() {
+    let app = app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    // 600 runs a minute apart, the 300th failed: far more runs than the chart has pixels for them.
+    app.db()
+        .run(|c| {
+            let now = db::now_utc();
+            c.transaction(|c| {
+                for i in 0..600_i64 {
+                    let started = now - Duration::minutes(i + 1);
+                    let status = if i == 300 {
+                        RunStatus::Failed
+                    } else {
+                        RunStatus::Success
+                    };
+                    sync_logs::insert(
+                        c,
+                        &sync_logs::NewSyncLog {
+                            job_name: "stock",
+                            sync_type: SyncType::Stock,
+                            status,
+                            message: (i == 300).then_some("stock API down"),
+                            total_count: 10,
+                            success_count: 10,
+                            failed_count: 0,
+                            started_at: started,
+                            completed_at: Some(started + Duration::seconds(20 + i % 7)),
+                            created_at: started,
+                            scheduled_for: Some(started),
+                            trigger: Trigger::Schedule,
+                            instance: "host-a:42",
+                        },
+                    )?;
+                }
+                diesel::QueryResult::Ok(())
+            })?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let page = serve(&app).await;
+    let (status, html, _) = get(&format!("{}/jobs/stock", page.url), Some(&bearer())).await;
+    assert_eq!(status, 200, "{html}");
+    // 10 hours of a 7-day chart 896 pixels wide: about 53 buckets of 11¼ minutes.
+    let bars = html.matches("<rect class=\"run ").count();
+    assert!(
+        (50..=56).contains(&bars),
+        "one bar per bucket, not per run: {bars} bars"
+    );
+    assert_eq!(
+        html.matches("<rect class=\"run failed\"").count(),
+        1,
+        "the bucket of the failed run is coloured failed"
+    );
+    assert!(
+        html.contains(": 11 runs, 1 failed, longest") || html.contains(": 12 runs, 1 failed, longest"),
+        "{html}"
+    );
+    // Counts still cover every run of the week; the tables list the newest only, and link on.
+    assert!(html.contains("success</span> 599</span>"), "{html}");
+    assert!(html.contains("600 finished runs"), "{html}");
+    assert!(html.contains("stock API down"), "{html}");
+    assert!(html.contains("href=\"/logs?job=stock\""), "{html}");
+    let latest = html.split("Latest runs").nth(1).unwrap_or_default();
+    assert_eq!(
+        latest.matches("<tr>").count(),
+        51,
+        "a header and the 50 newest runs"
+    );
 }
 
 #[tokio::test]
