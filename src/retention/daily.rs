@@ -33,7 +33,7 @@ pub fn is_due(last_started: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
 
 /// Claims the day's prune for `instance` when one is due at `now`: returns the id of the new
 /// `haier_retention_prunes` row, or `None` when no prune is due or another daemon claimed it
-/// first. Locking: two plain reads and one insert, decided by the unique daily number.
+/// first. Locking: one plain read and one insert, decided by the unique daily number.
 pub fn claim_daily_prune(
     conn: &mut DbConnection,
     instance: &str,

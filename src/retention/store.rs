@@ -62,14 +62,16 @@ pub struct DailyState {
     pub last_seq: Option<i64>,
 }
 
-/// The newest prune's start and the newest daily number. Locking: two plain reads.
+/// The newest prune's start and the newest daily number. Locking: one plain read, so both come
+/// from the same snapshot: read apart, a daemon could see the start before another's claim and
+/// the number after it, and claim the next number of a day already taken.
 pub fn daily_state(conn: &mut DbConnection) -> QueryResult<DailyState> {
-    let last_started = haier_retention_prunes::table
-        .select(diesel::dsl::max(dsl::started_at))
-        .first::<Option<NaiveDateTime>>(conn)?;
-    let last_seq = haier_retention_prunes::table
-        .select(diesel::dsl::max(dsl::daily_seq))
-        .first::<Option<i64>>(conn)?;
+    let (last_started, last_seq) = haier_retention_prunes::table
+        .select((
+            diesel::dsl::max(dsl::started_at),
+            diesel::dsl::max(dsl::daily_seq),
+        ))
+        .first::<(Option<NaiveDateTime>, Option<i64>)>(conn)?;
     Ok(DailyState {
         last_started,
         last_seq,
