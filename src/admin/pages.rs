@@ -106,9 +106,12 @@ pub(crate) fn status_badge(status: RunStatus) -> Markup {
 /// `/`: every job, the live daemons, the outbox by state and the alerts of `status --check`.
 pub(crate) async fn overview(admin: &Admin, view: &View) -> anyhow::Result<Markup> {
     let now = Utc::now();
-    let report = status::collect(&admin.db, &admin.config, now).await?;
-    let health = crate::health::check_health(&admin.db, &admin.config, now).await?;
-    let by_state = admin.db.run(|conn| Ok(outbox::count_by_status(conn)?)).await?;
+    // Three independent reads, each on its own pooled connection, at once.
+    let (report, health, by_state) = tokio::try_join!(
+        status::collect(&admin.db, &admin.config, now),
+        crate::health::check_health(&admin.db, &admin.config, now),
+        admin.db.run(|conn| Ok(outbox::count_by_status(conn)?)),
+    )?;
     let zone = zone_of(admin);
     Ok(layout(
         "Overview",
