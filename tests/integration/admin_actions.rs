@@ -3,13 +3,12 @@
 //! a missing or foreign CSRF token, a cross-site request or `allow_actions = false` gets 403 and
 //! changes nothing. Also the Prices pages, the schedules in words, and `[admin.tokens]`.
 
-use crate::support::{insert_many_by_sql, instance_row, spawn_app_with, Options, TestApp};
+use crate::support::{insert_many_by_sql, instance_row, serve_status_page, spawn_app_with, Options, TestApp};
 use haier_sync::audit::{store as audit_store, AuditOutcome, AuditRow};
 use haier_sync::control::{pauses, triggers};
 use haier_sync::db::{self, prices};
 use haier_sync::orders::OutboxStatus;
 use std::path::PathBuf;
-use tokio_util::sync::CancellationToken;
 
 const ADMIN_TOKEN: &str = "admin-s3cret-token";
 const ALICE_TOKEN: &str = "alice-s3cret-token";
@@ -90,22 +89,15 @@ async fn answer(response: reqwest::Response) -> Answer {
 }
 
 async fn serve(app: &TestApp) -> Page {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let cancel = CancellationToken::new();
-    tokio::spawn(haier_sync::admin::serve(
-        app.db().clone(),
-        app.config().clone(),
-        listener,
-        cancel.clone(),
-    ));
+    let (addr, stop) = serve_status_page(app).await;
+    let url = format!("http://{addr}");
     Page {
         url,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _stop: cancel.drop_guard(),
+        _stop: stop,
     }
 }
 
@@ -145,6 +137,19 @@ async fn audit_rows(app: &TestApp) -> Vec<AuditRow> {
         .run(|c| Ok(audit_store::latest_audit_rows(c, 100)?))
         .await
         .unwrap()
+}
+
+/// Asserts the audit trail, oldest first, as (command, who, outcome); returns its rows, newest
+/// first.
+async fn assert_audit(app: &TestApp, expected: &[(&str, &str, AuditOutcome)]) -> Vec<AuditRow> {
+    let rows = audit_rows(app).await;
+    let summary: Vec<(&str, &str, AuditOutcome)> = rows
+        .iter()
+        .rev()
+        .map(|r| (r.command.as_str(), r.os_user.as_str(), r.outcome))
+        .collect();
+    assert_eq!(summary, expected);
+    rows
 }
 
 async fn pause_of(app: &TestApp, job: &str) -> Option<pauses::JobPause> {
@@ -235,20 +240,15 @@ async fn pause_and_resume_posted_with_the_csrf_token_change_the_job_and_are_audi
     assert!(html.contains("the reason is empty"), "{html}");
     assert!(pause_of(&app, "stock").await.is_none());
 
-    let rows = audit_rows(&app).await;
-    let summary: Vec<(&str, &str, AuditOutcome)> = rows
-        .iter()
-        .rev()
-        .map(|r| (r.command.as_str(), r.os_user.as_str(), r.outcome))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
+    let rows = assert_audit(
+        &app,
+        &[
             ("pause", "admin:alice", AuditOutcome::Ok),
             ("resume", "admin:alice", AuditOutcome::Ok),
             ("pause", "admin:alice", AuditOutcome::Refused),
-        ]
-    );
+        ],
+    )
+    .await;
     assert!(
         rows[2].arguments.contains("supplier price list late"),
         "{}",
@@ -342,22 +342,17 @@ async fn trigger_files_a_run_now_request_when_a_daemon_is_live_and_the_job_page_
     let html = page.follow(&answer, ADMIN_TOKEN).await;
     assert!(html.contains("is an order_outbox job"), "{html}");
 
-    let rows = audit_rows(&app).await;
-    let summary: Vec<(&str, &str, AuditOutcome)> = rows
-        .iter()
-        .rev()
-        .map(|r| (r.command.as_str(), r.os_user.as_str(), r.outcome))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
+    assert_audit(
+        &app,
+        &[
             ("trigger", "admin:admin", AuditOutcome::Refused),
             ("trigger", "admin:admin", AuditOutcome::Ok),
             ("trigger", "admin:admin", AuditOutcome::Refused),
             ("trigger", "admin:admin", AuditOutcome::Ok),
             ("trigger", "admin:admin", AuditOutcome::Refused),
-        ]
-    );
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -409,20 +404,15 @@ async fn retry_puts_one_dead_order_or_every_dead_order_back_to_pending() {
     let html = page.follow(&answer, ALICE_TOKEN).await;
     assert!(html.contains("not dead"), "{html}");
 
-    let rows = audit_rows(&app).await;
-    let summary: Vec<(&str, &str, AuditOutcome)> = rows
-        .iter()
-        .rev()
-        .map(|r| (r.command.as_str(), r.os_user.as_str(), r.outcome))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
+    assert_audit(
+        &app,
+        &[
             ("outbox retry", "admin:alice", AuditOutcome::Ok),
             ("outbox retry", "admin:alice", AuditOutcome::Ok),
             ("outbox retry", "admin:alice", AuditOutcome::Refused),
-        ]
-    );
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! `target/admin-screenshots/` for a person to look at. Without the token the browser gets no
 //! page. Without Chromium the tests are skipped with a printed line, or fail under `CI=true`.
 
-use crate::support::{insert_many_by_sql, instance_row, spawn_app_with, Options, TestApp};
+use crate::support::{insert_many_by_sql, instance_row, serve_status_page, spawn_app_with, Options, TestApp};
 use chrono::Duration;
 use diesel::Connection as _;
 use haier_sync::control::pauses;
@@ -14,7 +14,6 @@ use haier_sync::runs::{RunStatus, SyncType, Trigger};
 use scraper::{Html, Selector};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use tokio_util::sync::CancellationToken;
 
 /// Debian's `chromium` package (`.ci/run` installs it).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -147,19 +146,9 @@ impl Page {
 }
 
 async fn serve(app: &TestApp) -> Page {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let cancel = CancellationToken::new();
-    tokio::spawn(haier_sync::admin::serve(
-        app.db().clone(),
-        app.config().clone(),
-        listener,
-        cancel.clone(),
-    ));
-    Page {
-        addr,
-        _stop: cancel.drop_guard(),
-    }
+    let (addr, stop) = serve_status_page(app).await;
+    let addr = addr.to_string();
+    Page { addr, _stop: stop }
 }
 
 /// The shipped jobs, with a token on the page.

@@ -1,7 +1,9 @@
 //! The status page (`[admin]`): every page rendered against a seeded database (runs of several
 //! statuses, a paused job, orders), the token check, and the `[admin]` config.
 
-use crate::support::{insert_many_by_sql, spawn_app_with, wait_for, Options, TestApp, DEADLINE};
+use crate::support::{
+    insert_many_by_sql, serve_status_page, spawn_app_with, wait_for, Options, TestApp, DEADLINE,
+};
 use base64::Engine as _;
 use chrono::Duration;
 use diesel::Connection as _;
@@ -9,7 +11,6 @@ use haier_sync::control::pauses;
 use haier_sync::db;
 use haier_sync::runs::log as sync_logs;
 use haier_sync::runs::{RunStatus, SyncType, Trigger};
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "admin-s3cret";
 
@@ -20,19 +21,9 @@ struct Page {
 }
 
 async fn serve(app: &TestApp) -> Page {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let cancel = CancellationToken::new();
-    tokio::spawn(haier_sync::admin::serve(
-        app.db().clone(),
-        app.config().clone(),
-        listener,
-        cancel.clone(),
-    ));
-    Page {
-        url,
-        _stop: cancel.drop_guard(),
-    }
+    let (addr, stop) = serve_status_page(app).await;
+    let url = format!("http://{addr}");
+    Page { url, _stop: stop }
 }
 
 async fn app_with_admin(admin_toml: &str) -> TestApp {

@@ -5,6 +5,7 @@
 //! sync-log rows, a fake job runner, the `haier-sync` process, and a refusing proxy. It owns no
 //! test; the library's `db::testing` (feature `test-support`) makes the databases.
 
+mod admin;
 mod app;
 mod config;
 mod orders;
@@ -17,6 +18,7 @@ mod sync;
 mod taken;
 mod wait;
 
+pub use admin::serve_status_page;
 pub use app::{
     spawn_app, spawn_app_with, start_simulator, Callbacks, ClientSettings, Options, OrdersJob, TestApp,
 };
