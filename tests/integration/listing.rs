@@ -3,15 +3,30 @@
 //! changed (new, changed, re-listed), with the sync log's counts; items decoded only when their
 //! bytes changed, and written only when their content did.
 
-use crate::support::{spawn_app_with, Options};
+use crate::support::{spawn_app_with, Options, TestApp};
 use diesel::prelude::*;
 use haier_sync::config::SyncKind;
 use haier_sync::db::products;
 use haier_sync::db::schema::haier_products;
+use haier_sync::runs::log::SyncLog;
 use haier_sync::runs::RunStatus;
 use haier_sync::sync::RunOverrides;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
+
+/// Runs the products job and asserts that it succeeded and that its sync-log row counts
+/// `counts` ("5 new, 10 changed, 8985 unchanged"); returns that row.
+async fn run_listing(env: &TestApp, counts: &str) -> SyncLog {
+    let outcome = env.run(SyncKind::Products, RunOverrides::default()).await;
+    assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
+    let log = env.log(&outcome).await;
+    assert!(
+        log.message.as_deref().unwrap().contains(counts),
+        "{:?}",
+        log.message
+    );
+    log
+}
 
 /// More than one transaction (8192 changed rows) and several statements (2184 rows) of writes.
 const PRODUCTS: usize = 9_000;
@@ -19,20 +34,10 @@ const PRODUCTS: usize = 9_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_writes_in_batches_and_a_rerun_writes_only_what_changed() {
     let env = spawn_app_with(Options::default().products(PRODUCTS)).await;
-    let first = env.run(SyncKind::Products, RunOverrides::default()).await;
-    assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
-    let log = env.log(&first).await;
+    let log = run_listing(&env, &format!("{PRODUCTS} new, 0 changed, 0 unchanged")).await;
     assert_eq!(
         (log.total_count, log.success_count, log.failed_count),
         (PRODUCTS as i64, PRODUCTS as i64, 0)
-    );
-    assert!(
-        log.message
-            .as_deref()
-            .unwrap()
-            .contains(&format!("{PRODUCTS} new, 0 changed, 0 unchanged")),
-        "{:?}",
-        log.message
     );
     let rows = env.query(products::all).await;
     assert_eq!(rows.len(), PRODUCTS);
@@ -77,21 +82,11 @@ async fn a_listing_writes_in_batches_and_a_rerun_writes_only_what_changed() {
         .into_iter()
         .map(|r| (r.product_code.clone(), r))
         .collect();
-    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
-    assert_eq!(second.status, RunStatus::Success, "{:?}", second.message);
-    let log = env.log(&second).await;
+    let unchanged = PRODUCTS - 5 - 7 - 3;
+    let log = run_listing(&env, &format!("5 new, 10 changed, {unchanged} unchanged")).await;
     assert_eq!(
         (log.total_count, log.success_count, log.failed_count),
         (PRODUCTS as i64, PRODUCTS as i64, 0)
-    );
-    let unchanged = PRODUCTS - 5 - 7 - 3;
-    assert!(
-        log.message
-            .as_deref()
-            .unwrap()
-            .contains(&format!("5 new, 10 changed, {unchanged} unchanged")),
-        "{:?}",
-        log.message
     );
     let after = env.query(products::all).await;
     assert_eq!(after.len(), PRODUCTS);
@@ -172,17 +167,7 @@ async fn an_item_is_written_when_its_content_changes_and_only_gets_its_raw_hash_
     env.sim.set_listing_body(listing_body(&next));
     let before: HashMap<String, products::Product> =
         rows.into_iter().map(|r| (r.product_code.clone(), r)).collect();
-    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
-    assert_eq!(second.status, RunStatus::Success, "{:?}", second.message);
-    let log = env.log(&second).await;
-    assert!(
-        log.message
-            .as_deref()
-            .unwrap()
-            .contains(&format!("0 new, 1 changed, {} unchanged", SMALL - 1)),
-        "{:?}",
-        log.message
-    );
+    run_listing(&env, &format!("0 new, 1 changed, {} unchanged", SMALL - 1)).await;
     let after: HashMap<String, products::Product> = env
         .query(products::all)
         .await
@@ -211,17 +196,7 @@ async fn an_item_is_written_when_its_content_changes_and_only_gets_its_raw_hash_
     }
 
     // The same listing again: nothing is written, not even a raw hash.
-    let third = env.run(SyncKind::Products, RunOverrides::default()).await;
-    assert_eq!(third.status, RunStatus::Success, "{:?}", third.message);
-    let log = env.log(&third).await;
-    assert!(
-        log.message
-            .as_deref()
-            .unwrap()
-            .contains(&format!("0 new, 0 changed, {SMALL} unchanged")),
-        "{:?}",
-        log.message
-    );
+    run_listing(&env, &format!("0 new, 0 changed, {SMALL} unchanged")).await;
     let again: HashMap<String, products::Product> = env
         .query(products::all)
         .await
@@ -253,20 +228,10 @@ async fn rows_stored_without_a_raw_hash_get_only_their_raw_hash_from_an_unchange
     assert_eq!(cleared, PRODUCTS);
 
     // More rows than one write batch: each batch's raw hashes are set in its transaction.
-    let second = env.run(SyncKind::Products, RunOverrides::default()).await;
-    assert_eq!(second.status, RunStatus::Success, "{:?}", second.message);
-    let log = env.log(&second).await;
+    let log = run_listing(&env, &format!("0 new, 0 changed, {PRODUCTS} unchanged")).await;
     assert_eq!(
         (log.total_count, log.success_count, log.failed_count),
         (PRODUCTS as i64, PRODUCTS as i64, 0)
-    );
-    assert!(
-        log.message
-            .as_deref()
-            .unwrap()
-            .contains(&format!("0 new, 0 changed, {PRODUCTS} unchanged")),
-        "{:?}",
-        log.message
     );
     let after = env.query(products::all).await;
     assert_eq!(after.len(), PRODUCTS);
