@@ -26,6 +26,14 @@ async fn serve(app: &TestApp) -> Page {
     Page { url, _stop: stop }
 }
 
+/// The shipped jobs, with the page on a free port behind [`TOKEN`].
+async fn app_with_token() -> TestApp {
+    app_with_admin(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await
+}
+
 async fn app_with_admin(admin_toml: &str) -> TestApp {
     let mut options = Options::default().extra_toml(admin_toml);
     options.shipped_jobs = true;
@@ -122,10 +130,7 @@ fn bearer() -> String {
 
 #[tokio::test]
 async fn overview_shows_every_job_the_pause_the_outbox_and_times_in_the_zone() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     seed(&app).await;
     let page = serve(&app).await;
     let (status, html, _) = get(&format!("{}/", page.url), Some(&bearer())).await;
@@ -155,10 +160,7 @@ async fn overview_shows_every_job_the_pause_the_outbox_and_times_in_the_zone() {
 
 #[tokio::test]
 async fn job_page_draws_the_runs_of_the_week_and_lists_the_failures() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     seed(&app).await;
     let page = serve(&app).await;
     let (status, html, _) = get(&format!("{}/jobs/prices", page.url), Some(&bearer())).await;
@@ -197,10 +199,7 @@ async fn job_page_draws_the_runs_of_the_week_and_lists_the_failures() {
 
 #[tokio::test]
 async fn a_job_running_every_minute_is_drawn_one_bar_per_time_bucket_its_worst_run_colouring_it() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     // 600 runs a minute apart, the 300th failed: far more runs than the chart has pixels for them.
     app.db()
         .run(|c| {
@@ -271,10 +270,7 @@ async fn a_job_running_every_minute_is_drawn_one_bar_per_time_bucket_its_worst_r
 
 #[tokio::test]
 async fn with_a_token_the_page_answers_401_unless_it_comes_as_bearer_or_basic_password() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     let page = serve(&app).await;
     for path in ["/", "/jobs/prices", "/jobs/nope"] {
         let url = format!("{}{path}", page.url);
@@ -319,10 +315,7 @@ async fn without_a_token_the_page_is_open_and_the_token_file_is_read_and_never_p
 
 #[tokio::test]
 async fn orders_pages_list_by_state_find_by_so_id_and_show_one_order() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     seed(&app).await;
     let page = serve(&app).await;
     let auth = bearer();
@@ -373,10 +366,7 @@ async fn orders_pages_list_by_state_find_by_so_id_and_show_one_order() {
 
 #[tokio::test]
 async fn sync_log_page_filters_as_haier_sync_logs_does() {
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let app = app_with_token().await;
     seed(&app).await;
     let page = serve(&app).await;
     let auth = bearer();
