@@ -113,6 +113,10 @@ pub enum Command {
     Trigger(trigger::TriggerArgs),
 }
 
+/// How long the process waits, once its command has ended, for threads still inside the database
+/// libraries (a connection being opened, a query of a detached task) to leave them.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -126,6 +130,13 @@ pub fn main() -> i32 {
     let code = runtime.block_on(dispatch(cli));
     // Give detached blocking tasks (pool connections) no chance to hold up exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    // A thread still inside libpq when `exit` runs its exit handlers can crash the process.
+    if !crate::db::in_use::wait_until_none(EXIT_WAIT) {
+        eprintln!(
+            "warning: a database call was still going on {} s after the command ended; exiting anyway",
+            EXIT_WAIT.as_secs()
+        );
+    }
     code
 }
 

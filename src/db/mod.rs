@@ -4,6 +4,7 @@
 //! async threads through [`Db::run`].
 
 pub mod background;
+pub mod in_use;
 pub mod instances;
 pub mod logistics;
 mod migrations;
@@ -111,10 +112,12 @@ impl ManageConnection for ConnectionOpener {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let _in_use = in_use::InUse::enter();
         self.open().map_err(r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        let _in_use = in_use::InUse::enter();
         diesel::sql_query("SELECT 1")
             .execute(conn)
             .map(|_| ())
@@ -123,6 +126,18 @@ impl ManageConnection for ConnectionOpener {
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
         false
+    }
+}
+
+/// Closes the pool's connections under an [`in_use::InUse`] mark (closing one is a call into
+/// libpq, wherever the pool drops it).
+#[derive(Debug)]
+struct CloseMarked;
+
+impl r2d2::CustomizeConnection<DbConnection, r2d2::Error> for CloseMarked {
+    fn on_release(&self, conn: DbConnection) {
+        let _in_use = in_use::InUse::enter();
+        drop(conn);
     }
 }
 
@@ -183,6 +198,8 @@ impl Db {
                 Backend::Postgres => Duration::from_millis(config.wait_ms.max(1)),
                 Backend::Sqlite => Duration::from_millis(config.wait_ms).max(SQLITE_POOL_WAIT),
             })
+            .event_handler(Box::new(in_use::PoolEvents))
+            .connection_customizer(Box::new(CloseMarked))
             .build(opener)
             .with_context(|| format!("Failed to open the {backend} connection pool"))?;
         Ok(Db {

@@ -479,6 +479,8 @@ fn listen_loop(url: &str, wake: &Notify, stop: &CancellationToken) {
     use diesel::{Connection, RunQueryDsl};
     let mut backoff = Duration::from_millis(500);
     while !stop.is_cancelled() {
+        // Declared before the connection, so dropped after it: closing it is a libpq call too.
+        let _in_use = crate::db::in_use::InUse::enter();
         let mut conn = match diesel::pg::PgConnection::establish(url) {
             Ok(conn) => conn,
             Err(e) => {
