@@ -66,11 +66,52 @@ pub fn find_stored(conn: &mut DbConnection, codes: &[String]) -> QueryResult<Vec
         .load(conn)
 }
 
-/// The stored state of every product, listed or not: what a full listing compares with, read
-/// once. Locking: a plain read.
-pub fn stored_all(conn: &mut DbConnection) -> QueryResult<Vec<StoredProduct>> {
+/// The raw hashes of the listed (not delisted) products that have one: what a full listing
+/// compares its items' bytes with, read once. Locking: a plain read.
+pub fn listed_raw_hashes(conn: &mut DbConnection) -> QueryResult<Vec<Vec<u8>>> {
     use haier_products::dsl;
-    dsl::haier_products.select(StoredProduct::as_select()).load(conn)
+    dsl::haier_products
+        .filter(dsl::delisted_at.is_null())
+        .select(dsl::raw_hash.assume_not_null())
+        .filter(dsl::raw_hash.is_not_null())
+        .load(conn)
+}
+
+/// The codes of the listed (not delisted) products that have no raw hash (written before raw
+/// hashes were kept, or by code rather than from the full listing). Locking: a plain read.
+pub fn listed_codes_without_raw_hash(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    use haier_products::dsl;
+    dsl::haier_products
+        .filter(dsl::delisted_at.is_null())
+        .filter(dsl::raw_hash.is_null())
+        .select(dsl::product_code)
+        .load(conn)
+}
+
+/// A listed product's code, raw hash and local labels: what a listing that sets labels needs
+/// to tell the rows it leaves unchanged from those it relabels.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = haier_products)]
+pub struct ListedLabels {
+    pub product_code: String,
+    pub raw_hash: Option<Vec<u8>>,
+    pub local_category: Option<String>,
+    pub local_brand: Option<String>,
+}
+
+/// [`ListedLabels`] of every listed (not delisted) product. Locking: a plain read.
+pub fn listed_labels(conn: &mut DbConnection) -> QueryResult<Vec<ListedLabels>> {
+    use haier_products::dsl;
+    dsl::haier_products
+        .filter(dsl::delisted_at.is_null())
+        .select(ListedLabels::as_select())
+        .load(conn)
+}
+
+/// Whether `haier_products` has any row at all, listed or not. Locking: a plain read.
+pub fn any_product(conn: &mut DbConnection) -> QueryResult<bool> {
+    use haier_products::dsl;
+    diesel::select(diesel::dsl::exists(dsl::haier_products.select(dsl::product_code))).get_result(conn)
 }
 
 /// Columns of a [`ProductRow`]: bind parameters per row of an insert.
@@ -214,6 +255,27 @@ pub fn delist(conn: &mut DbConnection, codes: &[String], at: NaiveDateTime) -> Q
     diesel::update(
         dsl::haier_products
             .filter(dsl::product_code.eq_any(codes))
+            .filter(dsl::delisted_at.is_null()),
+    )
+    .set((dsl::delisted_at.eq(Some(at)), dsl::updated_at.eq(at)))
+    .execute(conn)
+}
+
+/// Marks the still-listed products whose raw hash is one of `hashes` as delisted at `at`.
+/// Returns how many changed. The raw hash has no index: each statement reads the table once,
+/// so callers send many hashes to a statement.
+pub fn delist_by_raw_hash(
+    conn: &mut DbConnection,
+    hashes: &[Vec<u8>],
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    use haier_products::dsl;
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        dsl::haier_products
+            .filter(dsl::raw_hash.eq_any(hashes))
             .filter(dsl::delisted_at.is_null()),
     )
     .set((dsl::delisted_at.eq(Some(at)), dsl::updated_at.eq(at)))

@@ -240,3 +240,89 @@ async fn rows_stored_without_a_raw_hash_get_only_their_raw_hash_from_an_unchange
         assert_eq!(Some(row), written.get(&row.product_code), "{}", row.product_code);
     }
 }
+
+/// Runs the products job with `overrides`, asserting success and the sync log's `counts`.
+async fn run_listing_with(env: &TestApp, overrides: RunOverrides, counts: &str) -> SyncLog {
+    let outcome = env.run(SyncKind::Products, overrides).await;
+    assert_eq!(outcome.status, RunStatus::Success, "{:?}", outcome.message);
+    let log = env.log(&outcome).await;
+    assert!(
+        log.message.as_deref().unwrap().contains(counts),
+        "{:?}",
+        log.message
+    );
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_repeats_and_missing_items_of_a_listing_are_told_apart_by_bytes_and_by_code() {
+    const SMALL: usize = 30;
+    let env = spawn_app_with(Options::default().products(SMALL)).await;
+    let body: Value = serde_json::from_slice(&env.sim.listing_body()).unwrap();
+    let items: Vec<Value> = body["data"].as_array().unwrap().clone();
+    let texts: Vec<String> = items.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    let code = |i: usize| items[i]["productCode"].as_str().unwrap().to_owned();
+    env.sim.set_listing_body(listing_body(&texts));
+    run_listing(&env, &format!("{SMALL} new, 0 changed, 0 unchanged")).await;
+
+    // A shop label relabels every row once; the same label again, or none, leaves them.
+    let shop = RunOverrides {
+        local_category: Some("店内分类".into()),
+        ..RunOverrides::default()
+    };
+    run_listing_with(
+        &env,
+        shop.clone(),
+        &format!("0 new, {SMALL} changed, 0 unchanged"),
+    )
+    .await;
+    run_listing_with(&env, shop, &format!("0 new, 0 changed, {SMALL} unchanged")).await;
+    run_listing(&env, &format!("0 new, 0 changed, {SMALL} unchanged")).await;
+    let labelled = env.query(products::all).await;
+    assert!(
+        labelled
+            .iter()
+            .all(|r| r.local_category.as_deref() == Some("店内分类")),
+        "{labelled:?}"
+    );
+
+    // Item 4 is sent twice (the second time spelled otherwise), items 5 and 6 not at all; row 6
+    // has no raw hash (as written before raw hashes were kept), so only its code stands for it.
+    let six = code(6);
+    env.query(move |c| {
+        diesel::update(haier_products::table.filter(haier_products::product_code.eq(six)))
+            .set(haier_products::raw_hash.eq(None::<Vec<u8>>))
+            .execute(c)
+    })
+    .await;
+    let mut next: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 5 && *i != 6)
+        .map(|(_, t)| t.clone())
+        .collect();
+    next.push(format!(" {} ", texts[4]));
+    env.sim.set_listing_body(listing_body(&next));
+    let log = run_listing(&env, &format!("0 new, 0 changed, {} unchanged", SMALL - 2)).await;
+    assert_eq!(log.total_count, (SMALL - 2) as i64);
+    assert!(
+        log.message.as_deref().unwrap().contains("2 delisted"),
+        "{:?}",
+        log.message
+    );
+    let after = env.query(products::all).await;
+    let delisted: HashSet<String> = after
+        .iter()
+        .filter(|r| r.delisted_at.is_some())
+        .map(|r| r.product_code.clone())
+        .collect();
+    assert_eq!(delisted, HashSet::from([code(5), code(6)]));
+
+    // Both come back: re-listed, written again with their raw hash.
+    env.sim.set_listing_body(listing_body(&texts));
+    run_listing(&env, &format!("0 new, 2 changed, {} unchanged", SMALL - 2)).await;
+    let back = env.query(products::all).await;
+    assert!(back.iter().all(|r| r.delisted_at.is_none()), "{back:?}");
+    assert!(back.iter().all(|r| r.raw_hash.as_ref().map(Vec::len) == Some(16)));
+    run_listing(&env, &format!("0 new, 0 changed, {SMALL} unchanged")).await;
+}
