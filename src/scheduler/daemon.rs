@@ -6,19 +6,22 @@
 use super::instance::{config_hash, instance_row, record_stop, register_instance};
 use super::jobs::Scheduler;
 use super::pauses::{run_claimed_catch_ups, PausedJobs};
-use super::recovery::{free_claims_of_silent_instances, recover_orphaned_runs};
+use super::recovery::{
+    free_claims_of_silent_instances, free_claims_of_silent_instances_on, log_freed_claims,
+    recover_orphaned_runs, RecoveryReport,
+};
 use super::reload::{diff_jobs, sections_needing_restart, JobChange};
-use super::run_now::take_run_requests;
+use super::run_now::{look_for_run_requests, take_run_requests, RunRequests};
 use super::supervise::{first_ended, Pollers, Service};
 use super::triggers::CronTriggers;
+use super::watch::ConfigWatch;
 use super::JobRunner;
 use crate::config::{self, Config, ConfigError, JobSpec};
+use crate::control::pauses::{self, JobPause};
 use crate::db::{self, instances, Db};
 use anyhow::Context as _;
 use chrono::Utc;
 use sd_notify::NotifyState;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +33,8 @@ use tracing::{debug, error, info, warn};
 /// closes what is left itself and exits.
 pub const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
-/// How often `jobs.toml` is checked for changes when `[daemon] watch_config` is on.
+/// How often `jobs.toml` is checked for changes when `[daemon] watch_config` is on and its
+/// folder cannot be watched through file-system notifications (which need no checks).
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a reload went.
@@ -126,7 +130,8 @@ impl Daemon {
         self
     }
 
-    /// How often `jobs.toml` is checked for changes (tests shorten it).
+    /// How often `jobs.toml` is checked for changes where file-system notifications are not
+    /// available (tests shorten it).
     #[cfg(any(test, feature = "test-support"))]
     pub fn with_watch_interval(mut self, interval: Duration) -> Daemon {
         self.watch_interval = interval;
@@ -195,7 +200,12 @@ impl Daemon {
         notify(&[NotifyState::Ready, NotifyState::Status("running")]);
 
         let (tx, rx) = mpsc::channel(8);
-        let fingerprint = FileFingerprint::read(&config.path).await;
+        let watch = ConfigWatch::new(
+            &config.path,
+            config.daemon.watch_config && !watch_disabled,
+            watch_interval,
+        )
+        .await;
         let running = Running {
             config,
             db,
@@ -208,9 +218,8 @@ impl Daemon {
             services,
             services_cancel,
             commands: rx,
-            watch_interval,
             watch_disabled,
-            fingerprint,
+            watch,
             client_stats,
         };
         Ok(DaemonHandle {
@@ -293,6 +302,17 @@ impl Signals {
     }
 }
 
+/// What one heartbeat's trip to the database wrote and read, each part with its own outcome.
+struct BeatLook {
+    /// The heartbeat was recorded (`false`: this daemon had been taken for gone and registered
+    /// again).
+    beat: diesel::QueryResult<bool>,
+    silent: diesel::QueryResult<RecoveryReport>,
+    paused: diesel::QueryResult<Vec<JobPause>>,
+    catch_ups: diesel::QueryResult<Vec<String>>,
+    requests: diesel::QueryResult<RunRequests>,
+}
+
 /// The daemon while it runs.
 struct Running {
     config: Config,
@@ -307,16 +327,14 @@ struct Running {
     services: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
     services_cancel: CancellationToken,
     commands: mpsc::Receiver<Command>,
-    watch_interval: Duration,
     watch_disabled: bool,
-    fingerprint: FileFingerprint,
+    watch: ConfigWatch,
     client_stats: Option<ClientStatsSource>,
 }
 
 impl Running {
     async fn run(mut self) -> anyhow::Result<ShutdownReport> {
         let mut heartbeat = interval(Duration::from_millis(self.config.daemon.heartbeat_ms));
-        let mut watch = interval(self.watch_interval);
         let watchdog_period = watchdog_period();
         let mut watchdog = interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
         if let Some(period) = watchdog_period {
@@ -332,23 +350,12 @@ impl Running {
                     }
                     Some(Command::Shutdown) | None => break,
                 },
-                _ = watch.tick(), if self.config.daemon.watch_config && !self.watch_disabled => {
-                    if self.fingerprint.changed(&self.config.path).await {
+                _ = self.watch.next_check() => {
+                    if self.watch.changed().await {
                         self.reload("the file changed").await;
                     }
                 }
-                _ = heartbeat.tick() => {
-                    self.beat().await;
-                    // Run-now requests are looked for at every heartbeat, when the daemon wakes
-                    // anyway: an idle daemon gains no wake-up for them.
-                    take_run_requests(
-                        &self.db,
-                        &self.scheduler,
-                        &self.instance,
-                        self.config.daemon.heartbeat_ms,
-                    )
-                    .await;
-                }
+                _ = heartbeat.tick() => self.beat().await,
                 _ = watchdog.tick(), if watchdog_period.is_some() => notify(&[NotifyState::Watchdog]),
                 name = first_ended(&mut self.services) => {
                     error!("{name} stopped unexpectedly; stopping the daemon so that it is restarted");
@@ -361,6 +368,9 @@ impl Running {
             if heartbeat.period() != period {
                 heartbeat = interval(period);
             }
+            // And so does the watch, `watch_config`.
+            self.watch
+                .follow_setting(self.config.daemon.watch_config && !self.watch_disabled);
         }
         let mut report = self.shutdown().await?;
         report.failed_service = failed_service;
@@ -368,26 +378,64 @@ impl Running {
     }
 
     /// Records that this instance is alive (registering again if another daemon took it for
-    /// gone), frees the claims of daemons silent for three beats and catches up their runs, and
-    /// re-makes triggers after a UTC offset change.
+    /// gone), frees the claims of daemons silent for three beats and catches up their runs,
+    /// re-makes triggers after a UTC offset change, follows pauses (stopping and starting order
+    /// pollers, running the catch-ups `resume --catch-up` asked for) and takes run-now requests.
+    /// Run-now requests are looked for here, when the daemon wakes anyway, so an idle daemon
+    /// gains no wake-up for them.
+    ///
+    /// Every statement of an idle beat is made in one trip to the blocking pool, on one
+    /// connection and outside any transaction (each statement commits on its own, as when they
+    /// were separate trips); each part's error is its own, so one failing leaves the others
+    /// done. Only what the reads found (a silent daemon, a catch-up, a request) takes more trips.
     async fn beat(&mut self) {
         let instance = self.instance.clone();
         let stats = self.client_stats.as_ref().and_then(|source| source());
         let mut row = self.row.clone();
-        let beat = self
+        let heartbeat_ms = self.config.daemon.heartbeat_ms;
+        let looked = self
             .db
             .run(move |conn| {
-                let now = db::now_utc();
-                if instances::heartbeat(conn, &instance, now, stats.as_deref())? {
-                    return Ok(true);
-                }
-                row.heartbeat_at = now;
-                row.client_stats = stats;
-                instances::reinstate(conn, &row)?;
-                Ok(false)
+                let beat = (|| {
+                    let now = db::now_utc();
+                    if instances::heartbeat(conn, &instance, now, stats.as_deref())? {
+                        return Ok(true);
+                    }
+                    row.heartbeat_at = now;
+                    row.client_stats = stats;
+                    instances::reinstate(conn, &row)?;
+                    Ok(false)
+                })();
+                let silent = free_claims_of_silent_instances_on(conn, heartbeat_ms, Utc::now());
+                let paused = pauses::pauses_in_force(conn);
+                let catch_ups = pauses::pending_catch_ups(conn);
+                let requests = look_for_run_requests(conn, heartbeat_ms);
+                Ok(BeatLook {
+                    beat,
+                    silent,
+                    paused,
+                    catch_ups,
+                    requests,
+                })
             })
             .await;
-        match beat {
+        let look = match looked {
+            Ok(look) => Some(look),
+            Err(e) => {
+                warn!("Failed to record the heartbeat and read what it follows: {e:#}");
+                None
+            }
+        };
+        if let Some(look) = look {
+            self.follow_beat_look(look).await;
+        } else if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
+            error!("Failed to follow a UTC offset change: {e:#}");
+        }
+    }
+
+    /// Acts on what the heartbeat's trip found, in the order the parts were made.
+    async fn follow_beat_look(&mut self, look: BeatLook) {
+        match look.beat {
             Ok(true) => {}
             Ok(false) => warn!(
                 "This daemon ({}) had been taken for gone by another one (no heartbeat for {} \
@@ -396,30 +444,33 @@ impl Running {
                 self.instance,
                 super::recovery::FOREIGN_STALE_HEARTBEATS
             ),
-            Err(e) => warn!("Failed to record the heartbeat: {e:#}"),
+            Err(e) => warn!("Failed to record the heartbeat: {e}"),
         }
-        self.free_claims_of_silent_instances().await;
+        match look.silent {
+            Ok(report) => self.catch_up_interrupted(report).await,
+            Err(e) => warn!("Failed to free the claims of silent instances: {e}"),
+        }
         if let Err(e) = self.triggers.follow_offset_changes(Utc::now()).await {
             error!("Failed to follow a UTC offset change: {e:#}");
         }
-        self.follow_pauses().await;
+        match look.paused {
+            Ok(rows) => self.follow_pauses(&rows),
+            Err(e) => warn!("Failed to read the paused jobs: {e}"),
+        }
+        match look.catch_ups {
+            Ok(pending) => run_claimed_catch_ups(&self.db, &self.scheduler, pending, Utc::now()).await,
+            Err(e) => error!("Failed to read the catch-ups asked for on resume: {e}"),
+        }
+        match look.requests {
+            Ok(requests) => take_run_requests(&self.db, &self.scheduler, &self.instance, requests).await,
+            Err(e) => warn!("Failed to look for run-now requests: {e}"),
+        }
     }
 
-    /// Frees the claims of daemons silent for three beats and catches up the runs it closed.
-    async fn free_claims_of_silent_instances(&self) {
-        let report = match free_claims_of_silent_instances(
-            &self.db,
-            self.config.daemon.heartbeat_ms,
-            Utc::now(),
-        )
-        .await
-        {
-            Ok(report) => report,
-            Err(e) => {
-                warn!("{e:#}");
-                return;
-            }
-        };
+    /// Logs the claims freed of daemons silent for three beats, and catches up the runs it
+    /// closed.
+    async fn catch_up_interrupted(&self, report: RecoveryReport) {
+        log_freed_claims(&report);
         for (name, fire_time) in report.interrupted {
             let Some(fire_time) = fire_time else { continue };
             match self.scheduler.catch_up_interrupted(&name, fire_time).await {
@@ -429,16 +480,10 @@ impl Running {
         }
     }
 
-    /// Stops the order pollers of newly paused jobs, starts those of resumed ones, and runs the
-    /// catch-ups `resume --catch-up` asked for. (Scheduled ticks read the pause themselves.)
-    async fn follow_pauses(&mut self) {
-        let changes = match self.paused.refresh(&self.db).await {
-            Ok(changes) => changes,
-            Err(e) => {
-                warn!("{e:#}");
-                return;
-            }
-        };
+    /// Stops the order pollers of newly paused jobs and starts those of resumed ones, `rows`
+    /// being the pauses in force. (Scheduled ticks read the pause themselves.)
+    fn follow_pauses(&mut self, rows: &[JobPause]) {
+        let changes = self.paused.follow(rows);
         for name in &changes.paused {
             if let Some(JobSpec::Outbox(_)) = self.config.jobs.get(name) {
                 self.pollers.stop(name);
@@ -449,7 +494,6 @@ impl Running {
                 self.pollers.set(job);
             }
         }
-        run_claimed_catch_ups(&self.db, &self.scheduler, Utc::now()).await;
     }
 
     /// Validates the whole file, then applies only the difference; an invalid file changes nothing.
@@ -466,7 +510,7 @@ impl Running {
                     message: format!("the loader panicked: {e}"),
                 })
             });
-        self.fingerprint = FileFingerprint::read(&self.config.path).await;
+        self.watch.remember().await;
         let new = match loaded {
             Ok(new) => new,
             Err(e) => {
@@ -637,77 +681,6 @@ impl Running {
     }
 }
 
-/// A hash of the config file's content, or `None` when it cannot be read.
-/// What the config watch compares: the file's metadata (one `stat`, every check) and its
-/// content's hash (read only when the metadata changed, or when it was read while the file was
-/// fresh), so a watch tick that finds nothing new costs one system call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileFingerprint {
-    stamp: Option<FileStamp>,
-    content: Option<u64>,
-    /// The file's modification time was over [`STAMP_SETTLED`] old when it was read: a later
-    /// write gives it another one. (File times come from a coarse clock: two writes a few
-    /// milliseconds apart can share one, so a fresh stamp proves nothing.)
-    settled: bool,
-}
-
-/// How old a file's modification time must be to tell every later write apart.
-const STAMP_SETTLED: Duration = Duration::from_secs(2);
-
-/// Length, modification time and inode: what changes when the file is written or replaced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            inode: meta.ino(),
-        })
-    }
-}
-
-impl FileFingerprint {
-    async fn read(path: &Path) -> FileFingerprint {
-        let stamp = FileStamp::of(path);
-        let settled = stamp
-            .as_ref()
-            .and_then(|s| s.modified)
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age > STAMP_SETTLED);
-        let path: PathBuf = path.to_path_buf();
-        let content = tokio::fs::read(&path).await.ok().map(|bytes| {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            bytes.hash(&mut hasher);
-            hasher.finish()
-        });
-        FileFingerprint {
-            stamp,
-            content,
-            settled,
-        }
-    }
-
-    /// Whether the file's content changed since the last look (a write that keeps the content
-    /// is not a change); remembers what it found.
-    async fn changed(&mut self, path: &Path) -> bool {
-        if self.settled && self.stamp.is_some() && FileStamp::of(path) == self.stamp {
-            return false;
-        }
-        let now = FileFingerprint::read(path).await;
-        let changed = now.content != self.content;
-        *self = now;
-        changed
-    }
-}
-
 /// An interval that does not burst after a stall, and does not fire at once.
 fn interval(period: Duration) -> tokio::time::Interval {
     let period = interval_period(period);
@@ -731,42 +704,5 @@ fn watchdog_period() -> Option<Duration> {
 fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(false, states) {
         warn!("Failed to notify systemd: {e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_config_watch_sees_a_new_content_and_not_a_touch() {
-        let dir = crate::db::testing::TempDir::new("haier-sync-fingerprint").unwrap();
-        let path = dir.path().join("jobs.toml");
-        std::fs::write(&path, "a = 1\n").unwrap();
-        let old = std::time::SystemTime::now() - Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(old))
-            .unwrap();
-        let mut fingerprint = FileFingerprint::read(&path).await;
-        assert!(fingerprint.settled);
-        assert!(!fingerprint.changed(&path).await, "nothing happened");
-        // Rewritten with the same content (a new modification time): not a change.
-        std::thread::sleep(Duration::from_millis(20));
-        std::fs::write(&path, "a = 1\n").unwrap();
-        assert!(!fingerprint.changed(&path).await, "same content");
-        // The same length, another content.
-        std::fs::write(&path, "a = 2\n").unwrap();
-        assert!(fingerprint.changed(&path).await, "new content");
-        assert!(!fingerprint.changed(&path).await, "seen already");
-        // Replaced by another file (a new inode), as editors save.
-        let other = dir.path().join("jobs.toml.new");
-        std::fs::write(&other, "a = 3\n").unwrap();
-        std::fs::rename(&other, &path).unwrap();
-        assert!(fingerprint.changed(&path).await, "replaced");
-        std::fs::remove_file(&path).unwrap();
-        assert!(fingerprint.changed(&path).await, "removed");
-        assert!(!fingerprint.changed(&path).await, "still missing");
     }
 }

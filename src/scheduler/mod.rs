@@ -16,6 +16,7 @@ pub mod run_now;
 pub mod runner;
 mod supervise;
 pub mod triggers;
+mod watch;
 
 pub use daemon::{Daemon, DaemonHandle, ReloadOutcome, ShutdownReport, Signals};
 pub use going_on::{runs_going_on, RunGoingOn};

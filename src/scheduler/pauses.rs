@@ -4,7 +4,7 @@
 //! and run. The table and its statements are `crate::control`'s.
 
 use super::jobs::Scheduler;
-use crate::control::pauses;
+use crate::control::pauses::{self, JobPause};
 use crate::db::Db;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -34,6 +34,12 @@ impl PausedJobs {
             .run(|conn| Ok(pauses::pauses_in_force(conn)?))
             .await
             .map_err(|e| e.context("Failed to read the paused jobs"))?;
+        Ok(self.follow(&rows))
+    }
+
+    /// Takes `rows` (the pauses in force, as `pauses::pauses_in_force` read them) as the new
+    /// state; logs each new pause and resume, and returns them.
+    pub(super) fn follow(&mut self, rows: &[JobPause]) -> PauseChanges {
         let now: BTreeSet<String> = rows.iter().map(|p| p.job_name.clone()).collect();
         let mut changes = PauseChanges::default();
         for pause in rows.iter().filter(|p| !self.names.contains(&p.job_name)) {
@@ -52,20 +58,19 @@ impl PausedJobs {
             changes.resumed.push(name.clone());
         }
         self.names = now;
-        Ok(changes)
+        changes
     }
 }
 
 /// Claims each `resume --catch-up` of a job this daemon schedules and runs its missed tick once.
-/// The claim is a guarded update, so one daemon runs it.
-pub(super) async fn run_claimed_catch_ups(db: &Db, scheduler: &Scheduler, now: DateTime<Utc>) {
-    let pending = match db.run(|conn| Ok(pauses::pending_catch_ups(conn)?)).await {
-        Ok(pending) => pending,
-        Err(e) => {
-            error!("Failed to read the catch-ups asked for on resume: {e:#}");
-            return;
-        }
-    };
+/// `pending` is what `pauses::pending_catch_ups` read (at the heartbeat, with the pauses). The
+/// claim is a guarded update, so one daemon runs it.
+pub(super) async fn run_claimed_catch_ups(
+    db: &Db,
+    scheduler: &Scheduler,
+    pending: Vec<String>,
+    now: DateTime<Utc>,
+) {
     for name in pending.into_iter().filter(|n| scheduler.job(n).is_some()) {
         let claimed_name = name.clone();
         match db

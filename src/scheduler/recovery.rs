@@ -133,53 +133,67 @@ pub async fn free_claims_of_silent_instances(
     heartbeat_ms: u64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<RecoveryReport> {
+    let report = db
+        .run(move |conn| Ok(free_claims_of_silent_instances_on(conn, heartbeat_ms, now)?))
+        .await
+        .map_err(|e| e.context("Failed to free the claims of silent instances"))?;
+    log_freed_claims(&report);
+    Ok(report)
+}
+
+/// [`free_claims_of_silent_instances`] on a connection the caller holds (the heartbeat's, which
+/// makes all its reads and writes in one trip); log the report with [`log_freed_claims`].
+pub(super) fn free_claims_of_silent_instances_on(
+    conn: &mut db::DbConnection,
+    heartbeat_ms: u64,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<RecoveryReport> {
     let me = db::instance_name();
     let silent_before = before(
         now,
         heartbeat_ms.saturating_mul(u64::from(FOREIGN_STALE_HEARTBEATS)),
     );
-    let report = db
-        .run(move |conn| {
-            let mut report = RecoveryReport::default();
-            for silent in instances::silent(conn, silent_before)? {
-                if silent.instance == me
-                    || busy_here(&me, &silent.instance)
-                    || !instances::declare_gone(conn, &silent.instance, silent_before, db::now_utc())?
-                {
-                    continue;
-                }
-                let instance = silent.instance;
-                let late_ms = (now.naive_utc() - silent.heartbeat_at).num_milliseconds();
-                let rows = runs::log::running_rows_of(conn, &instance)?;
-                let message = format!(
-                    "interrupted: {instance} was taken for gone by {me}: no heartbeat for {late_ms} ms \
-                     (more than {FOREIGN_STALE_HEARTBEATS} beats of {heartbeat_ms} ms); caught up"
-                );
-                let closed = runs::log::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
-                if closed > 0 {
-                    report.closed.push((instance.clone(), closed));
-                    report
-                        .interrupted
-                        .extend(rows.into_iter().map(|r| (r.job_name, r.scheduled_for)));
-                }
-                let prefix = format!("{instance}:");
-                for (token, _) in outbox::lease_holders(conn)? {
-                    if !token.starts_with(&prefix) {
-                        continue;
-                    }
-                    let reason = format!(
-                        "the lease of {token} was freed by {me}: {instance} sent no heartbeat for \
-                         {late_ms} ms while sending; trying again"
-                    );
-                    let freed = outbox::free_lease(conn, &token, &reason, db::now_utc())?;
-                    report.leases_freed.push((token, freed));
-                }
-                report.declared_gone.push(instance);
+    let mut report = RecoveryReport::default();
+    for silent in instances::silent(conn, silent_before)? {
+        if silent.instance == me
+            || busy_here(&me, &silent.instance)
+            || !instances::declare_gone(conn, &silent.instance, silent_before, db::now_utc())?
+        {
+            continue;
+        }
+        let instance = silent.instance;
+        let late_ms = (now.naive_utc() - silent.heartbeat_at).num_milliseconds();
+        let rows = runs::log::running_rows_of(conn, &instance)?;
+        let message = format!(
+            "interrupted: {instance} was taken for gone by {me}: no heartbeat for {late_ms} ms \
+             (more than {FOREIGN_STALE_HEARTBEATS} beats of {heartbeat_ms} ms); caught up"
+        );
+        let closed = runs::log::interrupt_rows_of(conn, std::slice::from_ref(&instance), &message)?;
+        if closed > 0 {
+            report.closed.push((instance.clone(), closed));
+            report
+                .interrupted
+                .extend(rows.into_iter().map(|r| (r.job_name, r.scheduled_for)));
+        }
+        let prefix = format!("{instance}:");
+        for (token, _) in outbox::lease_holders(conn)? {
+            if !token.starts_with(&prefix) {
+                continue;
             }
-            Ok(report)
-        })
-        .await
-        .map_err(|e| e.context("Failed to free the claims of silent instances"))?;
+            let reason = format!(
+                "the lease of {token} was freed by {me}: {instance} sent no heartbeat for \
+                 {late_ms} ms while sending; trying again"
+            );
+            let freed = outbox::free_lease(conn, &token, &reason, db::now_utc())?;
+            report.leases_freed.push((token, freed));
+        }
+        report.declared_gone.push(instance);
+    }
+    Ok(report)
+}
+
+/// Logs what [`free_claims_of_silent_instances_on`] did.
+pub(super) fn log_freed_claims(report: &RecoveryReport) {
     for instance in &report.declared_gone {
         warn!("{instance} sent no heartbeat for more than {FOREIGN_STALE_HEARTBEATS} beats: taken for gone");
     }
@@ -189,7 +203,6 @@ pub async fn free_claims_of_silent_instances(
     for (token, rows) in &report.leases_freed {
         info!("Freed {rows} order(s) leased by {token}: its daemon is gone; they are pushed again now");
     }
-    Ok(report)
 }
 
 /// Whether the process `instance` (`host:pid`) that owns `running` rows is gone.

@@ -13,33 +13,50 @@ use crate::runs::{self, RunStatus, Trigger};
 use chrono::Utc;
 use tracing::{error, info, warn};
 
-/// One look: expires, fails the abandoned, and claims and starts what this daemon can run. With
-/// no open request (the usual case) it is one indexed read.
-pub(super) async fn take_run_requests(db: &Db, scheduler: &Scheduler, instance: &str, heartbeat_ms: u64) {
+/// What one look at the run-now requests found.
+#[derive(Debug, Default)]
+pub(super) struct RunRequests {
+    /// Expired now: nobody claimed them in time.
+    expired: Vec<JobTrigger>,
+    /// Failed now: their daemon stopped or died before closing them.
+    abandoned: Vec<JobTrigger>,
+    /// Open for a daemon to claim.
+    pending: Vec<JobTrigger>,
+}
+
+/// One look, on a connection the caller holds (the heartbeat's): expires, fails the abandoned,
+/// and reads what is pending. With no open request (the usual case) it is one indexed read.
+pub(super) fn look_for_run_requests(
+    conn: &mut db::DbConnection,
+    heartbeat_ms: u64,
+) -> diesel::QueryResult<RunRequests> {
     let alive = alive_since(Utc::now(), heartbeat_ms);
-    let looked = db
-        .run(move |conn| {
-            if !triggers::has_open_requests(conn)? {
-                return Ok((Vec::new(), Vec::new(), Vec::new()));
-            }
-            let now = db::now_utc();
-            let expired = triggers::expire_unclaimed(conn, now)?;
-            let live: Vec<String> = instances::live(conn, alive)?
-                .into_iter()
-                .map(|i| i.instance)
-                .collect();
-            let abandoned = triggers::fail_abandoned(conn, &live, now)?;
-            let pending = triggers::pending_requests(conn, now)?;
-            Ok((expired, abandoned, pending))
-        })
-        .await;
-    let (expired, abandoned, pending) = match looked {
-        Ok(looked) => looked,
-        Err(e) => {
-            warn!("Failed to look for run-now requests: {e:#}");
-            return;
-        }
-    };
+    if !triggers::has_open_requests(conn)? {
+        return Ok(RunRequests::default());
+    }
+    let now = db::now_utc();
+    let expired = triggers::expire_unclaimed(conn, now)?;
+    let live: Vec<String> = instances::live(conn, alive)?
+        .into_iter()
+        .map(|i| i.instance)
+        .collect();
+    let abandoned = triggers::fail_abandoned(conn, &live, now)?;
+    let pending = triggers::pending_requests(conn, now)?;
+    Ok(RunRequests {
+        expired,
+        abandoned,
+        pending,
+    })
+}
+
+/// Logs what [`look_for_run_requests`] expired and failed, and claims and starts what this
+/// daemon can run.
+pub(super) async fn take_run_requests(db: &Db, scheduler: &Scheduler, instance: &str, looked: RunRequests) {
+    let RunRequests {
+        expired,
+        abandoned,
+        pending,
+    } = looked;
     for request in &expired {
         warn!(
             job.name = %request.job_name,
