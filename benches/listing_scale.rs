@@ -11,7 +11,11 @@
 //! `cargo bench --bench listing_scale`: SQLite, and PostgreSQL too when it is reachable at
 //! `HAIER_SYNC_TEST_PG_URL`; `HAIER_SYNC_TEST_BACKEND=sqlite|postgres` for one backend only.
 //! `LISTING_SCALE_IDLE_SECONDS=0` skips the idle measure; `LISTING_SCALE_PRODUCTS=0` skips the
-//! listing and its peak RSS (the idle measure only).
+//! listing and its peak RSS (the idle measure only). The child processes run the binary cargo
+//! built beside the bench (the `bench` profile, without link-time optimisation, with the tests'
+//! `test-support` feature) unless `LISTING_SCALE_DAEMON` names another: the daemon as shipped is
+//! `cargo build --release && LISTING_SCALE_DAEMON=target/release/haier-sync cargo bench --bench
+//! listing_scale`.
 
 // The daemon's futures nest deeply; computing their layout needs more than 128 levels.
 #![recursion_limit = "256"]
@@ -86,6 +90,15 @@ async fn bulk_insert(env: &BenchEnv) -> anyhow::Result<f64> {
         .await
 }
 
+/// The `haier-sync` binary the child processes run: `LISTING_SCALE_DAEMON`, else the one built
+/// beside this bench.
+fn daemon_binary() -> std::path::PathBuf {
+    match std::env::var_os("LISTING_SCALE_DAEMON") {
+        Some(path) => path.into(),
+        None => env!("CARGO_BIN_EXE_haier-sync").into(),
+    }
+}
+
 /// The peak RSS of `run-job products`, cold then unchanged, in a child process.
 async fn peak_rss(backend: Backend, products: usize) -> anyhow::Result<()> {
     let env = BenchEnv::start(backend, products, QUOTA).await?;
@@ -97,7 +110,7 @@ async fn peak_rss(backend: Backend, products: usize) -> anyhow::Result<()> {
         support::config_text(&env.sim.base_url(), &db.url_text(), QUOTA),
     )?;
     for label in ["cold", "unchanged"] {
-        let child = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
+        let child = Command::new(daemon_binary())
             .arg("-c")
             .arg(&config)
             .args(["run-job", "products"])
@@ -198,7 +211,7 @@ async fn idle(backend: Backend, seconds: u64) -> anyhow::Result<()> {
         None => format!("sqlite://{}", dir.path().join("haier-sync.db").display()),
         Some(db) => db.url_text(),
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_haier-sync"))
+    let mut child = Command::new(daemon_binary())
         .arg("-c")
         .arg(&config)
         .arg("run")
@@ -257,6 +270,7 @@ fn main() -> anyhow::Result<()> {
     let products = support::env_number("LISTING_SCALE_PRODUCTS", 100_000);
     let idle_seconds = support::env_number("LISTING_SCALE_IDLE_SECONDS", 60) as u64;
     let backends = support::backends();
+    println!("Child processes run {}", daemon_binary().display());
     support::runtime()?.block_on(async {
         if products == 0 {
             return idle_all(&backends, idle_seconds).await;
