@@ -267,7 +267,7 @@ async fn audit(
         outcome,
         detail,
     };
-    match audit::record_as(&admin.db, &admin.config, entry, actor(caller)).await {
+    match audit::record_as(&admin.db, &admin.config(), entry, actor(caller)).await {
         Ok(()) => None,
         Err(error) => {
             tracing::error!(
@@ -339,7 +339,7 @@ pub(crate) async fn job_action(
 }
 
 async fn pause(admin: &Admin, job: &str, by: String, reason: String) -> anyhow::Result<(Outcome, String)> {
-    if let Err(message) = crate::cli::pause::check_job(&admin.config, job) {
+    if let Err(message) = crate::cli::pause::check_job(&admin.config(), job) {
         return Ok((Outcome::Refused, message));
     }
     if reason.is_empty() {
@@ -364,7 +364,7 @@ async fn pause(admin: &Admin, job: &str, by: String, reason: String) -> anyhow::
 }
 
 async fn resume(admin: &Admin, job: &str, by: String, catch_up: bool) -> anyhow::Result<(Outcome, String)> {
-    if let Err(message) = crate::cli::pause::check_job(&admin.config, job) {
+    if let Err(message) = crate::cli::pause::check_job(&admin.config(), job) {
         return Ok((Outcome::Refused, message));
     }
     if !crate::cli::pause::resume_job(&admin.db, job, by, catch_up).await? {
@@ -384,10 +384,11 @@ async fn resume(admin: &Admin, job: &str, by: String, catch_up: bool) -> anyhow:
 }
 
 async fn trigger(admin: &Admin, job: &str, by: String, force: bool) -> anyhow::Result<(Outcome, String)> {
-    if let Err(message) = crate::cli::trigger::check_job(&admin.config, job) {
+    let config = admin.config();
+    if let Err(message) = crate::cli::trigger::check_job(&config, job) {
         return Ok((Outcome::Refused, message));
     }
-    let asked = crate::cli::trigger::ask_daemons(&admin.db, &admin.config, job, by, force).await?;
+    let asked = crate::cli::trigger::ask_daemons(&admin.db, &config, job, by, force).await?;
     Ok(match asked {
         Asked::Recorded(id, daemons) => (
             Outcome::Done,
@@ -395,7 +396,7 @@ async fn trigger(admin: &Admin, job: &str, by: String, force: bool) -> anyhow::R
         ),
         refused => (
             Outcome::Refused,
-            refused.refusal(job, admin.config.defaults.timezone, admin.config.daemon.heartbeat_ms),
+            refused.refusal(job, config.defaults.timezone, config.daemon.heartbeat_ms),
         ),
     })
 }

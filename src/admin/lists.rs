@@ -67,7 +67,7 @@ pub(crate) async fn orders(admin: &Admin, query: OrdersQuery, view: &View) -> an
             path_segment(&order.so_id)
         )));
     }
-    let zone = admin.config.defaults.timezone;
+    let zone = admin.config().defaults.timezone;
     Ok(Answer::Page(layout(
         "Orders",
         zone,
@@ -117,7 +117,7 @@ pub(crate) async fn orders(admin: &Admin, query: OrdersQuery, view: &View) -> an
 
 /// `/orders/{so_id}`: the order, its lines, its parcels and its callbacks.
 pub(crate) fn order(admin: &Admin, history: &OrderHistory, view: &View) -> Markup {
-    let zone = admin.config.defaults.timezone;
+    let zone = admin.config().defaults.timezone;
     let order = &history.order;
     layout(
         &format!("Order {}", order.so_id),
@@ -216,7 +216,7 @@ pub(crate) struct LogsQuery {
 
 /// `/logs`: sync-log rows, newest first, filtered as `haier-sync logs` filters.
 pub(crate) async fn logs(admin: &Admin, query: LogsQuery) -> anyhow::Result<Answer> {
-    let zone = admin.config.defaults.timezone;
+    let zone = admin.config().defaults.timezone;
     let given = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -316,7 +316,7 @@ pub(crate) async fn logs(admin: &Admin, query: LogsQuery) -> anyhow::Result<Answ
 pub(crate) fn bad_request(admin: &Admin, message: &str) -> Markup {
     layout(
         "Bad request",
-        admin.config.defaults.timezone,
+        admin.config().defaults.timezone,
         html! { p { (message) } },
     )
 }

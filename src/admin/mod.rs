@@ -11,7 +11,7 @@ mod lists;
 mod pages;
 mod prices;
 
-use crate::config::{AdminConfig, Config};
+use crate::config::{AdminConfig, Config, LiveConfig};
 use crate::db::Db;
 use actions::{ActionForm, NoticeQuery, View};
 use anyhow::Context as _;
@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// What every page handler reads.
 pub(crate) struct Admin {
     pub(crate) db: Db,
-    pub(crate) config: Config,
+    /// The daemon's config, as its last applied reload left it.
+    live: LiveConfig,
     /// The key of the CSRF tokens and result lines of this process.
     keys: actions::Keys,
     /// `allow_actions = true` with a token: the forms are drawn and the POSTs obeyed.
@@ -36,17 +37,23 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
+    /// The config as the daemon runs it now: each request reads it once.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.live.current()
+    }
+
     pub(crate) fn actions_allowed(&self) -> bool {
         self.allow_actions
     }
 }
 
-/// The page's routes, behind the token check of `admin` (none when it has no token).
-pub fn router(db: Db, config: Config, admin: &AdminConfig) -> Router {
+/// The page's routes, behind the token check of `admin` (none when it has no token). The
+/// token and `allow_actions` are those of the start; the jobs and the rest follow `live`.
+pub fn router(db: Db, live: LiveConfig, admin: &AdminConfig) -> Router {
     let credentials = admin.credentials();
     let state = Arc::new(Admin {
         db,
-        config,
+        live,
         keys: actions::Keys::new(),
         allow_actions: admin.allow_actions && !credentials.is_empty(),
     });
@@ -68,20 +75,23 @@ pub fn router(db: Db, config: Config, admin: &AdminConfig) -> Router {
         ))
 }
 
-/// Serves the page on `listener` until `cancel` fires.
+/// Serves the page on `listener` until `cancel` fires. `config` is the daemon's [`LiveConfig`],
+/// or a plain [`Config`] that never changes.
 pub async fn serve(
     db: Db,
-    config: Config,
+    config: impl Into<LiveConfig>,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let admin = config
+    let live = config.into();
+    let admin = live
+        .current()
         .admin
         .clone()
         .context("Failed to start the status page: the config has no [admin] section")?;
     let addr = listener.local_addr().ok();
     tracing::info!(listen = ?addr, "status page listening");
-    axum::serve(listener, router(db, config, &admin))
+    axum::serve(listener, router(db, live, &admin))
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await
         .with_context(|| format!("Failed to serve the status page on {addr:?}"))
@@ -102,7 +112,7 @@ async fn job(
     Path(name): Path<String>,
     Query(notice): Query<NoticeQuery>,
 ) -> Response {
-    if !admin.config.jobs.contains_key(&name) {
+    if !admin.config().jobs.contains_key(&name) {
         return not_found_page(&admin, &format!("There is no job named `{name}` in the config."));
     }
     let view = View::new(&admin, &caller, notice);
@@ -127,7 +137,7 @@ async fn job_action(
             &format!("There is no action `{action}`: a job is paused, resumed or triggered."),
         );
     }
-    if !admin.config.jobs.contains_key(&name) {
+    if !admin.config().jobs.contains_key(&name) {
         return not_found_page(&admin, &format!("There is no job named `{name}` in the config."));
     }
     Redirect::to(&actions::job_action(&admin, &caller, &name, &action, &form).await).into_response()

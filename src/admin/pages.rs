@@ -84,7 +84,7 @@ pub(crate) fn path_segment(text: &str) -> String {
 }
 
 fn zone_of(admin: &Admin) -> Tz {
-    admin.config.defaults.timezone
+    admin.config().defaults.timezone
 }
 
 /// A UTC time in the configured zone, labelled with it.
@@ -106,10 +106,11 @@ pub(crate) fn status_badge(status: RunStatus) -> Markup {
 /// `/`: every job, the live daemons, the outbox by state and the alerts of `status --check`.
 pub(crate) async fn overview(admin: &Admin, view: &View) -> anyhow::Result<Markup> {
     let now = Utc::now();
+    let config = admin.config();
     // Three independent reads, each on its own pooled connection, at once.
     let (report, health, by_state) = tokio::try_join!(
-        status::collect(&admin.db, &admin.config, now),
-        crate::health::check_health(&admin.db, &admin.config, now),
+        status::collect(&admin.db, &config, now),
+        crate::health::check_health(&admin.db, &config, now),
         admin.db.run(|conn| Ok(outbox::count_by_status(conn)?)),
     )?;
     let zone = zone_of(admin);
@@ -207,7 +208,7 @@ fn jobs_table(admin: &Admin, report: &StatusReport, zone: Tz) -> Markup {
 /// A job's schedule in words with its zone (`every day at 02:00 (Asia/Shanghai)`), or how the
 /// order poller runs.
 pub(crate) fn schedule_in_words(admin: &Admin, job: &str) -> String {
-    match admin.config.jobs.get(job) {
+    match admin.config().jobs.get(job) {
         Some(JobSpec::Sync(job)) => match &job.schedule {
             Some(schedule) => format!("{} ({})", schedule.describe(), job.timezone.name()),
             None => "on demand only (no schedule)".to_owned(),
@@ -285,7 +286,8 @@ pub(crate) async fn job(admin: &Admin, name: &str, view: &View) -> anyhow::Resul
         })
         .await?;
     let zone = zone_of(admin);
-    let spec = admin.config.jobs.get(name);
+    let config = admin.config();
+    let spec = config.jobs.get(name);
     let statuses = [
         RunStatus::Success,
         RunStatus::Partial,

@@ -49,7 +49,7 @@ pub(crate) async fn changes(admin: &Admin, query: PricesQuery) -> anyhow::Result
         .db
         .run(move |conn| Ok(prices::recent_changes(conn, filter.as_deref(), limit)?))
         .await?;
-    let zone = admin.config.defaults.timezone;
+    let zone = admin.config().defaults.timezone;
     Ok(Answer::Page(layout(
         "Prices",
         zone,
@@ -91,7 +91,7 @@ pub(crate) async fn product(admin: &Admin, code: &str) -> anyhow::Result<Option<
     if price.is_none() && moves.is_empty() {
         return Ok(None);
     }
-    let zone = admin.config.defaults.timezone;
+    let zone = admin.config().defaults.timezone;
     let now = Utc::now().naive_utc();
     let (from, to) = chart_span(&moves, now);
     let supply = series("supply", "#1565c0", &moves, from, |c| {

@@ -2,6 +2,7 @@
 //! poller and the callback receiver to [`crate::scheduler::Daemon`], until SIGTERM or SIGINT.
 //! SIGHUP (systemd's `ExecReload`) and, with `[daemon] watch_config`, edits of the file reload it.
 
+use crate::config::LiveConfig;
 use crate::context::AppContext;
 use crate::scheduler::{Daemon, JobRunner, Service, Signals, SyncJobRunner};
 use anyhow::Context as _;
@@ -39,9 +40,12 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
     );
     // One pool and one client for every job, the order poller and the callback receiver.
     let ctx = AppContext::connect(config.clone()).await?;
-    let (runner, services) = wire(&ctx, &args).await?;
+    // What the status page shows follows each reload the daemon applies.
+    let live = LiveConfig::new(config.clone());
+    let (runner, services) = wire(&ctx, &args, &live).await?;
     let client = ctx.client.clone();
     let mut daemon = Daemon::new(config, ctx.db.clone(), runner)
+        .with_live_config(live)
         .with_client_stats(Arc::new(move || serde_json::to_string(&client.stats()).ok()));
     for service in services {
         daemon = daemon.with_service(service);
@@ -55,7 +59,11 @@ pub async fn run(args: RunArgs, config_path: &Path) -> anyhow::Result<i32> {
 
 /// Connects the daemon to the job code: the runner of the sync jobs and the order poller, the
 /// callback receiver, the status page (with `[admin]`) and the daily prune, all sharing one client and one pool.
-async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
+async fn wire(
+    ctx: &AppContext,
+    args: &RunArgs,
+    live: &LiveConfig,
+) -> anyhow::Result<(Arc<dyn JobRunner>, Vec<Service>)> {
     let runner: Arc<dyn JobRunner> = Arc::new(SyncJobRunner::new(ctx.clone()));
     let mut services = Vec::new();
     if !args.no_callbacks {
@@ -76,7 +84,7 @@ async fn wire(ctx: &AppContext, args: &RunArgs) -> anyhow::Result<(Arc<dyn JobRu
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("Failed to listen for the status page ([admin] listen) on {listen}"))?;
-        let (db, config) = (ctx.db.clone(), ctx.config.as_ref().clone());
+        let (db, config) = (ctx.db.clone(), live.clone());
         services.push(Service::new(
             format!("the status page on {listen}"),
             move |cancel| crate::admin::serve(db, config, listener, cancel),

@@ -6,6 +6,7 @@
 mod clients;
 mod jobs;
 pub mod limits;
+mod live;
 mod load;
 mod model;
 mod raw;
@@ -14,6 +15,7 @@ mod schedule;
 pub mod secret;
 
 pub use jobs::*;
+pub use live::LiveConfig;
 pub use load::{load, load_with_env, locate, ConfigError, DEFAULT_CONFIG_PATH};
 pub use model::*;
 pub use schedule::Schedule;

@@ -16,7 +16,7 @@ use super::supervise::{first_ended, Pollers, Service};
 use super::triggers::CronTriggers;
 use super::watch::ConfigWatch;
 use super::JobRunner;
-use crate::config::{self, Config, ConfigError, JobSpec};
+use crate::config::{self, Config, ConfigError, JobSpec, LiveConfig};
 use crate::control::pauses::{self, JobPause};
 use crate::db::{self, instances, Db};
 use anyhow::Context as _;
@@ -79,6 +79,7 @@ pub struct Daemon {
     watch_interval: Duration,
     watch_disabled: bool,
     client_stats: Option<ClientStatsSource>,
+    live: Option<LiveConfig>,
 }
 
 /// Gives the Haier client's counters as JSON, for the heartbeat row (`haier-sync status` shows
@@ -109,7 +110,15 @@ impl Daemon {
             watch_interval: DEFAULT_WATCH_INTERVAL,
             watch_disabled: false,
             client_stats: None,
+            live: None,
         }
+    }
+
+    /// Publishes every reload it applies to `live`, for what reads the config while the daemon
+    /// runs (the status page).
+    pub fn with_live_config(mut self, live: LiveConfig) -> Daemon {
+        self.live = Some(live);
+        self
     }
 
     /// Writes the client's counters with every heartbeat.
@@ -150,6 +159,7 @@ impl Daemon {
             watch_interval,
             watch_disabled,
             client_stats,
+            live,
         } = self;
         let instance = db::instance_name();
         let row = instance_row(&instance, config_hash(&config.path).await);
@@ -221,6 +231,7 @@ impl Daemon {
             watch_disabled,
             watch,
             client_stats,
+            live,
         };
         Ok(DaemonHandle {
             commands: tx,
@@ -330,6 +341,7 @@ struct Running {
     watch_disabled: bool,
     watch: ConfigWatch,
     client_stats: Option<ClientStatsSource>,
+    live: Option<LiveConfig>,
 }
 
 impl Running {
@@ -554,6 +566,9 @@ impl Running {
         self.config.jobs = new.jobs;
         self.config.daemon = new.daemon;
         self.config.defaults = new.defaults;
+        if let Some(live) = &self.live {
+            live.publish(self.config.clone());
+        }
         notify(&[NotifyState::Ready, NotifyState::Status("running")]);
         ReloadOutcome::Applied(changes)
     }

@@ -2,7 +2,7 @@
 //! change per job (added, removed, enabled, disabled, re-timed, updated), each logged on its own
 //! line. Applying the changes is the daemon's (`daemon.rs`); this file only compares.
 
-use crate::config::{Config, JobSpec, OutboxJob, SyncJob};
+use crate::config::{AdminConfig, Config, JobSpec, OutboxJob, SyncJob};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -175,7 +175,8 @@ fn changed_outbox_fields(a: &OutboxJob, b: &OutboxJob) -> Vec<&'static str> {
 }
 
 /// The sections outside `[jobs]` and `[daemon]` that differ: they hold the database pool, the
-/// shared client, the callback listener and logging, which are made once at start, so a change
+/// shared client, the callback listener, logging, the status page's listener and tokens and the
+/// shop's webhook, which are made once at start, so a change
 /// takes effect after a restart. (A secret that changed inside its `*_file` is not seen here.)
 pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut sections = Vec::new();
@@ -202,6 +203,15 @@ pub fn sections_needing_restart(old: &Config, new: &Config) -> Vec<&'static str>
         format!("{:?}", old.retention),
         format!("{:?}", new.retention),
     );
+    // `Debug` hides the secrets: a changed token or webhook secret is compared on its own.
+    let credentials = |config: &Config| config.admin.as_ref().map(AdminConfig::credentials);
+    if format!("{:?}", old.admin) != format!("{:?}", new.admin) || credentials(old) != credentials(new) {
+        sections.push("admin");
+    }
+    let shop_secret = |config: &Config| config.shop.as_ref().map(|shop| shop.secret.clone());
+    if format!("{:?}", old.shop) != format!("{:?}", new.shop) || shop_secret(old) != shop_secret(new) {
+        sections.push("shop");
+    }
     sections
 }
 

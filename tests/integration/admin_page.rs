@@ -405,16 +405,14 @@ async fn sync_log_page_filters_as_haier_sync_logs_does() {
 }
 
 #[tokio::test]
-async fn the_daemon_serves_the_page_on_admin_listen_with_its_token() {
+async fn the_daemon_serves_the_page_on_admin_listen_with_its_token_and_follows_a_reload() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let app = app_with_admin(&format!(
-        "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .await;
+    let admin_toml = format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
+    let app = app_with_admin(&admin_toml).await;
     let mut daemon = app.daemon_process();
     daemon.start_with(&["run", "--no-callbacks"]);
     let url = format!("http://127.0.0.1:{port}/");
@@ -435,6 +433,55 @@ async fn the_daemon_serves_the_page_on_admin_listen_with_its_token() {
     assert_eq!(get(&url, None).await.0, 401);
     let (_, html, _) = get(&url, Some(&bearer())).await;
     assert!(html.contains("href=\"/jobs/prices\""), "{html}");
+    assert!(!html.contains("stock_nightly"), "{html}");
+    assert_eq!(
+        get(&format!("{url}jobs/stock_nightly"), Some(&bearer())).await.0,
+        404
+    );
+
+    // A job added to jobs.toml shows on the page once the daemon has reloaded, without a restart.
+    app.write_config(&app.config_text_with(|options| {
+        options.extra_toml = format!(
+            "{admin_toml}\n[jobs.stock_nightly]\nkind = \"stock\"\nschedule = \"0 0 3 * * *\"\ncounty_codes = [\"110101\"]\n"
+        )
+    }));
+    daemon.signal("HUP");
+    let html = wait_for(
+        "the page to show the reloaded job",
+        DEADLINE,
+        || async { Some(get(&url, Some(&bearer())).await.1) },
+        |html| {
+            html.as_deref()
+                .is_some_and(|html| html.contains("href=\"/jobs/stock_nightly\""))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(html.contains("every day at 03:00"), "{html}");
+    let (status, job_page, _) = get(&format!("{url}jobs/stock_nightly"), Some(&bearer())).await;
+    assert_eq!(status, 200, "{job_page}");
+    assert!(
+        !daemon.current_output().contains("[admin] changed"),
+        "{}",
+        daemon.current_output()
+    );
+
+    // A new token is a change of [admin]: the daemon says it needs a restart, and the page keeps
+    // answering to the token it started with.
+    app.write_config(&app.config_text_with(|options| {
+        options.extra_toml =
+            format!("[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"another-token-0123456789\"\n")
+    }));
+    daemon.signal("HUP");
+    wait_for(
+        "the reload's warning",
+        DEADLINE,
+        || async { daemon.current_output() },
+        |output| output.contains("Reload: [admin] changed; it takes effect after a restart"),
+    )
+    .await;
+    assert_eq!(get(&url, Some(&bearer())).await.0, 200);
+    assert_eq!(get(&url, Some("Bearer another-token-0123456789")).await.0, 401);
     daemon.signal("TERM");
     assert!(daemon.wait_exit(DEADLINE).await.success(), "{}", daemon.output());
 }
