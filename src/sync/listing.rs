@@ -343,9 +343,15 @@ impl Pending {
         }
         let db = ctx.db.clone();
         let write = tokio::spawn(async move {
-            db.run(move |conn| write_rows(conn, &rows, &raw_hashes, &categories, &brands))
-                .await
-                .context("Failed to write a batch of products")
+            db.run(move |conn| {
+                // In code order, the batch's inserts walk the primary key's B-tree from one end
+                // to the other instead of jumping about it in Haier's order.
+                let mut rows = rows;
+                rows.sort_unstable_by(|a, b| a.product_code.cmp(&b.product_code));
+                write_rows(conn, &rows, &raw_hashes, &categories, &brands)
+            })
+            .await
+            .context("Failed to write a batch of products")
         });
         self.in_flight = Some((write, items));
         Ok(())
