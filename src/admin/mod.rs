@@ -37,7 +37,7 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    /// The config as the daemon runs it now: each request reads it once.
+    /// The config as the daemon runs it now (a reload may replace it between two calls).
     pub(crate) fn config(&self) -> Arc<Config> {
         self.live.current()
     }
