@@ -174,7 +174,7 @@ fn split_by_labels(rows: Vec<products::ListedLabels>, labels: &LocalLabels) -> (
     for row in rows {
         let relabelled = relabels(labels, row.local_category.as_ref(), row.local_brand.as_ref());
         match row.raw_hash {
-            Some(hash) if !relabelled && hash.len() == 16 => known.push(hash),
+            Some(hash) if !relabelled && RawHash::from_bytes(&hash).is_some() => known.push(hash),
             _ => unhashed.push(row.product_code),
         }
     }

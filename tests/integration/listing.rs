@@ -129,14 +129,20 @@ fn listing_body(items: &[String]) -> bytes::Bytes {
     .into()
 }
 
+/// The items of the simulator's listing, each as a JSON value and as its text.
+fn simulator_items(env: &TestApp) -> (Vec<Value>, Vec<String>) {
+    let body: Value = serde_json::from_slice(&env.sim.listing_body()).unwrap();
+    let items = body["data"].as_array().unwrap().clone();
+    let texts = items.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    (items, texts)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_is_written_when_its_content_changes_and_only_gets_its_raw_hash_when_its_bytes_do() {
     const SMALL: usize = 40;
     let env = spawn_app_with(Options::default().products(SMALL)).await;
-    let body: Value = serde_json::from_slice(&env.sim.listing_body()).unwrap();
-    let items: Vec<Value> = body["data"].as_array().unwrap().clone();
+    let (items, texts) = simulator_items(&env);
     assert_eq!(items.len(), SMALL);
-    let texts: Vec<String> = items.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
     env.sim.set_listing_body(listing_body(&texts));
     let first = env.run(SyncKind::Products, RunOverrides::default()).await;
     assert_eq!(first.status, RunStatus::Success, "{:?}", first.message);
@@ -250,9 +256,7 @@ async fn rows_stored_without_a_raw_hash_get_only_their_raw_hash_from_an_unchange
 async fn labels_repeats_and_missing_items_of_a_listing_are_told_apart_by_bytes_and_by_code() {
     const SMALL: usize = 30;
     let env = spawn_app_with(Options::default().products(SMALL)).await;
-    let body: Value = serde_json::from_slice(&env.sim.listing_body()).unwrap();
-    let items: Vec<Value> = body["data"].as_array().unwrap().clone();
-    let texts: Vec<String> = items.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    let (items, texts) = simulator_items(&env);
     let code = |i: usize| items[i]["productCode"].as_str().unwrap().to_owned();
     env.sim.set_listing_body(listing_body(&texts));
     run_listing(&env, &format!("{SMALL} new, 0 changed, 0 unchanged")).await;
